@@ -1,0 +1,97 @@
+"""A Socket.IO namespace: its handlers, its sockets and its rooms."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from ._socket import Socket, to_engine
+from .protocol.socketio import encode_event
+
+__all__ = ("ConnectHandler", "DisconnectHandler", "EventHandler", "Namespace")
+
+log = logging.getLogger("gosf")
+
+EventHandler = Callable[..., Awaitable[Any]]
+"""``async def handler(socket, *args) -> ack`` (the return value is the ack)."""
+
+ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
+"""``async def on_connect(socket, auth)``; raise :class:`gosf.ConnectionRefused` to refuse."""
+
+DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
+"""``async def on_disconnect(socket, reason)``."""
+
+
+class Namespace:
+    """Handlers and live state of one namespace (``"/"`` is the default one)."""
+
+    def __init__(self, name: str) -> None:
+        if not name.startswith("/"):
+            raise ValueError(f"a namespace starts with '/': {name!r}")
+        self.name = name
+        self.handlers: dict[str, EventHandler] = {}
+        self.connect_handlers: list[ConnectHandler] = []
+        self.disconnect_handlers: list[DisconnectHandler] = []
+        self.sockets: dict[str, Socket] = {}
+        self.rooms: dict[str, set[Socket]] = {}
+
+    def on(self, event: str, handler: EventHandler) -> None:
+        """Register ``handler`` for ``event``.
+
+        Raises:
+            ValueError: ``event`` already has a handler, or is reserved.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+        if event in ("connect", "disconnect", "connect_error"):
+            raise ValueError(f"{event!r} is reserved: use on_connect/on_disconnect")
+        if event in self.handlers:
+            raise ValueError(f"event {event!r} already has a handler in namespace {self.name!r}")
+        if not inspect.iscoroutinefunction(handler):
+            raise TypeError(f"the handler of {event!r} must be an async function")
+        self.handlers[event] = handler
+
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        skip: Socket | None = None,
+    ) -> int:
+        """Send an event to every socket of the namespace, or of the room(s) ``to``.
+
+        The packet is encoded once. A recipient whose outbound buffer is full
+        is disconnected rather than waited for. Returns the number of sockets
+        the event was queued for.
+        """
+        packets = to_engine(encode_event(self.name, event, args))
+        sent = 0
+        for socket in self._targets(to):
+            if socket is not skip and socket.connected and socket.session.send_nowait(packets):
+                sent += 1
+        return sent
+
+    def _targets(self, to: str | Iterable[str] | None) -> Iterable[Socket]:
+        if to is None:
+            return list(self.sockets.values())
+        if isinstance(to, str):
+            return list(self.rooms.get(to, ()))
+        members: set[Socket] = set()
+        for room in to:
+            members.update(self.rooms.get(room, ()))
+        return members
+
+    async def _socket_closed(self, socket: Socket) -> None:
+        if self.sockets.get(socket.sid) is not socket:
+            return
+        del self.sockets[socket.sid]
+        socket.leave_all()
+        reason = socket.disconnect_reason or "closed"
+        for handler in self.disconnect_handlers:
+            try:
+                await handler(socket, reason)
+            except Exception:
+                log.exception(
+                    "disconnect handler of namespace %s failed for %s", self.name, socket.sid
+                )

@@ -1,0 +1,306 @@
+"""The Socket.IO server: packets from Engine.IO sessions to namespace handlers.
+
+Per Engine.IO session the server keeps a :class:`_Connection`: the packet
+decoder, the namespaces the client joined and the semaphore that bounds how
+many handlers the client may run at once. Inbound packets are dispatched in
+the transport's reader, in order: CONNECT is answered before the next packet is
+read, and an EVENT waits for a free handler slot (backpressure) before its
+handler starts in the socket's task group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import anyio
+
+from ._config import ServerOptions
+from ._errors import ConnectionRefused
+from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
+from ._socket import Socket, to_engine
+from ._transport._asgi import EngineASGI
+from ._transport._engine import EngineServer, EngineSession
+from ._transport._http import ASGIApp, Receive, Scope, Send, query_params
+from .protocol.errors import RemoteProtocolError
+from .protocol.socketio import Decoder, Packet, PacketType, encode
+
+__all__ = ("SocketIOServer",)
+
+log = logging.getLogger("gosf")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Connection:
+    __slots__ = ("decoder", "ever_connected", "limiter", "sockets")
+
+    def __init__(self, protocol: int, max_handlers: int) -> None:
+        self.decoder = Decoder(protocol)
+        self.sockets: dict[str, Socket] = {}
+        self.limiter = anyio.Semaphore(max_handlers)
+        self.ever_connected = False
+
+
+class SocketIOServer:
+    """A Socket.IO server (protocol 5, and 4 for socket.io 2.x clients) as an ASGI app.
+
+    >>> server = SocketIOServer()
+    >>> @server.on("echo")
+    ... async def echo(socket, data):
+    ...     return data
+    >>> asgi = server.asgi   # hypercorn module:asgi --worker-class trio
+
+    Options are the fields of :class:`ServerOptions`, given as an object or as
+    keyword arguments (validated at once: a bad value raises
+    :class:`pydantic.ValidationError`).
+    """
+
+    def __init__(
+        self,
+        options: ServerOptions | None = None,
+        *,
+        other_app: ASGIApp | None = None,
+        **option_values: Any,
+    ) -> None:
+        if options is None:
+            options = ServerOptions(**option_values)
+        elif option_values:
+            options = ServerOptions(**{**options.model_dump(), **option_values})
+        self.options = options
+        self.namespaces: dict[str, Namespace] = {"/": Namespace("/")}
+        self.engine = EngineServer(options, self)
+        self._asgi = EngineASGI(self.engine, other_app)
+        self._connections: dict[str, _Connection] = {}
+
+    # -- registration -----------------------------------------------------------
+
+    def namespace(self, name: str = "/") -> Namespace:
+        """The namespace ``name``, created on first use."""
+        ns = self.namespaces.get(name)
+        if ns is None:
+            ns = self.namespaces[name] = Namespace(name)
+        return ns
+
+    def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
+        """Decorator: register an ``async def handler(socket, *args)`` for ``event``.
+
+        The handler's return value is sent as the ack when the client asked
+        for one (``None`` = an empty ack, a tuple = several arguments).
+
+        Raises:
+            ValueError: the event already has a handler.
+        """
+
+        def register(handler: F) -> F:
+            self.namespace(namespace).on(event, handler)
+            return handler
+
+        return register
+
+    def on_connect(self, handler: ConnectHandler, *, namespace: str = "/") -> ConnectHandler:
+        """Register ``async def on_connect(socket, auth)``.
+
+        It may raise :class:`ConnectionRefused` to refuse the client.
+        """
+        self.namespace(namespace).connect_handlers.append(handler)
+        return handler
+
+    def on_disconnect(
+        self, handler: DisconnectHandler, *, namespace: str = "/"
+    ) -> DisconnectHandler:
+        """Register ``async def on_disconnect(socket, reason)``.
+
+        It runs once the socket's handlers have ended (they are cancelled).
+        """
+        self.namespace(namespace).disconnect_handlers.append(handler)
+        return handler
+
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        namespace: str = "/",
+        skip: Socket | None = None,
+    ) -> int:
+        """Broadcast ``event`` to a namespace or to rooms in it; see :meth:`Namespace.emit`."""
+        ns = self.namespaces.get(namespace)
+        return 0 if ns is None else await ns.emit(event, *args, to=to, skip=skip)
+
+    # -- running ------------------------------------------------------------------
+
+    @property
+    def asgi(self) -> ASGIApp:
+        """The ASGI application (``hypercorn module:asgi``)."""
+        return self._asgi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[SocketIOServer]:
+        """Run the server's task group without an ASGI lifespan (tests, embedding)."""
+        async with self._asgi.running():
+            yield self
+
+    async def __aenter__(self) -> SocketIOServer:
+        self._cm = self.running()
+        return await self._cm.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._cm.__aexit__(exc_type, exc, tb)
+
+    # -- EngineHandler --------------------------------------------------------------
+
+    async def on_open(self, session: EngineSession) -> None:
+        conn = _Connection(5 if session.protocol >= 4 else 4, self.options.max_concurrent_handlers)
+        self._connections[session.sid] = conn
+        session.task_group.start_soon(self._connect_deadline, session, conn)
+        if session.protocol < 4:
+            # Socket.IO 4 (socket.io 2.x): the default namespace is joined
+            # implicitly, with the handshake's query as its auth.
+            await self._connect(session, conn, "/", query_params(session.scope))
+
+    async def on_message(self, session: EngineSession, data: str | bytes) -> None:
+        conn = self._connections.get(session.sid)
+        if conn is None:
+            return
+        packet = conn.decoder.feed(data)
+        if packet is None:
+            return
+        kind = packet.type
+        if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
+            await self._event(session, conn, packet)
+        elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
+            socket = self._socket_for(conn, packet)
+            if packet.id is not None:
+                socket._on_ack(packet.id, packet.data)
+        elif kind is PacketType.CONNECT:
+            await self._connect(session, conn, packet.namespace, self._auth(packet))
+        elif kind is PacketType.DISCONNECT:
+            if packet.namespace in conn.sockets:
+                conn.sockets.pop(packet.namespace)._close("client namespace disconnect")
+        else:
+            raise RemoteProtocolError(f"a client may not send {kind.name}")
+
+    async def on_close(self, session: EngineSession, reason: str) -> None:
+        self._connections.pop(session.sid, None)
+
+    # -- dispatch ------------------------------------------------------------------
+
+    @staticmethod
+    def _auth(packet: Packet) -> dict[str, Any]:
+        data = packet.data
+        if not isinstance(data, dict):
+            return {}
+        if "query" in data and isinstance(data["query"], str) and len(data) == 1:
+            return dict(parse_qsl(data["query"], keep_blank_values=True))
+        return data
+
+    @staticmethod
+    def _socket_for(conn: _Connection, packet: Packet) -> Socket:
+        socket = conn.sockets.get(packet.namespace)
+        if socket is None:
+            raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
+        return socket
+
+    async def _event(self, session: EngineSession, conn: _Connection, packet: Packet) -> None:
+        socket = self._socket_for(conn, packet)
+        event, *args = packet.data
+        handler = socket.namespace.handlers.get(event)
+        if handler is None:
+            log.debug("no handler for %r in %s", event, socket.namespace.name)
+            return
+        await conn.limiter.acquire()
+        try:
+            socket._start_handler(self._run_handler, conn, socket, handler, event, args, packet.id)
+        except BaseException:
+            conn.limiter.release()
+            raise
+
+    async def _run_handler(
+        self,
+        conn: _Connection,
+        socket: Socket,
+        handler: EventHandler,
+        event: str,
+        args: list[Any],
+        ack_id: int | None,
+    ) -> None:
+        try:
+            result = await handler(socket, *args)
+        except Exception:
+            log.exception("handler for %r failed (socket %s)", event, socket.sid)
+            return
+        finally:
+            conn.limiter.release()
+        if ack_id is not None and socket.connected:
+            data = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+            await socket.session.send(
+                to_engine(
+                    encode(
+                        Packet(PacketType.ACK, socket.namespace.name, data, ack_id), socket.protocol
+                    )
+                )
+            )
+
+    async def _connect(
+        self, session: EngineSession, conn: _Connection, name: str, auth: dict[str, Any]
+    ) -> None:
+        protocol = 5 if session.protocol >= 4 else 4
+        if name in conn.sockets:
+            if protocol == 4:
+                return  # socket.io 2.x clients may confirm the implicit "/" connect
+            raise RemoteProtocolError(f"namespace {name!r} is already connected")
+        ns = self.namespaces.get(name)
+        if ns is None:
+            self._refuse(session, protocol, name, ConnectionRefused("Invalid namespace"))
+            return
+        socket = Socket(ns, session, auth, conn.sockets)
+        try:
+            for handler in ns.connect_handlers:
+                await handler(socket, auth)
+        except ConnectionRefused as exc:
+            self._refuse(session, protocol, name, exc)
+            return
+        except Exception:
+            log.exception("connect handler of namespace %s failed", name)
+            self._refuse(session, protocol, name, ConnectionRefused("Internal server error"))
+            return
+        if session.closed:
+            return
+        conn.sockets[name] = socket
+        conn.ever_connected = True
+        ns.sockets[socket.sid] = socket
+        socket.join(socket.sid)
+        await session.task_group.start(socket._run)
+        data = {"sid": socket.sid} if protocol == 5 else None
+        session.send_nowait(to_engine(encode(Packet(PacketType.CONNECT, name, data), protocol)))
+        socket._connected()
+
+    @staticmethod
+    def _refuse(session: EngineSession, protocol: int, name: str, exc: ConnectionRefused) -> None:
+        if protocol == 5:
+            data: Any = {"message": exc.message}
+            if exc.data is not None:
+                data["data"] = exc.data
+        else:
+            data = exc.message if exc.data is None else exc.data
+        session.send_nowait(
+            to_engine(encode(Packet(PacketType.CONNECT_ERROR, name, data), protocol))
+        )
+
+    async def _connect_deadline(self, session: EngineSession, conn: _Connection) -> None:
+        await anyio.sleep(self.options.connect_timeout)
+        if not conn.ever_connected:
+            session.close("connect timeout")

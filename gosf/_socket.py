@@ -1,0 +1,227 @@
+"""A client's connection to one namespace, as the server sees it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from ._errors import Disconnected
+from ._transport._engine import EngineSession
+from ._transport._http import header
+from .protocol.engineio import Packet as EnginePacket
+from .protocol.engineio import PacketType as EngineType
+from .protocol.socketio import Packet, PacketType, encode, encode_event
+
+if TYPE_CHECKING:
+    from ._namespace import Namespace
+
+__all__ = ("Socket", "to_engine")
+
+DISCONNECT_GRACE = 10.0
+"""Seconds disconnect handlers get to run once a socket has closed."""
+
+
+def to_engine(parts: list[str | bytes]) -> list[EnginePacket]:
+    """Wrap encoded Socket.IO parts (text packet + attachments) in Engine.IO messages."""
+    return [EnginePacket(EngineType.MESSAGE, part) for part in parts]
+
+
+class _AckWaiter:
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.result: list[Any] = []
+        self.error: BaseException | None = None
+
+
+class Socket:
+    """One client connected to one namespace.
+
+    Created by the server when a CONNECT packet is accepted; handlers receive
+    it as their first argument. Its handler tasks live in the socket's own task
+    group, so they are cancelled when the client disconnects.
+    """
+
+    def __init__(
+        self,
+        namespace: Namespace,
+        session: EngineSession,
+        auth: Mapping[str, Any],
+        siblings: dict[str, Socket],
+    ) -> None:
+        self.sid = secrets.token_urlsafe(15)
+        self.namespace = namespace
+        self.session = session
+        self.auth: Mapping[str, Any] = auth
+        self.connected = False
+        self.disconnect_reason: str | None = None
+        self.state: dict[str, Any] = {}
+        self._rooms: set[str] = set()
+        self._ack_ids = count()
+        self._acks: dict[int, _AckWaiter] = {}
+        self._closed = anyio.Event()
+        self._tg: TaskGroup | None = None
+        self._early: list[list[EnginePacket]] = []
+        self._siblings = siblings  # the client's sockets by namespace, this one included
+
+    def __repr__(self) -> str:
+        return f"<Socket sid={self.sid!r} namespace={self.namespace.name!r}>"
+
+    # -- about the client -------------------------------------------------------
+
+    @property
+    def engine_sid(self) -> str:
+        """The Engine.IO session id (shared by the client's namespaces)."""
+        return self.session.sid
+
+    @property
+    def protocol(self) -> int:
+        """Socket.IO protocol revision: 5 (socket.io 3+) or 4 (socket.io 2.x)."""
+        return 5 if self.session.protocol >= 4 else 4
+
+    @property
+    def transport(self) -> str:
+        """``"polling"`` or ``"websocket"`` (changes when the client upgrades)."""
+        return self.session.transport
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        client = self.session.scope.get("client")
+        return (client[0], client[1]) if client else None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers of the request that opened the session (lower-case names)."""
+        return {
+            bytes(k).decode("latin-1"): bytes(v).decode("latin-1")
+            for k, v in self.session.scope.get("headers", ())
+        }
+
+    def header(self, name: str) -> str | None:
+        return header(self.session.scope, name.lower().encode("latin-1"))
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms this socket is in (a snapshot)."""
+        return frozenset(self._rooms)
+
+    # -- rooms --------------------------------------------------------------------
+
+    def join(self, room: str) -> None:
+        self._rooms.add(room)
+        self.namespace.rooms.setdefault(room, set()).add(self)
+
+    def leave(self, room: str) -> None:
+        self._rooms.discard(room)
+        members = self.namespace.rooms.get(room)
+        if members is not None:
+            members.discard(self)
+            if not members:
+                del self.namespace.rooms[room]
+
+    def leave_all(self) -> None:
+        for room in list(self._rooms):
+            self.leave(room)
+
+    # -- talking to the client ------------------------------------------------------
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Send an event to this client.
+
+        Waits while the client's outbound buffer is full (backpressure); does
+        nothing once the client is gone.
+        """
+        await self._send(to_engine(encode_event(self.namespace.name, event, args)))
+
+    async def call(self, event: str, *args: Any, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
+        """Send an event and wait for the client's acknowledgement.
+
+        Returns the ack's argument (``None`` for none, a tuple for several).
+
+        Raises:
+            TimeoutError: no ack within ``timeout`` seconds.
+            Disconnected: the client disconnected first.
+        """
+        if self._closed.is_set():
+            raise Disconnected(self.sid)
+        ack_id = next(self._ack_ids)
+        waiter = self._acks[ack_id] = _AckWaiter()
+        try:
+            with anyio.fail_after(timeout):
+                await self._send(to_engine(encode_event(self.namespace.name, event, args, ack_id)))
+                await waiter.done.wait()
+        finally:
+            self._acks.pop(ack_id, None)
+        if waiter.error is not None:
+            raise waiter.error
+        result = waiter.result
+        return None if not result else result[0] if len(result) == 1 else tuple(result)
+
+    async def _send(self, packets: list[EnginePacket]) -> None:
+        if not self.connected:
+            if not self._closed.is_set():
+                self._early.append(packets)
+            return
+        await self.session.send(packets)
+
+    def disconnect(self) -> None:
+        """Disconnect the client from this namespace (the whole connection when it is the last)."""
+        if self._closed.is_set():
+            return
+        self.session.send_nowait(
+            to_engine(encode(Packet(PacketType.DISCONNECT, self.namespace.name), self.protocol))
+        )
+        self._close("server namespace disconnect")
+        if self._siblings.get(self.namespace.name) is self:
+            del self._siblings[self.namespace.name]
+        if not self._siblings:
+            self.session.close("server disconnect")
+
+    # -- lifecycle (driven by the server) --------------------------------------------
+
+    def _on_ack(self, ack_id: int, args: list[Any]) -> None:
+        waiter = self._acks.get(ack_id)
+        if waiter is not None:
+            waiter.result = args
+            waiter.done.set()
+
+    def _close(self, reason: str) -> None:
+        if self.disconnect_reason is None:
+            self.disconnect_reason = reason
+        self._closed.set()
+
+    def _start_handler(self, func: Any, *args: Any) -> None:
+        if self._tg is None:
+            raise RuntimeError("socket is not running")
+        self._tg.start_soon(func, *args)
+
+    async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                task_status.started()
+                await self._closed.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self._tg = None
+            self._close(self.session.close_reason or "closed")
+            self.connected = False
+            for waiter in self._acks.values():
+                waiter.error = Disconnected(self.sid)
+                waiter.done.set()
+            with anyio.CancelScope(shield=True) as scope:
+                scope.deadline = anyio.current_time() + DISCONNECT_GRACE
+                await self.namespace._socket_closed(self)
+
+    def _connected(self) -> None:
+        """Mark connected and release what handlers emitted before the CONNECT went out."""
+        self.connected = True
+        early, self._early = self._early, []
+        for packets in early:
+            self.session.send_nowait(packets)

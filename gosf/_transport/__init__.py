@@ -1,0 +1,1 @@
+"""The anyio/ASGI layer under the Socket.IO server: sessions and transports."""

@@ -1,0 +1,195 @@
+"""The ASGI entry point: routing, request validation, lifespan.
+
+One :class:`EngineASGI` serves the Engine.IO path (``/socket.io/`` by
+default). Other paths go to ``other_app`` when given, else get a 404. The ASGI
+lifespan opens the task group every session lives in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import sniffio
+
+from . import _hypercorn_guard
+from ._engine import EngineServer, EngineSession, ServerNotRunning
+from ._http import (
+    ASGIApp,
+    EngineError,
+    Receive,
+    Scope,
+    Send,
+    cors_headers,
+    header,
+    origin_allowed,
+    query_params,
+    send_error,
+    send_response,
+)
+from ._polling import handle_polling
+from ._websocket import serve_websocket
+
+__all__ = ("EngineASGI",)
+
+log = logging.getLogger("gosf.engineio")
+
+
+class EngineASGI:
+    """The ASGI application of an :class:`EngineServer`."""
+
+    def __init__(self, engine: EngineServer, other_app: ASGIApp | None = None) -> None:
+        self.engine = engine
+        self.other_app = other_app
+        self._path = engine.options.path
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Open the server's task group for the duration of the block."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.engine.serve)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path.rstrip("/") != self._path:
+            if self.other_app is not None:
+                await self.other_app(scope, receive, send)
+            elif kind == "http":
+                await send_response(send, 404, b"Not Found")
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        if sniffio.current_async_library() == "trio":
+            _hypercorn_guard.install()
+        try:
+            async with self.running():
+                await send({"type": "lifespan.startup.complete"})
+                while (await receive())["type"] != "lifespan.shutdown":
+                    pass
+        except Exception as exc:
+            log.exception("gosf server failed")
+            await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def _validate(self, scope: Scope, transport_of_request: str) -> tuple[int, str | None, bool]:
+        """Check the query of an Engine.IO request: (protocol, sid, b64).
+
+        Raises:
+            EngineError: the request is refused.
+        """
+        options = self.engine.options
+        query = query_params(scope)
+        eio = query.get("EIO")
+        if eio == "4":
+            protocol = 4
+        elif eio == "3" and options.allow_eio3:
+            protocol = 3
+        else:
+            raise EngineError(EngineError.UNSUPPORTED_PROTOCOL_VERSION)
+        transport = query.get("transport")
+        if transport not in options.transports:
+            raise EngineError(EngineError.TRANSPORT_UNKNOWN)
+        if transport != transport_of_request:
+            raise EngineError(
+                EngineError.BAD_REQUEST, detail="transport does not match the request"
+            )
+        if "j" in query:
+            raise EngineError(EngineError.BAD_REQUEST, detail="JSONP polling is not supported")
+        if not origin_allowed(options, scope):
+            raise EngineError(EngineError.FORBIDDEN, detail="origin not allowed")
+        if not self.engine.running:
+            raise ServerNotRunning(ServerNotRunning.__doc__)
+        b64 = bool(query.get("b64"))  # as the reference server: any non-empty value
+        return protocol, query.get("sid"), b64
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        options = self.engine.options
+        if scope["method"] == "OPTIONS":
+            await self._preflight(scope, send)
+            return
+        try:
+            protocol, sid, b64 = self._validate(scope, "polling")
+            await handle_polling(
+                self.engine, scope, receive, send, protocol=protocol, sid=sid, b64=b64
+            )
+        except EngineError as exc:
+            headers = cors_headers(options, scope) if exc.code != EngineError.FORBIDDEN else []
+            await send_error(send, exc, headers)
+        except ServerNotRunning as exc:
+            await send_response(send, 500, str(exc).encode())
+
+    async def _preflight(self, scope: Scope, send: Send) -> None:
+        options = self.engine.options
+        if not origin_allowed(options, scope):
+            await send_error(send, EngineError(EngineError.FORBIDDEN, detail="origin not allowed"))
+            return
+        headers = [
+            *cors_headers(options, scope),
+            (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+            (b"access-control-max-age", b"86400"),
+        ]
+        requested = header(scope, b"access-control-request-headers")
+        if requested:
+            headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
+        await send_response(send, 204, b"", headers=headers)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        session: EngineSession | None = None
+        try:
+            protocol, sid, b64 = self._validate(scope, "websocket")
+            if sid is not None:
+                session = self.engine.sessions.get(sid)
+                if session is None:
+                    raise EngineError(EngineError.UNKNOWN_SID)
+                if session.transport != "polling" or session.upgrading or session.closed:
+                    raise EngineError(EngineError.BAD_REQUEST, detail="session cannot upgrade")
+        except EngineError as exc:
+            await _refuse_websocket(scope, send, exc.status, exc.body())
+            return
+        except ServerNotRunning as exc:
+            await _refuse_websocket(scope, send, 500, str(exc).encode())
+            return
+        await serve_websocket(
+            self.engine, scope, receive, send, protocol=protocol, b64=b64, session=session
+        )
+
+
+async def _refuse_websocket(scope: Scope, send: Send, status: int, body: bytes) -> None:
+    """Answer a websocket handshake with an HTTP error when the server can, else close."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})

@@ -1,0 +1,273 @@
+"""Engine.IO sessions on anyio.
+
+How it fits together:
+
+* :class:`EngineServer` keeps the sessions of one process and the task group
+  they live in (opened by the ASGI lifespan, or by ``async with server``).
+* An :class:`EngineSession` is one client. Its ``run`` task owns a task group
+  holding the heartbeat and whatever the layer above starts for the client
+  (namespace sockets and their handlers). Closing the session cancels that
+  group, then tells the layer above (``on_close``) under a shield.
+* Transports (the websocket and polling glue in this package) never own the
+  session: they feed it inbound packets with :meth:`EngineSession.receive` and
+  drain its :class:`Outbox`. The outbox outlives a transport, which is what
+  makes the polling → websocket upgrade lossless.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from .._config import ServerOptions
+from ..protocol.engineio import Packet, PacketType, encode_open
+from ..protocol.errors import RemoteProtocolError
+from ._outbox import Outbox, OutboxClosed
+
+__all__ = ("EngineHandler", "EngineServer", "EngineSession", "ServerNotRunning")
+
+log = logging.getLogger("gosf.engineio")
+
+_PING = Packet(PacketType.PING)
+_PONG = Packet(PacketType.PONG)
+_CLOSE = Packet(PacketType.CLOSE)
+
+
+class ServerNotRunning(RuntimeError):
+    """A request arrived while the server's task group is not open.
+
+    Run the app under an ASGI server with lifespan support (hypercorn and
+    uvicorn have it on by default) or inside ``async with server:``.
+    """
+
+
+class EngineHandler(Protocol):
+    """What the layer above Engine.IO (Socket.IO) implements."""
+
+    async def on_open(self, session: EngineSession) -> None: ...
+
+    async def on_message(self, session: EngineSession, data: str | bytes) -> None: ...
+
+    async def on_close(self, session: EngineSession, reason: str) -> None: ...
+
+
+class EngineSession:
+    """One Engine.IO client, whatever its transport."""
+
+    def __init__(
+        self,
+        server: EngineServer,
+        *,
+        protocol: int,
+        transport: str,
+        b64: bool,
+        scope: Mapping[str, Any],
+    ) -> None:
+        self.sid = secrets.token_urlsafe(15)
+        self.protocol = protocol
+        self.transport = transport
+        self.b64 = b64
+        self.scope = scope
+        self.upgrading = False
+        self.outbox: Outbox[Packet] = Outbox(server.options.max_outbound_buffer)
+        self.close_reason: str | None = None
+        self.state: dict[str, Any] = {}
+        self._server = server
+        self._options = server.options
+        self._closed = anyio.Event()
+        self._finished = anyio.Event()
+        self._pong = anyio.Event()
+        self._last_ping = anyio.current_time()
+        self._tg: TaskGroup | None = None
+        # Transport bookkeeping, kept here because transports come and go.
+        self.polling_get_active = False
+        self.polling_post_active = False
+
+    @property
+    def closed(self) -> bool:
+        return self.close_reason is not None
+
+    @property
+    def task_group(self) -> TaskGroup:
+        """The task group owned by this session (for the layer above)."""
+        if self._tg is None:
+            raise RuntimeError("session is not running")
+        return self._tg
+
+    def open_packet(self) -> Packet:
+        upgrades = (
+            ["websocket"]
+            if self.transport == "polling" and ("websocket" in self._options.transports)
+            else []
+        )
+        return encode_open(
+            self.sid,
+            upgrades,
+            self._options.ping_interval_ms,
+            self._options.ping_timeout_ms,
+            self._options.max_payload,
+            self.protocol,
+        )
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Live until closed: heartbeat and the upper layer's tasks run in here."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                tg.start_soon(self._heartbeat_v4 if self.protocol >= 4 else self._heartbeat_v3)
+                task_status.started()
+                await self._closed.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self._tg = None
+            if self.close_reason is None:  # cancelled from outside: server shutdown
+                self.close("server shutting down")
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._server.handler.on_close(self, self.close_reason or "closed")
+                except Exception:
+                    log.exception("error while closing session %s", self.sid)
+                finally:
+                    self._server.sessions.pop(self.sid, None)
+                    self._finished.set()
+
+    async def wait_finished(self) -> None:
+        await self._finished.wait()
+
+    # -- outbound -------------------------------------------------------------
+
+    def send_nowait(self, packets: list[Packet]) -> bool:
+        """Queue ``packets`` without waiting.
+
+        A full queue means the client does not read: it is disconnected as a
+        slow consumer and ``False`` is returned, as it is for a closed session.
+        """
+        try:
+            if self.outbox.put_many_nowait(packets):
+                return True
+        except OutboxClosed:
+            return False
+        log.warning("session %s: outbound buffer full, disconnecting slow client", self.sid)
+        self.close("slow client", discard=True)
+        return False
+
+    async def send(self, packets: list[Packet]) -> bool:
+        """Queue ``packets``, waiting for room; ``False`` if the session closed."""
+        try:
+            await self.outbox.put_many(packets)
+        except OutboxClosed:
+            return False
+        return True
+
+    def close(self, reason: str, *, discard: bool = False, notify: bool = True) -> None:
+        """Close the session (idempotent).
+
+        With ``discard`` false, packets already queued are still delivered,
+        followed by a CLOSE packet when ``notify`` is true.
+        """
+        if self.close_reason is not None:
+            return
+        self.close_reason = reason
+        if notify and not discard:
+            self.outbox.put_many_nowait([_CLOSE])
+        self.outbox.close(discard=discard)
+        self._closed.set()
+
+    # -- inbound --------------------------------------------------------------
+
+    async def receive(self, packet: Packet) -> None:
+        """Handle one packet from the client.
+
+        Raises:
+            RemoteProtocolError: the packet is not allowed here; the caller
+                closes the transport (the session is already closed).
+        """
+        kind = packet.type
+        if kind is PacketType.MESSAGE:
+            await self._server.handler.on_message(self, packet.data)
+        elif kind is PacketType.PONG and self.protocol >= 4:
+            self._pong.set()
+        elif kind is PacketType.PING and self.protocol < 4:
+            self._last_ping = anyio.current_time()
+            self.send_nowait([Packet(PacketType.PONG, packet.data)])
+        elif kind is PacketType.CLOSE:
+            self.close("client closed", discard=True)
+        elif kind is PacketType.NOOP:
+            pass
+        else:
+            self.close("protocol error", discard=True)
+            raise RemoteProtocolError(f"unexpected {kind.name} packet")
+
+    # -- heartbeat --------------------------------------------------------------
+
+    async def _heartbeat_v4(self) -> None:
+        # Engine.IO 4: the server pings every pingInterval and expects a pong
+        # within pingTimeout of each ping.
+        while True:
+            await anyio.sleep(self._options.ping_interval)
+            self._pong = anyio.Event()
+            if not self.send_nowait([_PING]):
+                return
+            with anyio.move_on_after(self._options.ping_timeout):
+                await self._pong.wait()
+            if not self._pong.is_set():
+                self.close("ping timeout", discard=True)
+                return
+
+    async def _heartbeat_v3(self) -> None:
+        # Engine.IO 3: the client pings; a session silent for
+        # pingInterval + pingTimeout is dead.
+        window = self._options.ping_interval + self._options.ping_timeout
+        while True:
+            deadline = self._last_ping + window
+            if anyio.current_time() >= deadline:
+                self.close("ping timeout", discard=True)
+                return
+            await anyio.sleep_until(deadline)
+
+
+class EngineServer:
+    """The Engine.IO sessions of one process and the task group they run in."""
+
+    def __init__(self, options: ServerOptions, handler: EngineHandler) -> None:
+        self.options = options
+        self.handler = handler
+        self.sessions: dict[str, EngineSession] = {}
+        self._tg: TaskGroup | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._tg is not None
+
+    async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Own every session until cancelled; sessions are closed on the way out."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                task_status.started()
+                await anyio.sleep_forever()
+            finally:
+                self._tg = None
+                for session in list(self.sessions.values()):
+                    session.close("server shutting down")
+
+    async def open_session(
+        self, *, protocol: int, transport: str, b64: bool, scope: Mapping[str, Any]
+    ) -> EngineSession:
+        """Create a session and start its task in the server's task group.
+
+        Raises:
+            ServerNotRunning: the server's task group is not open.
+        """
+        if self._tg is None:
+            raise ServerNotRunning(ServerNotRunning.__doc__)
+        session = EngineSession(self, protocol=protocol, transport=transport, b64=b64, scope=scope)
+        self.sessions[session.sid] = session
+        await self._tg.start(session.run)
+        await self.handler.on_open(session)
+        return session

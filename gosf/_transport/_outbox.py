@@ -1,0 +1,131 @@
+"""A bounded outbound queue for one Engine.IO session.
+
+Why not a memory object stream: a long-polling GET has to take *everything*
+queued at once, has to be woken without consuming a packet (the upgrade probe
+answers it with a NOOP), and the transport that drains the queue changes
+during an upgrade. A deque plus two events does all of that without a task.
+
+Every producer and the single consumer run on the same event loop thread, so
+no lock is needed; events are replaced after they fire (anyio events cannot
+be reset).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+__all__ = ("Outbox", "OutboxClosed")
+
+
+class OutboxClosed(Exception):
+    """The session this queue belongs to has closed."""
+
+
+class Outbox(Generic[T]):
+    """A FIFO of at most ``maxlen`` items with async waits for data and room."""
+
+    __slots__ = ("_closed", "_items", "_maxlen", "_readable", "_woken", "_writable")
+
+    def __init__(self, maxlen: int) -> None:
+        self._items: deque[T] = deque()
+        self._maxlen = maxlen
+        self._readable = anyio.Event()
+        self._writable = anyio.Event()
+        self._closed = False
+        self._woken = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def put_nowait(self, item: T) -> bool:
+        """Queue ``item``; return ``False`` (and queue nothing) when full.
+
+        Raises:
+            OutboxClosed: the queue is closed.
+        """
+        if self._closed:
+            raise OutboxClosed
+        if len(self._items) >= self._maxlen:
+            return False
+        self._items.append(item)
+        self._readable.set()
+        return True
+
+    def put_many_nowait(self, items: list[T]) -> bool:
+        """Queue all of ``items`` back to back, or none of them when they do not fit.
+
+        Raises:
+            OutboxClosed: the queue is closed.
+        """
+        if self._closed:
+            raise OutboxClosed
+        if len(self._items) + len(items) > self._maxlen:
+            return False
+        self._items.extend(items)
+        self._readable.set()
+        return True
+
+    async def put_many(self, items: list[T]) -> None:
+        """Queue all of ``items`` back to back, waiting for room for all of them.
+
+        Raises:
+            OutboxClosed: the queue is (or becomes) closed.
+        """
+        if len(items) > self._maxlen:
+            raise ValueError(f"{len(items)} items can never fit a queue of {self._maxlen}")
+        while not self.put_many_nowait(items):
+            if self._writable.is_set():
+                self._writable = anyio.Event()
+            await self._writable.wait()
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`wait` return even though nothing was queued."""
+        self._woken = True
+        self._readable.set()
+
+    async def wait(self) -> None:
+        """Wait until an item is queued, :meth:`wake` is called or the queue closes."""
+        while not self._items and not self._closed and not self._woken:
+            if self._readable.is_set():
+                self._readable = anyio.Event()
+            await self._readable.wait()
+        self._woken = False
+
+    def drain(self, limit: int | None = None) -> list[T]:
+        """Take up to ``limit`` queued items (all when ``None``), oldest first."""
+        items = self._items
+        if limit is None or limit >= len(items):
+            taken = list(items)
+            items.clear()
+        else:
+            taken = [items.popleft() for _ in range(limit)]
+        self._writable.set()
+        return taken
+
+    def get_nowait(self) -> T | None:
+        """Take the oldest item, or ``None`` when empty."""
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        self._writable.set()
+        return item
+
+    def close(self, *, discard: bool = False) -> None:
+        """Refuse further items and wake every waiter.
+
+        Items already queued stay readable unless ``discard`` is true.
+        """
+        self._closed = True
+        if discard:
+            self._items.clear()
+        self._readable.set()
+        self._writable.set()

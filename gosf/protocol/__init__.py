@@ -1,0 +1,20 @@
+"""The sans-IO core: Engine.IO and Socket.IO codecs that never touch a socket.
+
+Nothing in this package imports anyio, trio, asyncio or socket (a test in
+``tests/test_layout.py`` enforces it), so it can be driven by any I/O layer and
+tested without an event loop.
+"""
+
+from __future__ import annotations
+
+from . import engineio, socketio
+from .errors import LocalProtocolError, PayloadTooLarge, ProtocolError, RemoteProtocolError
+
+__all__ = (
+    "LocalProtocolError",
+    "PayloadTooLarge",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "engineio",
+    "socketio",
+)

@@ -1,0 +1,47 @@
+"""The whole check matrix: ``nox`` (or ``./scripts/test``, which installs nox first).
+
+Sessions share one installer; each is one cell of the matrix:
+
+* ``tests``     unit, protocol and interop tests; every async test runs under
+                asyncio and trio, interop tests under hypercorn (asyncio and
+                trio workers) and uvicorn.
+* ``lint``      ruff check + ruff format --check.
+* ``typecheck`` mypy --strict over gosf and tests.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+
+
+def install(session: nox.Session, *extras: str) -> None:
+    """Install gosf (editable) with the given extras into the session's venv."""
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    install(session, "test")
+    # pytest exits 5 when it collects nothing: that is a broken suite, not a
+    # pass, so only 0 counts as success here.
+    session.run("pytest", *session.posargs, success_codes=[0])
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    install(session, "lint")
+    session.run("mypy")

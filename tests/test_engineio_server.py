@@ -1,0 +1,490 @@
+"""The Engine.IO server over real loopback HTTP and websockets, in-process.
+
+hypercorn runs inside the test's event loop (asyncio or trio); httpx and a
+bare wsproto client send exactly the requests under test. These tests pin the
+wire behaviour the stock clients rely on and the handling of bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+import pytest
+
+import gosf
+from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
+from tests.harness import Closed, RawWebSocket, eventually, serve_app
+
+pytestmark = pytest.mark.anyio
+
+EIO4 = "/socket.io/?EIO=4&transport=polling"
+
+
+def make_server(**options: Any) -> gosf.SocketIOServer:
+    server = gosf.SocketIOServer(**options)
+
+    @server.on("echo")
+    async def echo(socket: gosf.Socket, *args: Any) -> tuple[Any, ...]:
+        return args
+
+    return server
+
+
+@asynccontextmanager
+async def running(
+    server: gosf.SocketIOServer | None = None, **options: Any
+) -> AsyncIterator[tuple[gosf.SocketIOServer, str, httpx.AsyncClient]]:
+    server = server or make_server(**options)
+    async with serve_app(server.asgi) as host:
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=10) as http:
+            yield server, host, http
+
+
+class Polling:
+    """An Engine.IO polling client made of plain HTTP requests."""
+
+    def __init__(self, http: httpx.AsyncClient, eio: int = 4) -> None:
+        self.http = http
+        self.eio = eio
+        self.sid = ""
+
+    @property
+    def url(self) -> str:
+        return f"/socket.io/?EIO={self.eio}&transport=polling&sid={self.sid}"
+
+    async def handshake(self) -> dict[str, Any]:
+        response = await self.http.get(f"/socket.io/?EIO={self.eio}&transport=polling")
+        assert response.status_code == 200, response.text
+        (packet,) = decode_payload(response.content, self.eio)
+        assert packet.type is PacketType.OPEN
+        assert isinstance(packet.data, str)
+        info: dict[str, Any] = orjson.loads(packet.data)
+        self.sid = info["sid"]
+        return info
+
+    async def get(self) -> list[str]:
+        response = await self.http.get(self.url)
+        assert response.status_code == 200, response.text
+        packets = decode_payload(response.content, self.eio)
+        return [f"{p.type.value}{p.data!s}" for p in packets if isinstance(p.data, str)]
+
+    async def post(self, *packets: str) -> httpx.Response:
+        body, content_type = encode_payload(
+            [Packet(PacketType(int(p[0])), p[1:]) for p in packets], self.eio
+        )
+        return await self.http.post(self.url, content=body, headers={"content-type": content_type})
+
+
+async def test_polling_handshake_announces_exact_settings(anyio_backend: str) -> None:
+    async with running(ping_interval=1.5, ping_timeout=0.25, max_payload=12345) as (_, _, http):
+        info = await Polling(http).handshake()
+    assert info["upgrades"] == ["websocket"]
+    assert info["pingInterval"] == 1500
+    assert info["pingTimeout"] == 250  # milliseconds, as the spec says
+    assert info["maxPayload"] == 12345
+    assert isinstance(info["sid"], str) and len(info["sid"]) >= 16
+
+
+async def test_websocket_handshake_offers_no_upgrade(anyio_backend: str) -> None:
+    async with running() as (_, host, _):
+        async with RawWebSocket.connect(host, "/socket.io/?EIO=4&transport=websocket") as ws:
+            first = await ws.receive()
+    assert isinstance(first, str) and first.startswith("0{")
+    assert orjson.loads(first[1:])["upgrades"] == []
+
+
+async def test_socketio_over_polling(anyio_backend: str) -> None:
+    async with running() as (_, _, http):
+        client = Polling(http)
+        await client.handshake()
+        assert (await client.post("40")).text == "ok"
+        (connect,) = await client.get()
+        assert connect.startswith('40{"sid":"')
+        await client.post('421["echo","hi",{"n":1}]')
+        assert await client.get() == ['431["hi",{"n":1}]']
+
+
+async def test_eio3_polling_connects_default_namespace_implicitly(anyio_backend: str) -> None:
+    async with running() as (_, _, http):
+        client = Polling(http, eio=3)
+        info = await client.handshake()
+        assert "maxPayload" not in info
+        assert await client.get() == ["40"]
+        await client.post('421["echo","v2"]')
+        assert await client.get() == ['431["v2"]']
+        await client.post("2")  # Engine.IO 3: the client pings, the server pongs
+        assert await client.get() == ["3"]
+
+
+BAD_REQUESTS = [
+    ("GET", "/socket.io/?EIO=5&transport=polling", 400, 5),
+    ("GET", "/socket.io/?transport=polling", 400, 5),
+    ("GET", "/socket.io/?EIO=4&transport=carrier-pigeon", 400, 0),
+    ("GET", "/socket.io/?EIO=4&transport=polling&sid=nope", 400, 1),
+    ("POST", "/socket.io/?EIO=4&transport=polling", 400, 2),
+    ("GET", "/socket.io/?EIO=4&transport=websocket", 400, 3),
+    ("PUT", "/socket.io/?EIO=4&transport=polling&sid=", 400, 1),
+    ("GET", "/socket.io/?EIO=3&transport=polling&j=0", 400, 3),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "status", "code"), BAD_REQUESTS)
+async def test_bad_requests_get_json_errors(
+    anyio_backend: str, method: str, url: str, status: int, code: int
+) -> None:
+    async with running() as (_, _, http):
+        response = await http.request(method, url)
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["code"] == code
+        # the server keeps serving
+        await Polling(http).handshake()
+
+
+async def test_unsupported_method_on_a_session(anyio_backend: str) -> None:
+    async with running() as (_, _, http):
+        client = Polling(http)
+        await client.handshake()
+        response = await http.put(client.url, content=b"4x")
+        assert response.status_code == 400
+        assert response.json()["code"] == 3
+
+
+@pytest.mark.parametrize(
+    ("target", "code"),
+    [
+        ("/socket.io/?EIO=9&transport=websocket", 5),
+        ("/socket.io/?EIO=4&transport=websocket&sid=unknown", 1),
+    ],
+)
+async def test_bad_websocket_requests_get_json_errors(
+    anyio_backend: str, target: str, code: int
+) -> None:
+    async with running() as (_, host, http):
+        async with RawWebSocket.connect(host, target) as ws:
+            assert ws.status == 400
+            assert orjson.loads(ws.body)["code"] == code
+        await Polling(http).handshake()
+
+
+async def test_duplicate_get_closes_the_session(anyio_backend: str) -> None:
+    async with running() as (server, _, http):
+        client = Polling(http)
+        await client.handshake()
+        first: list[str] = []
+
+        async def pending_get() -> None:
+            first.extend(await client.get())
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pending_get)
+                await eventually(
+                    lambda: any(s.polling_get_active for s in server.engine.sessions.values())
+                )
+                second = await http.get(client.url)
+                assert second.status_code == 400
+        assert first == ["1"]
+        assert (await http.get(client.url)).json()["code"] == 1
+
+
+async def test_oversize_post_is_refused_and_only_that_session_closed(anyio_backend: str) -> None:
+    async with running(max_payload=2048) as (_, _, http):
+        offender, bystander = Polling(http), Polling(http)
+        await offender.handshake()
+        await bystander.handshake()
+        await bystander.post("40")
+        await bystander.get()
+        response = await offender.post("4" + "x" * 4096)
+        assert response.status_code == 413
+        assert (await http.get(offender.url)).json()["code"] == 1
+        await bystander.post('421["echo","fine"]')
+        assert await bystander.get() == ['431["fine"]']
+
+
+@pytest.mark.parametrize(
+    "body", [b"zz", b"4hi\x1e", b"\x1e\x1e", b"9", b'42["echo"', b"41[1]", b'42{"a":1}']
+)
+async def test_bad_payload_post_closes_only_that_session(anyio_backend: str, body: bytes) -> None:
+    async with running() as (_, _, http):
+        offender, bystander = Polling(http), Polling(http)
+        await offender.handshake()
+        await bystander.handshake()
+        await offender.post("40")
+        await offender.get()
+        response = await http.post(offender.url, content=body)
+        assert response.status_code == 400
+        assert (await http.get(offender.url)).json()["code"] == 1
+        await bystander.post("40")
+        await bystander.get()
+        await bystander.post('421["echo","fine"]')
+        assert await bystander.get() == ['431["fine"]']
+
+
+@asynccontextmanager
+async def socketio_ws(host: str, namespace_connect: str = "40") -> AsyncIterator[RawWebSocket]:
+    async with RawWebSocket.connect(host, "/socket.io/?EIO=4&transport=websocket") as ws:
+        assert str(await ws.receive()).startswith("0{")
+        await ws.send(namespace_connect)
+        assert str(await ws.receive()).startswith("40")
+        yield ws
+
+
+async def echo_works(ws: RawWebSocket) -> None:
+    await ws.send('427["echo","alive"]')
+    reply = await ws.receive()
+    while reply == "2":  # answer heartbeats that get in the way
+        await ws.send("3")
+        reply = await ws.receive()
+    assert reply == '437["alive"]'
+
+
+async def test_ping_timeout_closes_the_session_on_time(anyio_backend: str) -> None:
+    async with running(ping_interval=0.2, ping_timeout=0.3) as (server, host, _):
+        async with socketio_ws(host) as ws:
+            with anyio.fail_after(5):
+                assert await ws.receive() == "2"
+                pinged = anyio.current_time()
+                closed = await ws.receive()
+                waited = anyio.current_time() - pinged
+        assert isinstance(closed, Closed)
+        assert waited >= 0.25  # not before pingTimeout has passed
+        await eventually(lambda: not server.engine.sessions)
+
+
+async def test_answered_pings_keep_the_session(anyio_backend: str) -> None:
+    async with running(ping_interval=0.1, ping_timeout=0.2) as (_, host, _):
+        async with socketio_ws(host) as ws:
+            with anyio.fail_after(5):
+                for _ in range(5):
+                    assert await ws.receive() == "2"
+                    await ws.send("3")
+                await echo_works(ws)
+
+
+async def test_oversize_websocket_message_closes_only_the_offender(anyio_backend: str) -> None:
+    async with running(max_payload=2048) as (_, host, _):
+        async with socketio_ws(host) as bystander, socketio_ws(host) as offender:
+            with anyio.fail_after(5):
+                await offender.send('42["echo","' + "x" * 4096 + '"]')
+                closed = await offender.receive()
+                assert closed == Closed(1009)
+                await echo_works(bystander)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "4",
+        "49",
+        '42["echo"',
+        "42{}",
+        "42[1]",
+        "42[]",
+        "4/nope,0",
+        '43abc["x"]',
+        "9",
+        "7",
+        "41x",
+        '451-["echo",{"_placeholder":true,"num":0}]"',
+        '42["echo"]garbage',
+        b"\x00\x01",
+    ],
+)
+async def test_malformed_frame_closes_only_the_offender(
+    anyio_backend: str, frame: str | bytes
+) -> None:
+    async with running() as (_, host, _):
+        async with socketio_ws(host) as bystander, socketio_ws(host) as offender:
+            with anyio.fail_after(5):
+                await offender.send(frame)
+                closed = await offender.receive()
+                assert isinstance(closed, Closed)
+                await echo_works(bystander)
+
+
+async def test_upgrade_from_polling(anyio_backend: str) -> None:
+    async with running() as (_, host, http):
+        client = Polling(http)
+        await client.handshake()
+        await client.post("40")
+        await client.get()
+        pending: list[str] = []
+
+        async def pending_get() -> None:
+            pending.extend(await client.get())
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pending_get)
+                target = f"/socket.io/?EIO=4&transport=websocket&sid={client.sid}"
+                async with RawWebSocket.connect(host, target) as ws:
+                    await ws.send("2probe")
+                    assert await ws.receive() == "3probe"
+                    await eventually(lambda: bool(pending))
+                    assert pending == ["6"]  # the pending GET is released with a NOOP
+                    await ws.send("5")
+                    await echo_works(ws)
+                    after = await http.get(client.url)
+                    assert after.status_code == 400
+                    assert after.json()["code"] == 3
+
+
+async def test_cors_allow_list(anyio_backend: str) -> None:
+    async with running(cors_allowed_origins=["http://good.example"]) as (_, _, http):
+        good = await http.get(EIO4, headers={"origin": "http://good.example"})
+        assert good.status_code == 200
+        assert good.headers["access-control-allow-origin"] == "http://good.example"
+        assert good.headers["access-control-allow-credentials"] == "true"
+        evil = await http.get(EIO4, headers={"origin": "http://evil.example"})
+        assert evil.status_code == 403
+        assert "access-control-allow-origin" not in evil.headers
+        preflight = await http.options(
+            EIO4,
+            headers={
+                "origin": "http://good.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type",
+            },
+        )
+        assert preflight.status_code == 204
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert preflight.headers["access-control-allow-headers"] == "content-type"
+
+
+async def test_cors_default_is_same_origin(anyio_backend: str) -> None:
+    async with running() as (_, host, http):
+        same = await http.get(EIO4, headers={"origin": f"http://{host}"})
+        assert same.status_code == 200
+        cross = await http.get(EIO4, headers={"origin": "http://elsewhere.example"})
+        assert cross.status_code == 403
+        async with RawWebSocket.connect(host, "/socket.io/?EIO=4&transport=websocket") as ws:
+            assert ws.status == 101  # no Origin header: not a browser, allowed
+
+
+async def test_trailing_garbage_after_upgrade_request_does_not_kill_the_server(
+    anyio_backend: str,
+) -> None:
+    # hypercorn issue 225: under its trio worker this request used to take the
+    # whole server down. gosf guards the connection handler (see
+    # gosf/_transport/_hypercorn_guard.py).
+    async with running() as (_, host, http):
+        address, port = host.split(":")
+        with anyio.fail_after(10):
+            stream = await anyio.connect_tcp(address, int(port))
+            await stream.send(
+                b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                b"Host: " + host.encode() + b"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bKdPyn3u98cTfZJSh4TNeQ==\r\n"
+                b"\r\nx\r\n"
+            )
+            try:
+                await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                pass
+            await stream.aclose()
+            await anyio.sleep(0.2)
+            await Polling(http).handshake()
+
+
+async def test_slow_polling_client_is_disconnected_by_broadcasts(anyio_backend: str) -> None:
+    server = make_server(max_outbound_buffer=4)
+
+    @server.on("shout")
+    async def shout(socket: gosf.Socket, count: int) -> int:
+        for i in range(count):
+            await server.emit("news", i)
+        return count
+
+    async with running(server) as (_, _, http):
+        slow, fast = Polling(http), Polling(http)
+        for client in (slow, fast):
+            await client.handshake()
+            await client.post("40")
+            await client.get()
+        # `fast` reads as it goes; `slow` never polls, so its queue fills up.
+        await fast.post('421["shout",3]')
+        assert await fast.get() == ['42["news",0]', '42["news",1]', '42["news",2]', "431[3]"]
+        await fast.post('422["shout",3]')
+        assert len(await fast.get()) == 4
+        assert (await http.get(slow.url)).json()["code"] == 1  # slow client was dropped
+
+
+async def test_handlers_are_cancelled_when_the_client_disconnects(anyio_backend: str) -> None:
+    server = make_server()
+    events: list[str] = []
+    started = anyio.Event()
+
+    @server.on("forever")
+    async def forever(socket: gosf.Socket) -> None:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            events.append("handler cancelled")
+
+    async def on_disconnect(socket: gosf.Socket, reason: str) -> None:
+        events.append(f"disconnected: {reason}")
+
+    server.on_disconnect(on_disconnect)
+    async with running(server) as (_, host, _):
+        with anyio.fail_after(5):
+            async with socketio_ws(host) as ws:
+                await ws.send('42["forever"]')
+                await started.wait()
+            await eventually(lambda: len(events) == 2)
+    assert events == ["handler cancelled", "disconnected: transport close"]
+
+
+async def test_concurrent_handlers_per_client_are_bounded(anyio_backend: str) -> None:
+    server = make_server(max_concurrent_handlers=2)
+    running_now = 0
+    peak = 0
+    release = anyio.Event()
+
+    @server.on("hold")
+    async def hold(socket: gosf.Socket, n: int) -> int:
+        nonlocal running_now, peak
+        running_now += 1
+        peak = max(peak, running_now)
+        await release.wait()
+        running_now -= 1
+        return n
+
+    async with running(server) as (_, host, _):
+        async with socketio_ws(host) as ws:
+            with anyio.fail_after(5):
+                for n in range(5):
+                    await ws.send(f'42{n}["hold",{n}]')
+                await eventually(lambda: running_now == 2)
+                await anyio.sleep(0.1)
+                assert running_now == 2  # the reader waits for a free slot
+                release.set()
+                replies = {await ws.receive() for _ in range(5)}
+    assert peak == 2
+    assert replies == {f"43{n}[{n}]" for n in range(5)}
+
+
+async def test_server_call_times_out_without_ack(anyio_backend: str) -> None:
+    server = make_server()
+    outcome: list[str] = []
+
+    @server.on("ask")
+    async def ask(socket: gosf.Socket) -> None:
+        try:
+            await socket.call("question", timeout=0.2)
+        except TimeoutError:
+            outcome.append("timeout")
+
+    async with running(server) as (_, host, _):
+        async with socketio_ws(host) as ws:
+            with anyio.fail_after(5):
+                await ws.send('42["ask"]')
+                assert await ws.receive() == '420["question"]'  # never acked
+                await eventually(lambda: bool(outcome))
+    assert outcome == ["timeout"]
