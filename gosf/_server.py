@@ -35,6 +35,9 @@ log = logging.getLogger("gosf")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
+"""Query parameters of Engine.IO itself, not part of a socket.io 2.x client's auth query."""
+
 
 class _Connection:
     __slots__ = ("decoder", "ever_connected", "limiter", "sockets")
@@ -169,7 +172,10 @@ class SocketIOServer:
         if session.protocol < 4:
             # Socket.IO 4 (socket.io 2.x): the default namespace is joined
             # implicitly, with the handshake's query as its auth.
-            await self._connect(session, conn, "/", query_params(session.scope))
+            query = query_params(session.scope)
+            for reserved in _ENGINE_QUERY:
+                query.pop(reserved, None)
+            await self._connect(session, conn, "/", query)
 
     async def on_message(self, session: EngineSession, data: str | bytes) -> None:
         conn = self._connections.get(session.sid)

@@ -61,11 +61,39 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int) -> None:
     raise RuntimeError(f"test server did not listen on {port} within {START_TIMEOUT}s")
 
 
-def start_server(kind: str, target: str) -> Served:
+def cli_command(kind: str, target: str, port: int) -> list[str]:
+    """The command line a user would type to serve ``target`` with ``kind``."""
+    if kind == "uvicorn":
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+    worker = kind.removeprefix("hypercorn-")
+    bind = f"127.0.0.1:{port}"
+    return [sys.executable, "-m", "hypercorn", target, "--worker-class", worker, "--bind", bind]
+
+
+def start_server(kind: str, target: str, *, cli: bool = False) -> Served:
+    """Serve ``target`` (``module:attr``) with ``kind`` in a child process on a free port.
+
+    With ``cli`` the server's own command line is used (as the README says);
+    otherwise ``tests/serve.py``, which also exits when the test run dies.
+    """
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = (
+        cli_command(kind, target, port)
+        if cli
+        else [sys.executable, "-m", "tests.serve", kind, target, str(port)]
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.serve", kind, target, str(port)],
+        command,
         cwd=ROOT,
         env=env,
         stdin=subprocess.PIPE,

@@ -109,6 +109,26 @@ async def test_socketio_over_polling(anyio_backend: str) -> None:
         assert await client.get() == ['431["hi",{"n":1}]']
 
 
+async def test_server_disconnect_over_polling_sends_close_in_its_own_response(
+    anyio_backend: str,
+) -> None:
+    server = make_server()
+
+    @server.on("bye")
+    async def bye(socket: gosf.Socket) -> None:
+        socket.disconnect()
+
+    async with running(server) as (_, _, http):
+        client = Polling(http)
+        await client.handshake()
+        await client.post("40")
+        await client.get()
+        await client.post('42["bye"]')
+        assert await client.get() == ["41"]
+        assert await client.get() == ["1"]
+        assert (await http.get(client.url)).json()["code"] == 1
+
+
 async def test_eio3_polling_connects_default_namespace_implicitly(anyio_backend: str) -> None:
     async with running() as (_, _, http):
         client = Polling(http, eio=3)
@@ -119,6 +139,32 @@ async def test_eio3_polling_connects_default_namespace_implicitly(anyio_backend:
         assert await client.get() == ['431["v2"]']
         await client.post("2")  # Engine.IO 3: the client pings, the server pongs
         assert await client.get() == ["3"]
+
+
+async def test_eio3_binary_payloads_both_ways(anyio_backend: str) -> None:
+    # socket.io JS 2.x in a browser (XHR2) polls without b64 and gets binary
+    # payloads; the attachment follows its BINARY_EVENT packet.
+    async with running() as (_, _, http):
+        client = Polling(http, eio=3)
+        await client.handshake()
+        assert await client.get() == ["40"]
+        body, content_type = encode_payload(
+            [
+                Packet(PacketType.MESSAGE, '51-1["echo",{"_placeholder":true,"num":0}]'),
+                Packet(PacketType.MESSAGE, b"\x00\xff binary"),
+            ],
+            3,
+        )
+        assert content_type == "application/octet-stream"
+        response = await http.post(client.url, content=body, headers={"content-type": content_type})
+        assert response.text == "ok"
+        reply = await http.get(client.url)
+        assert reply.headers["content-type"] == "application/octet-stream"
+        packets = decode_payload(reply.content, 3, content_type=reply.headers["content-type"])
+        assert packets == [
+            Packet(PacketType.MESSAGE, '61-1[{"_placeholder":true,"num":0}]'),
+            Packet(PacketType.MESSAGE, b"\x00\xff binary"),
+        ]
 
 
 BAD_REQUESTS = [

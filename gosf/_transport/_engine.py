@@ -33,6 +33,9 @@ __all__ = ("EngineHandler", "EngineServer", "EngineSession", "ServerNotRunning")
 
 log = logging.getLogger("gosf.engineio")
 
+LINGER = 5.0
+"""Longest time a closed polling session waits for its client to fetch the last packets."""
+
 _PING = Packet(PacketType.PING)
 _PONG = Packet(PacketType.PONG)
 _CLOSE = Packet(PacketType.CLOSE)
@@ -125,9 +128,16 @@ class EngineSession:
                 tg.cancel_scope.cancel()
         finally:
             self._tg = None
-            if self.close_reason is None:  # cancelled from outside: server shutdown
+            if self.close_reason is None:  # cancelled from outside
                 self.close("server shutting down")
             with anyio.CancelScope(shield=True):
+                lingering = not self._server.stopping and self.transport == "polling"
+                if lingering and len(self.outbox):
+                    # A polling client fetches its last packets (the DISCONNECT
+                    # and CLOSE of a server-side disconnect) with one more GET:
+                    # keep the session reachable until then, briefly.
+                    with anyio.move_on_after(min(self._options.ping_timeout, LINGER)):
+                        await self.outbox.wait_empty()
                 try:
                     await self._server.handler.on_close(self, self.close_reason or "closed")
                 except Exception:
@@ -238,6 +248,7 @@ class EngineServer:
         self.options = options
         self.handler = handler
         self.sessions: dict[str, EngineSession] = {}
+        self.stopping = False
         self._tg: TaskGroup | None = None
 
     @property
@@ -246,6 +257,7 @@ class EngineServer:
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Own every session until cancelled; sessions are closed on the way out."""
+        self.stopping = False
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
@@ -253,6 +265,7 @@ class EngineServer:
                 await anyio.sleep_forever()
             finally:
                 self._tg = None
+                self.stopping = True
                 for session in list(self.sessions.values()):
                     session.close("server shutting down")
 

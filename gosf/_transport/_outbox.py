@@ -87,6 +87,13 @@ class Outbox(Generic[T]):
                 self._writable = anyio.Event()
             await self._writable.wait()
 
+    async def wait_empty(self) -> None:
+        """Wait until every queued item has been taken."""
+        while self._items:
+            if self._writable.is_set():
+                self._writable = anyio.Event()
+            await self._writable.wait()
+
     def wake(self) -> None:
         """Make a waiting :meth:`wait` return even though nothing was queued."""
         self._woken = True
@@ -118,6 +125,11 @@ class Outbox(Generic[T]):
         item = self._items.popleft()
         self._writable.set()
         return item
+
+    def putback(self, item: T) -> None:
+        """Return ``item`` to the front of the queue, even when closed or full."""
+        self._items.appendleft(item)
+        self._readable.set()
 
     def close(self, *, discard: bool = False) -> None:
         """Refuse further items and wake every waiter.

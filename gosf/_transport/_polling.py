@@ -91,6 +91,11 @@ async def _poll(
             packets = session.outbox.drain()
             if not packets:
                 packets = [_CLOSE] if session.closed else [_NOOP]
+            elif len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
+                # The CLOSE goes in a response of its own, as the reference server
+                # does: socket.io-client handles the packets before it on the next
+                # tick, and would otherwise see the transport close first.
+                session.outbox.putback(packets.pop())
     finally:
         session.polling_get_active = False
     body, content_type = encode_payload(packets, session.protocol, b64=session.b64)
