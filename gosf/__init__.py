@@ -1,14 +1,51 @@
 """gosf: Socket.IO APIs with structured concurrency, on asyncio and trio.
 
-A Python port of GOSF, the Go Socket.IO Framework. Public names are
-re-exported here; the modules behind them are private.
+A Python port of GOSF, the Go Socket.IO Framework::
+
+    import gosf
+
+    async def echo(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        return gosf.Message.success(request.message.text)
+
+    gosf.listen("echo", echo)
+    gosf.startup({"port": 9999})
+
+Public names are re-exported here; the modules behind them are private.
 """
 
 from __future__ import annotations
 
-from ._config import ServerOptions
+from ._app import App, Controller
+from ._client import Client, Request
+from ._config import Config, ServerOptions
+from ._default import (
+    app,
+    broadcast,
+    listen,
+    on_after_broadcast,
+    on_after_client_broadcast,
+    on_after_request,
+    on_after_response,
+    on_before_broadcast,
+    on_before_client_broadcast,
+    on_before_request,
+    on_before_response,
+    on_connect,
+    on_disconnect,
+    register_plugin,
+    startup,
+)
 from ._errors import ConnectionRefused, Disconnected, GosfError
+from ._message import (
+    Message,
+    MessageError,
+    map_to_struct,
+    new_failure_message,
+    new_success_message,
+    struct_to_map,
+)
 from ._namespace import Namespace
+from ._plugins import Plugin
 from ._server import SocketIOServer
 from ._socket import Socket
 from ._transport._engine import ServerNotRunning
@@ -16,13 +53,40 @@ from ._transport._engine import ServerNotRunning
 __version__ = "0.1.0.dev0"
 
 __all__ = (
+    "App",
+    "Client",
+    "Config",
     "ConnectionRefused",
+    "Controller",
     "Disconnected",
     "GosfError",
+    "Message",
+    "MessageError",
     "Namespace",
+    "Plugin",
+    "Request",
     "ServerNotRunning",
     "ServerOptions",
     "Socket",
     "SocketIOServer",
     "__version__",
+    "app",
+    "broadcast",
+    "listen",
+    "map_to_struct",
+    "new_failure_message",
+    "new_success_message",
+    "on_after_broadcast",
+    "on_after_client_broadcast",
+    "on_after_request",
+    "on_after_response",
+    "on_before_broadcast",
+    "on_before_client_broadcast",
+    "on_before_request",
+    "on_before_response",
+    "on_connect",
+    "on_disconnect",
+    "register_plugin",
+    "startup",
+    "struct_to_map",
 )

@@ -7,11 +7,12 @@ is a :class:`pydantic.ValidationError` at start, never a crash later.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ("ServerOptions",)
+__all__ = ("Config", "ServerOptions")
 
 
 class ServerOptions(BaseModel):
@@ -27,13 +28,13 @@ class ServerOptions(BaseModel):
     path: str = "/socket.io"
     """URL path the server answers on (the stock clients' default)."""
 
-    ping_interval: float = Field(25.0, gt=0)
+    ping_interval: float = Field(default=25.0, gt=0)
     """Seconds between heartbeats."""
 
-    ping_timeout: float = Field(20.0, gt=0)
+    ping_timeout: float = Field(default=20.0, gt=0)
     """Seconds to wait for the heartbeat answer before closing the session."""
 
-    max_payload: int = Field(1_000_000, ge=1024)
+    max_payload: int = Field(default=1_000_000, ge=1024)
     """Largest HTTP body or websocket message accepted, in bytes."""
 
     transports: tuple[Literal["polling", "websocket"], ...] = ("polling", "websocket")
@@ -54,17 +55,17 @@ class ServerOptions(BaseModel):
     cors_credentials: bool = True
     """Send ``Access-Control-Allow-Credentials: true`` to allowed origins."""
 
-    max_outbound_buffer: int = Field(1024, ge=1)
+    max_outbound_buffer: int = Field(default=1024, ge=1)
     """Packets queued for one client before it counts as a slow consumer.
 
     A handler's ``emit`` waits for room when the queue is full (backpressure);
     a broadcast never waits: a client whose queue is full is disconnected.
     """
 
-    max_concurrent_handlers: int = Field(64, ge=1)
+    max_concurrent_handlers: int = Field(default=64, ge=1)
     """Event handlers one connection may run at once before its reader waits."""
 
-    connect_timeout: float = Field(45.0, gt=0)
+    connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new Engine.IO session has to connect a namespace."""
 
     @field_validator("ping_interval", "ping_timeout", "connect_timeout")
@@ -96,3 +97,118 @@ class ServerOptions(BaseModel):
         if not value:
             raise ValueError("at least one transport is required")
         return value
+
+
+class Config(BaseModel):
+    """The configuration of a gosf app and of :func:`gosf.startup`.
+
+    It accepts GOSF's keys exactly as the Go original documents them —
+    ``host``, ``port``, ``path``, ``secure``, ``ssl-key``, ``ssl-cert``,
+    ``rejectInvalidHostnames``, ``enableCORS`` — plus gosf's own. Build it
+    from a dict with :meth:`from_mapping` (or ``Config(**{...})``); an unknown
+    key or a wrong type raises :class:`pydantic.ValidationError`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    # -- GOSF's keys ----------------------------------------------------------
+    host: str = ""
+    """Interface to bind; ``""`` means every interface (GOSF's default)."""
+
+    port: int = Field(default=9999, ge=0, le=65535)
+    """TCP port; 0 picks a free one."""
+
+    path: str = "/"
+    """Where the app is mounted; Socket.IO answers on ``<path>socket.io/``."""
+
+    secure: bool = False
+    """Serve TLS (wss/https); needs ``ssl-key`` and ``ssl-cert``."""
+
+    ssl_key: str | None = Field(default=None, alias="ssl-key")
+    ssl_cert: str | None = Field(default=None, alias="ssl-cert")
+
+    reject_invalid_hostnames: bool = Field(default=False, alias="rejectInvalidHostnames")
+    """Refuse requests whose ``Host`` is not a name of the certificate (or ``valid_hostnames``)."""
+
+    enable_cors: str | list[str] | None = Field(default=None, alias="enableCORS")
+    """Origins allowed from browsers on other origins: ``"*"``, one origin,
+    a comma-separated list or a list (GOSF left this key unused; gosf gives it
+    this meaning)."""
+
+    # -- gosf's own -----------------------------------------------------------
+    backend: Literal["asyncio", "trio"] = "asyncio"
+    """Event loop :func:`gosf.startup` serves with."""
+
+    valid_hostnames: list[str] | None = None
+    """Host names accepted when ``rejectInvalidHostnames`` is on (default: the certificate's)."""
+
+    ping_interval: float = Field(default=25.0, gt=0)
+    ping_timeout: float = Field(default=20.0, gt=0)
+    max_payload: int = Field(default=1_000_000, ge=1024)
+    allow_eio3: bool = True
+    max_outbound_buffer: int = Field(default=1024, ge=1)
+    max_concurrent_requests: int = Field(default=64, ge=1)
+    """Requests one client may have in flight before its reader waits."""
+
+    expose_meta: bool = False
+    """Send ``Message.meta`` to clients (by default it stays between services)."""
+
+    shutdown_grace: float = Field(default=10.0, ge=0)
+    """Seconds in-flight requests get to finish when the server stops."""
+
+    connect_timeout: float = Field(default=45.0, gt=0)
+    """Seconds a new connection has to complete its Socket.IO connect."""
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | Config | None = None, **more: Any) -> Config:
+        """Build a config from GOSF-style keys (``{"port": 9999, "ssl-key": ...}``).
+
+        Raises:
+            pydantic.ValidationError: unknown keys, wrong types, or ``secure``
+                without ``ssl-key``/``ssl-cert``.
+        """
+        if isinstance(values, Config):
+            return values.model_copy(update=more) if more else values
+        return cls.model_validate({**(values or {}), **more})
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("path must start with '/'")
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _tls(self) -> Config:
+        if self.secure and not (self.ssl_key and self.ssl_cert):
+            raise ValueError("secure: true needs both 'ssl-key' and 'ssl-cert'")
+        if self.reject_invalid_hostnames and not self.secure and not self.valid_hostnames:
+            raise ValueError(
+                "rejectInvalidHostnames needs secure: true (the certificate names the "
+                "valid hosts) or an explicit valid_hostnames list"
+            )
+        return self
+
+    def cors_origins(self) -> list[str] | Literal["*"] | None:
+        value = self.enable_cors
+        if value is None:
+            return None
+        if value == "*":
+            return "*"
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return list(value)
+
+    def server_options(self) -> ServerOptions:
+        """The protocol server's options derived from this config."""
+        return ServerOptions(
+            path=self.path + "socket.io",
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            max_payload=self.max_payload,
+            allow_eio3=self.allow_eio3,
+            cors_allowed_origins=self.cors_origins(),
+            max_outbound_buffer=self.max_outbound_buffer,
+            max_concurrent_handlers=self.max_concurrent_requests,
+            connect_timeout=self.connect_timeout,
+        )

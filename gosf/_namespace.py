@@ -10,7 +10,7 @@ from typing import Any
 from ._socket import Socket, to_engine
 from .protocol.socketio import encode_event
 
-__all__ = ("ConnectHandler", "DisconnectHandler", "EventHandler", "Namespace")
+__all__ = ("ConnectHandler", "DisconnectHandler", "Dispatcher", "EventHandler", "Namespace")
 
 log = logging.getLogger("gosf")
 
@@ -23,6 +23,10 @@ ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
 DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
 """``async def on_disconnect(socket, reason)``."""
 
+Dispatcher = Callable[[Socket, str, list[Any], int | None], Awaitable[None]]
+"""``async def dispatch(socket, event, args, ack_id)``: takes every event that has
+no handler of its own, and answers the ack itself (:meth:`Socket.ack`)."""
+
 
 class Namespace:
     """Handlers and live state of one namespace (``"/"`` is the default one)."""
@@ -34,6 +38,7 @@ class Namespace:
         self.handlers: dict[str, EventHandler] = {}
         self.connect_handlers: list[ConnectHandler] = []
         self.disconnect_handlers: list[DisconnectHandler] = []
+        self.dispatcher: Dispatcher | None = None
         self.sockets: dict[str, Socket] = {}
         self.rooms: dict[str, set[Socket]] = {}
 

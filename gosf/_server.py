@@ -11,7 +11,7 @@ handler starts in the socket's task group.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -79,6 +79,8 @@ class SocketIOServer:
         self.engine = EngineServer(options, self)
         self._asgi = EngineASGI(self.engine, other_app)
         self._connections: dict[str, _Connection] = {}
+        self._inflight = 0
+        self._idle = anyio.Event()
 
     # -- registration -----------------------------------------------------------
 
@@ -223,42 +225,71 @@ class SocketIOServer:
     async def _event(self, session: EngineSession, conn: _Connection, packet: Packet) -> None:
         socket = self._socket_for(conn, packet)
         event, *args = packet.data
-        handler = socket.namespace.handlers.get(event)
-        if handler is None:
-            log.debug("no handler for %r in %s", event, socket.namespace.name)
+        ns = socket.namespace
+        handler = ns.handlers.get(event)
+        work: Callable[..., Awaitable[None]]
+        if handler is not None:
+            work, work_args = self._call_handler, (socket, handler, args, packet.id)
+        elif ns.dispatcher is not None:
+            work, work_args = ns.dispatcher, (socket, event, args, packet.id)
+        else:
+            log.debug("no handler for %r in %s", event, ns.name)
             return
-        await conn.limiter.acquire()
+        await conn.limiter.acquire()  # backpressure: the reader waits for a free slot
+        self._inflight += 1
         try:
-            socket._start_handler(self._run_handler, conn, socket, handler, event, args, packet.id)
+            socket._start_handler(self._guarded, conn.limiter, socket, event, work, work_args)
         except BaseException:
-            conn.limiter.release()
+            self._work_done(conn.limiter)
             raise
 
-    async def _run_handler(
+    async def _guarded(
         self,
-        conn: _Connection,
+        limiter: anyio.Semaphore,
         socket: Socket,
-        handler: EventHandler,
         event: str,
-        args: list[Any],
-        ack_id: int | None,
+        work: Callable[..., Awaitable[None]],
+        work_args: tuple[Any, ...],
     ) -> None:
         try:
-            result = await handler(socket, *args)
+            await work(*work_args)
         except Exception:
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
-            return
         finally:
-            conn.limiter.release()
-        if ack_id is not None and socket.connected:
-            data = [] if result is None else list(result) if isinstance(result, tuple) else [result]
-            await socket.session.send(
-                to_engine(
-                    encode(
-                        Packet(PacketType.ACK, socket.namespace.name, data, ack_id), socket.protocol
-                    )
-                )
-            )
+            self._work_done(limiter)
+
+    def _work_done(self, limiter: anyio.Semaphore) -> None:
+        limiter.release()
+        self._inflight -= 1
+        if not self._inflight:
+            self._idle.set()
+            self._idle = anyio.Event()
+
+    @staticmethod
+    async def _call_handler(
+        socket: Socket, handler: EventHandler, args: list[Any], ack_id: int | None
+    ) -> None:
+        result = await handler(socket, *args)
+        if ack_id is not None:
+            if result is None:
+                await socket.ack(ack_id)
+            elif isinstance(result, tuple):
+                await socket.ack(ack_id, *result)
+            else:
+                await socket.ack(ack_id, result)
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop gracefully: refuse new sessions, give running handlers ``grace``
+        seconds to finish, then disconnect every client cleanly."""
+        self.engine.accepting = False
+        with anyio.move_on_after(grace):
+            await self.wait_idle()
+        await self.engine.close_all("server shutting down", grace=min(grace, 2.0))
+
+    async def wait_idle(self) -> None:
+        """Wait until no event handler is running."""
+        while self._inflight:
+            await self._idle.wait()
 
     async def _connect(
         self, session: EngineSession, conn: _Connection, name: str, auth: dict[str, Any]

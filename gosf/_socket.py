@@ -11,7 +11,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ._errors import Disconnected
-from ._transport._engine import EngineSession
+from ._transport._engine import EngineSession, OutItem
 from ._transport._http import header
 from .protocol.engineio import Packet as EnginePacket
 from .protocol.engineio import PacketType as EngineType
@@ -26,7 +26,7 @@ DISCONNECT_GRACE = 10.0
 """Seconds disconnect handlers get to run once a socket has closed."""
 
 
-def to_engine(parts: list[str | bytes]) -> list[EnginePacket]:
+def to_engine(parts: list[str | bytes]) -> list[OutItem]:
     """Wrap encoded Socket.IO parts (text packet + attachments) in Engine.IO messages."""
     return [EnginePacket(EngineType.MESSAGE, part) for part in parts]
 
@@ -67,7 +67,7 @@ class Socket:
         self._acks: dict[int, _AckWaiter] = {}
         self._closed = anyio.Event()
         self._tg: TaskGroup | None = None
-        self._early: list[list[EnginePacket]] = []
+        self._early: list[list[OutItem]] = []
         self._siblings = siblings  # the client's sockets by namespace, this one included
 
     def __repr__(self) -> str:
@@ -163,7 +163,20 @@ class Socket:
         result = waiter.result
         return None if not result else result[0] if len(result) == 1 else tuple(result)
 
-    async def _send(self, packets: list[EnginePacket]) -> None:
+    async def ack(self, ack_id: int, *args: Any) -> None:
+        """Answer the client's event ``ack_id`` with ``args`` (used by dispatchers)."""
+        packet = Packet(PacketType.ACK, self.namespace.name, list(args), ack_id)
+        await self._send(to_engine(encode(packet, self.protocol)))
+
+    async def flush(self) -> None:
+        """Wait until everything queued for this client so far has been written out.
+
+        Returns early when the client disconnects.
+        """
+        if self.connected:
+            await self.session.flush()
+
+    async def _send(self, packets: list[OutItem]) -> None:
         if not self.connected:
             if not self._closed.is_set():
                 self._early.append(packets)

@@ -8,8 +8,9 @@ lifespan opens the task group every session lives in.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import anyio
 import sniffio
@@ -32,7 +33,7 @@ from ._http import (
 from ._polling import handle_polling
 from ._websocket import serve_websocket
 
-__all__ = ("EngineASGI",)
+__all__ = ("EngineASGI", "serve_lifespan")
 
 log = logging.getLogger("gosf.engineio")
 
@@ -75,21 +76,7 @@ class EngineASGI:
             await self._websocket(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = await receive()
-        if message["type"] != "lifespan.startup":
-            return
-        if sniffio.current_async_library() == "trio":
-            _hypercorn_guard.install()
-        try:
-            async with self.running():
-                await send({"type": "lifespan.startup.complete"})
-                while (await receive())["type"] != "lifespan.shutdown":
-                    pass
-        except Exception as exc:
-            log.exception("gosf server failed")
-            await send({"type": "lifespan.startup.failed", "message": repr(exc)})
-            return
-        await send({"type": "lifespan.shutdown.complete"})
+        await serve_lifespan(receive, send, self.running)
 
     def _validate(self, scope: Scope, transport_of_request: str) -> tuple[int, str | None, bool]:
         """Check the query of an Engine.IO request: (protocol, sid, b64).
@@ -136,7 +123,7 @@ class EngineASGI:
             headers = cors_headers(options, scope) if exc.code != EngineError.FORBIDDEN else []
             await send_error(send, exc, headers)
         except ServerNotRunning as exc:
-            await send_response(send, 500, str(exc).encode())
+            await send_response(send, 503, str(exc).encode())
 
     async def _preflight(self, scope: Scope, send: Send) -> None:
         options = self.engine.options
@@ -170,11 +157,35 @@ class EngineASGI:
             await _refuse_websocket(scope, send, exc.status, exc.body())
             return
         except ServerNotRunning as exc:
-            await _refuse_websocket(scope, send, 500, str(exc).encode())
+            await _refuse_websocket(scope, send, 503, str(exc).encode())
             return
         await serve_websocket(
             self.engine, scope, receive, send, protocol=protocol, b64=b64, session=session
         )
+
+
+async def serve_lifespan(
+    receive: Receive, send: Send, running: Callable[[], AbstractAsyncContextManager[Any]]
+) -> None:
+    """Serve the ASGI lifespan protocol: ``running()`` is entered for the app's lifetime."""
+    message = await receive()
+    if message["type"] != "lifespan.startup":
+        return
+    if sniffio.current_async_library() == "trio":
+        _hypercorn_guard.install()
+    started = False
+    try:
+        async with running():
+            await send({"type": "lifespan.startup.complete"})
+            started = True
+            while (await receive())["type"] != "lifespan.shutdown":
+                pass
+    except Exception as exc:
+        phase = "shutdown" if started else "startup"
+        log.exception("gosf failed during %s", phase)
+        await send({"type": f"lifespan.{phase}.failed", "message": repr(exc)})
+        return
+    await send({"type": "lifespan.shutdown.complete"})
 
 
 async def _refuse_websocket(scope: Scope, send: Send, status: int, body: bytes) -> None:

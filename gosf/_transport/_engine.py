@@ -29,7 +29,15 @@ from ..protocol.engineio import Packet, PacketType, encode_open
 from ..protocol.errors import RemoteProtocolError
 from ._outbox import Outbox, OutboxClosed
 
-__all__ = ("EngineHandler", "EngineServer", "EngineSession", "ServerNotRunning")
+__all__ = (
+    "EngineHandler",
+    "EngineServer",
+    "EngineSession",
+    "Flush",
+    "OutItem",
+    "ServerNotRunning",
+    "release_flushes",
+)
 
 log = logging.getLogger("gosf.engineio")
 
@@ -41,8 +49,32 @@ _PONG = Packet(PacketType.PONG)
 _CLOSE = Packet(PacketType.CLOSE)
 
 
+class Flush:
+    """A marker in the outbox: its event is set once everything before it was written."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+
+
+OutItem = Packet | Flush
+"""What an outbox holds: packets to write, and flush markers."""
+
+
+def release_flushes(items: list[OutItem]) -> list[Packet]:
+    """Set the flush markers among ``items``; return the packets, in order."""
+    packets: list[Packet] = []
+    for item in items:
+        if isinstance(item, Flush):
+            item.done.set()
+        else:
+            packets.append(item)
+    return packets
+
+
 class ServerNotRunning(RuntimeError):
-    """A request arrived while the server's task group is not open.
+    """A request arrived while the server is not running (or is shutting down).
 
     Run the app under an ASGI server with lifespan support (hypercorn and
     uvicorn have it on by default) or inside ``async with server:``.
@@ -77,7 +109,7 @@ class EngineSession:
         self.b64 = b64
         self.scope = scope
         self.upgrading = False
-        self.outbox: Outbox[Packet] = Outbox(server.options.max_outbound_buffer)
+        self.outbox: Outbox[OutItem] = Outbox(server.options.max_outbound_buffer)
         self.close_reason: str | None = None
         self.state: dict[str, Any] = {}
         self._server = server
@@ -151,7 +183,7 @@ class EngineSession:
 
     # -- outbound -------------------------------------------------------------
 
-    def send_nowait(self, packets: list[Packet]) -> bool:
+    def send_nowait(self, packets: list[OutItem]) -> bool:
         """Queue ``packets`` without waiting.
 
         A full queue means the client does not read: it is disconnected as a
@@ -166,13 +198,22 @@ class EngineSession:
         self.close("slow client", discard=True)
         return False
 
-    async def send(self, packets: list[Packet]) -> bool:
+    async def send(self, packets: list[OutItem]) -> bool:
         """Queue ``packets``, waiting for room; ``False`` if the session closed."""
         try:
             await self.outbox.put_many(packets)
         except OutboxClosed:
             return False
         return True
+
+    async def flush(self) -> None:
+        """Wait until the transport has written everything queued before this call.
+
+        Returns at once if the session is closed (or closes meanwhile).
+        """
+        marker = Flush()
+        if await self.send([marker]):
+            await marker.done.wait()
 
     def close(self, reason: str, *, discard: bool = False, notify: bool = True) -> None:
         """Close the session (idempotent).
@@ -185,6 +226,8 @@ class EngineSession:
         self.close_reason = reason
         if notify and not discard:
             self.outbox.put_many_nowait([_CLOSE])
+        if discard:
+            release_flushes(self.outbox.drain())
         self.outbox.close(discard=discard)
         self._closed.set()
 
@@ -249,6 +292,7 @@ class EngineServer:
         self.handler = handler
         self.sessions: dict[str, EngineSession] = {}
         self.stopping = False
+        self.accepting = True
         self._tg: TaskGroup | None = None
 
     @property
@@ -258,6 +302,7 @@ class EngineServer:
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Own every session until cancelled; sessions are closed on the way out."""
         self.stopping = False
+        self.accepting = True
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
@@ -269,6 +314,15 @@ class EngineServer:
                 for session in list(self.sessions.values()):
                     session.close("server shutting down")
 
+    async def close_all(self, reason: str, *, grace: float) -> None:
+        """Close every session gracefully and wait up to ``grace`` seconds for them to end."""
+        sessions = list(self.sessions.values())
+        for session in sessions:
+            session.close(reason)
+        with anyio.move_on_after(grace):
+            for session in sessions:
+                await session.wait_finished()
+
     async def open_session(
         self, *, protocol: int, transport: str, b64: bool, scope: Mapping[str, Any]
     ) -> EngineSession:
@@ -277,7 +331,7 @@ class EngineServer:
         Raises:
             ServerNotRunning: the server's task group is not open.
         """
-        if self._tg is None:
+        if self._tg is None or not self.accepting:
             raise ServerNotRunning(ServerNotRunning.__doc__)
         session = EngineSession(self, protocol=protocol, transport=transport, b64=b64, scope=scope)
         self.sessions[session.sid] = session

@@ -8,7 +8,7 @@ import anyio
 
 from ..protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from ..protocol.errors import RemoteProtocolError
-from ._engine import EngineServer, EngineSession
+from ._engine import EngineServer, EngineSession, Flush, OutItem, release_flushes
 from ._http import (
     EngineError,
     Receive,
@@ -85,21 +85,24 @@ async def _poll(
                 tg.cancel_scope.cancel()
             if gone.is_set():
                 return  # the client went away; whatever is queued stays queued
+        items: list[OutItem] = [] if session.upgrading else session.outbox.drain()
+        packets = [item for item in items if not isinstance(item, Flush)]
         if session.upgrading:
             packets = [_NOOP]
-        else:
-            packets = session.outbox.drain()
-            if not packets:
-                packets = [_CLOSE] if session.closed else [_NOOP]
-            elif len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
-                # The CLOSE goes in a response of its own, as the reference server
-                # does: socket.io-client handles the packets before it on the next
-                # tick, and would otherwise see the transport close first.
-                session.outbox.putback(packets.pop())
+        elif not packets:
+            packets = [_CLOSE] if session.closed else [_NOOP]
+        elif len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
+            # The CLOSE goes in a response of its own, as the reference server
+            # does: socket.io-client handles the packets before it on the next
+            # tick, and would otherwise see the transport close first.
+            session.outbox.putback(packets.pop())
     finally:
         session.polling_get_active = False
-    body, content_type = encode_payload(packets, session.protocol, b64=session.b64)
-    await send_response(send, 200, body, content_type=content_type.encode(), headers=cors)
+    try:
+        body, content_type = encode_payload(packets, session.protocol, b64=session.b64)
+        await send_response(send, 200, body, content_type=content_type.encode(), headers=cors)
+    finally:
+        release_flushes(items)
 
 
 async def _cancel_on_disconnect(

@@ -14,7 +14,7 @@ import anyio
 
 from ..protocol.engineio import Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
-from ._engine import EngineServer, EngineSession
+from ._engine import EngineServer, EngineSession, Flush, release_flushes
 from ._http import Receive, Scope, Send
 
 __all__ = ("serve_websocket",)
@@ -133,15 +133,20 @@ async def _pump(session: EngineSession, receive: Receive, send: Send, max_payloa
         outbox, protocol, b64 = session.outbox, session.protocol, session.b64
         while True:
             await outbox.wait()
+            items = outbox.drain()
             try:
-                for packet in outbox.drain():
-                    frame = encode_ws(packet, protocol, b64=b64)
+                for item in items:
+                    if isinstance(item, Flush):
+                        item.done.set()
+                        continue
+                    frame = encode_ws(item, protocol, b64=b64)
                     if isinstance(frame, str):
                         await send({"type": "websocket.send", "text": frame})
                     else:
                         await send({"type": "websocket.send", "bytes": frame})
             except Exception:  # the ASGI server's way of saying the peer is gone varies
                 log.debug("session %s: websocket send failed", session.sid, exc_info=True)
+                release_flushes(items)
                 client_gone = True
                 session.close("transport error", discard=True)
                 break

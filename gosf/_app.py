@@ -1,0 +1,379 @@
+"""The GOSF application: endpoints, the request/response cycle, broadcasts, plugins.
+
+The request/response cycle, in the order a request lives it::
+
+    client emits  endpoint, payload[, ack]
+    ├─ unknown endpoint      → ack NOT_FOUND (when an ack was asked for)
+    ├─ payload not a Message → BAD_REQUEST failure, as event and ack
+    └─ on_before_request(client, request)
+       controller(client, request) → Message | None   (INTERNAL_ERROR if it raises)
+       on_after_request(client, request, response)
+       ├─ None    → an empty ack, no event
+       └─ Message → id/guid/uuid copied from the request unless set;
+                    on_before_response; event ``endpoint`` + ack (meta stripped);
+                    on_after_response once both were written out
+
+Everything above runs in the client's own task group: when it disconnects, the
+request is cancelled, hooks included, and ``on_disconnect`` runs after.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
+from typing import Any, TypeVar, overload
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ._client import Client, Request
+from ._config import Config
+from ._hooks import Hooks
+from ._message import Message, MessageError
+from ._plugins import Plugin, plugin_name
+from ._server import SocketIOServer
+from ._socket import Socket
+from ._transport._asgi import serve_lifespan
+from ._transport._http import ASGIApp, Receive, Scope, Send
+
+__all__ = ("App", "Controller")
+
+log = logging.getLogger("gosf")
+
+Controller = Callable[[Client, Request], Awaitable[Message | None] | Message | None]
+"""``async def controller(client, request) -> Message | None``.
+
+A plain ``def`` controller runs in a worker thread."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=Controller)
+
+RESERVED_ENDPOINTS = frozenset(
+    {"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"}
+)
+NOT_FOUND = "NOT_FOUND"
+BAD_REQUEST = "BAD_REQUEST"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+def _hook(name: str, signature: str) -> Callable[[App, F], F]:
+    def register(self: App, callback: F) -> F:
+        self.hooks.add(name, callback)
+        return callback
+
+    register.__name__ = name
+    register.__doc__ = (
+        f"Register a ``{name}`` hook: ``callback{signature}`` (usable as a decorator)."
+    )
+    return register
+
+
+class App:
+    """A GOSF application: what ``gosf.listen``, ``gosf.broadcast`` & co. act on.
+
+    ``App`` is an ASGI application (``hypercorn module:app``); :meth:`startup`
+    serves it directly. The module-level functions of :mod:`gosf` use a
+    default instance, ``gosf.app``.
+
+    Raises:
+        pydantic.ValidationError: ``config`` has unknown keys or wrong types.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | Config | None = None,
+        *,
+        other_app: ASGIApp | None = None,
+        **options: Any,
+    ) -> None:
+        self.config = Config.from_mapping(config, **options)
+        self._other_app = other_app
+        self.server = self._make_server()
+        self.endpoints: dict[str, Controller] = {}
+        self.hooks = Hooks()
+        self.plugins: dict[str, Plugin] = {}
+        self.clients: dict[str, Client] = {}
+        """The connected clients by sid (this process's)."""
+        self._tg: TaskGroup | None = None
+        self._threaded: set[str] = set()  # endpoints whose controller is a plain def
+
+    def _make_server(self) -> SocketIOServer:
+        server = SocketIOServer(self.config.server_options(), other_app=self._other_app)
+        server.namespace("/").dispatcher = self._dispatch
+        server.on_connect(self._connected)
+        server.on_disconnect(self._disconnected)
+        return server
+
+    def configure(self, config: Mapping[str, Any] | Config | None = None, **options: Any) -> None:
+        """Replace the configuration (GOSF-style keys) before the app starts.
+
+        Raises:
+            pydantic.ValidationError: bad keys or values.
+            RuntimeError: the app is running.
+        """
+        if self._tg is not None:
+            raise RuntimeError("configure the app before it starts")
+        self.config = Config.from_mapping(config, **options)
+        self.server = self._make_server()
+
+    def __repr__(self) -> str:
+        return f"<gosf.App endpoints={sorted(self.endpoints)} plugins={sorted(self.plugins)}>"
+
+    # -- registration -------------------------------------------------------------
+
+    @overload
+    def listen(self, endpoint: str) -> Callable[[C], C]: ...
+    @overload
+    def listen(self, endpoint: str, controller: C) -> C: ...
+
+    def listen(self, endpoint: str, controller: C | None = None) -> Any:
+        """Route ``endpoint`` to ``controller``.
+
+        ``app.listen("echo", echo)``, or as a decorator: ``@app.listen("echo")``.
+
+        Raises:
+            ValueError: ``endpoint`` already has a controller, or is a name
+                Socket.IO reserves.
+            TypeError: ``controller`` is not callable.
+        """
+        if controller is None:
+            return partial(self.listen, endpoint)
+        if not isinstance(endpoint, str) or not endpoint:
+            raise ValueError(f"an endpoint is a non-empty string, got {endpoint!r}")
+        if endpoint in RESERVED_ENDPOINTS:
+            raise ValueError(f"{endpoint!r} is reserved by Socket.IO; pick another endpoint name")
+        if endpoint in self.endpoints:
+            raise ValueError(f"endpoint {endpoint!r} already has a controller")
+        if not callable(controller):
+            raise TypeError(f"the controller of {endpoint!r} must be callable")
+        self.endpoints[endpoint] = controller
+        if not _is_async(controller):
+            self._threaded.add(endpoint)
+        return controller
+
+    on_connect = _hook("on_connect", "(client, request)")
+    on_disconnect = _hook("on_disconnect", "(client, request)")
+    on_before_request = _hook("on_before_request", "(client, request)")
+    on_after_request = _hook("on_after_request", "(client, request, response)")
+    on_before_response = _hook("on_before_response", "(client, request, response)")
+    on_after_response = _hook("on_after_response", "(client, request, response)")
+    on_before_broadcast = _hook("on_before_broadcast", "(endpoint, room, message)")
+    on_after_broadcast = _hook("on_after_broadcast", "(endpoint, room, message)")
+    on_before_client_broadcast = _hook(
+        "on_before_client_broadcast", "(client, endpoint, room, message)"
+    )
+    on_after_client_broadcast = _hook(
+        "on_after_client_broadcast", "(client, endpoint, room, message)"
+    )
+
+    def register_plugin(self, plugin: Plugin) -> Plugin:
+        """Register ``plugin``; it is activated when the app starts.
+
+        Raises:
+            TypeError: ``plugin`` has no ``activate``/``deactivate``.
+            ValueError: a plugin of that name is registered already.
+            RuntimeError: the app is already running (register plugins before
+                starting, as GOSF asks).
+        """
+        if not isinstance(plugin, Plugin):
+            raise TypeError(
+                f"{plugin!r} is not a plugin: it needs activate(app) and deactivate(app)"
+            )
+        name = plugin_name(plugin)
+        if name in self.plugins:
+            raise ValueError(f"a plugin named {name!r} is registered already")
+        if self._tg is not None:
+            raise RuntimeError("register plugins before the app starts")
+        self.plugins[name] = plugin
+        return plugin
+
+    # -- broadcasts ---------------------------------------------------------------
+
+    async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
+        """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``: everyone).
+
+        Runs the ``on_before_broadcast``/``on_after_broadcast`` hooks with
+        ``(endpoint, room, message)``.
+        """
+        await self._broadcast(room, endpoint, message, sender=None)
+
+    async def _broadcast(
+        self, room: str, endpoint: str, message: Message, *, sender: Client | None
+    ) -> None:
+        hooks = self.hooks
+        if sender is None:
+            await hooks.run("on_before_broadcast", endpoint, room, message)
+        else:
+            await hooks.run("on_before_client_broadcast", sender, endpoint, room, message)
+        await self.server.emit(
+            endpoint,
+            self._outgoing(message),
+            to=room or None,
+            skip=None if sender is None else sender.socket,
+        )
+        if sender is None:
+            await hooks.run("on_after_broadcast", endpoint, room, message)
+        else:
+            await hooks.run("on_after_client_broadcast", sender, endpoint, room, message)
+
+    def _outgoing(self, message: Message) -> dict[str, Any]:
+        if not isinstance(message, Message):
+            raise TypeError(f"expected a gosf.Message, got {type(message).__name__}")
+        return message.to_wire(meta=self.config.expose_meta)
+
+    # -- the request/response cycle ---------------------------------------------------
+
+    async def _dispatch(
+        self, socket: Socket, endpoint: str, args: list[Any], ack_id: int | None
+    ) -> None:
+        client = self.clients.get(socket.sid)
+        if client is None:  # disconnected meanwhile
+            return
+        controller = self.endpoints.get(endpoint)
+        if controller is None:
+            if ack_id is not None:
+                await socket.ack(ack_id, self._outgoing(Message.failure(NOT_FOUND)))
+            return
+        payload = args[0] if args else None
+        try:
+            message = Message.parse(payload)
+        except MessageError as exc:
+            failure = Message.failure(BAD_REQUEST, {"reason": exc.reason})
+            if isinstance(payload, dict) and type(payload.get("id")) is int:
+                failure.id = payload["id"]
+            wire = self._outgoing(failure)
+            await socket.emit(endpoint, wire)
+            if ack_id is not None:
+                await socket.ack(ack_id, wire)
+            return
+        request = Request(endpoint, message, client, ack_id is not None, tuple(args[1:]))
+        hooks = self.hooks
+        response: Message | None
+        try:
+            await hooks.run("on_before_request", client, request)
+            if endpoint in self._threaded:
+                response = await anyio.to_thread.run_sync(controller, client, request)  # type: ignore[arg-type]
+            else:
+                response = await controller(client, request)  # type: ignore[misc]
+            if response is not None and not isinstance(response, Message):
+                raise TypeError(
+                    f"controller of {endpoint!r} returned {type(response).__name__}, "
+                    "not a gosf.Message or None"
+                )
+            await hooks.run("on_after_request", client, request, response)
+        except Exception:
+            log.exception("request to %r failed (client %s)", endpoint, socket.sid)
+            response = Message.failure(INTERNAL_ERROR)
+        if response is None:
+            if ack_id is not None:
+                await socket.ack(ack_id)
+            return
+        if response.id is None:
+            response.id = message.id
+        if not response.guid:
+            response.guid = message.guid
+        if not response.uuid:
+            response.uuid = message.uuid
+        await hooks.run("on_before_response", client, request, response)
+        wire = self._outgoing(response)
+        await socket.emit(endpoint, wire)
+        if ack_id is not None:
+            await socket.ack(ack_id, wire)
+        if hooks.has("on_after_response"):
+            await socket.flush()  # "after the response was sent" means written out
+            await hooks.run("on_after_response", client, request, response)
+
+    async def _connected(self, socket: Socket, auth: dict[str, Any]) -> None:
+        client = Client(self, socket)
+        request = Request("connect", Message(), client)
+        await self.hooks.run("on_connect", client, request)  # may raise ConnectionRefused
+        self.clients[socket.sid] = client
+
+    async def _disconnected(self, socket: Socket, reason: str) -> None:
+        client = self.clients.pop(socket.sid, None)
+        if client is not None:
+            request = Request("disconnect", Message(), client, reason=reason)
+            await self.hooks.run("on_disconnect", client, request)
+
+    # -- running --------------------------------------------------------------------
+
+    def start_soon(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run ``func(*args)`` in the app's task group (for plugins' background work).
+
+        Raises:
+            RuntimeError: the app is not running.
+        """
+        if self._tg is None:
+            raise RuntimeError("the app is not running")
+        self._tg.start_soon(func, *args)
+
+    @property
+    def running(self) -> bool:
+        return self._tg is not None
+
+    async def drain(self) -> None:
+        """Shut down gracefully while still running: refuse new connections, give
+        in-flight requests ``shutdown_grace`` seconds, disconnect every client."""
+        await self.server.shutdown(self.config.shutdown_grace)
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[App]:
+        """Run the app for the duration of the block (the ASGI lifespan does this).
+
+        On the way out: new connections are refused, in-flight requests get
+        ``shutdown_grace`` seconds to finish, clients are disconnected cleanly,
+        then plugins are deactivated in reverse order.
+        """
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.server.running())
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            self._tg = tg
+            try:
+                activated: list[Plugin] = []
+                try:
+                    for plugin in self.plugins.values():
+                        await _maybe_await(plugin.activate(self))
+                        activated.append(plugin)
+                    yield self
+                    await self.drain()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        for plugin in reversed(activated):
+                            try:
+                                await _maybe_await(plugin.deactivate(self))
+                            except Exception:
+                                log.exception("plugin %s failed to deactivate", plugin_name(plugin))
+                    tg.cancel_scope.cancel()
+            finally:
+                self._tg = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await serve_lifespan(receive, send, self.run)
+        else:
+            await self.server.asgi(scope, receive, send)
+
+    @property
+    def asgi(self) -> App:
+        """The ASGI application (the app itself)."""
+        return self
+
+    def startup(self) -> None:
+        """Serve the app with hypercorn until Ctrl-C/SIGTERM; see :func:`gosf.startup`."""
+        from ._startup import serve
+
+        serve(self)
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+async def _maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value

@@ -1,0 +1,91 @@
+"""The default app behind GOSF's module-level API (``gosf.listen``, ``gosf.startup``, ...).
+
+GOSF registers everything on one package-level app; so does gosf, but the app
+is an ordinary :class:`App` (``gosf.app``), and apps that want more than one
+create their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
+
+from ._app import App, Controller
+from ._config import Config
+from ._message import Message
+from ._plugins import Plugin
+
+__all__ = (
+    "app",
+    "broadcast",
+    "listen",
+    "on_after_broadcast",
+    "on_after_client_broadcast",
+    "on_after_request",
+    "on_after_response",
+    "on_before_broadcast",
+    "on_before_client_broadcast",
+    "on_before_request",
+    "on_before_response",
+    "on_connect",
+    "on_disconnect",
+    "register_plugin",
+    "startup",
+)
+
+C = TypeVar("C", bound=Controller)
+
+app = App()
+"""The default application; it is also an ASGI app (``hypercorn mymodule:app``)."""
+
+
+@overload
+def listen(endpoint: str) -> Callable[[C], C]: ...
+@overload
+def listen(endpoint: str, controller: C) -> C: ...
+
+
+def listen(endpoint: str, controller: Controller | None = None) -> Any:
+    """GOSF's ``Listen``: route ``endpoint`` to ``controller`` on the default app.
+
+    Also a decorator: ``@gosf.listen("echo")``.
+    """
+    if controller is None:
+        return app.listen(endpoint)
+    return app.listen(endpoint, controller)
+
+
+async def broadcast(room: str, endpoint: str, message: Message) -> None:
+    """GOSF's ``Broadcast``: ``message`` to everyone in ``room`` (``""``: every client)."""
+    await app.broadcast(room, endpoint, message)
+
+
+def register_plugin(plugin: Plugin) -> Plugin:
+    """GOSF's ``RegisterPlugin`` on the default app."""
+    return app.register_plugin(plugin)
+
+
+def startup(config: Mapping[str, Any] | Config | None = None, **options: Any) -> None:
+    """GOSF's ``Startup``: configure the default app and serve it until stopped.
+
+    ``gosf.startup({"port": 9999})`` blocks, serving with hypercorn under
+    ``config["backend"]`` (asyncio by default, or trio), until Ctrl-C or
+    SIGTERM, then shuts down gracefully.
+
+    Raises:
+        pydantic.ValidationError: the configuration is invalid.
+    """
+    app.configure(config, **options)
+    app.startup()
+
+
+on_connect = app.on_connect
+on_disconnect = app.on_disconnect
+on_before_request = app.on_before_request
+on_after_request = app.on_after_request
+on_before_response = app.on_before_response
+on_after_response = app.on_after_response
+on_before_broadcast = app.on_before_broadcast
+on_after_broadcast = app.on_after_broadcast
+on_before_client_broadcast = app.on_before_client_broadcast
+on_after_client_broadcast = app.on_after_client_broadcast
