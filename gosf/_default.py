@@ -79,13 +79,26 @@ def startup(config: Mapping[str, Any] | Config | None = None, **options: Any) ->
     app.startup()
 
 
-on_connect = app.on_connect
-on_disconnect = app.on_disconnect
-on_before_request = app.on_before_request
-on_after_request = app.on_after_request
-on_before_response = app.on_before_response
-on_after_response = app.on_after_response
-on_before_broadcast = app.on_before_broadcast
-on_after_broadcast = app.on_after_broadcast
-on_before_client_broadcast = app.on_before_client_broadcast
-on_after_client_broadcast = app.on_after_client_broadcast
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def _default_hook(name: str) -> Callable[[H], H]:
+    def register(callback: H) -> H:
+        getattr(app, name)(callback)
+        return callback
+
+    register.__name__ = name
+    register.__doc__ = f"GOSF's ``{name}`` on the default app (also a decorator)."
+    return register
+
+
+on_connect = _default_hook("on_connect")
+on_disconnect = _default_hook("on_disconnect")
+on_before_request = _default_hook("on_before_request")
+on_after_request = _default_hook("on_after_request")
+on_before_response = _default_hook("on_before_response")
+on_after_response = _default_hook("on_after_response")
+on_before_broadcast = _default_hook("on_before_broadcast")
+on_after_broadcast = _default_hook("on_after_broadcast")
+on_before_client_broadcast = _default_hook("on_before_client_broadcast")
+on_after_client_broadcast = _default_hook("on_after_client_broadcast")
