@@ -31,7 +31,14 @@ from anyio.abc import TaskGroup
 
 from ._client import Client, Request
 from ._config import Config
-from ._hooks import Hooks
+from ._hooks import (
+    AfterRequestHookRegistrar,
+    BroadcastHookRegistrar,
+    ClientBroadcastHookRegistrar,
+    ClientHookRegistrar,
+    Hooks,
+    ResponseHookRegistrar,
+)
 from ._message import Message, MessageError
 from ._plugins import Plugin, plugin_name
 from ._server import SocketIOServer
@@ -48,26 +55,27 @@ Controller = Callable[[Client, Request], Awaitable[Message | None] | Message | N
 
 A plain ``def`` controller runs in a worker thread."""
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = TypeVar("P")
 C = TypeVar("C", bound=Controller)
 
 RESERVED_ENDPOINTS = frozenset(
     {"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"}
 )
+PLUGIN_DEACTIVATE_TIMEOUT = 10.0
+"""Seconds one plugin's ``deactivate`` may take at shutdown."""
+
 NOT_FOUND = "NOT_FOUND"
 BAD_REQUEST = "BAD_REQUEST"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
-def _hook(name: str, signature: str) -> Callable[[App, F], F]:
-    def register(self: App, callback: F) -> F:
+def _hook(name: str, signature: str) -> Any:
+    def register(self: App, callback: Callable[..., Any]) -> Callable[..., Any]:
         self.hooks.add(name, callback)
         return callback
 
     register.__name__ = name
-    register.__doc__ = (
-        f"Register a ``{name}`` hook: ``callback{signature}`` (usable as a decorator)."
-    )
+    register.__doc__ = f"Register a ``{name}`` hook: ``callback{signature}`` (also a decorator)."
     return register
 
 
@@ -154,18 +162,28 @@ class App:
             self._threaded.add(endpoint)
         return controller
 
-    on_connect = _hook("on_connect", "(client, request)")
-    on_disconnect = _hook("on_disconnect", "(client, request)")
-    on_before_request = _hook("on_before_request", "(client, request)")
-    on_after_request = _hook("on_after_request", "(client, request, response)")
-    on_before_response = _hook("on_before_response", "(client, request, response)")
-    on_after_response = _hook("on_after_response", "(client, request, response)")
-    on_before_broadcast = _hook("on_before_broadcast", "(endpoint, room, message)")
-    on_after_broadcast = _hook("on_after_broadcast", "(endpoint, room, message)")
-    on_before_client_broadcast = _hook(
+    on_connect: ClientHookRegistrar = _hook("on_connect", "(client, request)")
+    on_disconnect: ClientHookRegistrar = _hook("on_disconnect", "(client, request)")
+    on_before_request: ClientHookRegistrar = _hook("on_before_request", "(client, request)")
+    on_after_request: AfterRequestHookRegistrar = _hook(
+        "on_after_request", "(client, request, response)"
+    )
+    on_before_response: ResponseHookRegistrar = _hook(
+        "on_before_response", "(client, request, response)"
+    )
+    on_after_response: ResponseHookRegistrar = _hook(
+        "on_after_response", "(client, request, response)"
+    )
+    on_before_broadcast: BroadcastHookRegistrar = _hook(
+        "on_before_broadcast", "(endpoint, room, message)"
+    )
+    on_after_broadcast: BroadcastHookRegistrar = _hook(
+        "on_after_broadcast", "(endpoint, room, message)"
+    )
+    on_before_client_broadcast: ClientBroadcastHookRegistrar = _hook(
         "on_before_client_broadcast", "(client, endpoint, room, message)"
     )
-    on_after_client_broadcast = _hook(
+    on_after_client_broadcast: ClientBroadcastHookRegistrar = _hook(
         "on_after_client_broadcast", "(client, endpoint, room, message)"
     )
 
@@ -188,6 +206,18 @@ class App:
         if self._tg is not None:
             raise RuntimeError("register plugins before the app starts")
         self.plugins[name] = plugin
+        return plugin
+
+    def plugin(self, name: str, kind: type[P]) -> P:
+        """The registered plugin ``name``, checked to be a ``kind``.
+
+        Raises:
+            KeyError: no plugin has that name.
+            TypeError: it is not a ``kind``.
+        """
+        plugin = self.plugins[name]
+        if not isinstance(plugin, kind):
+            raise TypeError(f"plugin {name!r} is a {type(plugin).__name__}, not a {kind.__name__}")
         return plugin
 
     # -- broadcasts ---------------------------------------------------------------
@@ -340,12 +370,15 @@ class App:
                     yield self
                     await self.drain()
                 finally:
-                    with anyio.CancelScope(shield=True):
-                        for plugin in reversed(activated):
+                    for plugin in reversed(activated):
+                        with anyio.CancelScope(shield=True) as scope:
+                            scope.deadline = anyio.current_time() + PLUGIN_DEACTIVATE_TIMEOUT
                             try:
                                 await _maybe_await(plugin.deactivate(self))
                             except Exception:
                                 log.exception("plugin %s failed to deactivate", plugin_name(plugin))
+                        if scope.cancelled_caught:
+                            log.error("plugin %s did not deactivate in time", plugin_name(plugin))
                     tg.cancel_scope.cancel()
             finally:
                 self._tg = None

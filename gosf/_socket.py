@@ -178,8 +178,12 @@ class Socket:
 
     async def _send(self, packets: list[OutItem]) -> None:
         if not self.connected:
-            if not self._closed.is_set():
-                self._early.append(packets)
+            if self._closed.is_set():
+                return
+            if len(self._early) >= self.session.outbox.maxlen:
+                self.session.close("slow client", discard=True)
+                return
+            self._early.append(packets)
             return
         await self.session.send(packets)
 

@@ -43,6 +43,10 @@ class Outbox(Generic[T]):
         return len(self._items)
 
     @property
+    def maxlen(self) -> int:
+        return self._maxlen
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
