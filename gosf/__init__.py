@@ -49,10 +49,12 @@ from ._plugins import Plugin
 from ._server import SocketIOServer
 from ._socket import Socket
 from ._transport._engine import ServerNotRunning
+from ._transport._http import ASGIApp, Receive, Scope, Send
 
 __version__ = "0.1.0.dev0"
 
 __all__ = (
+    "ASGIApp",
     "App",
     "Client",
     "Config",
@@ -64,9 +66,12 @@ __all__ = (
     "MessageError",
     "Namespace",
     "Plugin",
+    "Receive",
     "Request",
     "ServerNotRunning",
     "ServerOptions",
+    "Scope",
+    "Send",
     "Socket",
     "SocketIOServer",
     "__version__",

@@ -220,6 +220,15 @@ class App:
             raise TypeError(f"plugin {name!r} is a {type(plugin).__name__}, not a {kind.__name__}")
         return plugin
 
+    def members(self, room: str = "") -> list[Client]:
+        """The clients in ``room`` (``""``: every client) in this process."""
+        clients = self.clients
+        return [
+            client
+            for socket in self.server.namespace("/").members(room or None)
+            if (client := clients.get(socket.sid)) is not None
+        ]
+
     # -- broadcasts ---------------------------------------------------------------
 
     async def broadcast(self, room: str, endpoint: str, message: Message) -> None:

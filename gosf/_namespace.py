@@ -77,6 +77,10 @@ class Namespace:
                 sent += 1
         return sent
 
+    def members(self, room: str | None = None) -> list[Socket]:
+        """The connected sockets in ``room`` (all of the namespace's for ``None``)."""
+        return [socket for socket in self._targets(room) if socket.connected]
+
     def _targets(self, to: str | Iterable[str] | None) -> Iterable[Socket]:
         if to is None:
             return list(self.sockets.values())
@@ -91,12 +95,16 @@ class Namespace:
         if self.sockets.get(socket.sid) is not socket:
             return
         del self.sockets[socket.sid]
-        socket.leave_all()
         reason = socket.disconnect_reason or "closed"
-        for handler in self.disconnect_handlers:
-            try:
-                await handler(socket, reason)
-            except Exception:
-                log.exception(
-                    "disconnect handler of namespace %s failed for %s", self.name, socket.sid
-                )
+        try:
+            # Handlers still see the rooms the socket was in; it no longer
+            # receives anything (it is not connected any more).
+            for handler in self.disconnect_handlers:
+                try:
+                    await handler(socket, reason)
+                except Exception:
+                    log.exception(
+                        "disconnect handler of namespace %s failed for %s", self.name, socket.sid
+                    )
+        finally:
+            socket.leave_all()

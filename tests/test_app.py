@@ -404,3 +404,26 @@ async def test_plugins_activate_and_deactivate_around_the_app(anyio_backend: str
         with pytest.raises(RuntimeError):
             app.register_plugin(Recorder("late"))
     assert calls[2:] == ["deactivate second", "deactivate first"]
+
+
+async def test_members_and_rooms_seen_by_on_disconnect(anyio_backend: str) -> None:
+    app = gosf.App()
+    rooms_at_disconnect: list[frozenset[str]] = []
+
+    @app.listen("join")
+    async def join(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        client.join(request.message.text)
+        members = app.members(request.message.text)
+        return gosf.Message.success(body={"members": len(members), "all": len(app.members())})
+
+    @app.on_disconnect
+    def remember(client: gosf.Client, request: gosf.Request) -> None:
+        rooms_at_disconnect.append(client.rooms)
+
+    async with serving(app) as host:
+        async with SioClient.connect(host) as first, SioClient.connect(host) as second:
+            assert (await first.call("join", {"text": "r"}))[0]["body"] == {"members": 1, "all": 2}
+            assert (await second.call("join", {"text": "r"}))[0]["body"] == {"members": 2, "all": 2}
+        await eventually(lambda: len(rooms_at_disconnect) == 2)
+    assert rooms_at_disconnect == [frozenset({"r"}), frozenset({"r"})]
+    assert app.members("r") == []
