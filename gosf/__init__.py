@@ -47,9 +47,11 @@ from ._message import (
 from ._namespace import Namespace
 from ._plugins import Plugin
 from ._server import SocketIOServer
+from ._sioclient import SocketIOClient
 from ._socket import Socket
 from ._transport._engine import ServerNotRunning
 from ._transport._http import ASGIApp, Receive, Scope, Send
+from ._transport._wsclient import HandshakeError
 
 __version__ = "0.1.0.dev0"
 
@@ -62,6 +64,7 @@ __all__ = (
     "Controller",
     "Disconnected",
     "GosfError",
+    "HandshakeError",
     "Message",
     "MessageError",
     "Namespace",
@@ -73,6 +76,7 @@ __all__ = (
     "Scope",
     "Send",
     "Socket",
+    "SocketIOClient",
     "SocketIOServer",
     "__version__",
     "app",
