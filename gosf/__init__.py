@@ -21,6 +21,8 @@ from ._config import Config, ServerOptions
 from ._default import (
     app,
     broadcast,
+    deregister_microservice,
+    get_microservice,
     listen,
     on_after_broadcast,
     on_after_client_broadcast,
@@ -32,6 +34,7 @@ from ._default import (
     on_before_response,
     on_connect,
     on_disconnect,
+    register_microservice,
     register_plugin,
     startup,
 )
@@ -43,6 +46,12 @@ from ._message import (
     new_failure_message,
     new_success_message,
     struct_to_map,
+)
+from ._microservice import (
+    Microservice,
+    MicroserviceError,
+    MicroserviceTimeout,
+    MicroserviceUnavailable,
 )
 from ._namespace import Namespace
 from ._plugins import Plugin
@@ -67,6 +76,10 @@ __all__ = (
     "HandshakeError",
     "Message",
     "MessageError",
+    "Microservice",
+    "MicroserviceError",
+    "MicroserviceTimeout",
+    "MicroserviceUnavailable",
     "Namespace",
     "Plugin",
     "Receive",
@@ -81,6 +94,8 @@ __all__ = (
     "__version__",
     "app",
     "broadcast",
+    "deregister_microservice",
+    "get_microservice",
     "listen",
     "map_to_struct",
     "new_failure_message",
@@ -95,6 +110,7 @@ __all__ = (
     "on_before_response",
     "on_connect",
     "on_disconnect",
+    "register_microservice",
     "register_plugin",
     "startup",
     "struct_to_map",

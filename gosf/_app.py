@@ -40,6 +40,7 @@ from ._hooks import (
     ResponseHookRegistrar,
 )
 from ._message import Message, MessageError
+from ._microservice import Microservice
 from ._plugins import Plugin, plugin_name
 from ._server import SocketIOServer
 from ._socket import Socket
@@ -105,6 +106,8 @@ class App:
         self.plugins: dict[str, Plugin] = {}
         self.clients: dict[str, Client] = {}
         """The connected clients by sid (this process's)."""
+        self.microservices: dict[str, Microservice] = {}
+        """The registered microservices by name (GOSF's ``App.Microservices``)."""
         self._tg: TaskGroup | None = None
         self._threaded: set[str] = set()  # endpoints whose controller is a plain def
 
@@ -229,6 +232,36 @@ class App:
             if (client := clients.get(socket.sid)) is not None
         ]
 
+    # -- microservices ------------------------------------------------------------
+
+    def register_microservice(
+        self, name: str, host: str, port: int, secure: bool = False, **options: Any
+    ) -> Microservice:
+        """Register the Socket.IO service at ``host:port`` as ``name`` (GOSF's
+        ``RegisterMicroservice``); it connects when the app runs (at once if it is
+        running) and reconnects by itself. ``options`` go to :class:`Microservice`.
+
+        Raises:
+            ValueError: a microservice of that name is registered already.
+        """
+        if name in self.microservices:
+            raise ValueError(f"a microservice named {name!r} is registered already")
+        service = Microservice(name, host, port, secure, **options)
+        self.microservices[name] = service
+        if self._tg is not None:
+            service._attach(self._tg)
+        return service
+
+    def deregister_microservice(self, name: str) -> None:
+        """Disconnect and forget the microservice ``name``; an unknown name is ignored."""
+        service = self.microservices.pop(name, None)
+        if service is not None:
+            service.disconnect()
+
+    def get_microservice(self, name: str) -> Microservice | None:
+        """The microservice registered as ``name``, or ``None`` (GOSF's ``GetMicroservice``)."""
+        return self.microservices.get(name)
+
     # -- broadcasts ---------------------------------------------------------------
 
     async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
@@ -258,10 +291,13 @@ class App:
         else:
             await hooks.run("on_after_client_broadcast", sender, endpoint, room, message)
 
-    def _outgoing(self, message: Message) -> dict[str, Any]:
+    def _outgoing(self, message: Message, client: Client | None = None) -> dict[str, Any]:
         if not isinstance(message, Message):
             raise TypeError(f"expected a gosf.Message, got {type(message).__name__}")
-        return message.to_wire(meta=self.config.expose_meta)
+        expose = self.config.expose_meta
+        if client is not None and client.expose_meta is not None:
+            expose = client.expose_meta
+        return message.to_wire(meta=expose)
 
     # -- the request/response cycle ---------------------------------------------------
 
@@ -283,7 +319,7 @@ class App:
             failure = Message.failure(BAD_REQUEST, {"reason": exc.reason})
             if isinstance(payload, dict) and type(payload.get("id")) is int:
                 failure.id = payload["id"]
-            wire = self._outgoing(failure)
+            wire = self._outgoing(failure, client)
             await socket.emit(endpoint, wire)
             if ack_id is not None:
                 await socket.ack(ack_id, wire)
@@ -317,7 +353,7 @@ class App:
         if not response.uuid:
             response.uuid = message.uuid
         await hooks.run("on_before_response", client, request, response)
-        wire = self._outgoing(response)
+        wire = self._outgoing(response, client)
         await socket.emit(endpoint, wire)
         if ack_id is not None:
             await socket.ack(ack_id, wire)
@@ -371,6 +407,8 @@ class App:
             tg = await stack.enter_async_context(anyio.create_task_group())
             self._tg = tg
             try:
+                for service in self.microservices.values():
+                    service._attach(tg)
                 activated: list[Plugin] = []
                 try:
                     for plugin in self.plugins.values():
@@ -388,6 +426,8 @@ class App:
                                 log.exception("plugin %s failed to deactivate", plugin_name(plugin))
                         if scope.cancelled_caught:
                             log.error("plugin %s did not deactivate in time", plugin_name(plugin))
+                    for service in self.microservices.values():
+                        service.disconnect()
                     tg.cancel_scope.cancel()
             finally:
                 self._tg = None

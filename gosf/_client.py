@@ -23,13 +23,17 @@ class Client:
     per request and lost both).
     """
 
-    __slots__ = ("_app", "_socket", "state")
+    __slots__ = ("_app", "_socket", "expose_meta", "state")
 
     def __init__(self, app: App, socket: Socket) -> None:
         self._app = app
         self._socket = socket
         self.state: dict[str, Any] = {}
         """Anything the app wants to keep for this client (user id, ...)."""
+        self.expose_meta: bool | None = None
+        """Send ``meta`` to this client (e.g. a trusted service, decided in
+        ``on_connect``); ``None`` follows the app's ``expose_meta``. Broadcasts
+        always follow the app's setting (they are encoded once for all)."""
 
     def __repr__(self) -> str:
         return f"<gosf.Client sid={self.sid!r}>"
@@ -95,7 +99,7 @@ class Client:
 
     async def emit(self, endpoint: str, message: Message) -> None:
         """Send ``message`` to this client as an ``endpoint`` event."""
-        await self._socket.emit(endpoint, self._app._outgoing(message))
+        await self._socket.emit(endpoint, self._app._outgoing(message, self))
 
     async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
         """Send to every client in ``room`` but this one (``""``: every client but this one).

@@ -13,11 +13,14 @@ from typing import Any, TypeVar, overload
 from ._app import App, Controller
 from ._config import Config
 from ._message import Message
+from ._microservice import Microservice
 from ._plugins import Plugin
 
 __all__ = (
     "app",
     "broadcast",
+    "deregister_microservice",
+    "get_microservice",
     "listen",
     "on_after_broadcast",
     "on_after_client_broadcast",
@@ -29,6 +32,7 @@ __all__ = (
     "on_before_response",
     "on_connect",
     "on_disconnect",
+    "register_microservice",
     "register_plugin",
     "startup",
 )
@@ -63,6 +67,23 @@ async def broadcast(room: str, endpoint: str, message: Message) -> None:
 def register_plugin(plugin: Plugin) -> Plugin:
     """GOSF's ``RegisterPlugin`` on the default app."""
     return app.register_plugin(plugin)
+
+
+def register_microservice(
+    name: str, host: str, port: int, secure: bool = False, **options: Any
+) -> Microservice:
+    """GOSF's ``RegisterMicroservice`` on the default app."""
+    return app.register_microservice(name, host, port, secure, **options)
+
+
+def deregister_microservice(name: str) -> None:
+    """GOSF's ``DeregisterMicroservice``: an unknown name is ignored."""
+    app.deregister_microservice(name)
+
+
+def get_microservice(name: str) -> Microservice | None:
+    """GOSF's ``GetMicroservice``: the registered microservice, or ``None``."""
+    return app.get_microservice(name)
 
 
 def startup(config: Mapping[str, Any] | Config | None = None, **options: Any) -> None:

@@ -39,8 +39,8 @@ from urllib.parse import urlencode, urlsplit
 import anyio
 
 from ._errors import Disconnected
-from ._sioclient_conn import Connection, Handler, Namespace, Waiter
-from ._transport._eioclient import open_engine
+from ._sioclient_conn import ANY_EVENT, Connection, Handler, Namespace, Waiter
+from ._transport._eioclient import Connector, open_engine
 from ._transport._wsclient import ConnectionClosed
 from .protocol.socketio import Packet, PacketType, encode, encode_event
 
@@ -142,6 +142,14 @@ class SocketIOClient:
 
         return register if handler is None else register(handler)
 
+    def on_any(self, handler: H, *, namespace: str = "/") -> H:
+        """Register ``handler(event, *args)`` for every event without a handler of its own."""
+        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+        )
+        self._handlers[namespace, ANY_EVENT] = (handler, is_async)
+        return handler
+
     def off(self, event: str, *, namespace: str = "/") -> None:
         """Remove the handler of ``event`` (if any)."""
         self._handlers.pop((namespace, event), None)
@@ -226,6 +234,7 @@ class SocketIOClient:
         ssl_context: ssl.SSLContext | None = None,
         ca_file: str | None = None,
         connect_timeout: float = 10.0,
+        connector: Connector | None = None,
     ) -> AsyncIterator[SocketIOClient]:
         """Connect to the server at ``url`` for the duration of the ``async with`` block.
 
@@ -236,7 +245,8 @@ class SocketIOClient:
         namespace is always connected (the server joins it implicitly). TLS
         verifies the server (``ssl_context`` or a ``ca_file`` bundle to override).
         Returns once every namespace is connected; ``connect_timeout`` bounds it all.
-        Yields the client itself.
+        ``connector`` replaces the network (``gosf.testing.asgi_connector(app)``
+        talks to an ASGI app in memory). Yields the client itself.
 
         Raises:
             ValueError: a bad URL (with a path) or namespace, or ``ssl_context`` and ``ca_file``.
@@ -267,6 +277,7 @@ class SocketIOClient:
                 ssl_context=ssl_context,
                 ca_file=ca_file,
                 connect_timeout=connect_timeout,
+                connector=connector,
             ) as engine:
                 conn = self._conn = Connection(engine, self.protocol, names, self._handlers)
                 try:

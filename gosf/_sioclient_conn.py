@@ -27,7 +27,10 @@ from ._transport._eioclient import EngineClient, EngineClosed
 from .protocol.errors import LocalProtocolError, ProtocolError
 from .protocol.socketio import Decoder, Packet, PacketType, encode
 
-__all__ = ("CLOSE_TIMEOUT", "Connection", "Handler", "Namespace", "Waiter", "refusal")
+ANY_EVENT = "\x00any"
+"""The handler key of events that have no handler of their own (``SocketIOClient.on_any``)."""
+
+__all__ = ("ANY_EVENT", "CLOSE_TIMEOUT", "Connection", "Handler", "Namespace", "Waiter", "refusal")
 
 log = logging.getLogger("gosf.client")
 
@@ -227,6 +230,9 @@ class Connection:
     ) -> None:
         event, *args = packet.data
         entry = self._handlers.get((ns.name, event)) if ns.connected else None
+        if entry is None and ns.connected:
+            entry = self._handlers.get((ns.name, ANY_EVENT))
+            args = [event, *args]
         if entry is None:
             log.debug("no handler for %r in %s", event, ns.name)
             return

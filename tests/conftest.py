@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["gosf.testing"]  # the gosf_server fixture, as app authors use it
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("hypercorn-asyncio", "hypercorn-trio", "uvicorn")
 START_TIMEOUT = 30.0
@@ -79,13 +81,13 @@ def cli_command(kind: str, target: str, port: int) -> list[str]:
     return [sys.executable, "-m", "hypercorn", target, "--worker-class", worker, "--bind", bind]
 
 
-def start_server(kind: str, target: str, *, cli: bool = False) -> Served:
+def start_server(kind: str, target: str, *, cli: bool = False, port: int | None = None) -> Served:
     """Serve ``target`` (``module:attr``) with ``kind`` in a child process on a free port.
 
     With ``cli`` the server's own command line is used (as the README says);
     otherwise ``tests/serve.py``, which also exits when the test run dies.
     """
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = (
         cli_command(kind, target, port)

@@ -35,7 +35,11 @@ def test_public_names_are_exported_deliberately() -> None:
     assert sorted(gosf.__all__) == sorted(set(gosf.__all__))
     for name in gosf.__all__:
         assert hasattr(gosf, name), name
-    public = {n for n in dir(gosf) if not n.startswith("_")} - {"protocol", "annotations"}
+    public = {n for n in dir(gosf) if not n.startswith("_")} - {
+        "protocol",
+        "testing",
+        "annotations",
+    }
     assert public <= set(gosf.__all__), public - set(gosf.__all__)
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import anyio
@@ -27,9 +27,28 @@ import orjson
 
 from ..protocol.engineio import Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
-from ._wsclient import ConnectionClosed, WebSocket, connect_websocket
+from ._wsclient import ConnectionClosed, connect_websocket
 
-__all__ = ("EngineClient", "EngineClosed", "Handshake", "open_engine")
+__all__ = ("Connector", "EngineClient", "EngineClosed", "Handshake", "MessageSocket", "open_engine")
+
+
+class MessageSocket(Protocol):
+    """What the Engine.IO client needs of a websocket (the real one, or an in-memory one)."""
+
+    async def send(self, message: str | bytes) -> None: ...
+
+    async def receive(self) -> str | bytes: ...
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class Connector(Protocol):
+    """Opens a websocket to ``url`` with extra ``headers`` (see ``gosf.testing``)."""
+
+    def __call__(
+        self, url: str, headers: Iterable[tuple[str, str]]
+    ) -> AbstractAsyncContextManager[MessageSocket]: ...
+
 
 MIN_PING_INTERVAL = 0.1
 """Protocol 3: seconds between pings at least, whatever the server announced."""
@@ -77,7 +96,7 @@ class Handshake:
 class EngineClient:
     """One Engine.IO session; made by :func:`open_engine`."""
 
-    def __init__(self, ws: WebSocket, protocol: int, handshake: Handshake) -> None:
+    def __init__(self, ws: MessageSocket, protocol: int, handshake: Handshake) -> None:
         self.ws = ws
         self.protocol = protocol
         self.handshake = handshake
@@ -160,12 +179,14 @@ async def open_engine(
     ssl_context: ssl.SSLContext | None = None,
     ca_file: str | None = None,
     connect_timeout: float = 10.0,
+    connector: Connector | None = None,
 ) -> AsyncIterator[EngineClient]:
     """Open an Engine.IO session (``protocol`` 4 or 3) over a websocket.
 
     ``base_url`` is ``scheme://host[:port]`` plus an optional query string that is
     kept; ``path`` is the server's Engine.IO path (``/socket.io``). ``connect_timeout``
-    bounds everything up to the OPEN packet.
+    bounds everything up to the OPEN packet. ``connector`` replaces the network
+    (``gosf.testing`` connects to an app in memory with it).
 
     Raises:
         ValueError: a bad URL or ``protocol``, or both ``ssl_context`` and ``ca_file``.
@@ -181,13 +202,18 @@ async def open_engine(
     query_string = urlencode(params) + (f"&{parts.query}" if parts.query else "")
     url = urlunsplit((parts.scheme, parts.netloc, target, query_string, ""))
     deadline = anyio.current_time() + connect_timeout
-    async with connect_websocket(
-        url,
-        ssl_context=ssl_context,
-        ca_file=ca_file,
-        headers=headers,
-        connect_timeout=connect_timeout,
-    ) as ws:
+    opening: AbstractAsyncContextManager[MessageSocket]
+    if connector is not None:
+        opening = connector(url, headers)
+    else:
+        opening = connect_websocket(
+            url,
+            ssl_context=ssl_context,
+            ca_file=ca_file,
+            headers=headers,
+            connect_timeout=connect_timeout,
+        )
+    async with opening as ws:
         with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
             first = await ws.receive()
         yield EngineClient(ws, protocol, Handshake.parse(decode_ws(first, protocol)))

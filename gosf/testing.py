@@ -1,0 +1,170 @@
+"""Test gosf apps without a network: an in-process client, under asyncio and trio.
+
+::
+
+    import gosf.testing
+
+    async def test_echo():                       # with @pytest.mark.anyio
+        async with gosf.testing.connect(app) as client:
+            reply = await client.request("echo", {"text": "hi"})
+            assert reply == gosf.Message.success("hi")
+            assert await client.next_event("echo") == reply
+
+The client is :class:`gosf.SocketIOClient` over an in-memory ASGI websocket
+(:func:`gosf.testing.asgi_connector`): the app runs its real request/response
+cycle, hooks and plugins, with no socket opened. :func:`serve` runs an app
+(its lifespan) for several clients; :func:`connect` does both at once.
+
+As a pytest plugin (``-p gosf.testing``, or ``pytest_plugins = ["gosf.testing"]``
+in a ``conftest.py``), it provides a ``gosf_server`` fixture that serves the
+app returned by your ``gosf_app`` fixture.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import anyio
+
+from ._app import App
+from ._message import Message
+from ._sioclient import SocketIOClient
+from ._transport._asgiclient import asgi_connector
+
+__all__ = ("TestClient", "TestServer", "asgi_connector", "connect", "serve")
+
+
+class TestClient:
+    """A connected client with GOSF-shaped helpers; :attr:`sio` is the raw client."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, sio: SocketIOClient) -> None:
+        self.sio = sio
+        self._events: dict[str, list[Any]] = defaultdict(list)
+        self._arrived = anyio.Event()
+        sio.on_any(self._record)
+
+    def _record(self, event: str, *args: Any) -> None:
+        self._events[event].append(_as_message(args[0]) if args else None)
+        self._arrived.set()
+        self._arrived = anyio.Event()
+
+    @property
+    def sid(self) -> str:
+        return self.sio.sid() or ""
+
+    async def request(
+        self,
+        endpoint: str,
+        message: Message | Mapping[str, Any] | None = None,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - part of the call, as in SocketIOClient
+    ) -> Message | None:
+        """Send a request and return the response (``None`` when the controller gave none).
+
+        Raises:
+            TimeoutError: no acknowledgement within ``timeout`` seconds.
+            gosf.Disconnected: the app closed the connection.
+        """
+        ack = await self.sio.call(endpoint, _payload(message), timeout=timeout)
+        return None if ack is None else _as_message(ack)
+
+    async def send(self, endpoint: str, message: Message | Mapping[str, Any] | None = None) -> None:
+        """Send a request without asking for an acknowledgement."""
+        await self.sio.emit(endpoint, _payload(message))
+
+    async def next_event(self, endpoint: str, *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+        """The next ``endpoint`` event not taken yet (a :class:`Message` when it is one).
+
+        Raises:
+            TimeoutError: none arrived within ``timeout`` seconds.
+        """
+        with anyio.fail_after(timeout):
+            while not self._events[endpoint]:
+                await self._arrived.wait()
+        return self._events[endpoint].pop(0)
+
+    def events(self, endpoint: str) -> list[Any]:
+        """The ``endpoint`` events received and not taken yet."""
+        return list(self._events[endpoint])
+
+
+class TestServer:
+    """A running app that in-process clients connect to; made by :func:`serve`."""
+
+    __test__ = False
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.connector = asgi_connector(app)
+
+    @asynccontextmanager
+    async def client(
+        self,
+        *,
+        auth: dict[str, Any] | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        protocol: Literal[4, 5] = 5,
+        path: str | None = None,
+    ) -> AsyncIterator[TestClient]:
+        """Connect a client for the duration of the block.
+
+        Raises:
+            gosf.ConnectionRefused: the app refused the connection (e.g. ``on_connect``).
+        """
+        if path is None:
+            path = self.app.config.path + "socket.io" if isinstance(self.app, App) else "/socket.io"
+        sio = SocketIOClient(protocol=protocol)
+        client = TestClient(sio)
+        async with sio.connect(
+            "http://testserver", auth=auth, headers=headers, path=path, connector=self.connector
+        ):
+            yield client
+
+
+@asynccontextmanager
+async def serve(app: App) -> AsyncIterator[TestServer]:
+    """Run ``app`` (its startup, plugins, shutdown) for the duration of the block."""
+    async with app.run():
+        yield TestServer(app)
+
+
+@asynccontextmanager
+async def connect(app: App, *, auth: dict[str, Any] | None = None) -> AsyncIterator[TestClient]:
+    """Run ``app`` and connect one client to it (shorthand for :func:`serve` + ``client``)."""
+    async with serve(app) as server, server.client(auth=auth) as client:
+        yield client
+
+
+def _payload(message: Message | Mapping[str, Any] | None) -> Any:
+    if message is None:
+        return {}
+    if isinstance(message, Message):
+        return message.to_wire()
+    return dict(message)
+
+
+def _as_message(value: Any) -> Any:
+    if isinstance(value, dict):
+        try:
+            return Message.parse(value)
+        except ValueError:
+            return value
+    return value
+
+
+try:  # the pytest plugin, when pytest is there
+    import pytest
+
+    @pytest.fixture
+    async def gosf_server(gosf_app: App) -> AsyncIterator[TestServer]:
+        """The app of your ``gosf_app`` fixture, running; ``gosf_server.client()`` connects."""
+        async with serve(gosf_app) as server:
+            yield server
+
+except ImportError:  # pragma: no cover - gosf.testing without pytest
+    pass

@@ -1,0 +1,160 @@
+"""Microservices in process: gateway → service over gosf's client, under asyncio and trio."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+import gosf
+import gosf.testing
+
+pytestmark = pytest.mark.anyio
+
+
+def make_service() -> gosf.App:
+    service = gosf.App(expose_meta=True, shutdown_grace=0.2)  # clients are services: meta travels
+
+    @service.listen("echo")
+    async def echo(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        message = request.message
+        return gosf.Message(success=True, text=message.text, meta=message.meta, body=message.body)
+
+    @service.listen("slow")
+    async def slow(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        await anyio.sleep(request.message.body.get("seconds", 10))
+        return gosf.Message.success("late")
+
+    @service.listen("nothing")
+    async def nothing(client: gosf.Client, request: gosf.Request) -> None:
+        return None
+
+    @service.listen("shout")
+    async def shout(client: gosf.Client, request: gosf.Request) -> None:
+        await service.broadcast("", "news", gosf.Message.success(request.message.text))
+
+    @service.listen("record")
+    async def record(client: gosf.Client, request: gosf.Request) -> None:
+        RECORDED.append(request.message.text)
+
+    return service
+
+
+RECORDED: list[str] = []
+
+
+@asynccontextmanager
+async def connected(service_app: gosf.App, **options: Any) -> AsyncIterator[gosf.Microservice]:
+    async with service_app.run():
+        connector = gosf.testing.asgi_connector(service_app)
+        async with gosf.Microservice(
+            "utils", "testserver", 80, connector=connector, **options
+        ) as ms:
+            await ms.wait_connected(5)
+            yield ms
+
+
+async def test_call_keeps_meta_both_ways_and_binary(anyio_backend: str) -> None:
+    async with connected(make_service()) as utils:
+        request = gosf.Message(text="hi", meta={"trace": "t-1"}, body={"blob": b"\x00\x01"})
+        answer = await utils.call("echo", request)
+    assert answer.text == "hi"
+    assert answer.meta == {"trace": "t-1"}
+    assert answer.body == {"blob": b"\x00\x01"}
+
+
+async def test_call_times_out_after_two_seconds_by_default(anyio_backend: str) -> None:
+    async with connected(make_service()) as utils:
+        started = anyio.current_time()
+        with anyio.fail_after(10), pytest.raises(gosf.MicroserviceTimeout):
+            await utils.call("slow", gosf.Message(body={"seconds": 10}))
+        waited = anyio.current_time() - started
+        assert 1.9 <= waited < 6  # GOSF's 2 s, give or take scheduling
+        with pytest.raises(TimeoutError):  # a MicroserviceTimeout is a TimeoutError too
+            await utils.call("slow", gosf.Message(body={"seconds": 10}), timeout=0.1)
+        assert (await utils.call("echo", gosf.Message(text="after"))).text == "after"
+
+
+async def test_no_answer_is_a_clear_error(anyio_backend: str) -> None:
+    async with connected(make_service()) as utils:
+        with pytest.raises(gosf.MicroserviceError, match="no message"):
+            await utils.call("nothing", gosf.Message())
+        failure = await utils.call("missing-endpoint", gosf.Message())
+        assert failure == gosf.Message.failure("NOT_FOUND")
+
+
+async def test_lob_and_listen(anyio_backend: str) -> None:
+    service_app = make_service()
+    heard: list[gosf.Message] = []
+    got = anyio.Event()
+
+    async def on_news(message: gosf.Message) -> None:
+        heard.append(message)
+        got.set()
+
+    async with connected(service_app) as utils:
+        utils.listen("news", on_news)
+        await utils.lob("record", gosf.Message(text="fire and forget"))
+        await utils.lob("shout", gosf.Message(text="extra"))
+        with anyio.fail_after(5):
+            await got.wait()
+    assert heard == [gosf.Message.success("extra")]
+    assert "fire and forget" in RECORDED
+
+
+async def test_calls_fail_at_once_when_not_connected(anyio_backend: str) -> None:
+    utils = gosf.Microservice("utils", "127.0.0.1", 1)
+    assert not utils.connected
+    with anyio.fail_after(1):
+        with pytest.raises(gosf.MicroserviceUnavailable):
+            await utils.call("echo", gosf.Message())
+        with pytest.raises(gosf.MicroserviceUnavailable):
+            await utils.lob("echo", gosf.Message())
+    with pytest.raises(RuntimeError):
+        utils.connect()
+
+
+async def test_registry_on_an_app(anyio_backend: str) -> None:
+    service_app = make_service()
+    gateway = gosf.App()
+    connector = gosf.testing.asgi_connector(service_app)
+    utils = gateway.register_microservice("utils", "testserver", 80, connector=connector)
+    assert gateway.get_microservice("utils") is utils
+    assert gateway.get_microservice("nope") is None
+    gateway.deregister_microservice("nope")  # unknown: a no-op
+    with pytest.raises(ValueError):
+        gateway.register_microservice("utils", "testserver", 81)
+
+    @gateway.listen("echo")
+    async def echo(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        answer = await utils.call("echo", request.message.model_copy(update={"meta": {"m": 1}}))
+        return gosf.Message.success(answer.text, {"meta_back": answer.meta})
+
+    async with service_app.run(), gosf.testing.serve(gateway) as server:
+        await utils.wait_connected(5)
+        async with server.client() as browser:
+            reply = await browser.request("echo", {"text": "via gateway"})
+            assert reply == gosf.Message.success("via gateway", {"meta_back": {"m": 1}})
+        gateway.deregister_microservice("utils")
+        assert gateway.get_microservice("utils") is None
+        with anyio.fail_after(5):
+            while utils.connected:  # noqa: ASYNC110 - the client's own state
+                await anyio.sleep(0.01)
+        with pytest.raises(gosf.MicroserviceUnavailable):
+            await utils.call("echo", gosf.Message())
+
+
+async def test_disconnect_stops_reconnecting_and_connect_resumes(anyio_backend: str) -> None:
+    async with connected(make_service(), backoff=(0.01, 0.05)) as utils:
+        utils.disconnect()
+        with anyio.fail_after(5):
+            while utils.connected:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.2)  # several backoff periods: it must stay down
+        assert not utils.connected
+        utils.connect()
+        await utils.wait_connected(5)
+        assert (await utils.call("echo", gosf.Message(text="back"))).text == "back"
