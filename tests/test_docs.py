@@ -5,7 +5,8 @@ fresh default app. ``<!-- check: ENDPOINT | PAYLOAD | ACK -->`` comments under
 a block are requests sent to the app the block built (its ``app``, else the
 default app), with the acknowledgement expected (``null``: an empty ack);
 ``<!-- check auth AUTH: ... -->`` connects with an auth payload and
-``<!-- refused auth AUTH: DATA -->`` expects the connection to be refused.
+``<!-- refused auth AUTH: DATA -->`` expects the connection to be refused. A
+block that defines ``async def demo()`` has it awaited.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 
@@ -81,6 +83,10 @@ async def test_snippet(
     monkeypatch.setitem(sys.modules, module.__name__, module)
     namespace = module.__dict__
     exec(compile(snippet.code, snippet.id, "exec"), namespace)
+    demo = namespace.get("demo")
+    if demo is not None:  # a snippet's own demonstration, run as written
+        with anyio.fail_after(20):
+            await demo()
     if not snippet.checks and not snippet.refusals:
         return
     app = namespace.get("app")
