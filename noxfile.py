@@ -6,7 +6,8 @@ Sessions share one installer; each is one cell of the matrix:
                 asyncio and trio, interop tests under hypercorn (asyncio and
                 trio workers) and uvicorn.
 * ``lint``      ruff check + ruff format --check.
-* ``typecheck`` mypy --strict over gosf and tests.
+* ``typecheck`` mypy --strict over gosf, tests, examples and benchmarks.
+* ``bench``     the benchmark (run only when asked: ``nox -s bench``).
 """
 
 from __future__ import annotations
@@ -45,5 +46,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    install(session, "lint")
+    install(session, "lint", "bench")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """The benchmark (not part of the default run): ``nox -s bench -- --quick``."""
+    install(session, "bench")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

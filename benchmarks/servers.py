@@ -1,0 +1,164 @@
+"""The benchmarked ASGI apps, and ``main()`` to serve one of them with hypercorn.
+
+All three do the same work per message, so their round trips per second can
+be compared:
+
+* ``gosf``: a :class:`gosf.SocketIOServer` whose ``echo`` handler returns its
+  argument, which gosf sends back as the ack.
+* ``python-socketio``: ``socketio.AsyncServer(async_mode="asgi")`` behind
+  ``socketio.ASGIApp`` with the same ``echo`` handler (asyncio only: it
+  cannot run under trio).
+* ``bare``: no Socket.IO at all; a websocket echo written against ASGI
+  directly, the ceiling any Socket.IO server on the same ASGI server can reach.
+
+Serve one with::
+
+    python -m benchmarks.servers --server gosf --worker-class trio --port 8001
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SERVERS = ("gosf", "python-socketio", "bare")
+WORKER_CLASSES = ("asyncio", "trio")
+
+__all__ = ("SERVERS", "WORKER_CLASSES", "build_app", "main", "supports")
+
+
+def gosf_app() -> ASGIApp:
+    """gosf with an ``echo`` event whose ack is its argument."""
+    import gosf
+
+    server = gosf.SocketIOServer()
+
+    @server.on("echo")
+    async def echo(socket: gosf.Socket, data: Any = None) -> Any:
+        return data
+
+    return server.asgi
+
+
+def python_socketio_app() -> ASGIApp:
+    """python-socketio's ASGI app with the same ``echo`` event."""
+    import socketio
+
+    sio = socketio.AsyncServer(async_mode="asgi")
+
+    @sio.on("echo")  # type: ignore[untyped-decorator]
+    async def echo(sid: str, data: Any = None) -> Any:
+        return data
+
+    app: ASGIApp = socketio.ASGIApp(sio)
+    return app
+
+
+async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """A bare ASGI websocket echo (plus the lifespan protocol, as the others speak it)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    elif scope["type"] == "websocket":
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return
+            text = message.get("text")
+            if text is not None:
+                await send({"type": "websocket.send", "text": text})
+            else:
+                await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+    elif scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"Not Found"})
+
+
+def supports(server: str, worker_class: str) -> bool:
+    """Whether ``server`` runs under hypercorn's ``worker_class`` (python-socketio: not trio)."""
+    return not (server == "python-socketio" and worker_class != "asyncio")
+
+
+def build_app(server: str) -> ASGIApp:
+    """The ASGI app named ``server`` (one of :data:`SERVERS`)."""
+    if server == "gosf":
+        return gosf_app()
+    if server == "python-socketio":
+        return python_socketio_app()
+    if server == "bare":
+        return bare_app
+    raise ValueError(f"unknown server {server!r}")
+
+
+def _config(port: int) -> Any:
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.loglevel = "WARNING"
+    config.backlog = 2048  # 500 clients connect at once; the default 100 drops SYNs
+    return config
+
+
+def serve(server: str, worker_class: str, port: int) -> None:
+    """Serve ``server`` on 127.0.0.1:``port`` until SIGTERM or SIGINT."""
+    if not supports(server, worker_class):
+        raise SystemExit(f"{server} cannot run under the {worker_class} worker")
+    # hypercorn's own ASGI types are TypedDicts; the apps use plain mappings.
+    app: Any = build_app(server)
+    config = _config(port)
+    if worker_class == "trio":
+        import trio
+        from hypercorn.trio import serve as trio_serve
+
+        async def trio_stopped() -> None:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    return
+
+        async def trio_main() -> None:
+            await trio_serve(app, config, shutdown_trigger=trio_stopped)
+
+        trio.run(trio_main)
+    else:
+        import asyncio
+
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        async def asyncio_main() -> None:
+            # hypercorn's asyncio serve() stops on SIGTERM/SIGINT by itself.
+            await asyncio_serve(app, config)
+
+        asyncio.run(asyncio_main())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``--server NAME --worker-class asyncio|trio --port N``."""
+    parser = argparse.ArgumentParser(description="Serve one benchmarked app with hypercorn.")
+    parser.add_argument("--server", choices=SERVERS, required=True)
+    parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="asyncio")
+    parser.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args(argv)
+    serve(args.server, args.worker_class, args.port)
+
+
+if __name__ == "__main__":
+    main()
