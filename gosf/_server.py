@@ -40,13 +40,13 @@ _ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
 
 
 class _Connection:
-    __slots__ = ("decoder", "ever_connected", "limiter", "sockets")
+    __slots__ = ("connected", "decoder", "limiter", "sockets")
 
     def __init__(self, protocol: int, max_handlers: int) -> None:
         self.decoder = Decoder(protocol)
         self.sockets: dict[str, Socket] = {}
         self.limiter = anyio.Semaphore(max_handlers)
-        self.ever_connected = False
+        self.connected = anyio.Event()  # set once a namespace is connected
 
 
 class SocketIOServer:
@@ -80,7 +80,7 @@ class SocketIOServer:
         self._asgi = EngineASGI(self.engine, other_app)
         self._connections: dict[str, _Connection] = {}
         self._inflight = 0
-        self._idle = anyio.Event()
+        self._idle: anyio.Event | None = None
 
     # -- registration -----------------------------------------------------------
 
@@ -235,7 +235,10 @@ class SocketIOServer:
         else:
             log.debug("no handler for %r in %s", event, ns.name)
             return
-        await conn.limiter.acquire()  # backpressure: the reader waits for a free slot
+        try:
+            conn.limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await conn.limiter.acquire()  # backpressure: the reader waits for a free slot
         self._inflight += 1
         try:
             socket._start_handler(self._guarded, conn.limiter, socket, event, work, work_args)
@@ -261,9 +264,9 @@ class SocketIOServer:
     def _work_done(self, limiter: anyio.Semaphore) -> None:
         limiter.release()
         self._inflight -= 1
-        if not self._inflight:
+        if not self._inflight and self._idle is not None:
             self._idle.set()
-            self._idle = anyio.Event()
+            self._idle = None
 
     @staticmethod
     async def _call_handler(
@@ -289,6 +292,8 @@ class SocketIOServer:
     async def wait_idle(self) -> None:
         """Wait until no event handler is running."""
         while self._inflight:
+            if self._idle is None:
+                self._idle = anyio.Event()
             await self._idle.wait()
 
     async def _connect(
@@ -317,7 +322,7 @@ class SocketIOServer:
         if session.closed:
             return
         conn.sockets[name] = socket
-        conn.ever_connected = True
+        conn.connected.set()
         ns.sockets[socket.sid] = socket
         socket.join(socket.sid)
         await session.task_group.start(socket._run)
@@ -338,6 +343,7 @@ class SocketIOServer:
         )
 
     async def _connect_deadline(self, session: EngineSession, conn: _Connection) -> None:
-        await anyio.sleep(self.options.connect_timeout)
-        if not conn.ever_connected:
-            session.close("connect timeout")
+        with anyio.move_on_after(self.options.connect_timeout):
+            await conn.connected.wait()
+            return  # the task ends as soon as a namespace is connected
+        session.close("connect timeout")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from ._transport._engine import EngineSession, OutItem
 from ._transport._http import header
 from .protocol.engineio import Packet as EnginePacket
 from .protocol.engineio import PacketType as EngineType
-from .protocol.socketio import Packet, PacketType, encode, encode_event
+from .protocol.socketio import Packet, PacketType, encode, encode_ack, encode_event
 
 if TYPE_CHECKING:
     from ._namespace import Namespace
@@ -29,6 +29,14 @@ DISCONNECT_GRACE = 10.0
 def to_engine(parts: list[str | bytes]) -> list[OutItem]:
     """Wrap encoded Socket.IO parts (text packet + attachments) in Engine.IO messages."""
     return [EnginePacket(EngineType.MESSAGE, part) for part in parts]
+
+
+class _Worker:
+    __slots__ = ("job", "wake")
+
+    def __init__(self) -> None:
+        self.job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = None
+        self.wake = anyio.Event()
 
 
 class _AckWaiter:
@@ -67,6 +75,7 @@ class Socket:
         self._acks: dict[int, _AckWaiter] = {}
         self._closed = anyio.Event()
         self._tg: TaskGroup | None = None
+        self._idle: list[_Worker] = []  # worker tasks waiting for a handler to run
         self._early: list[list[OutItem]] = []
         self._siblings = siblings  # the client's sockets by namespace, this one included
 
@@ -165,8 +174,7 @@ class Socket:
 
     async def ack(self, ack_id: int, *args: Any) -> None:
         """Answer the client's event ``ack_id`` with ``args`` (used by dispatchers)."""
-        packet = Packet(PacketType.ACK, self.namespace.name, list(args), ack_id)
-        await self._send(to_engine(encode(packet, self.protocol)))
+        await self._send(to_engine(encode_ack(self.namespace.name, ack_id, args)))
 
     async def flush(self) -> None:
         """Wait until everything queued for this client so far has been written out.
@@ -213,10 +221,31 @@ class Socket:
             self.disconnect_reason = reason
         self._closed.set()
 
-    def _start_handler(self, func: Any, *args: Any) -> None:
+    def _start_handler(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``func(*args)`` in this socket's task group.
+
+        An idle worker task of this socket takes it if there is one (a hand-over
+        is much cheaper than a new task); otherwise a new worker starts. The
+        caller bounds how many run at once, so the workers are bounded too.
+        """
+        if self._idle:
+            worker = self._idle.pop()
+            worker.job = (func, args)
+            worker.wake.set()
+            return
         if self._tg is None:
             raise RuntimeError("socket is not running")
-        self._tg.start_soon(func, *args)
+        self._tg.start_soon(self._worker, func, args)
+
+    async def _worker(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        me = _Worker()
+        job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
+        while job is not None:
+            await job[0](*job[1])
+            me.job, me.wake = None, anyio.Event()
+            self._idle.append(me)
+            await me.wake.wait()  # cancelled with the socket
+            job = me.job
 
     async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -114,7 +114,7 @@ class EngineSession:
         self.state: dict[str, Any] = {}
         self._server = server
         self._options = server.options
-        self._closed = anyio.Event()
+        self._life = anyio.CancelScope()  # cancelled by close(): ends run()
         self._finished = anyio.Event()
         self._pong = anyio.Event()
         self._last_ping = anyio.current_time()
@@ -122,6 +122,10 @@ class EngineSession:
         # Transport bookkeeping, kept here because transports come and go.
         self.polling_get_active = False
         self.polling_post_active = False
+        self.transport_failed = False
+        self._send_frame: Callable[[Packet], Awaitable[None]] | None = None
+        self._flushing = False
+        self._flush_idle: anyio.Event | None = None
 
     @property
     def closed(self) -> bool:
@@ -154,9 +158,13 @@ class EngineSession:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                tg.start_soon(self._heartbeat_v4 if self.protocol >= 4 else self._heartbeat_v3)
                 task_status.started()
-                await self._closed.wait()
+                with self._life:  # the heartbeat runs in this task until close()
+                    if self.protocol >= 4:
+                        await self._heartbeat_v4()
+                    else:
+                        await self._heartbeat_v3()
+                    await anyio.sleep_forever()
                 tg.cancel_scope.cancel()
         finally:
             self._tg = None
@@ -199,12 +207,71 @@ class EngineSession:
         return False
 
     async def send(self, packets: list[OutItem]) -> bool:
-        """Queue ``packets``, waiting for room; ``False`` if the session closed."""
+        """Queue ``packets``, waiting for room; ``False`` if the session closed.
+
+        Over a websocket, when nobody is writing, the caller writes them (and
+        whatever else is queued) itself: no hand-over to another task.
+        """
+        outbox = self.outbox
+        direct = self._send_frame is not None and not self._flushing
         try:
-            await self.outbox.put_many(packets)
+            if not (direct and outbox.put_many_nowait(packets, signal=False)):
+                await outbox.put_many(packets)
         except OutboxClosed:
             return False
+        if self._send_frame is not None and not self._flushing:
+            await self.flush_outbox()
         return True
+
+    def attach_websocket(self, send_frame: Callable[[Packet], Awaitable[None]]) -> None:
+        """The websocket transport took over: frames go out through ``send_frame``."""
+        self._send_frame = send_frame
+
+    def detach_websocket(self) -> None:
+        self._send_frame = None
+
+    async def flush_outbox(self) -> None:
+        """Write everything queued through the websocket, one writer at a time.
+
+        Returns at once when another task is writing (it empties the queue
+        before it stops), after waiting for it to stop. A failed write closes
+        the session; a cancelled one puts back what it had not started to send.
+        """
+        send_frame = self._send_frame
+        if send_frame is None:
+            return
+        if self._flushing:
+            if self._flush_idle is None:
+                self._flush_idle = anyio.Event()
+            await self._flush_idle.wait()
+            return
+        self._flushing = True
+        outbox = self.outbox
+        try:
+            while len(outbox):
+                items = outbox.drain()
+                done = 0
+                try:
+                    for item in items:
+                        done += 1
+                        if isinstance(item, Flush):
+                            item.done.set()
+                        else:
+                            await send_frame(item)
+                except Exception:  # how an ASGI server says "the peer is gone" varies
+                    log.debug("session %s: websocket send failed", self.sid, exc_info=True)
+                    release_flushes(items[done:])
+                    self.transport_failed = True
+                    self.close("transport error", discard=True)
+                    return
+                except BaseException:  # cancelled: the frame in flight counts as sent
+                    outbox.putback(items[done:])
+                    raise
+        finally:
+            self._flushing = False
+            idle, self._flush_idle = self._flush_idle, None
+            if idle is not None:
+                idle.set()
 
     async def flush(self) -> None:
         """Wait until the transport has written everything queued before this call.
@@ -229,7 +296,7 @@ class EngineSession:
         if discard:
             release_flushes(self.outbox.drain())
         self.outbox.close(discard=discard)
-        self._closed.set()
+        self._life.cancel()
 
     # -- inbound --------------------------------------------------------------
 

@@ -34,8 +34,10 @@ class Outbox(Generic[T]):
     def __init__(self, maxlen: int) -> None:
         self._items: deque[T] = deque()
         self._maxlen = maxlen
-        self._readable = anyio.Event()
-        self._writable = anyio.Event()
+        # Events exist only while someone waits on them: the hot path (put,
+        # drain) then costs no allocation and no wake-up.
+        self._readable: anyio.Event | None = None
+        self._writable: anyio.Event | None = None
         self._closed = False
         self._woken = False
 
@@ -50,6 +52,23 @@ class Outbox(Generic[T]):
     def closed(self) -> bool:
         return self._closed
 
+    def _signal_readable(self) -> None:
+        event = self._readable
+        if event is not None:
+            self._readable = None
+            event.set()
+
+    def _signal_writable(self) -> None:
+        event = self._writable
+        if event is not None:
+            self._writable = None
+            event.set()
+
+    async def _wait_writable(self) -> None:
+        if self._writable is None:
+            self._writable = anyio.Event()
+        await self._writable.wait()
+
     def put_nowait(self, item: T) -> bool:
         """Queue ``item``; return ``False`` (and queue nothing) when full.
 
@@ -61,11 +80,14 @@ class Outbox(Generic[T]):
         if len(self._items) >= self._maxlen:
             return False
         self._items.append(item)
-        self._readable.set()
+        self._signal_readable()
         return True
 
-    def put_many_nowait(self, items: list[T]) -> bool:
+    def put_many_nowait(self, items: list[T], *, signal: bool = True) -> bool:
         """Queue all of ``items`` back to back, or none of them when they do not fit.
+
+        With ``signal`` false a waiting reader is not woken (the caller drains
+        the queue itself right away).
 
         Raises:
             OutboxClosed: the queue is closed.
@@ -75,7 +97,8 @@ class Outbox(Generic[T]):
         if len(self._items) + len(items) > self._maxlen:
             return False
         self._items.extend(items)
-        self._readable.set()
+        if signal:
+            self._signal_readable()
         return True
 
     async def put_many(self, items: list[T]) -> None:
@@ -87,26 +110,22 @@ class Outbox(Generic[T]):
         if len(items) > self._maxlen:
             raise ValueError(f"{len(items)} items can never fit a queue of {self._maxlen}")
         while not self.put_many_nowait(items):
-            if self._writable.is_set():
-                self._writable = anyio.Event()
-            await self._writable.wait()
+            await self._wait_writable()
 
     async def wait_empty(self) -> None:
         """Wait until every queued item has been taken."""
         while self._items:
-            if self._writable.is_set():
-                self._writable = anyio.Event()
-            await self._writable.wait()
+            await self._wait_writable()
 
     def wake(self) -> None:
         """Make a waiting :meth:`wait` return even though nothing was queued."""
         self._woken = True
-        self._readable.set()
+        self._signal_readable()
 
     async def wait(self) -> None:
         """Wait until an item is queued, :meth:`wake` is called or the queue closes."""
         while not self._items and not self._closed and not self._woken:
-            if self._readable.is_set():
+            if self._readable is None:
                 self._readable = anyio.Event()
             await self._readable.wait()
         self._woken = False
@@ -119,21 +138,13 @@ class Outbox(Generic[T]):
             items.clear()
         else:
             taken = [items.popleft() for _ in range(limit)]
-        self._writable.set()
+        self._signal_writable()
         return taken
 
-    def get_nowait(self) -> T | None:
-        """Take the oldest item, or ``None`` when empty."""
-        if not self._items:
-            return None
-        item = self._items.popleft()
-        self._writable.set()
-        return item
-
-    def putback(self, item: T) -> None:
-        """Return ``item`` to the front of the queue, even when closed or full."""
-        self._items.appendleft(item)
-        self._readable.set()
+    def putback(self, items: list[T]) -> None:
+        """Return ``items`` to the front of the queue, in order, even when closed or full."""
+        self._items.extendleft(reversed(items))
+        self._signal_readable()
 
     def close(self, *, discard: bool = False) -> None:
         """Refuse further items and wake every waiter.
@@ -143,5 +154,5 @@ class Outbox(Generic[T]):
         self._closed = True
         if discard:
             self._items.clear()
-        self._readable.set()
-        self._writable.set()
+        self._signal_readable()
+        self._signal_writable()

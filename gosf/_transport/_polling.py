@@ -95,7 +95,7 @@ async def _poll(
             # The CLOSE goes in a response of its own, as the reference server
             # does: socket.io-client handles the packets before it on the next
             # tick, and would otherwise see the transport close first.
-            session.outbox.putback(packets.pop())
+            session.outbox.putback([packets.pop()])
     finally:
         session.polling_get_active = False
     try:

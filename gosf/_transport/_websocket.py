@@ -14,7 +14,7 @@ import anyio
 
 from ..protocol.engineio import Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
-from ._engine import EngineServer, EngineSession, Flush, release_flushes
+from ._engine import EngineServer, EngineSession
 from ._http import Receive, Scope, Send
 
 __all__ = ("serve_websocket",)
@@ -128,32 +128,30 @@ async def _pump(session: EngineSession, receive: Receive, send: Send, max_payloa
             code = _CLOSE_TOO_BIG if "maxPayload" in str(exc) else _CLOSE_POLICY
             session.close("parse error", discard=True)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(read)
-        outbox, protocol, b64 = session.outbox, session.protocol, session.b64
-        while True:
-            await outbox.wait()
-            items = outbox.drain()
-            try:
-                for item in items:
-                    if isinstance(item, Flush):
-                        item.done.set()
-                        continue
-                    frame = encode_ws(item, protocol, b64=b64)
-                    if isinstance(frame, str):
-                        await send({"type": "websocket.send", "text": frame})
-                    else:
-                        await send({"type": "websocket.send", "bytes": frame})
-            except Exception:  # the ASGI server's way of saying the peer is gone varies
-                log.debug("session %s: websocket send failed", session.sid, exc_info=True)
-                release_flushes(items)
-                client_gone = True
-                session.close("transport error", discard=True)
-                break
-            if outbox.closed and not len(outbox):
-                break
-        tg.cancel_scope.cancel()
-    if not client_gone:
+    protocol, b64 = session.protocol, session.b64
+
+    async def send_frame(packet: Packet) -> None:
+        frame = encode_ws(packet, protocol, b64=b64)
+        if isinstance(frame, str):
+            await send({"type": "websocket.send", "text": frame})
+        else:
+            await send({"type": "websocket.send", "bytes": frame})
+
+    # Whoever queues packets while nobody is writing writes them itself (a
+    # handler's ack goes out without waking this task); this task writes what
+    # broadcasts queue, and waits for the session to end.
+    session.attach_websocket(send_frame)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            outbox = session.outbox
+            while not (outbox.closed and not len(outbox)):
+                await outbox.wait()
+                await session.flush_outbox()
+            tg.cancel_scope.cancel()
+    finally:
+        session.detach_websocket()
+    if not client_gone and not session.transport_failed:
         await _close(send, code)
 
 

@@ -31,7 +31,7 @@ import orjson
 
 from gosf.protocol.errors import LocalProtocolError, RemoteProtocolError
 
-__all__ = ("Decoder", "Packet", "PacketType", "encode", "encode_event")
+__all__ = ("Decoder", "Packet", "PacketType", "encode", "encode_ack", "encode_event")
 
 
 class PacketType(enum.IntEnum):
@@ -200,6 +200,23 @@ def encode_event(
     if ack_id is None:
         return ["2" + json if namespace == "/" else f"2{namespace},{json}"]
     return [f"2{ack_id}{json}" if namespace == "/" else f"2{namespace},{ack_id}{json}"]
+
+
+def encode_ack(namespace: str, ack_id: int, args: Sequence[Any]) -> list[str | bytes]:
+    """Encode an ACK: same output as ``encode(Packet(ACK, namespace, list(args), ack_id))``.
+
+    Raises :class:`LocalProtocolError` for a bad namespace or ack id, or arguments
+    that are not JSON-serialisable.
+    """
+    if namespace != "/":
+        _check_namespace(namespace)
+    _check_id(ack_id)
+    data = list(args)
+    try:
+        json = orjson.dumps(data).decode()
+    except TypeError:  # binary attachments (or an error, which _encode_args reports)
+        return _encode_args(PacketType.ACK, namespace, data, ack_id)
+    return [f"3{ack_id}{json}" if namespace == "/" else f"3{namespace},{ack_id}{json}"]
 
 
 # -- decoding -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from socketio import packet as sio_packet  # type: ignore[import-untyped, unused-ignore]
 
 from gosf.protocol.errors import LocalProtocolError, RemoteProtocolError
-from gosf.protocol.socketio import Decoder, Packet, PacketType, encode, encode_event
+from gosf.protocol.socketio import Decoder, Packet, PacketType, encode, encode_ack, encode_event
 
 T = PacketType
 PH0 = '{"_placeholder":true,"num":0}'
@@ -342,6 +342,14 @@ def test_encode_event_matches_encode(
     expected = encode(Packet(T.EVENT, namespace, [event, *args], ack_id))
     assert encode_event(namespace, event, args, ack_id) == expected
     assert encode_event(namespace, event, tuple(args), ack_id) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(namespaces, st.lists(bin_values, max_size=4), ack_ids)
+def test_encode_ack_matches_encode(namespace: str, args: list[Any], ack_id: int) -> None:
+    expected = encode(Packet(T.ACK, namespace, args, ack_id))
+    assert encode_ack(namespace, ack_id, args) == expected
+    assert encode_ack(namespace, ack_id, tuple(args)) == expected
 
 
 # -- 4. errors ------------------------------------------------------------------------------
