@@ -138,13 +138,20 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-NAMES = ("gosf", "python-socketio", "bare")
-COMPARED = ["worker", "clients", *NAMES, "gosf/python-socketio", "gosf/bare"]
+NAMES = ("gosf", "gosf-app", "python-socketio", "bare")
+RATIOS = (
+    ("gosf", "python-socketio"),
+    ("gosf", "bare"),
+    ("gosf-app", "python-socketio"),
+    ("gosf-app", "gosf"),
+)
+COMPARED = ["worker", "clients", *NAMES, *(f"{a}/{b}" for a, b in RATIOS)]
 
 
 def _compare(worker: str, label: str, values: list[float | None], digits: int = 0) -> list[str]:
-    """A row: the three servers' values, then gosf's ratios to the other two."""
-    ratios = [_fmt_ratio(ratio(values[0], values[1])), _fmt_ratio(ratio(values[0], values[2]))]
+    """A row: each server's value (in NAMES order), then the RATIOS."""
+    by_name = dict(zip(NAMES, values, strict=True))
+    ratios = [_fmt_ratio(ratio(by_name[a], by_name[b])) for a, b in RATIOS]
     return [worker, label, *(_fmt_num(v, digits) for v in values), *ratios]
 
 

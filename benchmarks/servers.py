@@ -29,7 +29,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-SERVERS = ("gosf", "python-socketio", "bare")
+SERVERS = ("gosf", "gosf-app", "python-socketio", "bare")
 WORKER_CLASSES = ("asyncio", "trio")
 
 __all__ = ("SERVERS", "WORKER_CLASSES", "build_app", "main", "supports")
@@ -46,6 +46,31 @@ def gosf_app() -> ASGIApp:
         return data
 
     return server.asgi
+
+
+def gosf_full_cycle_app() -> ASGIApp:
+    """gosf's GOSF layer: an ``echo`` controller, with a before-request and an
+    after-response hook (the after-response hook waits until the response was
+    written, as the message-counter plugin would); ack + event per request."""
+    import gosf
+
+    app = gosf.App()
+    counted = 0
+
+    @app.listen("echo")
+    async def echo(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        return gosf.Message.success(request.message.text)
+
+    @app.on_before_request
+    def before(client: gosf.Client, request: gosf.Request) -> None:
+        return None
+
+    @app.on_after_response
+    def after(client: gosf.Client, request: gosf.Request, response: gosf.Message) -> None:
+        nonlocal counted
+        counted += 1
+
+    return app
 
 
 def python_socketio_app() -> ASGIApp:
@@ -100,6 +125,8 @@ def build_app(server: str) -> ASGIApp:
     """The ASGI app named ``server`` (one of :data:`SERVERS`)."""
     if server == "gosf":
         return gosf_app()
+    if server == "gosf-app":
+        return gosf_full_cycle_app()
     if server == "python-socketio":
         return python_socketio_app()
     if server == "bare":

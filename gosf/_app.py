@@ -319,10 +319,7 @@ class App:
             failure = Message.failure(BAD_REQUEST, {"reason": exc.reason})
             if isinstance(payload, dict) and type(payload.get("id")) is int:
                 failure.id = payload["id"]
-            wire = self._outgoing(failure, client)
-            await socket.emit(endpoint, wire)
-            if ack_id is not None:
-                await socket.ack(ack_id, wire)
+            await socket.emit_and_ack(endpoint, self._outgoing(failure, client), ack_id)
             return
         request = Request(endpoint, message, client, ack_id is not None, tuple(args[1:]))
         hooks = self.hooks
@@ -333,30 +330,24 @@ class App:
                 response = await anyio.to_thread.run_sync(controller, client, request)  # type: ignore[arg-type]
             else:
                 response = await controller(client, request)  # type: ignore[misc]
-            if response is not None and not isinstance(response, Message):
-                raise TypeError(
-                    f"controller of {endpoint!r} returned {type(response).__name__}, "
-                    "not a gosf.Message or None"
-                )
+            if response is not None:
+                if not isinstance(response, Message):
+                    raise TypeError(
+                        f"controller of {endpoint!r} returned {type(response).__name__}, "
+                        "not a gosf.Message or None"
+                    )
+                response = _with_request_ids(response, message)
             await hooks.run("on_after_request", client, request, response)
         except Exception:
             log.exception("request to %r failed (client %s)", endpoint, socket.sid)
-            response = Message.failure(INTERNAL_ERROR)
+            response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
         if response is None:
             if ack_id is not None:
                 await socket.ack(ack_id)
             return
-        if response.id is None:
-            response.id = message.id
-        if not response.guid:
-            response.guid = message.guid
-        if not response.uuid:
-            response.uuid = message.uuid
         await hooks.run("on_before_response", client, request, response)
         wire = self._outgoing(response, client)
-        await socket.emit(endpoint, wire)
-        if ack_id is not None:
-            await socket.ack(ack_id, wire)
+        await socket.emit_and_ack(endpoint, wire, ack_id)  # GOSF: as an event and as the ack
         if hooks.has("on_after_response"):
             await socket.flush()  # "after the response was sent" means written out
             await hooks.run("on_after_response", client, request, response)
@@ -448,6 +439,23 @@ class App:
         from ._startup import serve
 
         serve(self)
+
+
+def _with_request_ids(response: Message, request: Message) -> Message:
+    """``response`` with the request's id/guid/uuid where the controller set none.
+
+    A copy when anything changes, so a Message the controller reuses (a
+    module-level constant, say) stays as it is.
+    """
+    fields = response.__dict__
+    ids: dict[str, Any] = {}
+    if fields["id"] is None and request.id is not None:
+        ids["id"] = request.id
+    if not fields["guid"] and request.guid:
+        ids["guid"] = request.guid
+    if not fields["uuid"] and request.uuid:
+        ids["uuid"] = request.uuid
+    return response.model_copy(update=ids) if ids else response
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

@@ -176,6 +176,15 @@ class Socket:
         """Answer the client's event ``ack_id`` with ``args`` (used by dispatchers)."""
         await self._send(to_engine(encode_ack(self.namespace.name, ack_id, args)))
 
+    async def emit_and_ack(self, event: str, data: Any, ack_id: int | None) -> None:
+        """Send ``data`` as an ``event`` and, when ``ack_id`` is given, as that ack,
+        queued together (GOSF's double delivery of a response)."""
+        name = self.namespace.name
+        packets = to_engine(encode_event(name, event, (data,)))
+        if ack_id is not None:
+            packets += to_engine(encode_ack(name, ack_id, (data,)))
+        await self._send(packets)
+
     async def flush(self) -> None:
         """Wait until everything queued for this client so far has been written out.
 

@@ -427,3 +427,19 @@ async def test_members_and_rooms_seen_by_on_disconnect(anyio_backend: str) -> No
         await eventually(lambda: len(rooms_at_disconnect) == 2)
     assert rooms_at_disconnect == [frozenset({"r"}), frozenset({"r"})]
     assert app.members("r") == []
+
+
+async def test_a_reused_response_message_is_not_changed(anyio_backend: str) -> None:
+    app = gosf.App()
+    shared = gosf.Message.success("same every time")
+
+    @app.listen("constant")
+    async def constant(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        return shared
+
+    async with serving(app) as host, SioClient.connect(host) as client:
+        assert await client.call("constant", {"id": 1}) == [
+            {"id": 1, "success": True, "text": "same every time"}
+        ]
+        assert await client.call("constant", {}) == [{"success": True, "text": "same every time"}]
+    assert shared.id is None
