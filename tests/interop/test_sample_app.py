@@ -2,13 +2,19 @@
 
 ``hypercorn examples.sample_app:app`` (asyncio and trio workers) and uvicorn
 serve it in a child process; python-socketio's ``AsyncClient`` (asyncio
-only) drives the three endpoints exactly as the GOSF sample page does.
+only) drives the three endpoints exactly as the GOSF sample page does, and
+the npm socket.io-client (v4, and v2 as the sample page uses) checks GOSF's
+double delivery: every response as the ack and as an event.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -161,3 +167,48 @@ async def test_util_group_echo_reaches_the_other_room_members(sample_server: Ser
     assert reply_event == bare  # the sender's only util.groupEcho: no broadcast copy
     assert received == {"success": True, "text": "hello - all", "body": FIXED_BODY}
     assert outsider.events["util.groupEcho"] == []
+
+
+@pytest.mark.parametrize("transports", ["websocket", "polling", "polling,websocket"])
+@pytest.mark.parametrize("version", ["v4", "v2"])
+def test_npm_clients_see_gosf_double_delivery(
+    sample_server: Served, version: str, transports: str
+) -> None:
+    node = shutil.which("node")
+    js = Path(__file__).resolve().parent.parent / "js"
+    if node is None or not (js / "node_modules" / "socket.io-client").is_dir():
+        pytest.fail("node and tests/js/node_modules are required: run ./scripts/test (npm ci)")
+    result = subprocess.run(
+        [node, str(js / "gosf_scenarios.cjs"), version, sample_server.url, transports],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    fixed_body = {
+        "oneThing": "this is one thing",
+        "anotherThing": {"moreDetail": "and another thing..."},
+    }
+    echo = {
+        "id": 3,
+        "guid": "1111-1111-1111-1111-1111",
+        "success": True,
+        "text": "hi - this is in scaffolding.html",
+        "body": fixed_body,
+    }
+    assert seen["register"] == {"id": 1, "success": True, "text": "client registered"}
+    assert seen["events"]["auth.register"] == [seen["register"]]
+    assert seen["echo"] == echo
+    assert seen["notFound"] == {"success": False, "text": "NOT_FOUND"}
+    assert seen["badRequest"]["text"] == "BAD_REQUEST"
+    # every response came as an event too, the un-acked request's included, in order
+    assert seen["events"]["util.echo"][0] == echo
+    assert seen["events"]["util.echo"][1] == {
+        "id": 4,
+        "success": True,
+        "text": "no ack",
+        "body": fixed_body,
+    }
+    assert seen["events"]["util.echo"][2] == seen["badRequest"]
