@@ -29,6 +29,7 @@ from typing import Any, TypeVar, overload
 import anyio
 from anyio.abc import TaskGroup
 
+from . import brokers
 from ._client import Client, Request
 from ._config import Config
 from ._hooks import (
@@ -87,6 +88,9 @@ class App:
     serves it directly. The module-level functions of :mod:`gosf` use a
     default instance, ``gosf.app``.
 
+    ``broker`` (a :class:`gosf.brokers.Broker`, or a ``redis://`` URL as in
+    the config) links the app to the other processes of a cluster.
+
     Raises:
         pydantic.ValidationError: ``config`` has unknown keys or wrong types.
     """
@@ -98,8 +102,13 @@ class App:
         other_app: ASGIApp | None = None,
         **options: Any,
     ) -> None:
+        broker = options.pop("broker", None)
+        if isinstance(broker, str):  # a URL: part of the configuration
+            options["broker"] = broker
+            broker = None
         self.config = Config.from_mapping(config, **options)
         self._other_app = other_app
+        self._broker: brokers.Broker | None = broker
         self.server = self._make_server()
         self.endpoints: dict[str, Controller] = {}
         self.hooks = Hooks()
@@ -112,7 +121,11 @@ class App:
         self._threaded: set[str] = set()  # endpoints whose controller is a plain def
 
     def _make_server(self) -> SocketIOServer:
-        server = SocketIOServer(self.config.server_options(), other_app=self._other_app)
+        server = SocketIOServer(
+            self.config.server_options(),
+            other_app=self._other_app,
+            broker=self._broker or brokers.from_url(self.config.broker),
+        )
         server.namespace("/").dispatcher = self._dispatch
         server.on_connect(self._connected)
         server.on_disconnect(self._disconnected)

@@ -159,6 +159,10 @@ class Config(BaseModel):
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new connection has to complete its Socket.IO connect."""
 
+    broker: str | None = None
+    """Where broadcasts meet the other processes of a cluster: ``None`` (this
+    process only) or ``redis://host:port/db``."""
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | Config | None = None, **more: Any) -> Config:
         """Build a config from GOSF-style keys (``{"port": 9999, "ssl-key": ...}``).

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ._socket import Socket, to_engine
+from ._transport._engine import OutItem
+from .brokers import Broadcast
 from .protocol.socketio import encode_event
 
 __all__ = ("ConnectHandler", "DisconnectHandler", "Dispatcher", "EventHandler", "Namespace")
@@ -23,6 +25,9 @@ ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
 DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
 """``async def on_disconnect(socket, reason)``."""
 
+Publish = Callable[[Broadcast], Awaitable[None]]
+"""Hands a broadcast to the broker (set by the server)."""
+
 Dispatcher = Callable[[Socket, str, list[Any], int | None], Awaitable[None]]
 """``async def dispatch(socket, event, args, ack_id)``: takes every event that has
 no handler of its own, and answers the ack itself (:meth:`Socket.ack`)."""
@@ -31,10 +36,11 @@ no handler of its own, and answers the ack itself (:meth:`Socket.ack`)."""
 class Namespace:
     """Handlers and live state of one namespace (``"/"`` is the default one)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, publish: Publish | None = None) -> None:
         if not name.startswith("/"):
             raise ValueError(f"a namespace starts with '/': {name!r}")
         self.name = name
+        self._publish = publish
         self.handlers: dict[str, EventHandler] = {}
         self.connect_handlers: list[ConnectHandler] = []
         self.disconnect_handlers: list[DisconnectHandler] = []
@@ -64,16 +70,29 @@ class Namespace:
         to: str | Iterable[str] | None = None,
         skip: Socket | None = None,
     ) -> int:
-        """Send an event to every socket of the namespace, or of the room(s) ``to``.
+        """Send an event to every socket of the namespace, or of the room(s) ``to``,
+        in this process and (through the server's broker) in the others.
 
         The packet is encoded once. A recipient whose outbound buffer is full
-        is disconnected rather than waited for. Returns the number of sockets
-        the event was queued for.
+        is disconnected rather than waited for. Returns the number of this
+        process's sockets the event was queued for.
         """
-        packets = to_engine(encode_event(self.name, event, args))
+        parts = encode_event(self.name, event, args)
+        rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
+        sent = self.deliver(to_engine(parts), rooms, None if skip is None else skip.sid)
+        if self._publish is not None:
+            skip_sid = None if skip is None else skip.sid
+            await self._publish(Broadcast(self.name, tuple(parts), rooms, skip_sid))
+        return sent
+
+    def deliver(
+        self, packets: list[OutItem], rooms: tuple[str, ...] | None, skip: str | None
+    ) -> int:
+        """Queue ``packets`` for this process's sockets in ``rooms`` (all: ``None``)
+        except ``skip``; never waits. Returns how many sockets got them."""
         sent = 0
-        for socket in self._targets(to):
-            if socket is not skip and socket.connected and socket.session.send_nowait(packets):
+        for socket in self._targets(rooms):
+            if socket.sid != skip and socket.connected and socket.session.send_nowait(packets):
                 sent += 1
         return sent
 
@@ -86,6 +105,8 @@ class Namespace:
             return list(self.sockets.values())
         if isinstance(to, str):
             return list(self.rooms.get(to, ()))
+        if isinstance(to, tuple) and len(to) == 1:
+            return list(self.rooms.get(to[0], ()))
         members: set[Socket] = set()
         for room in to:
             members.update(self.rooms.get(room, ()))

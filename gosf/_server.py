@@ -23,9 +23,10 @@ from ._config import ServerOptions
 from ._errors import ConnectionRefused
 from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
 from ._socket import Socket, to_engine
-from ._transport._asgi import EngineASGI
+from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
 from ._transport._http import ASGIApp, Receive, Scope, Send, query_params
+from .brokers import Broadcast, Broker, LocalBroker
 from .protocol.errors import RemoteProtocolError
 from .protocol.socketio import Decoder, Packet, PacketType, encode
 
@@ -68,6 +69,7 @@ class SocketIOServer:
         options: ServerOptions | None = None,
         *,
         other_app: ASGIApp | None = None,
+        broker: Broker | None = None,
         **option_values: Any,
     ) -> None:
         if options is None:
@@ -75,7 +77,9 @@ class SocketIOServer:
         elif option_values:
             options = ServerOptions(**{**options.model_dump(), **option_values})
         self.options = options
-        self.namespaces: dict[str, Namespace] = {"/": Namespace("/")}
+        self.broker: Broker = broker if broker is not None else LocalBroker()
+        """Carries broadcasts to the other processes of a cluster (local: none)."""
+        self.namespaces: dict[str, Namespace] = {"/": Namespace("/", self._publish)}
         self.engine = EngineServer(options, self)
         self._asgi = EngineASGI(self.engine, other_app)
         self._connections: dict[str, _Connection] = {}
@@ -88,7 +92,7 @@ class SocketIOServer:
         """The namespace ``name``, created on first use."""
         ns = self.namespaces.get(name)
         if ns is None:
-            ns = self.namespaces[name] = Namespace(name)
+            ns = self.namespaces[name] = Namespace(name, self._publish)
         return ns
 
     def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
@@ -141,17 +145,38 @@ class SocketIOServer:
 
     @property
     def asgi(self) -> ASGIApp:
-        """The ASGI application (``hypercorn module:asgi``)."""
-        return self._asgi
+        """The ASGI application (``hypercorn module:asgi``): the server itself."""
+        return self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._asgi(scope, receive, send)
+        if scope["type"] == "lifespan":
+            await serve_lifespan(receive, send, self.running)
+        else:
+            await self._asgi(scope, receive, send)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[SocketIOServer]:
-        """Run the server's task group without an ASGI lifespan (tests, embedding)."""
-        async with self._asgi.running():
-            yield self
+        """Run the server: its sessions' task group and the broker's subscription.
+
+        The ASGI lifespan does this; use it directly when embedding or testing.
+        """
+        async with self._asgi.running(), anyio.create_task_group() as tg:
+            await tg.start(self.broker.run, self._deliver_remote)
+            try:
+                yield self
+            finally:
+                tg.cancel_scope.cancel()
+
+    # -- across processes -----------------------------------------------------------
+
+    async def _publish(self, broadcast: Broadcast) -> None:
+        await self.broker.publish(broadcast)
+
+    def _deliver_remote(self, broadcast: Broadcast) -> None:
+        """A broadcast from another process: deliver it to this process's sockets."""
+        ns = self.namespaces.get(broadcast.namespace)
+        if ns is not None:
+            ns.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()

@@ -9,36 +9,20 @@ reports what it observed; the assertions are here. The packages come from
 from __future__ import annotations
 
 import base64
-import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Served
+from tests.node import run_scenario
 
 pytestmark = pytest.mark.interop
 
-JS = Path(__file__).resolve().parent.parent / "js"
 TRANSPORTS = ["websocket", "polling", "polling,websocket"]
 
 
 def run_scenarios(version: str, served: Served, transports: str) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None or not (JS / "node_modules" / "socket.io-client").is_dir():
-        pytest.fail("node and tests/js/node_modules are required: run ./scripts/test (npm ci)")
-    result = subprocess.run(
-        [node, str(JS / "scenarios.cjs"), version, served.url, transports],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, f"node exited {result.returncode}: {result.stderr}"
-    observed: dict[str, Any] = json.loads(result.stdout)
-    return observed
+    return run_scenario("scenarios.cjs", version, served.url, transports)
 
 
 @pytest.mark.parametrize("transports", TRANSPORTS)

@@ -9,12 +9,8 @@ double delivery: every response as the ack and as an event.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,6 +18,7 @@ import pytest
 import socketio
 
 from tests.conftest import SERVERS, Served, start_server, stop_server
+from tests.node import run_scenario
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -174,19 +171,7 @@ async def test_util_group_echo_reaches_the_other_room_members(sample_server: Ser
 def test_npm_clients_see_gosf_double_delivery(
     sample_server: Served, version: str, transports: str
 ) -> None:
-    node = shutil.which("node")
-    js = Path(__file__).resolve().parent.parent / "js"
-    if node is None or not (js / "node_modules" / "socket.io-client").is_dir():
-        pytest.fail("node and tests/js/node_modules are required: run ./scripts/test (npm ci)")
-    result = subprocess.run(
-        [node, str(js / "gosf_scenarios.cjs"), version, sample_server.url, transports],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout)
+    seen = run_scenario("gosf_scenarios.cjs", version, sample_server.url, transports)
     fixed_body = {
         "oneThing": "this is one thing",
         "anotherThing": {"moreDetail": "and another thing..."},

@@ -1,0 +1,514 @@
+"""A broker that carries broadcasts between processes through Redis pub/sub.
+
+Every process of a cluster holds **one** subscription to one Redis channel
+(``gosf`` unless told otherwise), in :meth:`RedisBroker.run`, which the server
+runs in its task group. :meth:`RedisBroker.publish` sends each broadcast to
+that channel once, encoded once, whatever the number of recipients; every
+other process receives it and delivers it to its own sockets. The client is
+coredis (6.x, built on anyio), so this runs under asyncio and under trio. It
+speaks RESP3 and so needs Redis 6 or newer.
+
+Wire format (version 1)
+-----------------------
+One Redis message per broadcast, binary-safe, no base64::
+
+    header  b"\\n"  body
+
+``header`` is a JSON object encoded by orjson (which never writes a raw
+newline, so the first ``\\n`` ends it)::
+
+    {"v": 1,                 # format version; other versions are dropped with a warning
+     "o": "5f0c3a9e21b7",    # origin: the node id of the publishing process
+     "i": 42,                # sequence number of the broadcast within that origin
+     "n": "/chat",           # namespace
+     "r": ["room"] | null,   # rooms; null: every socket of the namespace
+     "s": "sid" | null,      # a sid not to deliver to (a client broadcast's sender)
+     "k": "tbb",             # kind of each part: t = text (UTF-8), b = binary
+     "l": [27, 1024, 3]}     # length in bytes of each part in the body
+
+``body`` is the parts' bytes back to back: the Socket.IO packet's text part,
+then its binary attachments, as they are. A process ignores messages whose
+origin is its own node id, and drops (with a warning) a message it cannot
+decode. The ``origin`` of a broadcast handed to :meth:`RedisBroker.publish` is
+not read: on the wire, and in the :class:`~gosf.brokers.Broadcast` delivered
+on the other side, the origin is always the publishing broker's ``node_id``.
+
+What an outage costs
+--------------------
+Redis pub/sub keeps nothing: a message reaches the processes that are
+subscribed at that moment, or nobody. While Redis is unreachable:
+
+* broadcasts published in that time do **not** reach other processes, and are
+  not replayed later: :meth:`~RedisBroker.publish` logs and drops them
+  (logger ``gosf.broker``: a warning when an outage starts, a count of the
+  dropped broadcasts when it ends) and returns at once, without raising. A
+  Redis that hangs rather than refuses costs one ``publish_timeout``: a
+  PUBLISH that fails or times out makes the broker drop its connection and
+  reconnect, and publishing returns at once until it is subscribed again;
+* each process keeps delivering its own broadcasts to its own sockets (that
+  happens before the broker is asked to publish) and keeps serving its clients;
+* :meth:`~RedisBroker.run` reconnects with capped exponential backoff and full
+  jitter and, once subscribed again, delivers what other processes publish
+  from then on. Messages published by others while this process was not
+  subscribed are lost for it.
+
+No broadcast is delivered twice: a process holds one subscription at a time
+(the old one is gone before a new one is made), a publish is never retried
+(a PUBLISH that timed out may have reached Redis), and a short memory of
+``(origin, sequence)`` pairs drops any repeat that would still arrive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import anyio.lowlevel
+import orjson
+from anyio.abc import TaskStatus
+
+from ._base import Broadcast, Deliver, new_node_id
+
+try:
+    import coredis
+    from coredis.retry import NoRetryPolicy
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "the Redis broker needs coredis: pip install 'gosf[redis]' (or coredis>=6.0)"
+    ) from exc
+
+__all__ = ("RedisBroker", "decode_message", "encode_message")
+
+log = logging.getLogger("gosf.broker")
+
+WIRE_VERSION = 1
+_SEEN_MAX = 4096
+"""How many recent ``(origin, sequence)`` pairs a broker remembers to drop repeats."""
+
+
+# -- wire format --------------------------------------------------------------------------
+
+
+def encode_message(broadcast: Broadcast, origin: str, seq: int) -> bytes:
+    """Encode ``broadcast`` as one Redis message (see the module docstring).
+
+    Raises:
+        TypeError: a part is neither ``str`` nor ``bytes``.
+    """
+    kinds: list[str] = []
+    lengths: list[int] = []
+    chunks: list[bytes] = []
+    for part in broadcast.parts:
+        if isinstance(part, str):
+            data = part.encode()
+            kinds.append("t")
+        elif isinstance(part, bytes | bytearray | memoryview):
+            data = bytes(part)
+            kinds.append("b")
+        else:
+            raise TypeError(f"a broadcast part must be str or bytes, not {type(part).__name__}")
+        lengths.append(len(data))
+        chunks.append(data)
+    header = orjson.dumps(
+        {
+            "v": WIRE_VERSION,
+            "o": origin,
+            "i": seq,
+            "n": broadcast.namespace,
+            "r": list(broadcast.rooms) if broadcast.rooms is not None else None,
+            "s": broadcast.skip,
+            "k": "".join(kinds),
+            "l": lengths,
+        }
+    )
+    return b"".join((header, b"\n", *chunks))
+
+
+def decode_message(data: bytes) -> tuple[Broadcast, int]:
+    """Decode one Redis message: the broadcast (its ``origin`` set) and its sequence number.
+
+    Raises:
+        ValueError: ``data`` is not a message of this wire format version.
+    """
+    newline = data.find(b"\n")
+    if newline < 0:
+        raise ValueError("no header")
+    try:
+        header = orjson.loads(data[:newline])
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"bad header: {exc}") from None
+    if not isinstance(header, dict):
+        raise ValueError("header is not an object")
+    if header.get("v") != WIRE_VERSION:
+        raise ValueError(f"wire format version {header.get('v')!r}, expected {WIRE_VERSION}")
+    origin, seq, namespace = header.get("o"), header.get("i"), header.get("n")
+    rooms, skip = header.get("r"), header.get("s")
+    kinds, lengths = header.get("k"), header.get("l")
+    if not (isinstance(origin, str) and isinstance(namespace, str)):
+        raise ValueError("origin and namespace must be strings")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise ValueError("sequence must be an integer")
+    if rooms is not None and not (
+        isinstance(rooms, list) and all(isinstance(room, str) for room in rooms)
+    ):
+        raise ValueError("rooms must be null or a list of strings")
+    if skip is not None and not isinstance(skip, str):
+        raise ValueError("skip must be null or a string")
+    if not (
+        isinstance(kinds, str)
+        and isinstance(lengths, list)
+        and len(kinds) == len(lengths)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in lengths)
+    ):
+        raise ValueError("part kinds and lengths do not match")
+    body = memoryview(data)[newline + 1 :]
+    if sum(lengths) != len(body):
+        raise ValueError(f"body is {len(body)} bytes, parts add up to {sum(lengths)}")
+    parts: list[str | bytes] = []
+    offset = 0
+    for kind, length in zip(kinds, lengths, strict=True):
+        chunk = body[offset : offset + length]
+        offset += length
+        if kind == "t":
+            try:
+                parts.append(str(chunk, "utf-8"))
+            except UnicodeDecodeError:
+                raise ValueError("a text part is not UTF-8") from None
+        elif kind == "b":
+            parts.append(bytes(chunk))
+        else:
+            raise ValueError(f"unknown part kind {kind!r}")
+    broadcast = Broadcast(
+        namespace, tuple(parts), tuple(rooms) if rooms is not None else None, skip, origin
+    )
+    return broadcast, seq
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+# -- the broker ---------------------------------------------------------------------------
+
+
+class RedisBroker:
+    """Carries broadcasts between the processes of a cluster through Redis pub/sub.
+
+    Made for an app by its config (``gosf.App({"broker": "redis://127.0.0.1:6379/0"})``),
+    or by hand: ``SocketIOServer(broker=RedisBroker("redis://127.0.0.1:6379/0"))``.
+
+    ``url`` is a ``redis://``, ``rediss://`` or ``unix://`` URL as coredis reads
+    it (``redis://[user:password@]host:port/db``). All processes that must
+    reach each other use the same Redis and the same ``channel``; a second
+    cluster on the same Redis uses another channel.
+
+    Timeouts (seconds): ``connect_timeout`` bounds connecting, the handshake
+    and subscribing, one attempt at a time; ``publish_timeout`` bounds one
+    PUBLISH; ``keepalive`` is how long a silent subscription waits before it
+    PINGs Redis (a PING unanswered within ``publish_timeout`` counts as an
+    outage). After a failed attempt :meth:`run` waits a random time between 0
+    and ``min(backoff_max, backoff_min * 2 ** failures)`` before the next.
+
+    Raises:
+        ValueError: ``url`` is not a Redis URL, a timeout is not positive, or
+            ``backoff_max`` is below ``backoff_min``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel: str = "gosf",
+        connect_timeout: float = 5.0,
+        publish_timeout: float = 2.0,
+        keepalive: float = 10.0,
+        backoff_min: float = 0.2,
+        backoff_max: float = 10.0,
+    ) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"not a Redis URL: {_redact(url)!r} (redis://, rediss:// or unix://)")
+        if not channel:
+            raise ValueError("the channel must not be empty")
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("publish_timeout", publish_timeout),
+            ("keepalive", keepalive),
+            ("backoff_min", backoff_min),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, not {value!r}")
+        if backoff_max < backoff_min:
+            raise ValueError("backoff_max must not be below backoff_min")
+        coredis.Redis.from_url(url)  # parses the URL now (ValueError), connects later
+        self.node_id = new_node_id()
+        self.url = url
+        self.channel = channel
+        self.connect_timeout = connect_timeout
+        self.publish_timeout = publish_timeout
+        self.keepalive = keepalive
+        self.backoff_min = backoff_min
+        self.backoff_max = backoff_max
+        self._label = f"redis broker {_redact(url)} (channel {channel!r})"
+        self._client: coredis.Redis[bytes] | None = None  # set while subscribed
+        self._running = False
+        self._session_scope: anyio.CancelScope | None = None  # cancelled: reconnect
+        self._reset_reason: str | None = None
+        self._seq = itertools.count(1)
+        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._dropped = 0  # broadcasts not published since the last successful one
+        self._failed_publishes = False
+
+    def __repr__(self) -> str:
+        return f"RedisBroker({_redact(self.url)!r}, channel={self.channel!r})"
+
+    @property
+    def connected(self) -> bool:
+        """Whether this process is subscribed now (and so publishes)."""
+        return self._client is not None
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish(self, broadcast: Broadcast) -> None:
+        """Send ``broadcast`` to the other processes (at most ``publish_timeout`` seconds).
+
+        Never raises because Redis is unreachable, slow or failing: the
+        broadcast is then dropped for the other processes and logged (a
+        warning when such a run of failures starts, one line with the count
+        when it ends). While :meth:`run` is not subscribed, it returns at once;
+        a PUBLISH that fails or times out makes :meth:`run` reconnect.
+
+        Raises:
+            TypeError: a part of ``broadcast`` is neither ``str`` nor ``bytes``.
+        """
+        client = self._client
+        if client is None:
+            self._drop("not connected to Redis")
+            return
+        payload = encode_message(broadcast, self.node_id, next(self._seq))
+        reason = None
+        try:
+            with anyio.move_on_after(self.publish_timeout) as scope:
+                await client.publish(self.channel, payload)
+        except Exception as exc:  # whatever coredis raises for a broken connection
+            reason = f"PUBLISH failed: {_describe(exc)}"
+        if scope.cancelled_caught:
+            reason = f"PUBLISH timed out after {self.publish_timeout}s"
+        if reason is not None:
+            self._drop(reason)
+            session = self._session_scope
+            if session is not None and self._client is client:
+                # Reconnect now rather than when the subscription notices (a Redis
+                # that hangs is noticed by the keepalive only), and until then drop
+                # broadcasts at once instead of each waiting for the timeout.
+                self._client = None
+                self._reset_reason = reason
+                session.cancel()
+            return
+        if self._dropped:
+            log.warning(
+                "%s: publishing again; %d broadcast(s) did not reach other processes",
+                self._label,
+                self._dropped,
+            )
+            self._dropped = 0
+        self._failed_publishes = False
+
+    def _drop(self, reason: str) -> None:
+        self._dropped += 1
+        if not self._failed_publishes:
+            self._failed_publishes = True
+            log.warning(
+                "%s: %s; broadcasts reach this process's clients only until it is back",
+                self._label,
+                reason,
+            )
+        else:
+            log.debug("%s: broadcast dropped: %s", self._label, reason)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    async def run(
+        self, deliver: Deliver, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Subscribe and ``deliver`` what other processes publish, until cancelled.
+
+        Reports started (``task_status.started()``) after the first attempt:
+        once subscribed, or as soon as that attempt has failed (within about
+        ``connect_timeout``), so a server starts while Redis is down and
+        serves its own clients; the subscription is then retried in the
+        background, with capped exponential backoff and jitter, for as long
+        as this runs. ``deliver`` is called for each broadcast of another
+        process, in the order Redis sends them; an exception from it is
+        logged and does not stop the subscription.
+
+        Raises:
+            RuntimeError: this broker is already running (one subscription per process).
+        """
+        if self._running:
+            raise RuntimeError(f"{self} is already running: one subscription per process")
+        self._running = True
+        started = False
+        failures = 0
+        down_since: float | None = None
+
+        def on_subscribed() -> None:
+            nonlocal started, failures, down_since
+            if down_since is not None:
+                log.warning(
+                    "%s: subscribed again after %.1fs; cross-process delivery resumes",
+                    self._label,
+                    anyio.current_time() - down_since,
+                )
+            else:
+                log.info("%s: subscribed", self._label)
+            failures = 0
+            down_since = None
+            if not started:
+                started = True
+                task_status.started()
+
+        try:
+            while True:
+                self._reset_reason = None
+                try:
+                    with anyio.CancelScope() as self._session_scope:
+                        await self._session(deliver, on_subscribed)
+                    raise ConnectionError("the subscription ended")
+                except Exception as exc:
+                    # Stopping? (Under asyncio, coredis may turn the cancellation into
+                    # an error of its teardown, such as ClosedResourceError.)
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                    # (a reset reason: publish() gave up on this connection)
+                    reason = self._reset_reason or _describe(exc)
+                    failures += 1
+                    delay = random.uniform(
+                        0, min(self.backoff_max, self.backoff_min * 2 ** min(failures - 1, 30))
+                    )
+                    if down_since is None:
+                        down_since = anyio.current_time()
+                        log.warning(
+                            "%s: Redis unreachable (%s); local delivery continues, "
+                            "broadcasts do not cross processes until it is back; "
+                            "retrying in %.2fs",
+                            self._label,
+                            reason,
+                            delay,
+                        )
+                    else:
+                        log.info(
+                            "%s: still unreachable (%s, attempt %d); retrying in %.2fs",
+                            self._label,
+                            reason,
+                            failures,
+                            delay,
+                        )
+                except BaseExceptionGroup as group:
+                    # Cancelled (the server stops): under trio, coredis's pub/sub may add
+                    # what it raised while being torn down (e.g. ClosedResourceError from
+                    # an UNSUBSCRIBE on a connection already closed). Let only the
+                    # cancellation through.
+                    raise _cancellation(group) from None
+                if not started:
+                    started = True
+                    task_status.started()
+                await anyio.sleep(delay)
+        finally:
+            self._client = None
+            self._session_scope = None
+            self._running = False
+
+    async def _session(self, deliver: Deliver, on_subscribed: Callable[[], None]) -> None:
+        """One connection: subscribe, then deliver until the connection fails.
+
+        Raises:
+            TimeoutError: not subscribed within ``connect_timeout``.
+            Exception: whatever coredis raises when Redis is unreachable or
+                goes away (``coredis.exceptions.ConnectionError``, often in an
+                exception group).
+        """
+        client: coredis.Redis[bytes] = coredis.Redis.from_url(
+            self.url,
+            decode_responses=False,
+            retry_policy=NoRetryPolicy(),  # a retried PUBLISH could arrive twice
+            connect_timeout=self.connect_timeout,
+            stream_timeout=self.publish_timeout,
+        )
+        with anyio.CancelScope(deadline=anyio.current_time() + self.connect_timeout) as attempt:
+            async with (
+                client,
+                client.pubsub(
+                    ignore_subscribe_messages=True,
+                    retry_policy=NoRetryPolicy(),  # reconnecting is ours, see run()
+                    subscription_timeout=self.connect_timeout,
+                    max_idle_seconds=self.keepalive,
+                ) as pubsub,
+            ):
+                await pubsub.subscribe(self.channel)
+                attempt.deadline = math.inf
+                self._client = client
+                try:
+                    on_subscribed()
+                    async for message in pubsub:
+                        if message["type"] == "message":
+                            self._receive(message["data"], deliver)
+                finally:
+                    self._client = None
+        if attempt.cancelled_caught:
+            raise TimeoutError(f"not subscribed within {self.connect_timeout}s")
+
+    def _receive(self, data: Any, deliver: Deliver) -> None:
+        if not isinstance(data, bytes):
+            log.warning("%s: dropped a message that is not bytes: %r", self._label, type(data))
+            return
+        try:
+            broadcast, seq = decode_message(data)
+        except ValueError as exc:
+            log.warning("%s: dropped a message it cannot decode: %s", self._label, exc)
+            return
+        if broadcast.origin == self.node_id:
+            return
+        key = (broadcast.origin, seq)
+        if key in self._seen:
+            log.warning("%s: dropped a repeated message %s", self._label, key)
+            return
+        self._seen[key] = None
+        if len(self._seen) > _SEEN_MAX:
+            self._seen.popitem(last=False)
+        try:
+            deliver(broadcast)
+        except Exception:
+            log.exception("%s: delivering a broadcast from %s failed", self._label, key[0])
+
+
+def _cancellation(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first cancellation exception in ``group``, or ``group`` itself if it holds none."""
+    cancelled, _ = group.split(anyio.get_cancelled_exc_class())
+    if cancelled is None:
+        return group
+    exc: BaseException = cancelled
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line account of ``exc``, looking inside exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

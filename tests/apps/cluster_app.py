@@ -1,0 +1,48 @@
+"""One worker of a cluster: ``hypercorn tests.apps.cluster_app:app`` with ``GOSF_BROKER`` set.
+
+Used by tests/interop/test_cluster.py, which starts two of them on two ports
+with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
+``text`` is the room or the words):
+
+* ``join``: join the room ``text``;
+* ``say``: a client broadcast, event ``said``, to the room ``body.room`` (sender skipped);
+* ``announce``: a global broadcast, event ``announced``, ``app.broadcast("", ...)``;
+* ``tell-room``: a room broadcast, event ``told``, ``app.broadcast(body.room, ...)``;
+* ``whoami``: this worker's process id (tests check that clients are spread).
+"""
+
+from __future__ import annotations
+
+import os
+
+import gosf
+
+app = gosf.App({"broker": os.environ.get("GOSF_BROKER") or None})
+
+
+@app.listen("join")
+async def join(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    client.join(request.message.text)
+    return gosf.Message.success(request.message.text)
+
+
+@app.listen("say")
+async def say(client: gosf.Client, request: gosf.Request) -> None:
+    room = str(request.message.body["room"])
+    await client.broadcast(room, "said", gosf.Message.success(request.message.text))
+
+
+@app.listen("announce")
+async def announce(client: gosf.Client, request: gosf.Request) -> None:
+    await app.broadcast("", "announced", gosf.Message.success(request.message.text))
+
+
+@app.listen("tell-room")
+async def tell_room(client: gosf.Client, request: gosf.Request) -> None:
+    room = str(request.message.body["room"])
+    await app.broadcast(room, "told", gosf.Message.success(request.message.text))
+
+
+@app.listen("whoami")
+async def whoami(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    return gosf.Message.success(str(os.getpid()))

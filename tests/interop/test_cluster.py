@@ -1,0 +1,297 @@
+"""Two gosf worker processes and a real redis-server: broadcasts cross processes, once.
+
+Each worker is ``tests/apps/cluster_app.py`` under hypercorn (asyncio or trio
+worker; also one of each), in its own process on its own loopback port, with
+``GOSF_BROKER`` pointing at a redis-server the tests start themselves
+(``tests/redis_fixtures.py``; the tests skip, loudly, where redis-server is not
+installed). Clients are gosf's own ``SocketIOClient`` (asyncio and trio),
+connected to one worker or the other.
+
+"Exactly once" is checked with a marker: after the broadcasts under test, the
+same worker announces a marker and every client waits for it. Redis keeps one
+publisher's messages in order and each worker delivers them in order, so once
+a client has the marker it has everything that worker broadcast before it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+
+import gosf
+from tests import redis_fixtures
+from tests.conftest import Served, start_server, stop_server
+from tests.redis_fixtures import RedisServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+redis_server = redis_fixtures.redis_server
+
+APP = "tests.apps.cluster_app:app"
+TIMEOUT = 10.0
+"""Bound on every single wait (a call, an expected event)."""
+RECOVERY = 30.0
+"""Bound on cross-process delivery resuming once Redis is back (the backoff is capped at 10 s)."""
+EVENTS = ("said", "announced", "told")
+
+_names = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}"
+
+
+@dataclass
+class Cluster:
+    first: Served
+    second: Served
+
+    def alive(self) -> bool:
+        return self.first.alive() and self.second.alive()
+
+
+def start_cluster(kinds: tuple[str, str], broker_url: str) -> Cluster:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GOSF_BROKER", broker_url)  # start_server passes os.environ on
+        first = start_server(kinds[0], APP)
+        try:
+            second = start_server(kinds[1], APP)
+        except BaseException:
+            stop_server(first.process)
+            raise
+    return Cluster(first, second)
+
+
+def stop_cluster(cluster: Cluster) -> None:
+    stop_server(cluster.first.process)
+    stop_server(cluster.second.process)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        ("hypercorn-asyncio", "hypercorn-asyncio"),
+        ("hypercorn-trio", "hypercorn-trio"),
+        ("hypercorn-asyncio", "hypercorn-trio"),
+    ],
+    ids=["asyncio-workers", "trio-workers", "mixed-workers"],
+)
+def cluster(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[Cluster]:
+    running = start_cluster(request.param, redis_server.url)
+    try:
+        yield running
+        assert running.alive(), "a worker died during the tests"
+    finally:
+        stop_cluster(running)
+
+
+class Peer:
+    """A SocketIOClient connected to one worker, recording the broadcast events it gets."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.client = gosf.SocketIOClient()
+        self.events: dict[str, list[str]] = defaultdict(list)
+        self._changed = anyio.Event()
+        for event in EVENTS:
+            self.client.on(event, self._recorder(event))  # sync: run in order, in the reader
+
+    def _recorder(self, event: str) -> Any:
+        def record(message: dict[str, Any]) -> None:
+            self.events[event].append(str(message.get("text", "")))
+            self._changed.set()
+            self._changed = anyio.Event()
+
+        return record
+
+    async def call(self, endpoint: str, text: str = "", **body: Any) -> Any:
+        payload: dict[str, Any] = {"text": text}
+        if body:
+            payload["body"] = body
+        return await self.client.call(endpoint, payload, timeout=TIMEOUT)
+
+    async def wait_for(self, event: str, text: str) -> None:
+        """Wait until ``event`` has brought ``text`` (the caller bounds the wait)."""
+        while text not in self.events[event]:
+            await self._changed.wait()
+
+    async def wait_change(self) -> None:
+        """Wait for the next event (the caller bounds it)."""
+        await self._changed.wait()
+
+    async def marker(self, *peers: Peer) -> None:
+        """Announce a marker from this peer's worker and wait until every peer has it."""
+        text = unique("marker")
+        await self.call("announce", text)
+        with anyio.fail_after(TIMEOUT):
+            for peer in peers:
+                await peer.wait_for("announced", text)
+
+    def got(self, event: str) -> list[str]:
+        """The events received, markers left out."""
+        return [text for text in self.events[event] if not text.startswith("marker-")]
+
+
+@asynccontextmanager
+async def peers(url: str, *names: str) -> AsyncIterator[list[Peer]]:
+    async with AsyncExitStack() as stack:
+        made = []
+        for name in names:
+            peer = Peer(name)
+            await stack.enter_async_context(peer.client.connect(url, connect_timeout=TIMEOUT))
+            made.append(peer)
+        yield made
+
+
+async def pid(peer: Peer) -> str:
+    answer = await peer.call("whoami")
+    return str(answer["text"])
+
+
+async def test_room_and_global_broadcasts_reach_both_workers_once(cluster: Cluster) -> None:
+    room = unique("room")
+    async with (
+        peers(cluster.first.url, "a1", "a2", "a-out") as (a1, a2, a_out),
+        peers(cluster.second.url, "b1", "b-out") as (b1, b_out),
+    ):
+        everyone = (a1, a2, a_out, b1, b_out)
+        assert await pid(a1) != await pid(b1), "the two workers are one process"
+        for peer in (a1, a2, b1):
+            await peer.call("join", room)
+
+        await a1.call("tell-room", "from worker 1", room=room)
+        await b1.call("tell-room", "from worker 2", room=room)
+        await b_out.call("announce", "to all from 2")
+        await a_out.call("announce", "to all from 1")
+        await a1.marker(*everyone)
+        await b1.marker(*everyone)
+
+        for peer in (a1, a2, b1):
+            assert sorted(peer.got("told")) == ["from worker 1", "from worker 2"], peer.name
+        for peer in (a_out, b_out):
+            assert peer.got("told") == [], peer.name
+        for peer in everyone:
+            assert sorted(peer.got("announced")) == ["to all from 1", "to all from 2"], peer.name
+            assert peer.got("said") == [], peer.name
+    assert cluster.alive()
+
+
+async def test_client_broadcasts_skip_the_sender(cluster: Cluster) -> None:
+    room = unique("room")
+    async with (
+        peers(cluster.first.url, "a1", "a2", "a-out") as (a1, a2, a_out),
+        peers(cluster.second.url, "b1", "b-out") as (b1, b_out),
+    ):
+        everyone = (a1, a2, a_out, b1, b_out)
+        for peer in (a1, a2, b1):
+            await peer.call("join", room)
+
+        await a1.call("say", "a1 to the room", room=room)
+        await b1.call("say", "b1 to the room", room=room)
+        await b1.call("say", "b1 to everyone", room="")
+        await a1.marker(*everyone)
+        await b1.marker(*everyone)
+
+        assert sorted(a1.got("said")) == ["b1 to everyone", "b1 to the room"]
+        assert sorted(a2.got("said")) == ["a1 to the room", "b1 to everyone", "b1 to the room"]
+        assert sorted(b1.got("said")) == ["a1 to the room"]
+        assert a_out.got("said") == ["b1 to everyone"]
+        assert b_out.got("said") == ["b1 to everyone"]
+    assert cluster.alive()
+
+
+@pytest.mark.parametrize(
+    ("anyio_backend", "kind"),
+    [("asyncio", "hypercorn-asyncio"), ("trio", "hypercorn-trio")],
+    ids=["asyncio", "trio"],
+)
+async def test_redis_stops_and_comes_back_mid_traffic(anyio_backend: str, kind: str) -> None:
+    """Stop Redis while a client on worker 1 keeps broadcasting to a room that has
+    members on both workers, then start it again:
+
+    * no worker crashes, no request fails;
+    * worker 1's own clients get every broadcast, through the outage;
+    * worker 2's client gets the broadcasts from before the outage, then again
+      once the brokers have resubscribed; both ways;
+    * nobody gets a broadcast twice, and each gets them in order.
+    """
+    with redis_fixtures.running_redis() as redis:
+        cluster = start_cluster((kind, kind), redis.url)
+        try:
+            await _fault_scenario(cluster, redis)
+        finally:
+            stop_cluster(cluster)
+
+
+async def _fault_scenario(cluster: Cluster, redis: RedisServer) -> None:
+    room = unique("room")
+    async with (
+        peers(cluster.first.url, "a1", "a2") as (a1, a2),
+        peers(cluster.second.url, "b1") as (b1,),
+    ):
+        for peer in (a1, a2, b1):
+            await peer.call("join", room)
+        sent: list[str] = []
+
+        async def send(text: str) -> None:
+            sent.append(text)
+            await a1.call("tell-room", text, room=room)
+
+        for i in range(10):
+            await send(f"before-{i}")
+        with anyio.fail_after(TIMEOUT):
+            await b1.wait_for("told", "before-9")
+
+        stop_traffic = anyio.Event()
+        outage: dict[str, int] = {}
+
+        async def traffic() -> None:
+            for i in itertools.count():
+                if stop_traffic.is_set():
+                    return
+                await send(f"during-{i}")
+                await anyio.sleep(0.02)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(traffic)
+            await anyio.sleep(0.2)
+            outage["start"] = len(sent)
+            await anyio.to_thread.run_sync(redis.stop)
+            await anyio.sleep(1.0)  # traffic goes on while Redis is down
+            assert cluster.alive()
+            outage["end"] = len(sent)
+            await anyio.to_thread.run_sync(redis.start)
+            # Cross-process delivery resumes: wait for b1 to get something sent from now on.
+            resumed = set(sent)
+            with anyio.fail_after(RECOVERY):
+                while not set(b1.got("told")) - resumed:
+                    await b1.wait_change()
+            stop_traffic.set()
+
+        for i in range(10):
+            await send(f"after-{i}")
+        # And the other way: worker 2 to worker 1 (its broker resubscribed too).
+        await b1.call("tell-room", "back from worker 2", room=room)
+        await a1.marker(a1, a2, b1)
+        with anyio.fail_after(RECOVERY):
+            await a2.wait_for("told", "back from worker 2")
+            await a1.wait_for("told", "back from worker 2")
+
+        assert cluster.alive(), "a worker died"
+        mine = [t for t in a2.got("told") if t != "back from worker 2"]
+        assert mine == sent, "worker 1's own clients missed or repeated a broadcast"
+        assert [t for t in a1.got("told") if t != "back from worker 2"] == sent
+        theirs = [t for t in b1.got("told") if t != "back from worker 2"]
+        assert len(theirs) == len(set(theirs)), "a broadcast was delivered twice"
+        assert theirs == [t for t in sent if t in set(theirs)], "out of order, or unknown"
+        assert theirs[:10] == [f"before-{i}" for i in range(10)]
+        assert theirs[-10:] == [f"after-{i}" for i in range(10)]
+        lost = set(sent[outage["start"] : outage["end"]]) - set(theirs)
+        assert lost, "Redis was stopped for a second, yet nothing was lost: was it stopped?"

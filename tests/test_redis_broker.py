@@ -1,0 +1,359 @@
+"""RedisBroker against a real redis-server, under asyncio and trio.
+
+Two brokers in one test stand for two processes of a cluster. Each test uses
+its own channel on the module's redis-server; the fault tests get a
+redis-server of their own, which they stop and start again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+
+from gosf.brokers import Broadcast, Broker, from_url
+from gosf.brokers._redis import RedisBroker, decode_message, encode_message
+from tests import redis_fixtures
+from tests.conftest import free_port
+from tests.redis_fixtures import RedisServer
+
+redis_server = redis_fixtures.redis_server
+redis_url = redis_fixtures.redis_url
+own_redis = redis_fixtures.own_redis
+
+WAIT = 10.0
+"""The longest any single wait in these tests may take."""
+QUIET = 0.3
+"""How long to watch for a message that must not come (a duplicate, an echo)."""
+
+_channels = itertools.count()
+
+
+def channel() -> str:
+    return f"gosf-test-{time.monotonic_ns()}-{next(_channels)}"
+
+
+class Inbox:
+    """What one broker delivered, with bounded waits."""
+
+    def __init__(self) -> None:
+        self.received: list[Broadcast] = []
+        self._changed = anyio.Event()
+
+    def deliver(self, broadcast: Broadcast) -> None:
+        self.received.append(broadcast)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_for(self, count: int) -> list[Broadcast]:
+        """The broadcasts delivered, once there are ``count`` (within ``WAIT`` seconds)."""
+        with anyio.fail_after(WAIT):
+            while len(self.received) < count:
+                await self._changed.wait()
+        return self.received
+
+    def texts(self) -> list[str]:
+        return [str(b.parts[0]) for b in self.received]
+
+
+def make_broker(url: str, chan: str, **options: float) -> RedisBroker:
+    settings: dict[str, float] = {
+        "connect_timeout": 2.0,
+        "publish_timeout": 1.0,
+        "keepalive": 2.0,
+        "backoff_min": 0.05,
+        "backoff_max": 0.5,
+    }
+    settings.update(options)
+    return RedisBroker(url, channel=chan, **settings)
+
+
+@asynccontextmanager
+async def running(*brokers: RedisBroker) -> AsyncIterator[list[Inbox]]:
+    """Run each broker (as a server would, with ``tg.start``), yield their inboxes."""
+    inboxes = [Inbox() for _ in brokers]
+    async with anyio.create_task_group() as tg:
+        for broker, inbox in zip(brokers, inboxes, strict=True):
+            with anyio.fail_after(WAIT):
+                await tg.start(broker.run, inbox.deliver)
+        yield inboxes
+        tg.cancel_scope.cancel()
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Wait (within ``WAIT`` seconds) until ``condition()`` holds."""
+    with anyio.fail_after(WAIT):
+        while not condition():  # noqa: ASYNC110 - polls state that has no event to wait on
+            await anyio.sleep(0.02)
+
+
+# -- the wire format ------------------------------------------------------------------------
+
+
+def test_wire_round_trip() -> None:
+    broadcast = Broadcast(
+        "/chat",
+        ('52-["file",{"_placeholder":true,"num":0},"\\n é"]', b"\x00\n\xff" * 100, b""),
+        ("room a", "ü"),
+        "sid-1",
+    )
+    data = encode_message(broadcast, "node-a", 7)
+    assert data.count(b"\n", 0, data.index(b"\n") + 1) == 1
+    decoded, seq = decode_message(data)
+    assert seq == 7
+    assert decoded == Broadcast(
+        broadcast.namespace, broadcast.parts, broadcast.rooms, broadcast.skip, "node-a"
+    )
+    everyone, _ = decode_message(encode_message(Broadcast("/", ("2[]",)), "n", 1))
+    assert everyone.rooms is None and everyone.skip is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"no header",
+        b"[1]\n",
+        b'{"v":2}\n',
+        b'{"v":1,"o":"a","i":1,"n":"/","r":null,"s":null,"k":"t","l":[5]}\nabc',
+        b'{"v":1,"o":"a","i":1,"n":"/","r":null,"s":null,"k":"x","l":[1]}\na',
+        b'{"v":1,"o":"a","i":1,"n":"/","r":[1],"s":null,"k":"t","l":[1]}\na',
+        b'{"v":1,"o":"a","i":"1","n":"/","r":null,"s":null,"k":"t","l":[1]}\na',
+        b'{"v":1,"o":"a","i":1,"n":"/","r":null,"s":null,"k":"t","l":[2]}\n\xff\xfe',
+    ],
+)
+def test_wire_rejects_malformed(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_message(data)
+
+
+def test_from_url_and_bad_settings() -> None:
+    broker = from_url("redis://127.0.0.1:1/0")
+    assert isinstance(broker, RedisBroker) and isinstance(broker, Broker)
+    assert "secret" not in repr(RedisBroker("redis://user:secret@127.0.0.1:1/0"))
+    for bad in ("http://127.0.0.1:6379", "redis://127.0.0.1:notaport/0"):
+        with pytest.raises(ValueError):
+            RedisBroker(bad)
+    with pytest.raises(ValueError):
+        RedisBroker("redis://127.0.0.1:1/0", publish_timeout=0)
+    with pytest.raises(ValueError):
+        RedisBroker("redis://127.0.0.1:1/0", backoff_min=2, backoff_max=1)
+
+
+# -- two processes ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_broadcast_reaches_the_other_process_once(redis_url: str) -> None:
+    chan = channel()
+    a, b = make_broker(redis_url, chan), make_broker(redis_url, chan)
+    async with running(a, b) as (inbox_a, inbox_b):
+        assert a.connected and b.connected
+        await a.publish(Broadcast("/chat", ('2["hi"]',), ("lobby", "news"), "sid-x"))
+        (got,) = await inbox_b.wait_for(1)
+        assert got == Broadcast("/chat", ('2["hi"]',), ("lobby", "news"), "sid-x", a.node_id)
+        await a.publish(Broadcast("/", ('2["all"]',)))
+        await inbox_b.wait_for(2)
+        assert inbox_b.received[1] == Broadcast("/", ('2["all"]',), None, None, a.node_id)
+        await b.publish(Broadcast("/", ('2["back"]',)))
+        await inbox_a.wait_for(1)
+        await anyio.sleep(QUIET)
+        assert inbox_a.texts() == ['2["back"]']  # never its own
+        assert inbox_b.texts() == ['2["hi"]', '2["all"]']  # each exactly once
+
+
+@pytest.mark.anyio
+async def test_binary_attachments_survive(redis_url: str) -> None:
+    chan = channel()
+    a, b = make_broker(redis_url, chan), make_broker(redis_url, chan)
+    attachment = bytes(range(256)) * 64 + b"\r\n\n"
+    parts: tuple[str | bytes, ...] = (
+        '52-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]',
+        attachment,
+        b"",
+    )
+    async with running(a, b) as (_, inbox_b):
+        await a.publish(Broadcast("/files", parts, ("r",), None))
+        (got,) = await inbox_b.wait_for(1)
+        assert got.parts == parts
+        assert isinstance(got.parts[1], bytes) and isinstance(got.parts[0], str)
+
+
+@pytest.mark.anyio
+async def test_many_broadcasts_from_many_tasks_arrive_once_each(redis_url: str) -> None:
+    chan = channel()
+    a, b, c = (make_broker(redis_url, chan) for _ in range(3))
+    async with running(a, b, c) as (inbox_a, inbox_b, inbox_c):
+
+        async def burst(broker: RedisBroker, name: str) -> None:
+            for i in range(100):
+                await broker.publish(Broadcast("/", (f"{name}{i}",)))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(burst, a, "a")
+            tg.start_soon(burst, b, "b")
+        await inbox_c.wait_for(200)
+        await inbox_a.wait_for(100)
+        await inbox_b.wait_for(100)
+        await anyio.sleep(QUIET)
+        assert sorted(inbox_c.texts()) == sorted(
+            [f"a{i}" for i in range(100)] + [f"b{i}" for i in range(100)]
+        )
+        assert inbox_a.texts() == [f"b{i}" for i in range(100)]  # one publisher: in order
+        assert inbox_b.texts() == [f"a{i}" for i in range(100)]
+
+
+@pytest.mark.anyio
+async def test_one_subscription_per_broker(redis_url: str) -> None:
+    broker = make_broker(redis_url, channel())
+    async with running(broker):
+        with pytest.raises(RuntimeError):
+            await broker.run(lambda b: None)
+
+
+@pytest.mark.anyio
+async def test_a_failing_deliver_does_not_stop_the_subscription(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    chan = channel()
+    a, b = make_broker(redis_url, chan), make_broker(redis_url, chan)
+    got: list[Broadcast] = []
+
+    def deliver(broadcast: Broadcast) -> None:
+        got.append(broadcast)
+        if len(got) == 1:
+            raise RuntimeError("a bug in deliver")
+
+    async with anyio.create_task_group() as tg, running(a):
+        await tg.start(b.run, deliver)
+        with caplog.at_level(logging.ERROR, "gosf.broker"):
+            await a.publish(Broadcast("/", ("one",)))
+            await a.publish(Broadcast("/", ("two",)))
+            await eventually(lambda: len(got) == 2)
+        assert "a bug in deliver" in caplog.text
+        tg.cancel_scope.cancel()
+
+
+# -- outages ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_publish_without_redis_returns_at_once() -> None:
+    broker = RedisBroker(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1)
+    with anyio.fail_after(1):
+        await broker.publish(Broadcast("/", ("not running",)))  # never ran: dropped
+    inbox = Inbox()
+    async with anyio.create_task_group() as tg:
+        with anyio.fail_after(WAIT):  # started reported after the first failed attempt
+            await tg.start(broker.run, inbox.deliver)
+        assert not broker.connected
+        with anyio.fail_after(1):
+            await broker.publish(Broadcast("/", ("redis down",)))
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_starting_before_redis_subscribes_once_it_is_up(own_redis: RedisServer) -> None:
+    own_redis.stop()
+    chan = channel()
+    a, b = make_broker(own_redis.url, chan), make_broker(own_redis.url, chan)
+    async with running(a, b) as (_, inbox_b):
+        assert not a.connected and not b.connected
+        await a.publish(Broadcast("/", ("lost",)))
+        own_redis.start()
+        await eventually(lambda: a.connected and b.connected)
+        await a.publish(Broadcast("/", ("after",)))
+        await inbox_b.wait_for(1)
+        await anyio.sleep(QUIET)
+        assert inbox_b.texts() == ["after"]
+
+
+@pytest.mark.anyio
+async def test_redis_restart_mid_traffic(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stop Redis while A publishes: no raise, no long block; B gets each message at most once
+    and every message published after both resubscribed."""
+    caplog.set_level(logging.INFO, "gosf.broker")
+    chan = channel()
+    a, b = make_broker(own_redis.url, chan), make_broker(own_redis.url, chan)
+    sent: list[str] = []
+    async with running(a, b) as (inbox_a, inbox_b):
+        for i in range(20):
+            sent.append(f"before{i}")
+            await a.publish(Broadcast("/", (sent[-1],)))
+        await inbox_b.wait_for(20)
+
+        stopped = anyio.Event()
+
+        async def traffic() -> None:
+            i = 0
+            while not stopped.is_set():
+                sent.append(f"during{i}")
+                started = anyio.current_time()
+                await a.publish(Broadcast("/", (sent[-1],)))  # must not raise
+                assert anyio.current_time() - started < a.publish_timeout + 0.5
+                i += 1
+                await anyio.sleep(0.005)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(traffic)
+            await anyio.sleep(0.1)
+            await anyio.to_thread.run_sync(own_redis.stop)
+            await eventually(lambda: not a.connected and not b.connected)
+            await anyio.sleep(0.3)  # publishes while Redis is down
+            await anyio.to_thread.run_sync(own_redis.start)
+            await eventually(lambda: a.connected and b.connected)
+            stopped.set()
+
+        for i in range(20):
+            sent.append(f"after{i}")
+            await a.publish(Broadcast("/", (sent[-1],)))
+        await eventually(lambda: "after19" in inbox_b.texts())
+        await anyio.sleep(QUIET)
+
+        texts = inbox_b.texts()
+        assert len(texts) == len(set(texts)), "a broadcast was delivered twice"
+        assert set(texts) <= set(sent)
+        assert texts[:20] == [f"before{i}" for i in range(20)]
+        assert texts[-20:] == [f"after{i}" for i in range(20)]
+        assert texts == [t for t in sent if t in set(texts)]  # in publishing order
+        assert not inbox_a.received
+    assert "Redis unreachable" in caplog.text
+    assert "cross-process delivery resumes" in caplog.text
+    assert "did not reach other processes" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_hung_redis_costs_one_publish_timeout(own_redis: RedisServer) -> None:
+    """Redis frozen (SIGSTOP): the first publish waits ``publish_timeout`` and makes the
+    broker reconnect; the next ones return at once; delivery resumes once it thaws."""
+    chan = channel()
+    a = make_broker(own_redis.url, chan, publish_timeout=0.5, keepalive=30.0)
+    b = make_broker(own_redis.url, chan, keepalive=30.0)
+    async with running(a, b) as (_, inbox_b):
+        own_redis.pause()
+        try:
+            started = anyio.current_time()
+            await a.publish(Broadcast("/", ("frozen 1",)))
+            assert 0.4 < anyio.current_time() - started < 2.0
+            assert not a.connected
+            started = anyio.current_time()
+            for i in range(10):
+                await a.publish(Broadcast("/", (f"frozen {i + 2}",)))
+            assert anyio.current_time() - started < 0.5
+        finally:
+            own_redis.resume()
+        await eventually(lambda: a.connected)
+        await a.publish(Broadcast("/", ("thawed",)))
+        await inbox_b.wait_for(1)
+        await anyio.sleep(QUIET)
+        # b's subscription never broke (its keepalive is long): it gets what Redis got
+        texts = inbox_b.texts()
+        assert texts[-1] == "thawed" and len(texts) == len(set(texts))
+        assert set(texts) <= {"frozen 1", "thawed"}
