@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,12 +121,22 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+@contextmanager
+def serving(
+    kind: str, target: str, *, cli: bool = False, must_survive: bool = True
+) -> Iterator[Served]:
+    """``start_server`` for a block: the server is stopped after, and (unless the
+    test kills it on purpose) must not have died."""
+    server = start_server(kind, target, cli=cli)
+    try:
+        yield server
+        assert server.alive() or not must_survive, f"{target} under {kind} died during the tests"
+    finally:
+        stop_server(server.process)
+
+
 @pytest.fixture(scope="module", params=SERVERS)
 def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     """The interop app (tests/apps/interop.py) under each ASGI server."""
-    server = start_server(str(request.param), "tests.apps.interop:asgi")
-    try:
+    with serving(str(request.param), "tests.apps.interop:asgi") as server:
         yield server
-        assert server.alive(), f"{server.kind} died during the tests"
-    finally:
-        stop_server(server.process)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import pytest
 import socketio
 
 from examples.chat.app import CLIENT_JS, MAX_TEXT, StaticFiles
-from tests.conftest import Served, start_server, stop_server
+from tests.conftest import Served
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -26,17 +26,6 @@ _ids = itertools.count()
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # python-socketio's client runs on asyncio only
-
-
-@pytest.fixture(scope="module")
-def chat_server() -> Iterator[Served]:
-    """`hypercorn examples.chat.app:app --worker-class trio` on a free loopback port."""
-    server = start_server("hypercorn-trio", "examples.chat.app:app")
-    try:
-        yield server
-        assert server.alive(), "the chat server died during the tests"
-    finally:
-        stop_server(server.process)
 
 
 def unique(prefix: str) -> str:

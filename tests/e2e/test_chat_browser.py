@@ -7,7 +7,7 @@ installs it); Playwright's own browser downloads are never used.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from examples.chat.app import CLIENT_JS
-from tests.conftest import Served, start_server, stop_server
+from tests.conftest import Served
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -60,17 +60,6 @@ _ids = itertools.count()
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # Playwright's async API runs on asyncio only
-
-
-@pytest.fixture(scope="module")
-def chat_server() -> Iterator[Served]:
-    """`hypercorn examples.chat.app:app --worker-class trio` on a free loopback port."""
-    server = start_server("hypercorn-trio", "examples.chat.app:app")
-    try:
-        yield server
-        assert server.alive(), "the chat server died during the tests"
-    finally:
-        stop_server(server.process)
 
 
 @asynccontextmanager

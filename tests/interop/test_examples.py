@@ -9,7 +9,7 @@ import anyio
 import pytest
 import socketio
 
-from tests.conftest import SERVERS, Served, start_server, stop_server
+from tests.conftest import SERVERS, Served, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -22,11 +22,8 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module", params=SERVERS)
 def echo_server(request: pytest.FixtureRequest) -> Iterator[Served]:
     """examples/echo.py under `hypercorn examples.echo:asgi --worker-class ...` and uvicorn."""
-    server = start_server(str(request.param), "examples.echo:asgi", cli=True)
-    try:
+    with serving(str(request.param), "examples.echo:asgi", cli=True) as server:
         yield server
-    finally:
-        stop_server(server.process)
 
 
 @pytest.mark.parametrize("transports", [["websocket"], ["polling", "websocket"]])

@@ -11,18 +11,16 @@ import socketio
 
 import gosf
 import gosf.testing
-from tests.conftest import SERVERS, Served, free_port, start_server, stop_server
+from tests.conftest import SERVERS, Served, free_port, serving, start_server, stop_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
 
 @pytest.fixture(params=SERVERS)
 def utils_service(request: pytest.FixtureRequest) -> Iterator[Served]:
-    server = start_server(str(request.param), "tests.apps.utils_service:app")
-    try:
+    # the fault test kills it on purpose
+    with serving(str(request.param), "tests.apps.utils_service:app", must_survive=False) as server:
         yield server
-    finally:
-        stop_server(server.process)
 
 
 def make_gateway(port: int) -> tuple[gosf.App, gosf.Microservice]:

@@ -17,7 +17,7 @@ import anyio
 import pytest
 import socketio
 
-from tests.conftest import SERVERS, Served, start_server, stop_server
+from tests.conftest import SERVERS, Served, serving
 from tests.node import run_scenario
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -38,12 +38,8 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module", params=SERVERS)
 def sample_server(request: pytest.FixtureRequest) -> Iterator[Served]:
     """examples.sample_app:app under hypercorn (asyncio, trio) and uvicorn, from their CLIs."""
-    server = start_server(str(request.param), "examples.sample_app:app", cli=True)
-    try:
+    with serving(str(request.param), "examples.sample_app:app", cli=True) as server:
         yield server
-        assert server.alive(), f"{server.kind} died during the tests"
-    finally:
-        stop_server(server.process)
 
 
 class Client:
