@@ -11,7 +11,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ._errors import Disconnected
-from ._transport._engine import EngineSession, OutItem
+from ._transport._engine import EngineSession, OutItem, current_session
 from ._transport._http import header
 from .protocol.engineio import Packet as EnginePacket
 from .protocol.engineio import PacketType as EngineType
@@ -247,6 +247,7 @@ class Socket:
         self._tg.start_soon(self._worker, func, args)
 
     async def _worker(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        current_session.set(self.session)  # this task serves this client only
         me = _Worker()
         job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
         while job is not None:

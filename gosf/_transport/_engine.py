@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import anyio
@@ -36,10 +37,14 @@ __all__ = (
     "Flush",
     "OutItem",
     "ServerNotRunning",
+    "current_session",
     "release_flushes",
 )
 
 log = logging.getLogger("gosf.engineio")
+
+current_session: ContextVar[EngineSession | None] = ContextVar("gosf_session", default=None)
+"""The session whose handler the current task runs (set by the session's workers)."""
 
 LINGER = 5.0
 """Longest time a closed polling session waits for its client to fetch the last packets."""
@@ -209,17 +214,22 @@ class EngineSession:
     async def send(self, packets: list[OutItem]) -> bool:
         """Queue ``packets``, waiting for room; ``False`` if the session closed.
 
-        Over a websocket, when nobody is writing, the caller writes them (and
-        whatever else is queued) itself: no hand-over to another task.
+        Over a websocket, when nobody is writing and the caller is one of this
+        session's own tasks (its handlers), the caller writes them (and whatever
+        else is queued) itself: no hand-over to another task. Other callers
+        queue, and the session's writer sends.
         """
         outbox = self.outbox
-        direct = self._send_frame is not None and not self._flushing
+        # Only this session's own tasks write directly: a task serving another
+        # client must never wait on this client's network.
+        own = current_session.get() is self
+        direct = own and self._send_frame is not None and not self._flushing
         try:
             if not (direct and outbox.put_many_nowait(packets, signal=False)):
                 await outbox.put_many(packets)
         except OutboxClosed:
             return False
-        if self._send_frame is not None and not self._flushing:
+        if own and self._send_frame is not None and not self._flushing:
             await self.flush_outbox()
         return True
 
