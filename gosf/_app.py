@@ -47,6 +47,7 @@ from ._server import SocketIOServer
 from ._socket import Socket
 from ._transport._asgi import serve_lifespan
 from ._transport._http import ASGIApp, Receive, Scope, Send
+from .brokers import DEFAULT_QUERY_TIMEOUT
 
 __all__ = ("App", "Controller")
 
@@ -244,6 +245,88 @@ class App:
             for socket in self.server.namespace("/").members(room or None)
             if (client := clients.get(socket.sid)) is not None
         ]
+
+    # -- the whole cluster ----------------------------------------------------------
+    #
+    # Each asks every process of the cluster through the broker and waits for their
+    # answers, at most ``timeout`` seconds; a process that does not answer in time
+    # (Redis down, a process that went away) is left out, and none of them raises
+    # because the broker cannot reach the others.
+
+    async def cluster_rooms(
+        self,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> dict[str, int]:
+        """Every room in the whole cluster with its number of clients.
+
+        Clients' own rooms (their sids) are left out; so are processes that
+        do not answer within ``timeout`` seconds.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        return await self.server.cluster_rooms(timeout=timeout)
+
+    async def cluster_client_count(
+        self,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> int:
+        """The number of clients connected to the whole cluster (see :meth:`cluster_rooms`).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        return await self.server.cluster_socket_count(timeout=timeout)
+
+    async def disconnect_client(
+        self,
+        sid: str,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> bool:
+        """Disconnect the client ``sid``, wherever in the cluster it is connected.
+
+        Returns whether some process had it (``False`` also when the process
+        that has it did not answer within ``timeout`` seconds).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        return await self.server.command_socket("disconnect", sid, timeout=timeout)
+
+    async def join_client(
+        self,
+        sid: str,
+        room: str,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> bool:
+        """Have the client ``sid`` join ``room``, wherever in the cluster it is connected.
+
+        Returns whether some process had it (see :meth:`disconnect_client`).
+
+        Raises:
+            ValueError: ``room`` is empty, or ``timeout`` is not positive.
+        """
+        return await self.server.command_socket("join", sid, room, timeout=timeout)
+
+    async def leave_client(
+        self,
+        sid: str,
+        room: str,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> bool:
+        """Have the client ``sid`` leave ``room``, wherever in the cluster it is connected.
+
+        Returns whether some process had it (see :meth:`disconnect_client`).
+
+        Raises:
+            ValueError: ``room`` is empty, or ``timeout`` is not positive.
+        """
+        return await self.server.command_socket("leave", sid, room, timeout=timeout)
 
     # -- microservices ------------------------------------------------------------
 

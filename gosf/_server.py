@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -26,7 +27,7 @@ from ._socket import Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
 from ._transport._http import ASGIApp, Receive, Scope, Send, query_params
-from .brokers import Broadcast, Broker, LocalBroker
+from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
 from .protocol.errors import RemoteProtocolError
 from .protocol.socketio import Decoder, Packet, PacketType, encode
 
@@ -161,7 +162,7 @@ class SocketIOServer:
         The ASGI lifespan does this; use it directly when embedding or testing.
         """
         async with self._asgi.running(), anyio.create_task_group() as tg:
-            await tg.start(self.broker.run, self._deliver_remote)
+            await tg.start(partial(self.broker.run, self._deliver_remote, answer=self._answer))
             try:
                 yield self
             finally:
@@ -177,6 +178,105 @@ class SocketIOServer:
         ns = self.namespaces.get(broadcast.namespace)
         if ns is not None:
             ns.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
+
+    async def cluster_rooms(
+        self,
+        namespace: str = "/",
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> dict[str, int]:
+        """Every room of ``namespace`` in the cluster with its number of members.
+
+        Sockets' own rooms (their sids) are left out. Processes that do not
+        answer within ``timeout`` seconds are left out too (see
+        :meth:`gosf.brokers.Broker.query`).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        rooms: dict[str, int] = {}
+        for answer in await self.broker.query({"op": "rooms", "n": namespace}, timeout):
+            counts = answer.get("rooms")
+            if isinstance(counts, dict):
+                for room, count in counts.items():
+                    if isinstance(count, int):
+                        rooms[room] = rooms.get(room, 0) + count
+        return rooms
+
+    async def cluster_socket_count(
+        self,
+        namespace: str = "/",
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """The number of sockets connected to ``namespace`` in the cluster.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        answers = await self.broker.query({"op": "count", "n": namespace}, timeout)
+        return sum(a["count"] for a in answers if isinstance(a.get("count"), int))
+
+    async def command_socket(
+        self,
+        op: str,
+        sid: str,
+        room: str | None = None,
+        *,
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> bool:
+        """``disconnect``, ``join`` or ``leave`` (``room``) the socket ``sid`` of
+        ``namespace``, in whichever process it is connected; whether one had it.
+
+        Raises:
+            ValueError: an unknown ``op``, ``join``/``leave`` without a room,
+                or ``timeout`` is not positive.
+        """
+        if op not in ("disconnect", "join", "leave"):
+            raise ValueError(f"unknown socket command {op!r}")
+        request: dict[str, Any] = {"op": op, "n": namespace, "sid": sid}
+        if op != "disconnect":
+            if not isinstance(room, str) or not room:
+                raise ValueError(f"{op} needs a room")
+            request["room"] = room
+        local = self._answer(request)  # most often here: no need to ask the others
+        if local is not None and local.get("found") is True:
+            return True
+        answers = await self.broker.query(request, timeout)
+        return any(answer.get("found") is True for answer in answers)
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """Answer a cluster query for this process's sockets (see :meth:`cluster_rooms`)."""
+        op, name = request.get("op"), request.get("n", "/")
+        ns = self.namespaces.get(name) if isinstance(name, str) else None
+        if op == "rooms":
+            rooms: dict[str, int] = {}
+            if ns is not None:
+                for room, members in ns.rooms.items():
+                    if room in ns.sockets:
+                        continue  # a socket's own room
+                    count = sum(1 for socket in members if socket.connected)
+                    if count:
+                        rooms[room] = count
+            return {"rooms": rooms}
+        if op == "count":
+            return {"count": 0 if ns is None else len(ns.members())}
+        if op in ("disconnect", "join", "leave"):
+            sid, target = request.get("sid"), request.get("room")
+            socket = ns.sockets.get(sid) if ns is not None and isinstance(sid, str) else None
+            if socket is None or not socket.connected:
+                return {"found": False}
+            if op == "disconnect":
+                socket.disconnect()
+            elif not isinstance(target, str) or not target:
+                return {"found": False}
+            elif op == "join":
+                socket.join(target)
+            elif target != socket.sid:
+                socket.leave(target)
+            return {"found": True}
+        return None
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()

@@ -44,9 +44,16 @@ def cluster_app(bus: MemoryBus) -> gosf.App:
 
 
 @asynccontextmanager
-async def two_servers() -> AsyncIterator[tuple[str, str]]:
+async def two_apps() -> AsyncIterator[tuple[tuple[gosf.App, str], tuple[gosf.App, str]]]:
     bus = MemoryBus()
-    async with serve_app(cluster_app(bus)) as first, serve_app(cluster_app(bus)) as second:
+    app1, app2 = cluster_app(bus), cluster_app(bus)
+    async with serve_app(app1) as first, serve_app(app2) as second:
+        yield (app1, first), (app2, second)
+
+
+@asynccontextmanager
+async def two_servers() -> AsyncIterator[tuple[str, str]]:
+    async with two_apps() as ((_, first), (_, second)):
         yield first, second
 
 
@@ -87,3 +94,71 @@ async def test_broadcasts_cross_servers_exactly_once(anyio_backend: str) -> None
             assert client.events("news") == []
             assert client.events("said") == []
         assert outsider.events("room-news") == [] and b1.events("said") == []
+
+
+async def test_cluster_queries_see_and_act_on_both_servers(anyio_backend: str) -> None:
+    async with two_apps() as ((app1, first), (app2, second)), AsyncExitStack() as stack:
+        a1 = await stack.enter_async_context(SioClient.connect(first))
+        a2 = await stack.enter_async_context(SioClient.connect(first))
+        b1 = await stack.enter_async_context(SioClient.connect(second))
+        await a1.call("join", {"text": "red"})
+        await b1.call("join", {"text": "red"})
+        await a2.call("join", {"text": "blue"})
+
+        for app in (app1, app2):
+            assert await app.cluster_rooms() == {"red": 2, "blue": 1}
+            assert await app.cluster_client_count() == 3
+        assert {client.sid for client in app1.members()} == {a1.sid, a2.sid}  # local only
+
+        # join / leave a client of the other server
+        assert await app1.join_client(b1.sid, "room") is True
+        assert b1.sid in app2.clients and "room" in app2.clients[b1.sid].rooms
+        await a1.call("tell-room", {"text": "joined remotely"})
+        assert await b1.next_event("room-news") == [{"success": True, "text": "joined remotely"}]
+        assert (await app2.cluster_rooms())["room"] == 1
+        assert await app1.leave_client(b1.sid, "room") is True
+        assert "room" not in await app1.cluster_rooms()
+        await a1.call("tell-room", {"text": "left remotely"})
+        # a local one too
+        assert await app2.join_client(a2.sid, "green") is True
+        assert (await app1.cluster_rooms())["green"] == 1
+
+        # unknown sids: no process has them
+        assert await app1.disconnect_client("nobody") is False
+        assert await app1.join_client("nobody", "red") is False
+        assert await app2.leave_client("nobody", "red") is False
+        with pytest.raises(ValueError):
+            await app1.join_client(b1.sid, "")
+        with pytest.raises(ValueError):
+            await app1.cluster_rooms(timeout=0)
+
+        # disconnect a client of the other server, then one of this server
+        assert await app1.disconnect_client(b1.sid) is True
+        with anyio.fail_after(5):
+            await b1.disconnected.wait()
+        assert b1.disconnect_reason == "io server disconnect"
+        assert await app2.disconnect_client(a2.sid) is True
+        with anyio.fail_after(5):
+            await a2.disconnected.wait()
+            for _ in range(500):  # a2's socket closes in its own task
+                if await app2.cluster_client_count() == 1:
+                    break
+                await anyio.sleep(0.01)
+        assert await app2.cluster_client_count() == 1
+        assert await app2.cluster_rooms() == {"red": 1}
+        with anyio.fail_after(5):
+            await settle(a1)
+        assert b1.events("room-news") == []  # the broadcast after the leave did not reach it
+
+
+async def test_cluster_queries_of_a_single_process(anyio_backend: str) -> None:
+    app = cluster_app(MemoryBus())
+    lone = gosf.App()  # LocalBroker: this process only
+    lone.listen("join", app.endpoints["join"])
+    async with serve_app(lone) as host, SioClient.connect(host) as client:
+        await client.call("join", {"text": "red"})
+        assert await lone.cluster_rooms() == {"red": 1}
+        assert await lone.cluster_client_count() == 1
+        assert await lone.leave_client(client.sid, "red") is True
+        assert await lone.cluster_rooms() == {}
+        assert await lone.join_client("nobody", "red") is False

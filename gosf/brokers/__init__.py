@@ -8,10 +8,20 @@ carries broadcasts between processes and machines through Redis pub/sub.
 
 from __future__ import annotations
 
-from ._base import Broadcast, Broker, Deliver, LocalBroker, new_node_id
+from ._base import (
+    DEFAULT_QUERY_TIMEOUT,
+    Answer,
+    Broadcast,
+    Broker,
+    Deliver,
+    LocalBroker,
+    new_node_id,
+)
 from ._memory import MemoryBroker, MemoryBus
 
 __all__ = (
+    "DEFAULT_QUERY_TIMEOUT",
+    "Answer",
     "Broadcast",
     "Broker",
     "Deliver",

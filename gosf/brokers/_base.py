@@ -4,19 +4,41 @@ A server delivers a broadcast to its own clients itself, then hands it to its
 broker, which carries it to every other process of the cluster; each of them
 delivers it to *its* clients. The packet is encoded once, by the process that
 broadcasts, and travels encoded.
+
+A broker also carries *queries* (cluster-wide questions and commands: the
+rooms of the cluster, a client's disconnection by sid): :meth:`Broker.query`
+hands a small JSON object to every process, each answers it with its
+:data:`Answer` callback, and the asker gathers the answers, bounded by a
+timeout.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 from anyio.abc import TaskStatus
 
-__all__ = ("Broadcast", "Broker", "Deliver", "LocalBroker", "new_node_id")
+__all__ = (
+    "DEFAULT_QUERY_TIMEOUT",
+    "Answer",
+    "Broadcast",
+    "Broker",
+    "Deliver",
+    "LocalBroker",
+    "answer_locally",
+    "check_timeout",
+    "new_node_id",
+)
+
+log = logging.getLogger("gosf.broker")
+
+DEFAULT_QUERY_TIMEOUT = 1.0
+"""Seconds a cluster-wide query waits for the other processes' answers."""
 
 
 def new_node_id() -> str:
@@ -44,6 +66,29 @@ class Broadcast:
 Deliver = Callable[[Broadcast], None]
 """Delivers a broadcast from another process to this process's sockets (never blocks)."""
 
+Answer = Callable[[dict[str, Any]], dict[str, Any] | None]
+"""Answers a query (from this process or another) for this process (never blocks).
+
+Both the request and the answer are small JSON objects; ``None``: no answer
+(a request this process does not understand)."""
+
+
+def answer_locally(answer: Answer | None, request: dict[str, Any]) -> dict[str, Any] | None:
+    """``answer(request)``, or ``None`` when there is no callback or it fails (logged)."""
+    if answer is None:
+        return None
+    try:
+        return answer(request)
+    except Exception:
+        log.exception("answering the query %r failed", request)
+        return None
+
+
+def check_timeout(timeout: float) -> None:
+    """Raises: ValueError: ``timeout`` is not a positive number of seconds."""
+    if not timeout > 0:
+        raise ValueError(f"a query timeout must be positive, not {timeout!r}")
+
 
 @runtime_checkable
 class Broker(Protocol):
@@ -55,14 +100,31 @@ class Broker(Protocol):
     outages of whatever carries the messages. ``publish`` never blocks for
     long and never raises because the carrier is down: local delivery has
     already happened and must not be held up.
+
+    ``run`` also answers the queries of every process (this one's included)
+    with ``answer``, when given. ``query`` asks every live process of the
+    cluster and returns their answers (this process's first, when it has
+    one), once every process it knows to be live has answered or ``timeout``
+    seconds have passed, whichever comes first; with the carrier down it
+    returns this process's answer only, without raising.
     """
 
     node_id: str
 
     async def publish(self, broadcast: Broadcast) -> None: ...
 
+    async def query(
+        self,
+        request: dict[str, Any],
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> list[dict[str, Any]]: ...
+
     async def run(
-        self, deliver: Deliver, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        deliver: Deliver,
+        *,
+        answer: Answer | None = None,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None: ...
 
 
@@ -71,12 +133,35 @@ class LocalBroker:
 
     def __init__(self) -> None:
         self.node_id = new_node_id()
+        self._answer: Answer | None = None
 
     async def publish(self, broadcast: Broadcast) -> None:
         return None
 
+    async def query(
+        self,
+        request: dict[str, Any],
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> list[dict[str, Any]]:
+        """This process's answer (the only process), if it has one.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        check_timeout(timeout)
+        local = answer_locally(self._answer, request)
+        return [] if local is None else [local]
+
     async def run(
-        self, deliver: Deliver, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        deliver: Deliver,
+        *,
+        answer: Answer | None = None,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        task_status.started()
-        await anyio.sleep_forever()
+        self._answer = answer
+        try:
+            task_status.started()
+            await anyio.sleep_forever()
+        finally:
+            self._answer = None

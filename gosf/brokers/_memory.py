@@ -4,17 +4,30 @@ Every :class:`MemoryBroker` attached to the same :class:`MemoryBus` receives
 what the others publish. Each subscriber's queue is bounded; a subscriber that
 falls ``buffer`` broadcasts behind loses the newest ones (logged), as a slow
 network peer would.
+
+A query is answered by every broker of the bus whose :meth:`MemoryBroker.run`
+is running, at once and in the asking task (the answers never block).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ._base import Broadcast, Deliver, new_node_id
+from ._base import (
+    DEFAULT_QUERY_TIMEOUT,
+    Answer,
+    Broadcast,
+    Deliver,
+    answer_locally,
+    check_timeout,
+    new_node_id,
+)
 
 __all__ = ("MemoryBroker", "MemoryBus")
 
@@ -27,6 +40,7 @@ class MemoryBus:
     def __init__(self, buffer: int = 1024) -> None:
         self.buffer = buffer
         self._subscribers: dict[str, MemoryObjectSendStream[Broadcast]] = {}
+        self._answerers: dict[str, Answer | None] = {}  # the running brokers
 
     def broker(self) -> MemoryBroker:
         """A new broker on this bus."""
@@ -58,11 +72,38 @@ class MemoryBroker:
             )
         self._bus._publish(broadcast)
 
+    async def query(
+        self,
+        request: dict[str, Any],
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> list[dict[str, Any]]:
+        """The answers of this broker, then of every other running broker of the bus.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        check_timeout(timeout)
+        await anyio.lowlevel.checkpoint()
+        answerers = self._bus._answerers
+        order = [self.node_id] + [node for node in answerers if node != self.node_id]
+        answers = []
+        for node in order:
+            if node in answerers:
+                answer = answer_locally(answerers[node], dict(request))
+                if answer is not None:
+                    answers.append(answer)
+        return answers
+
     async def run(
-        self, deliver: Deliver, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        deliver: Deliver,
+        *,
+        answer: Answer | None = None,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         send, receive = anyio.create_memory_object_stream[Broadcast](self._bus.buffer)
         self._bus._subscribers[self.node_id] = send
+        self._bus._answerers[self.node_id] = answer
         try:
             task_status.started()
             async with receive:
@@ -70,4 +111,5 @@ class MemoryBroker:
                     deliver(broadcast)
         finally:
             self._bus._subscribers.pop(self.node_id, None)
+            self._bus._answerers.pop(self.node_id, None)
             send.close()

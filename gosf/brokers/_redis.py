@@ -56,6 +56,33 @@ No broadcast is delivered twice: a process holds one subscription at a time
 (the old one is gone before a new one is made), a publish is never retried
 (a PUBLISH that timed out may have reached Redis), and a short memory of
 ``(origin, sequence)`` pairs drops any repeat that would still arrive.
+
+Queries (cluster-wide questions)
+--------------------------------
+:meth:`RedisBroker.query` asks every process a question (the rooms of the
+cluster, whether it holds a sid and, if so, to disconnect it...) and gathers
+their answers. It uses two more channels, so the broadcast channel and its
+wire format (version 1 above) are unchanged, and a process of an older gosf
+simply does not take part in queries. Each process subscribes, on its one
+subscription, to:
+
+* ``<channel>:query``, where every query is published, and
+* ``<channel>:reply:<node id>``, where the answers to its own queries come.
+
+A query and an answer are each one JSON object (orjson), small by design::
+
+    query:  {"v": 1, "o": "5f0c3a9e21b7", "q": "17", "r": {...request...}}
+    answer: {"v": 1, "o": "a81d0f3c9e02", "q": "17", "a": {...answer...}}
+
+``o`` is the node id of the sender, ``q`` the query's id within the asking
+process, ``r`` the request, ``a`` the answer. The asker first counts the
+processes subscribed to ``<channel>:query`` (``PUBSUB NUMSUB``), publishes the
+query, answers it itself, and waits until every other process counted has
+answered, or ``timeout`` has passed (1 s by default). A process that is not
+subscribed (Redis down, reconnecting) answers for itself only: a query never
+raises because Redis is unreachable, and never takes longer than its timeout.
+Answers that arrive late are dropped; a process that goes away mid-query
+costs the asker the timeout.
 """
 
 from __future__ import annotations
@@ -66,6 +93,7 @@ import math
 import random
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -74,7 +102,15 @@ import anyio.lowlevel
 import orjson
 from anyio.abc import TaskStatus
 
-from ._base import Broadcast, Deliver, new_node_id
+from ._base import (
+    DEFAULT_QUERY_TIMEOUT,
+    Answer,
+    Broadcast,
+    Deliver,
+    answer_locally,
+    check_timeout,
+    new_node_id,
+)
 
 try:
     import coredis
@@ -191,6 +227,51 @@ def decode_message(data: bytes) -> tuple[Broadcast, int]:
     return broadcast, seq
 
 
+def encode_query(origin: str, qid: str, request: dict[str, Any]) -> bytes:
+    """Encode a query (see the module docstring).
+
+    Raises:
+        TypeError: ``request`` is not JSON-serialisable.
+    """
+    return orjson.dumps({"v": WIRE_VERSION, "o": origin, "q": qid, "r": request})
+
+
+def encode_answer(origin: str, qid: str, answer: dict[str, Any]) -> bytes:
+    """Encode the answer to the query ``qid`` (see the module docstring).
+
+    Raises:
+        TypeError: ``answer`` is not JSON-serialisable.
+    """
+    return orjson.dumps({"v": WIRE_VERSION, "o": origin, "q": qid, "a": answer})
+
+
+def decode_query_message(data: bytes, key: str) -> tuple[str, str, dict[str, Any]]:
+    """Decode a query (``key`` ``"r"``) or an answer (``"a"``): origin, query id, object.
+
+    Raises:
+        ValueError: ``data`` is not such a message of this wire format version.
+    """
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict) or message.get("v") != WIRE_VERSION:
+        raise ValueError("not an object of this wire format version")
+    origin, qid, body = message.get("o"), message.get("q"), message.get(key)
+    if not (isinstance(origin, str) and isinstance(qid, str) and isinstance(body, dict)):
+        raise ValueError("origin, query id or body missing or of the wrong type")
+    return origin, qid, body
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A query of this process waiting for answers."""
+
+    expected: int
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
 def _redact(url: str) -> str:
     """``url`` without its password, for logs."""
     parts = urlsplit(url)
@@ -271,6 +352,11 @@ class RedisBroker:
         self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._dropped = 0  # broadcasts not published since the last successful one
         self._failed_publishes = False
+        self.query_channel = f"{channel}:query"
+        self.reply_channel = f"{channel}:reply:{self.node_id}"
+        self._answer: Answer | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._qids = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"RedisBroker({_redact(self.url)!r}, channel={self.channel!r})"
@@ -339,12 +425,112 @@ class RedisBroker:
         else:
             log.debug("%s: broadcast dropped: %s", self._label, reason)
 
+    # -- queries ------------------------------------------------------------------------
+
+    async def query(
+        self,
+        request: dict[str, Any],
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> list[dict[str, Any]]:
+        """Ask every process ``request``; their answers, this process's first.
+
+        Returns once every other process subscribed when the query was sent
+        has answered, or after ``timeout`` seconds. Never raises because
+        Redis is unreachable, slow or failing: the answers gathered so far
+        (at least this process's, if it has one) are returned, and the
+        failure is logged.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            TypeError: ``request`` is not JSON-serialisable.
+        """
+        check_timeout(timeout)
+        payload_request = orjson.loads(orjson.dumps(request))  # TypeError now, and a copy
+        deadline = anyio.current_time() + timeout
+        local = answer_locally(self._answer, payload_request)
+        answers = [] if local is None else [local]
+        client = self._client
+        if client is None:
+            log.debug("%s: not connected to Redis: query answered locally only", self._label)
+            return answers
+        qid = str(next(self._qids))
+        pending = _Pending(expected=0)
+        self._pending[qid] = pending
+        try:
+            with anyio.move_on_after(deadline - anyio.current_time()) as scope:
+                counts = await client.pubsub_numsub(self.query_channel)
+                subscribed = sum(counts.values())
+                pending.expected = max(0, subscribed - 1)  # less this process
+                if pending.expected:
+                    await client.publish(
+                        self.query_channel, encode_query(self.node_id, qid, payload_request)
+                    )
+                    if len(pending.answers) < pending.expected:
+                        await pending.done.wait()
+            if scope.cancelled_caught:
+                log.info(
+                    "%s: query %s: %d of %d process(es) answered within %ss",
+                    self._label,
+                    payload_request.get("op", "?"),
+                    len(pending.answers),
+                    pending.expected,
+                    timeout,
+                )
+        except Exception as exc:  # whatever coredis raises for a broken connection
+            log.warning("%s: query failed: %s", self._label, _describe(exc))
+        finally:
+            del self._pending[qid]
+        return answers + pending.answers
+
+    async def _answer_query(self, client: coredis.Redis[bytes], data: Any) -> None:
+        """Answer a query of another process (bounded by ``publish_timeout``; never raises)."""
+        try:
+            origin, qid, request = decode_query_message(data, "r")
+        except (ValueError, TypeError) as exc:
+            log.warning("%s: dropped a query it cannot decode: %s", self._label, exc)
+            return
+        if origin == self.node_id:
+            return
+        answer = answer_locally(self._answer, request)
+        if answer is None:
+            return
+        try:
+            payload = encode_answer(self.node_id, qid, answer)
+        except TypeError as exc:
+            log.error("%s: an answer is not JSON-serialisable: %s", self._label, exc)
+            return
+        try:
+            with anyio.move_on_after(self.publish_timeout):
+                await client.publish(f"{self.channel}:reply:{origin}", payload)
+        except Exception as exc:
+            log.warning("%s: answering a query failed: %s", self._label, _describe(exc))
+
+    def _receive_answer(self, data: Any) -> None:
+        try:
+            _, qid, answer = decode_query_message(data, "a")
+        except (ValueError, TypeError) as exc:
+            log.warning("%s: dropped an answer it cannot decode: %s", self._label, exc)
+            return
+        pending = self._pending.get(qid)
+        if pending is None:
+            return  # late: the query is over
+        pending.answers.append(answer)
+        if len(pending.answers) >= pending.expected:
+            pending.done.set()
+
     # -- receiving ----------------------------------------------------------------------
 
     async def run(
-        self, deliver: Deliver, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        deliver: Deliver,
+        *,
+        answer: Answer | None = None,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Subscribe and ``deliver`` what other processes publish, until cancelled.
+
+        Queries of every process are answered with ``answer`` (none: this
+        process does not answer, and its own queries get no local answer).
 
         Reports started (``task_status.started()``) after the first attempt:
         once subscribed, or as soon as that attempt has failed (within about
@@ -361,6 +547,7 @@ class RedisBroker:
         if self._running:
             raise RuntimeError(f"{self} is already running: one subscription per process")
         self._running = True
+        self._answer = answer
         started = False
         failures = 0
         down_since: float | None = None
@@ -429,6 +616,7 @@ class RedisBroker:
         finally:
             self._client = None
             self._session_scope = None
+            self._answer = None
             self._running = False
 
     async def _session(self, deliver: Deliver, on_subscribed: Callable[[], None]) -> None:
@@ -457,14 +645,25 @@ class RedisBroker:
                     max_idle_seconds=self.keepalive,
                 ) as pubsub,
             ):
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, self.query_channel, self.reply_channel)
                 attempt.deadline = math.inf
                 self._client = client
+                channel = self.channel.encode()
+                queries = self.query_channel.encode()
                 try:
                     on_subscribed()
                     async for message in pubsub:
-                        if message["type"] == "message":
+                        if message["type"] != "message":
+                            continue
+                        source = message["channel"]
+                        if isinstance(source, str):
+                            source = source.encode()
+                        if source == channel:
                             self._receive(message["data"], deliver)
+                        elif source == queries:
+                            await self._answer_query(client, message["data"])
+                        else:
+                            self._receive_answer(message["data"])
                 finally:
                     self._client = None
         if attempt.cancelled_caught:

@@ -8,12 +8,19 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
 * ``say``: a client broadcast, event ``said``, to the room ``body.room`` (sender skipped);
 * ``announce``: a global broadcast, event ``announced``, ``app.broadcast("", ...)``;
 * ``tell-room``: a room broadcast, event ``told``, ``app.broadcast(body.room, ...)``;
-* ``whoami``: this worker's process id (tests check that clients are spread).
+* ``whoami``: this worker's process id (tests check that clients are spread);
+* ``sid``: the caller's sid;
+* ``rooms``: ``app.cluster_rooms()``, as ``body.rooms``, with ``body.elapsed`` (seconds);
+* ``count``: ``app.cluster_client_count()``, as ``body.count``, with ``body.elapsed``;
+* ``kick``, ``pull-into``, ``push-out``: ``app.disconnect_client(body.sid)``,
+  ``app.join_client(body.sid, body.room)``, ``app.leave_client(body.sid, body.room)``,
+  whether a worker had the sid as ``body.found``.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import gosf
 
@@ -46,3 +53,42 @@ async def tell_room(client: gosf.Client, request: gosf.Request) -> None:
 @app.listen("whoami")
 async def whoami(client: gosf.Client, request: gosf.Request) -> gosf.Message:
     return gosf.Message.success(str(os.getpid()))
+
+
+@app.listen("sid")
+async def sid(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    return gosf.Message.success(client.sid)
+
+
+@app.listen("rooms")
+async def rooms(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    start = time.monotonic()
+    found = await app.cluster_rooms()
+    return gosf.Message.success(body={"rooms": found, "elapsed": time.monotonic() - start})
+
+
+@app.listen("count")
+async def count(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    start = time.monotonic()
+    found = await app.cluster_client_count()
+    return gosf.Message.success(body={"count": found, "elapsed": time.monotonic() - start})
+
+
+@app.listen("kick")
+async def kick(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    found = await app.disconnect_client(str(request.message.body["sid"]))
+    return gosf.Message.success(body={"found": found})
+
+
+@app.listen("pull-into")
+async def pull_into(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    found = await app.join_client(str(body["sid"]), str(body["room"]))
+    return gosf.Message.success(body={"found": found})
+
+
+@app.listen("push-out")
+async def push_out(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    found = await app.leave_client(str(body["sid"]), str(body["room"]))
+    return gosf.Message.success(body={"found": found})

@@ -295,3 +295,100 @@ async def _fault_scenario(cluster: Cluster, redis: RedisServer) -> None:
         assert theirs[-10:] == [f"after-{i}" for i in range(10)]
         lost = set(sent[outage["start"] : outage["end"]]) - set(theirs)
         assert lost, "Redis was stopped for a second, yet nothing was lost: was it stopped?"
+
+
+# -- cluster-wide queries -------------------------------------------------------------------
+
+
+async def test_cluster_queries_see_both_workers(cluster: Cluster) -> None:
+    red, blue = unique("q-red"), unique("q-blue")
+    async with (
+        peers(cluster.first.url, "a1", "a2") as (a1, a2),
+        peers(cluster.second.url, "b1") as (b1,),
+    ):
+        await a1.call("join", red)
+        await b1.call("join", red)
+        await a2.call("join", blue)
+        for peer in (a1, b1):
+            answer = await peer.call("rooms")
+            rooms = answer["body"]["rooms"]
+            assert rooms[red] == 2 and rooms[blue] == 1, rooms
+            assert a1.client.sid() not in rooms and b1.client.sid() not in rooms
+            # (the clients of the tests before may take a moment to be gone)
+            for _ in range(100):
+                count = await peer.call("count")
+                assert count["body"]["elapsed"] < 1.0, "a worker did not answer in time"
+                if count["body"]["count"] == 3:
+                    break
+                await anyio.sleep(0.05)
+            assert count["body"]["count"] == 3, count
+    assert cluster.alive()
+
+
+async def test_cluster_commands_reach_the_owning_worker(cluster: Cluster) -> None:
+    room = unique("q-room")
+    async with (
+        peers(cluster.first.url, "a1") as (a1,),
+        peers(cluster.second.url, "b1", "b2") as (b1, b2),
+    ):
+        b1_sid = str((await b1.call("sid"))["text"])
+        assert b1_sid == b1.client.sid()
+        # a1's worker pulls b1 (on the other worker) into a room: it gets room broadcasts
+        assert (await a1.call("pull-into", sid=b1_sid, room=room))["body"]["found"] is True
+        assert (await a1.call("rooms"))["body"]["rooms"][room] == 1
+        await a1.call("tell-room", "pulled in", room=room)
+        with anyio.fail_after(TIMEOUT):
+            await b1.wait_for("told", "pulled in")
+        # and pushes it out again
+        assert (await a1.call("push-out", sid=b1_sid, room=room))["body"]["found"] is True
+        assert room not in (await a1.call("rooms"))["body"]["rooms"]
+        await a1.call("tell-room", "pushed out", room=room)
+        await a1.marker(a1, b1, b2)
+        assert b1.got("told") == ["pulled in"]
+        # unknown sids: nobody has them
+        for endpoint in ("kick", "pull-into", "push-out"):
+            answer = await a1.call(endpoint, sid="no-such-sid", room=room)
+            assert answer["body"]["found"] is False, endpoint
+        # a1's worker disconnects b1 (owned by the other worker); b2 stays
+        assert (await a1.call("kick", sid=b1_sid))["body"]["found"] is True
+        with anyio.fail_after(TIMEOUT):
+            await b1.client.wait_disconnected()
+        assert b2.client.connected
+        assert (await a1.call("kick", sid=b1_sid))["body"]["found"] is False
+    assert cluster.alive()
+
+
+@pytest.mark.parametrize(
+    ("anyio_backend", "kind"),
+    [("asyncio", "hypercorn-asyncio"), ("trio", "hypercorn-trio")],
+    ids=["asyncio", "trio"],
+)
+async def test_cluster_queries_with_redis_down(anyio_backend: str, kind: str) -> None:
+    """With Redis stopped a query answers for its own worker only, within its timeout."""
+    with redis_fixtures.running_redis() as redis:
+        cluster = start_cluster((kind, kind), redis.url)
+        try:
+            room = unique("q-room")
+            async with (
+                peers(cluster.first.url, "a1") as (a1,),
+                peers(cluster.second.url, "b1") as (b1,),
+            ):
+                await a1.call("join", room)
+                await b1.call("join", room)
+                assert (await a1.call("rooms"))["body"]["rooms"][room] == 2
+                b1_sid = b1.client.sid()
+                await anyio.to_thread.run_sync(redis.stop)
+                for _ in range(3):  # while the brokers notice, and once they have
+                    answer = await a1.call("rooms")
+                    assert answer["body"]["rooms"] == {room: 1}, answer
+                    assert answer["body"]["elapsed"] < 1.5, answer
+                    count = await a1.call("count")
+                    assert count["body"]["count"] == 1, count
+                    assert count["body"]["elapsed"] < 1.5, count
+                    kick = await a1.call("kick", sid=b1_sid)
+                    assert kick["body"]["found"] is False
+                    await anyio.sleep(0.3)
+                assert b1.client.connected
+                assert cluster.alive()
+        finally:
+            stop_cluster(cluster)
