@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.from_thread
+import sniffio
 
 from ._message import Message
 from ._socket import Socket
@@ -83,17 +87,24 @@ class Client:
         sid = self._socket.sid
         return frozenset(room for room in self._socket.rooms if room != sid)
 
+    # join, leave, leave_all and disconnect change the server's shared state: a
+    # plain-def controller runs in a worker thread, so from there they are
+    # carried out on the event loop's thread (anyio.from_thread).
+
     def join(self, room: str) -> None:
-        """Join ``room`` (GOSF's ``Client.Join``)."""
-        self._socket.join(room)
+        """Join ``room`` (GOSF's ``Client.Join``); safe from a sync controller's thread."""
+        _on_loop(self._socket.join, room)
 
     def leave(self, room: str) -> None:
         """Leave ``room``; leaving a room one is not in does nothing."""
         if room != self._socket.sid:
-            self._socket.leave(room)
+            _on_loop(self._socket.leave, room)
 
     def leave_all(self) -> None:
         """Leave every room joined (GOSF's ``Client.LeaveAll``)."""
+        _on_loop(self._leave_all)
+
+    def _leave_all(self) -> None:
         for room in self.rooms:
             self._socket.leave(room)
 
@@ -110,7 +121,17 @@ class Client:
 
     def disconnect(self) -> None:
         """Disconnect this client (its in-flight requests are cancelled)."""
-        self._socket.disconnect()
+        _on_loop(self._socket.disconnect)
+
+
+def _on_loop(func: Callable[..., None], *args: Any) -> None:
+    """Call ``func(*args)`` on the event loop's thread, from it or from a worker thread."""
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:  # a worker thread of anyio.to_thread
+        anyio.from_thread.run_sync(func, *args)
+    else:
+        func(*args)
 
 
 @dataclass(slots=True)

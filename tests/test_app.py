@@ -443,3 +443,21 @@ async def test_a_reused_response_message_is_not_changed(anyio_backend: str) -> N
         ]
         assert await client.call("constant", {}) == [{"success": True, "text": "same every time"}]
     assert shared.id is None
+
+
+async def test_sync_controller_can_join_rooms_from_its_thread(anyio_backend: str) -> None:
+    app = gosf.App()
+
+    def join(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        client.join("threaded")  # carried out on the event loop's thread
+        return gosf.Message.success(body={"rooms": sorted(client.rooms)})
+
+    @app.listen("tell")
+    async def tell(client: gosf.Client, request: gosf.Request) -> None:
+        await app.broadcast("threaded", "told", gosf.Message.success("to the room"))
+
+    app.listen("join", join)
+    async with serving(app) as host, SioClient.connect(host) as client:
+        assert await client.call("join", {}) == [{"success": True, "body": {"rooms": ["threaded"]}}]
+        await client.call("tell", {})
+        assert await client.next_event("told") == [{"success": True, "text": "to the room"}]
