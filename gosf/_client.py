@@ -12,6 +12,7 @@ import sniffio
 
 from ._message import Message
 from ._socket import Socket
+from ._transport._http import query_params
 
 if TYPE_CHECKING:
     from ._app import App
@@ -64,8 +65,6 @@ class Client:
     @property
     def query(self) -> dict[str, str]:
         """Query parameters of the request that opened the connection."""
-        from ._transport._http import query_params
-
         return query_params(self._socket.session.scope)
 
     @property

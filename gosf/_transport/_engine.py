@@ -116,7 +116,6 @@ class EngineSession:
         self.upgrading = False
         self.outbox: Outbox[OutItem] = Outbox(server.options.max_outbound_buffer)
         self.close_reason: str | None = None
-        self.state: dict[str, Any] = {}
         self._server = server
         self._options = server.options
         self._life = anyio.CancelScope()  # cancelled by close(): ends run()

@@ -69,20 +69,6 @@ class Outbox(Generic[T]):
             self._writable = anyio.Event()
         await self._writable.wait()
 
-    def put_nowait(self, item: T) -> bool:
-        """Queue ``item``; return ``False`` (and queue nothing) when full.
-
-        Raises:
-            OutboxClosed: the queue is closed.
-        """
-        if self._closed:
-            raise OutboxClosed
-        if len(self._items) >= self._maxlen:
-            return False
-        self._items.append(item)
-        self._signal_readable()
-        return True
-
     def put_many_nowait(self, items: list[T], *, signal: bool = True) -> bool:
         """Queue all of ``items`` back to back, or none of them when they do not fit.
 
