@@ -26,6 +26,7 @@ from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespa
 from ._socket import Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
+from ._transport._forward import Forwarder
 from ._transport._http import ASGIApp, Receive, Scope, Send, query_params
 from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
 from .protocol.errors import RemoteProtocolError
@@ -81,7 +82,7 @@ class SocketIOServer:
         self.broker: Broker = broker if broker is not None else LocalBroker()
         """Carries broadcasts to the other processes of a cluster (local: none)."""
         self.namespaces: dict[str, Namespace] = {"/": Namespace("/", self._publish)}
-        self.engine = EngineServer(options, self)
+        self.engine = EngineServer(options, self, node_id=self.broker.node_id)
         self._asgi = EngineASGI(self.engine, other_app)
         self._connections: dict[str, _Connection] = {}
         self._inflight = 0
@@ -161,11 +162,18 @@ class SocketIOServer:
 
         The ASGI lifespan does this; use it directly when embedding or testing.
         """
+        forwarder = Forwarder(self.engine, self.broker.send_to)
         async with self._asgi.running(), anyio.create_task_group() as tg:
-            await tg.start(partial(self.broker.run, self._deliver_remote, answer=self._answer))
+            await tg.start(forwarder.run)
+            self.engine.forwarder = forwarder
+            run_broker = partial(
+                self.broker.run, self._deliver_remote, answer=self._answer, inbox=forwarder.inbox
+            )
+            await tg.start(run_broker)
             try:
                 yield self
             finally:
+                self.engine.forwarder = None
                 tg.cancel_scope.cancel()
 
     # -- across processes -----------------------------------------------------------

@@ -16,7 +16,7 @@ import anyio
 import sniffio
 
 from . import _hypercorn_guard
-from ._engine import EngineServer, EngineSession, ServerNotRunning
+from ._engine import EngineServer, EngineSession, ServerNotRunning, owner_of
 from ._http import (
     ASGIApp,
     EngineError,
@@ -150,6 +150,13 @@ class EngineASGI:
             if sid is not None:
                 session = self.engine.sessions.get(sid)
                 if session is None:
+                    owner = owner_of(sid)
+                    if owner is not None and owner != self.engine.node_id:
+                        # The upgrade of a session another process holds (no
+                        # sticky sessions): refused, the client keeps polling.
+                        raise EngineError(
+                            EngineError.UNKNOWN_SID, detail="the session is held by another process"
+                        )
                     raise EngineError(EngineError.UNKNOWN_SID)
                 if session.transport != "polling" or session.upgrading or session.closed:
                     raise EngineError(EngineError.BAD_REQUEST, detail="session cannot upgrade")

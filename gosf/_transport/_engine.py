@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from .._config import ServerOptions
 from ..protocol.engineio import Packet, PacketType, encode_open
 from ..protocol.errors import RemoteProtocolError
+from ._http import Receive, Scope, Send
 from ._outbox import Outbox, OutboxClosed
 
 __all__ = (
@@ -37,7 +38,9 @@ __all__ = (
     "Flush",
     "OutItem",
     "ServerNotRunning",
+    "RequestForwarder",
     "current_session",
+    "owner_of",
     "release_flushes",
 )
 
@@ -78,6 +81,24 @@ def release_flushes(items: list[OutItem]) -> list[Packet]:
     return packets
 
 
+def owner_of(sid: str) -> str | None:
+    """The node id of the process that made the session ``sid`` (``None``: not one of ours).
+
+    A sid is ``<node id>.<random>``: a request for a session another
+    process holds can be forwarded to it without asking the cluster.
+    """
+    node, dot, rest = sid.rpartition(".")
+    return node if dot and node and rest else None
+
+
+class RequestForwarder(Protocol):
+    """Has the process holding a session answer a polling request for it."""
+
+    async def forward(
+        self, scope: Scope, receive: Receive, send: Send, *, owner: str, sid: str
+    ) -> None: ...
+
+
 class ServerNotRunning(RuntimeError):
     """A request arrived while the server is not running (or is shutting down).
 
@@ -108,7 +129,7 @@ class EngineSession:
         b64: bool,
         scope: Mapping[str, Any],
     ) -> None:
-        self.sid = secrets.token_urlsafe(15)
+        self.sid = f"{server.node_id}.{secrets.token_urlsafe(15)}"
         self.protocol = protocol
         self.transport = transport
         self.b64 = b64
@@ -363,9 +384,15 @@ class EngineSession:
 class EngineServer:
     """The Engine.IO sessions of one process and the task group they run in."""
 
-    def __init__(self, options: ServerOptions, handler: EngineHandler) -> None:
+    def __init__(
+        self, options: ServerOptions, handler: EngineHandler, *, node_id: str | None = None
+    ) -> None:
         self.options = options
         self.handler = handler
+        self.node_id = node_id if node_id is not None else secrets.token_hex(6)
+        """This process's id in the cluster: the first part of every sid it makes."""
+        self.forwarder: RequestForwarder | None = None
+        """Forwards polling requests for other processes' sessions (none: refused)."""
         self.sessions: dict[str, EngineSession] = {}
         self.stopping = False
         self.accepting = True

@@ -1,14 +1,22 @@
-"""HTTP long-polling: the handshake GET, the data GETs and the data POSTs."""
+"""HTTP long-polling: the handshake GET, the data GETs and the data POSTs.
+
+A GET or POST whose session another process of the cluster holds (the sid
+names its owner, see :func:`~gosf._transport._engine.owner_of`) is handed to
+the engine's forwarder, which has the owner answer it; :func:`poll` and
+:func:`deliver_payload` are the halves both paths share.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import anyio
 
 from ..protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from ..protocol.errors import RemoteProtocolError
-from ._engine import EngineServer, EngineSession, Flush, OutItem, release_flushes
+from ._engine import EngineServer, EngineSession, Flush, OutItem, owner_of, release_flushes
 from ._http import (
     EngineError,
     Receive,
@@ -16,11 +24,17 @@ from ._http import (
     Send,
     cors_headers,
     header,
-    send_error,
     send_response,
 )
 
-__all__ = ("handle_polling",)
+__all__ = (
+    "deliver_payload",
+    "handle_polling",
+    "poll",
+    "posting",
+    "read_body",
+    "session_for_polling",
+)
 
 log = logging.getLogger("gosf.engineio")
 
@@ -51,40 +65,93 @@ async def handle_polling(
         new = await engine.open_session(
             protocol=protocol, transport="polling", b64=b64, scope=scope
         )
-        body, content_type = encode_payload([new.open_packet()], protocol, b64=b64)
-        await send_response(send, 200, body, content_type=content_type.encode(), headers=cors)
+        opening, kind = encode_payload([new.open_packet()], protocol, b64=b64)
+        await send_response(send, 200, opening, content_type=kind.encode(), headers=cors)
         return
+    if sid not in engine.sessions:
+        owner = owner_of(sid)
+        if owner is not None and owner != engine.node_id and engine.forwarder is not None:
+            if method not in ("GET", "POST"):
+                raise EngineError(EngineError.BAD_REQUEST, detail=f"method {method} not allowed")
+            await engine.forwarder.forward(scope, receive, send, owner=owner, sid=sid)
+            return
+    session = session_for_polling(engine, sid)
+    if method == "GET":
+        result = await poll(session, _disconnected(receive))
+        if result is None:
+            return  # the client went away; whatever is queued stays queued
+        body, content_type, items = result
+        try:
+            await send_response(send, 200, body, content_type=content_type, headers=cors)
+        finally:
+            release_flushes(items)
+    elif method == "POST":
+        max_payload = engine.options.max_payload
+        with posting(session):
+            data = await read_body(receive, max_payload)
+            if data is None:
+                return  # the client went away before it finished sending
+            await deliver_payload(session, data, header(scope, b"content-type"), max_payload)
+        await send_response(send, 200, b"ok", content_type=b"text/html", headers=cors)
+    else:
+        raise EngineError(EngineError.BAD_REQUEST, detail=f"method {method} not allowed")
 
+
+def session_for_polling(engine: EngineServer, sid: str) -> EngineSession:
+    """The session ``sid`` of this process, if a polling request may use it.
+
+    Raises:
+        EngineError: no such session here, or it uses another transport.
+    """
     session = engine.sessions.get(sid)
     if session is None:
         raise EngineError(EngineError.UNKNOWN_SID)
     if session.transport != "polling":
         raise EngineError(EngineError.BAD_REQUEST, detail="session uses another transport")
-    if method == "GET":
-        await _poll(session, receive, send, cors)
-    elif method == "POST":
-        await _post(session, engine.options.max_payload, scope, receive, send, cors)
-    else:
-        raise EngineError(EngineError.BAD_REQUEST, detail=f"method {method} not allowed")
+    return session
 
 
-async def _poll(
-    session: EngineSession, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]
-) -> None:
+def _disconnected(receive: Receive) -> Callable[[], Awaitable[None]]:
+    async def wait() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    return wait
+
+
+async def poll(
+    session: EngineSession, client_gone: Callable[[], Awaitable[None]]
+) -> tuple[bytes, bytes, list[OutItem]] | None:
+    """Wait for packets for a polling GET: ``(body, content type, items taken)``.
+
+    ``None`` when ``client_gone()`` returns first (the packets stay queued).
+    The caller sends the body, then sets the flush markers of the items
+    (:func:`release_flushes`), whether sending worked or not.
+
+    Raises:
+        EngineError: a GET is already waiting for this session (a broken
+            client: the session is closed, as the reference server does).
+    """
     if session.polling_get_active:
-        # Two GETs at once means a broken client: the reference server closes it.
         session.close("overlapping GET requests", discard=True)
         raise EngineError(EngineError.BAD_REQUEST, detail="overlapping GET requests")
     session.polling_get_active = True
     try:
         if not session.upgrading:
-            gone = anyio.Event()
+            gone = False
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope, gone)
+
+                async def watch() -> None:
+                    nonlocal gone
+                    await client_gone()
+                    gone = True
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch)
                 await session.outbox.wait()
                 tg.cancel_scope.cancel()
-            if gone.is_set():
-                return  # the client went away; whatever is queued stays queued
+            if gone:
+                return None
         items: list[OutItem] = [] if session.upgrading else session.outbox.drain()
         packets = [item for item in items if not isinstance(item, Flush)]
         if session.upgrading:
@@ -100,67 +167,69 @@ async def _poll(
         session.polling_get_active = False
     try:
         body, content_type = encode_payload(packets, session.protocol, b64=session.b64)
-        await send_response(send, 200, body, content_type=content_type.encode(), headers=cors)
-    finally:
+    except BaseException:
         release_flushes(items)
+        raise
+    return body, content_type.encode(), items
 
 
-async def _cancel_on_disconnect(
-    receive: Receive, scope: anyio.CancelScope, gone: anyio.Event
-) -> None:
+async def read_body(receive: Receive, max_payload: int) -> bytes | None:
+    """The request body, at most ``max_payload + 1`` bytes of it; ``None`` if the client left.
+
+    A result longer than ``max_payload`` means the body is too large (the
+    rest was not read).
+    """
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            gone.set()
-            scope.cancel()
-            return
+            return None
+        chunk: bytes = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_payload:
+            return b"".join(chunks)[: max_payload + 1]
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-async def _post(
-    session: EngineSession,
-    max_payload: int,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    cors: list[tuple[bytes, bytes]],
+async def deliver_payload(
+    session: EngineSession, data: bytes, content_type: str | None, max_payload: int
 ) -> None:
+    """Hand the packets of a POST body to ``session``.
+
+    Raises:
+        EngineError: the body is too large (413) or not a valid payload (400);
+            the session is closed.
+    """
+    if len(data) > max_payload:
+        session.close("payload too large", discard=True)
+        raise EngineError(EngineError.BAD_REQUEST, status=413, detail="payload too large")
+    try:
+        for packet in decode_payload(data, session.protocol, content_type=content_type):
+            if session.closed:
+                break
+            await session.receive(packet)
+    except RemoteProtocolError as exc:
+        log.info("session %s: bad payload: %s", session.sid, exc)
+        session.close("parse error", discard=True)
+        raise EngineError(EngineError.BAD_REQUEST, detail=str(exc)) from None
+
+
+@contextmanager
+def posting(session: EngineSession) -> Iterator[None]:
+    """Mark a POST in progress for ``session`` for the duration of the block.
+
+    Raises:
+        EngineError: another POST is in progress (a broken client: the
+            session is closed, as the reference server does).
+    """
     if session.polling_post_active:
         session.close("overlapping POST requests", discard=True)
         raise EngineError(EngineError.BAD_REQUEST, detail="overlapping POST requests")
     session.polling_post_active = True
     try:
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > max_payload:
-                session.close("payload too large", discard=True)
-                await send_error(
-                    send,
-                    EngineError(EngineError.BAD_REQUEST, status=413, detail="payload too large"),
-                    cors,
-                )
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        try:
-            packets = decode_payload(
-                b"".join(chunks), session.protocol, content_type=header(scope, b"content-type")
-            )
-            for packet in packets:
-                if session.closed:
-                    break
-                await session.receive(packet)
-        except RemoteProtocolError as exc:
-            log.info("session %s: bad payload: %s", session.sid, exc)
-            session.close("parse error", discard=True)
-            await send_error(send, EngineError(EngineError.BAD_REQUEST, detail=str(exc)), cors)
-            return
+        yield
     finally:
         session.polling_post_active = False
-    await send_response(send, 200, b"ok", content_type=b"text/html", headers=cors)

@@ -14,6 +14,7 @@ from ._base import (
     Broadcast,
     Broker,
     Deliver,
+    Inbox,
     LocalBroker,
     new_node_id,
 )
@@ -25,6 +26,7 @@ __all__ = (
     "Broadcast",
     "Broker",
     "Deliver",
+    "Inbox",
     "LocalBroker",
     "MemoryBroker",
     "MemoryBus",

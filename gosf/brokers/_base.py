@@ -5,6 +5,12 @@ broker, which carries it to every other process of the cluster; each of them
 delivers it to *its* clients. The packet is encoded once, by the process that
 broadcasts, and travels encoded.
 
+A broker also carries *direct messages*: :meth:`Broker.send_to` hands bytes
+to the one process whose node id is given, where the ``inbox`` callback of
+its :meth:`Broker.run` receives them. gosf uses them to forward an HTTP
+long-polling request that reached a process which does not hold its session
+to the process that does (no sticky sessions needed).
+
 A broker also carries *queries* (cluster-wide questions and commands: the
 rooms of the cluster, a client's disconnection by sid): :meth:`Broker.query`
 hands a small JSON object to every process, each answers it with its
@@ -29,6 +35,7 @@ __all__ = (
     "Broadcast",
     "Broker",
     "Deliver",
+    "Inbox",
     "LocalBroker",
     "answer_locally",
     "check_timeout",
@@ -65,6 +72,9 @@ class Broadcast:
 
 Deliver = Callable[[Broadcast], None]
 """Delivers a broadcast from another process to this process's sockets (never blocks)."""
+
+Inbox = Callable[[bytes], None]
+"""Receives a direct message sent to this process by :meth:`Broker.send_to` (never blocks)."""
 
 Answer = Callable[[dict[str, Any]], dict[str, Any] | None]
 """Answers a query (from this process or another) for this process (never blocks).
@@ -107,11 +117,19 @@ class Broker(Protocol):
     one), once every process it knows to be live has answered or ``timeout``
     seconds have passed, whichever comes first; with the carrier down it
     returns this process's answer only, without raising.
+
+    ``send_to`` hands ``data`` to the process ``node_id``, whose ``run``
+    passes it to its ``inbox``; it returns whether that process is reachable
+    (subscribed) now, and ``False`` (never an exception) when it is not or
+    when the carrier is down. Messages a process sends to another one arrive
+    in the order they were sent, at most once.
     """
 
     node_id: str
 
     async def publish(self, broadcast: Broadcast) -> None: ...
+
+    async def send_to(self, node_id: str, data: bytes) -> bool: ...
 
     async def query(
         self,
@@ -124,6 +142,7 @@ class Broker(Protocol):
         deliver: Deliver,
         *,
         answer: Answer | None = None,
+        inbox: Inbox | None = None,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None: ...
 
@@ -137,6 +156,10 @@ class LocalBroker:
 
     async def publish(self, broadcast: Broadcast) -> None:
         return None
+
+    async def send_to(self, node_id: str, data: bytes) -> bool:
+        """``False``: there is no other process (a message to itself is not carried)."""
+        return False
 
     async def query(
         self,
@@ -157,6 +180,7 @@ class LocalBroker:
         deliver: Deliver,
         *,
         answer: Answer | None = None,
+        inbox: Inbox | None = None,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         self._answer = answer

@@ -5,6 +5,9 @@ what the others publish. Each subscriber's queue is bounded; a subscriber that
 falls ``buffer`` broadcasts behind loses the newest ones (logged), as a slow
 network peer would.
 
+A direct message (:meth:`MemoryBroker.send_to`) is handed to the inbox of
+the running broker it is addressed to, at once, in the sending task.
+
 A query is answered by every broker of the bus whose :meth:`MemoryBroker.run`
 is running, at once and in the asking task (the answers never block).
 """
@@ -24,6 +27,7 @@ from ._base import (
     Answer,
     Broadcast,
     Deliver,
+    Inbox,
     answer_locally,
     check_timeout,
     new_node_id,
@@ -41,6 +45,7 @@ class MemoryBus:
         self.buffer = buffer
         self._subscribers: dict[str, MemoryObjectSendStream[Broadcast]] = {}
         self._answerers: dict[str, Answer | None] = {}  # the running brokers
+        self._inboxes: dict[str, Inbox | None] = {}  # the running brokers
 
     def broker(self) -> MemoryBroker:
         """A new broker on this bus."""
@@ -72,6 +77,19 @@ class MemoryBroker:
             )
         self._bus._publish(broadcast)
 
+    async def send_to(self, node_id: str, data: bytes) -> bool:
+        """Hand ``data`` to the inbox of the running broker ``node_id``; whether there is one."""
+        await anyio.lowlevel.checkpoint()
+        if node_id not in self._bus._inboxes:
+            return False
+        inbox = self._bus._inboxes[node_id]
+        if inbox is not None:
+            try:
+                inbox(bytes(data))
+            except Exception:
+                log.exception("broker %s: its inbox failed on a direct message", node_id)
+        return True
+
     async def query(
         self,
         request: dict[str, Any],
@@ -99,11 +117,13 @@ class MemoryBroker:
         deliver: Deliver,
         *,
         answer: Answer | None = None,
+        inbox: Inbox | None = None,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         send, receive = anyio.create_memory_object_stream[Broadcast](self._bus.buffer)
         self._bus._subscribers[self.node_id] = send
         self._bus._answerers[self.node_id] = answer
+        self._bus._inboxes[self.node_id] = inbox
         try:
             task_status.started()
             async with receive:
@@ -112,4 +132,5 @@ class MemoryBroker:
         finally:
             self._bus._subscribers.pop(self.node_id, None)
             self._bus._answerers.pop(self.node_id, None)
+            self._bus._inboxes.pop(self.node_id, None)
             send.close()

@@ -8,30 +8,7 @@ other process receives it and delivers it to its own sockets. The client is
 coredis (6.x, built on anyio), so this runs under asyncio and under trio. It
 speaks RESP3 and so needs Redis 6 or newer.
 
-Wire format (version 1)
------------------------
-One Redis message per broadcast, binary-safe, no base64::
-
-    header  b"\\n"  body
-
-``header`` is a JSON object encoded by orjson (which never writes a raw
-newline, so the first ``\\n`` ends it)::
-
-    {"v": 1,                 # format version; other versions are dropped with a warning
-     "o": "5f0c3a9e21b7",    # origin: the node id of the publishing process
-     "i": 42,                # sequence number of the broadcast within that origin
-     "n": "/chat",           # namespace
-     "r": ["room"] | null,   # rooms; null: every socket of the namespace
-     "s": "sid" | null,      # a sid not to deliver to (a client broadcast's sender)
-     "k": "tbb",             # kind of each part: t = text (UTF-8), b = binary
-     "l": [27, 1024, 3]}     # length in bytes of each part in the body
-
-``body`` is the parts' bytes back to back: the Socket.IO packet's text part,
-then its binary attachments, as they are. A process ignores messages whose
-origin is its own node id, and drops (with a warning) a message it cannot
-decode. The ``origin`` of a broadcast handed to :meth:`RedisBroker.publish` is
-not read: on the wire, and in the :class:`~gosf.brokers.Broadcast` delivered
-on the other side, the origin is always the publishing broker's ``node_id``.
+The wire format of broadcasts is described in :mod:`gosf.brokers._redis_wire`.
 
 What an outage costs
 --------------------
@@ -83,6 +60,14 @@ subscribed (Redis down, reconnecting) answers for itself only: a query never
 raises because Redis is unreachable, and never takes longer than its timeout.
 Answers that arrive late are dropped; a process that goes away mid-query
 costs the asker the timeout.
+
+Direct messages
+---------------
+:meth:`RedisBroker.send_to` publishes bytes, as they are, to
+``<channel>:node:<node id>``, which only that process subscribes to; the
+number of receivers Redis reports tells whether it is there. Like every
+PUBLISH, a direct message is sent once and never retried. gosf forwards
+long-polling requests this way (see ``gosf._transport._forward``).
 """
 
 from __future__ import annotations
@@ -107,6 +92,7 @@ from ._base import (
     Answer,
     Broadcast,
     Deliver,
+    Inbox,
     answer_locally,
     check_timeout,
     new_node_id,
@@ -120,147 +106,20 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "the Redis broker needs coredis: pip install 'gosf[redis]' (or coredis>=6.0)"
     ) from exc
 
+from ._redis_wire import (
+    decode_message,
+    decode_query_message,
+    encode_answer,
+    encode_message,
+    encode_query,
+)
+
 __all__ = ("RedisBroker", "decode_message", "encode_message")
 
 log = logging.getLogger("gosf.broker")
 
-WIRE_VERSION = 1
 _SEEN_MAX = 4096
 """How many recent ``(origin, sequence)`` pairs a broker remembers to drop repeats."""
-
-
-# -- wire format --------------------------------------------------------------------------
-
-
-def encode_message(broadcast: Broadcast, origin: str, seq: int) -> bytes:
-    """Encode ``broadcast`` as one Redis message (see the module docstring).
-
-    Raises:
-        TypeError: a part is neither ``str`` nor ``bytes``.
-    """
-    kinds: list[str] = []
-    lengths: list[int] = []
-    chunks: list[bytes] = []
-    for part in broadcast.parts:
-        if isinstance(part, str):
-            data = part.encode()
-            kinds.append("t")
-        elif isinstance(part, bytes | bytearray | memoryview):
-            data = bytes(part)
-            kinds.append("b")
-        else:
-            raise TypeError(f"a broadcast part must be str or bytes, not {type(part).__name__}")
-        lengths.append(len(data))
-        chunks.append(data)
-    header = orjson.dumps(
-        {
-            "v": WIRE_VERSION,
-            "o": origin,
-            "i": seq,
-            "n": broadcast.namespace,
-            "r": list(broadcast.rooms) if broadcast.rooms is not None else None,
-            "s": broadcast.skip,
-            "k": "".join(kinds),
-            "l": lengths,
-        }
-    )
-    return b"".join((header, b"\n", *chunks))
-
-
-def decode_message(data: bytes) -> tuple[Broadcast, int]:
-    """Decode one Redis message: the broadcast (its ``origin`` set) and its sequence number.
-
-    Raises:
-        ValueError: ``data`` is not a message of this wire format version.
-    """
-    newline = data.find(b"\n")
-    if newline < 0:
-        raise ValueError("no header")
-    try:
-        header = orjson.loads(data[:newline])
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"bad header: {exc}") from None
-    if not isinstance(header, dict):
-        raise ValueError("header is not an object")
-    if header.get("v") != WIRE_VERSION:
-        raise ValueError(f"wire format version {header.get('v')!r}, expected {WIRE_VERSION}")
-    origin, seq, namespace = header.get("o"), header.get("i"), header.get("n")
-    rooms, skip = header.get("r"), header.get("s")
-    kinds, lengths = header.get("k"), header.get("l")
-    if not (isinstance(origin, str) and isinstance(namespace, str)):
-        raise ValueError("origin and namespace must be strings")
-    if not isinstance(seq, int) or isinstance(seq, bool):
-        raise ValueError("sequence must be an integer")
-    if rooms is not None and not (
-        isinstance(rooms, list) and all(isinstance(room, str) for room in rooms)
-    ):
-        raise ValueError("rooms must be null or a list of strings")
-    if skip is not None and not isinstance(skip, str):
-        raise ValueError("skip must be null or a string")
-    if not (
-        isinstance(kinds, str)
-        and isinstance(lengths, list)
-        and len(kinds) == len(lengths)
-        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in lengths)
-    ):
-        raise ValueError("part kinds and lengths do not match")
-    body = memoryview(data)[newline + 1 :]
-    if sum(lengths) != len(body):
-        raise ValueError(f"body is {len(body)} bytes, parts add up to {sum(lengths)}")
-    parts: list[str | bytes] = []
-    offset = 0
-    for kind, length in zip(kinds, lengths, strict=True):
-        chunk = body[offset : offset + length]
-        offset += length
-        if kind == "t":
-            try:
-                parts.append(str(chunk, "utf-8"))
-            except UnicodeDecodeError:
-                raise ValueError("a text part is not UTF-8") from None
-        elif kind == "b":
-            parts.append(bytes(chunk))
-        else:
-            raise ValueError(f"unknown part kind {kind!r}")
-    broadcast = Broadcast(
-        namespace, tuple(parts), tuple(rooms) if rooms is not None else None, skip, origin
-    )
-    return broadcast, seq
-
-
-def encode_query(origin: str, qid: str, request: dict[str, Any]) -> bytes:
-    """Encode a query (see the module docstring).
-
-    Raises:
-        TypeError: ``request`` is not JSON-serialisable.
-    """
-    return orjson.dumps({"v": WIRE_VERSION, "o": origin, "q": qid, "r": request})
-
-
-def encode_answer(origin: str, qid: str, answer: dict[str, Any]) -> bytes:
-    """Encode the answer to the query ``qid`` (see the module docstring).
-
-    Raises:
-        TypeError: ``answer`` is not JSON-serialisable.
-    """
-    return orjson.dumps({"v": WIRE_VERSION, "o": origin, "q": qid, "a": answer})
-
-
-def decode_query_message(data: bytes, key: str) -> tuple[str, str, dict[str, Any]]:
-    """Decode a query (``key`` ``"r"``) or an answer (``"a"``): origin, query id, object.
-
-    Raises:
-        ValueError: ``data`` is not such a message of this wire format version.
-    """
-    try:
-        message = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(message, dict) or message.get("v") != WIRE_VERSION:
-        raise ValueError("not an object of this wire format version")
-    origin, qid, body = message.get("o"), message.get("q"), message.get(key)
-    if not (isinstance(origin, str) and isinstance(qid, str) and isinstance(body, dict)):
-        raise ValueError("origin, query id or body missing or of the wrong type")
-    return origin, qid, body
 
 
 @dataclass(slots=True)
@@ -354,7 +213,9 @@ class RedisBroker:
         self._failed_publishes = False
         self.query_channel = f"{channel}:query"
         self.reply_channel = f"{channel}:reply:{self.node_id}"
+        self.node_channel = f"{channel}:node:{self.node_id}"
         self._answer: Answer | None = None
+        self._inbox: Inbox | None = None
         self._pending: dict[str, _Pending] = {}
         self._qids = itertools.count(1)
 
@@ -395,14 +256,7 @@ class RedisBroker:
             reason = f"PUBLISH timed out after {self.publish_timeout}s"
         if reason is not None:
             self._drop(reason)
-            session = self._session_scope
-            if session is not None and self._client is client:
-                # Reconnect now rather than when the subscription notices (a Redis
-                # that hangs is noticed by the keepalive only), and until then drop
-                # broadcasts at once instead of each waiting for the timeout.
-                self._client = None
-                self._reset_reason = reason
-                session.cancel()
+            self._reconnect(client, reason)
             return
         if self._dropped:
             log.warning(
@@ -412,6 +266,43 @@ class RedisBroker:
             )
             self._dropped = 0
         self._failed_publishes = False
+
+    def _reconnect(self, client: coredis.Redis[bytes], reason: str) -> None:
+        """Give up on ``client`` (a command on it failed or timed out) and reconnect."""
+        session = self._session_scope
+        if session is not None and self._client is client:
+            # Reconnect now rather than when the subscription notices (a Redis
+            # that hangs is noticed by the keepalive only), and until then drop
+            # messages at once instead of each waiting for the timeout.
+            self._client = None
+            self._reset_reason = reason
+            session.cancel()
+
+    async def send_to(self, node_id: str, data: bytes) -> bool:
+        """Send ``data`` to the process ``node_id`` (at most ``publish_timeout`` seconds).
+
+        Returns whether that process received it (is subscribed now). Never
+        raises because Redis is unreachable, slow or failing: ``False`` then
+        (and, as for :meth:`publish`, a failed PUBLISH makes :meth:`run`
+        reconnect).
+        """
+        client = self._client
+        if client is None:
+            return False
+        reason = None
+        receivers = 0
+        try:
+            with anyio.move_on_after(self.publish_timeout) as scope:
+                receivers = await client.publish(f"{self.channel}:node:{node_id}", data)
+        except Exception as exc:  # whatever coredis raises for a broken connection
+            reason = f"PUBLISH failed: {_describe(exc)}"
+        if scope.cancelled_caught:
+            reason = f"PUBLISH timed out after {self.publish_timeout}s"
+        if reason is not None:
+            log.warning("%s: a direct message to %s failed: %s", self._label, node_id, reason)
+            self._reconnect(client, reason)
+            return False
+        return receivers > 0
 
     def _drop(self, reason: str) -> None:
         self._dropped += 1
@@ -525,12 +416,14 @@ class RedisBroker:
         deliver: Deliver,
         *,
         answer: Answer | None = None,
+        inbox: Inbox | None = None,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Subscribe and ``deliver`` what other processes publish, until cancelled.
 
         Queries of every process are answered with ``answer`` (none: this
         process does not answer, and its own queries get no local answer).
+        Direct messages to this process go to ``inbox`` (none: dropped).
 
         Reports started (``task_status.started()``) after the first attempt:
         once subscribed, or as soon as that attempt has failed (within about
@@ -548,6 +441,7 @@ class RedisBroker:
             raise RuntimeError(f"{self} is already running: one subscription per process")
         self._running = True
         self._answer = answer
+        self._inbox = inbox
         started = False
         failures = 0
         down_since: float | None = None
@@ -617,6 +511,7 @@ class RedisBroker:
             self._client = None
             self._session_scope = None
             self._answer = None
+            self._inbox = None
             self._running = False
 
     async def _session(self, deliver: Deliver, on_subscribed: Callable[[], None]) -> None:
@@ -645,11 +540,14 @@ class RedisBroker:
                     max_idle_seconds=self.keepalive,
                 ) as pubsub,
             ):
-                await pubsub.subscribe(self.channel, self.query_channel, self.reply_channel)
+                await pubsub.subscribe(
+                    self.channel, self.query_channel, self.reply_channel, self.node_channel
+                )
                 attempt.deadline = math.inf
                 self._client = client
                 channel = self.channel.encode()
                 queries = self.query_channel.encode()
+                direct = self.node_channel.encode()
                 try:
                     on_subscribed()
                     async for message in pubsub:
@@ -660,6 +558,8 @@ class RedisBroker:
                             source = source.encode()
                         if source == channel:
                             self._receive(message["data"], deliver)
+                        elif source == direct:
+                            self._receive_direct(message["data"])
                         elif source == queries:
                             await self._answer_query(client, message["data"])
                         else:
@@ -668,6 +568,18 @@ class RedisBroker:
                     self._client = None
         if attempt.cancelled_caught:
             raise TimeoutError(f"not subscribed within {self.connect_timeout}s")
+
+    def _receive_direct(self, data: Any) -> None:
+        inbox = self._inbox
+        if inbox is None:
+            return
+        if not isinstance(data, bytes):
+            log.warning("%s: dropped a direct message that is not bytes", self._label)
+            return
+        try:
+            inbox(data)
+        except Exception:
+            log.exception("%s: the inbox failed on a direct message", self._label)
 
     def _receive(self, data: Any, deliver: Deliver) -> None:
         if not isinstance(data, bytes):
