@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -28,6 +29,8 @@ import pytest
 import gosf
 from tests import redis_fixtures
 from tests.conftest import Served, start_server, stop_server
+from tests.node import run_scenario
+from tests.proxy import round_robin
 from tests.redis_fixtures import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -392,3 +395,75 @@ async def test_cluster_queries_with_redis_down(anyio_backend: str, kind: str) ->
                 assert cluster.alive()
         finally:
             stop_cluster(cluster)
+
+
+# -- no sticky sessions ---------------------------------------------------------------------
+
+
+def host_of(served: Served) -> str:
+    return f"127.0.0.1:{served.port}"
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the balancer runs beside node
+@pytest.mark.parametrize("transports", ["polling", "polling,websocket"])
+@pytest.mark.parametrize("version", ["v4", "v2"])
+async def test_npm_clients_behind_a_round_robin_balancer(
+    cluster: Cluster, version: str, transports: str
+) -> None:
+    """Stock clients, a new connection per request, spread over both workers in turn."""
+    room = unique("room")
+    async with round_robin([host_of(cluster.first), host_of(cluster.second)]) as balancer:
+        url = f"http://{balancer.host}"
+        scenario = partial(run_scenario, "cluster_clients.cjs", version, url, transports, room)
+        seen = await anyio.to_thread.run_sync(scenario)
+    for client in seen:
+        assert client["calls"] == 10, client
+        assert len(client["pids"]) == 1, client  # one session, served by its owner
+        assert client["told"] == ["hello room"], client  # once, across workers
+        assert client["disconnects"] == 0, client
+    # Each request came on a connection of its own, and the balancer alternates:
+    # every session's requests reached both workers, its owner and the other one
+    # (an upgrade that lands on the other worker is refused: that client polls on).
+    assert min(balancer.connections.values()) >= (10 if transports == "polling" else 4)
+    assert cluster.alive()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # python-socketio's client is asyncio
+@pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]])
+async def test_python_socketio_behind_a_round_robin_balancer(
+    cluster: Cluster, transports: list[str]
+) -> None:
+    import aiohttp
+    import socketio
+
+    room = unique("room")
+    async with round_robin([host_of(cluster.first), host_of(cluster.second)]) as balancer:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        client = socketio.AsyncClient(reconnection=False, http_session=session)
+        told: list[Any] = []
+        client.on("told", told.append)
+        try:
+            async with peers(cluster.second.url, "ws-peer") as (peer,):
+                with anyio.fail_after(30):
+                    await client.connect(
+                        f"http://{balancer.host}", transports=transports, wait_timeout=5
+                    )
+                    await client.call("join", {"text": room}, timeout=TIMEOUT)
+                    await peer.call("join", room)
+                    pids = {
+                        (await client.call("whoami", {"text": ""}, timeout=TIMEOUT))["text"]
+                        for _ in range(10)
+                    }
+                    assert len(pids) == 1
+                    await peer.call("tell-room", "to both", room=room)
+                    await peer.wait_for("told", "to both")
+                    while not told:  # noqa: ASYNC110 - python-socketio's callback gives no event
+                        await anyio.sleep(0.02)
+                    await peer.marker(peer)
+                assert [message["text"] for message in told] == ["to both"]
+                assert client.connected
+        finally:
+            await client.disconnect()
+            await session.close()
+    assert min(balancer.connections.values()) >= 5, balancer.connections
+    assert cluster.alive()
