@@ -261,19 +261,79 @@ async def test_overlapping_forwarded_gets_close_the_session(anyio_backend: str) 
         assert first == ["1"]
 
 
-async def test_the_upgrade_of_another_process_s_session_is_refused(anyio_backend: str) -> None:
+async def test_an_upgrade_on_the_other_process_is_relayed_to_the_owner(
+    anyio_backend: str,
+) -> None:
+    async with pair() as cluster, http_client() as http:
+        owner, other = cluster.hosts
+        session_server = cluster.servers[0]
+        client = Hopping(http, [other])
+        await client.handshake(owner)
+        await client.post("40")
+        (connect,) = await client.get()
+        assert connect.startswith("40{")
+        target = f"/socket.io/?EIO=4&transport=websocket&sid={client.sid}"
+        with anyio.fail_after(10):
+            async with RawWebSocket.connect(other, target) as ws:
+                assert ws.status == 101
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+                assert await client.get() == ["6"]  # the pending GET is released
+                await ws.send("5")
+                session = session_server.engine.sessions[client.sid]
+                await eventually(lambda: session.transport == "websocket")
+                await ws.send('421["echo","over the relay"]')
+                assert await ws.receive() == '431["over the relay"]'
+                await ws.send('42["later","pushed"]')
+                assert await ws.receive() == '42["news","pushed"]'
+                blob = bytes(range(256))
+                await ws.send('451-2["echo",{"_placeholder":true,"num":0}]')
+                await ws.send(b"\x04" + blob)  # EIO4 websocket: binary frames as they are
+                assert await ws.receive() == '461-2[{"_placeholder":true,"num":0}]'
+                assert await ws.receive() == b"\x04" + blob
+            # The client closed its websocket: the owner's session ends.
+            await eventually(lambda: client.sid not in session_server.engine.sessions)
+        assert cluster.servers[1].engine.sessions == {}
+
+
+async def test_a_relayed_session_closed_by_the_owner_closes_the_client_s_websocket(
+    anyio_backend: str,
+) -> None:
     async with pair() as cluster, http_client() as http:
         owner, other = cluster.hosts
         client = Hopping(http, [other])
         await client.handshake(owner)
         target = f"/socket.io/?EIO=4&transport=websocket&sid={client.sid}"
-        async with RawWebSocket.connect(other, target) as ws:
-            assert ws.status == 400
-            assert b"another process" in ws.body
-        # The session goes on over polling.
-        await client.post("40")
-        (connect,) = await client.get()
-        assert connect.startswith("40")
+        with anyio.fail_after(10):
+            async with RawWebSocket.connect(other, target) as ws:
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+                await ws.send("5")
+                await ws.send("40")
+                assert str(await ws.receive()).startswith("40{")
+                cluster.servers[0].engine.sessions[client.sid].close("kicked")
+                assert await ws.receive() == "1"  # CLOSE, then the websocket closes
+                closed = await ws.receive()
+                assert getattr(closed, "code", None) == 1000
+
+
+async def test_relayed_upgrades_that_cannot_be_served_are_refused(anyio_backend: str) -> None:
+    bus = MemoryBus()
+    survivor = make_server(bus)
+    async with serve_app(survivor.asgi) as other, http_client() as http:
+        client = Hopping(http, [other])
+        async with serve_app(make_server(bus).asgi) as owner:
+            await client.handshake(owner)
+            unknown = client.sid.rpartition(".")[0] + ".nosuchsession"
+            target = f"/socket.io/?EIO=4&transport=websocket&sid={unknown}"
+            async with RawWebSocket.connect(other, target) as ws:
+                assert ws.status == 400
+                assert orjson.loads(ws.body)["code"] == 1
+        target = f"/socket.io/?EIO=4&transport=websocket&sid={client.sid}"
+        with anyio.fail_after(3):
+            async with RawWebSocket.connect(other, target) as ws:
+                assert ws.status == 400
+                assert b"not reachable" in ws.body
 
 
 async def test_raw_requests_through_a_round_robin_balancer(anyio_backend: str) -> None:
@@ -316,7 +376,12 @@ async def test_python_socketio_behind_a_round_robin_balancer(
                 await client.emit("later", "broadcast-free")
                 await eventually(lambda: news == ["broadcast-free"])
                 assert client.connected
+                # The upgrade may land on either process: it works on both.
+                assert client.transport() == transports[-1]
         finally:
             await client.disconnect()
             await session.close()
-    assert all(count >= 5 for count in balancer.connections.values()), balancer.connections
+    # Polling only: every other request went through the other process. With the
+    # upgrade, the websocket (the second connection) went to the other process.
+    least = 5 if transports == ["polling"] else 1
+    assert min(balancer.connections.values()) >= least, balancer.connections

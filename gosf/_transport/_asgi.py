@@ -31,6 +31,7 @@ from ._http import (
     send_response,
 )
 from ._polling import handle_polling
+from ._relay import RelayRefused, session_for_upgrade
 from ._websocket import serve_websocket
 
 __all__ = ("EngineASGI", "serve_lifespan")
@@ -148,18 +149,24 @@ class EngineASGI:
         try:
             protocol, sid, b64 = self._validate(scope, "websocket")
             if sid is not None:
-                session = self.engine.sessions.get(sid)
-                if session is None:
-                    owner = owner_of(sid)
-                    if owner is not None and owner != self.engine.node_id:
-                        # The upgrade of a session another process holds (no
-                        # sticky sessions): refused, the client keeps polling.
-                        raise EngineError(
-                            EngineError.UNKNOWN_SID, detail="the session is held by another process"
+                owner = owner_of(sid)
+                forwarder = self.engine.forwarder
+                if (
+                    sid not in self.engine.sessions
+                    and owner is not None
+                    and owner != self.engine.node_id
+                    and forwarder is not None
+                ):
+                    # The upgrade of a session another process holds (no sticky
+                    # sessions): this process relays the websocket to it.
+                    try:
+                        await forwarder.relay_websocket(
+                            receive, send, owner=owner, sid=sid, b64=b64
                         )
-                    raise EngineError(EngineError.UNKNOWN_SID)
-                if session.transport != "polling" or session.upgrading or session.closed:
-                    raise EngineError(EngineError.BAD_REQUEST, detail="session cannot upgrade")
+                    except RelayRefused as refused:
+                        await _refuse_websocket(scope, send, refused.status, refused.body)
+                    return
+                session = session_for_upgrade(self.engine, sid)
         except EngineError as exc:
             await _refuse_websocket(scope, send, exc.status, exc.body())
             return

@@ -92,10 +92,14 @@ def owner_of(sid: str) -> str | None:
 
 
 class RequestForwarder(Protocol):
-    """Has the process holding a session answer a polling request for it."""
+    """Has the process holding a session answer a request for it (see ``_forward``)."""
 
     async def forward(
         self, scope: Scope, receive: Receive, send: Send, *, owner: str, sid: str
+    ) -> None: ...
+
+    async def relay_websocket(
+        self, receive: Receive, send: Send, *, owner: str, sid: str, b64: bool
     ) -> None: ...
 
 

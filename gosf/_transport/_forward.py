@@ -10,7 +10,7 @@ to that owner as a direct message through the broker
 serves its own requests (same checks, same long-poll wait, same flush
 markers) and sends back the response, which the first process passes on.
 
-Messages (version 1): ``header b"\\n" body``, the header a JSON object::
+Messages (version 1, framed as :mod:`._forward_wire` says)::
 
     request: {"v": 1, "k": "get" | "post", "f": <asker's node id>, "r": <request id>,
               "s": <sid>, "c": <Content-Type of a POST, or null>}     body: the POST body
@@ -34,60 +34,25 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
-import orjson
 from anyio.abc import TaskGroup, TaskStatus
 
 from ._engine import EngineServer, OutItem, release_flushes
+from ._forward_wire import decode_forward, encode_forward
 from ._http import EngineError, Receive, Scope, Send, cors_headers, header, send_response
 from ._polling import deliver_payload, poll, posting, read_body, session_for_polling
+from ._relay import EdgeRelay, OwnerRelay, RelayRefused, session_for_upgrade
+from ._websocket import UPGRADE_TIMEOUT, serve_websocket
 
-__all__ = ("Forwarder", "decode_forward", "encode_forward")
+__all__ = ("Forwarder", "SendTo")
 
 log = logging.getLogger("gosf.engineio")
 
-VERSION = 1
-
 SendTo = Callable[[str, bytes], Awaitable[bool]]
 """``send_to(node_id, data)``: a broker's direct message; whether ``node_id`` got it."""
-
-
-def encode_forward(head: dict[str, Any], body: bytes = b"") -> bytes:
-    """One forwarding message (the version is added to ``head``)."""
-    return b"".join((orjson.dumps({"v": VERSION, **head}), b"\n", body))
-
-
-def decode_forward(data: bytes) -> tuple[dict[str, Any], bytes]:
-    """``(header, body)`` of a forwarding message.
-
-    Raises:
-        ValueError: ``data`` is not a forwarding message of this version.
-    """
-    newline = data.find(b"\n")
-    if newline < 0:
-        raise ValueError("no header")
-    try:
-        head = orjson.loads(data[:newline])
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"bad header: {exc}") from None
-    if not isinstance(head, dict) or head.get("v") != VERSION:
-        raise ValueError("not a header of this version")
-    kind, rid = head.get("k"), head.get("r")
-    if kind not in ("get", "post", "cancel", "reply"):
-        raise ValueError(f"unknown kind {kind!r}")
-    if not isinstance(rid, int) or isinstance(rid, bool):
-        raise ValueError("the request id must be an integer")
-    if kind != "reply" and not isinstance(head.get("f"), str):
-        raise ValueError("the asker's node id must be a string")
-    if kind in ("get", "post") and not isinstance(head.get("s"), str):
-        raise ValueError("the sid must be a string")
-    if kind == "reply" and not (isinstance(head.get("st"), int) and isinstance(head.get("c"), str)):
-        raise ValueError("a reply needs a status and a content type")
-    if head.get("c") is not None and not isinstance(head.get("c"), str):
-        raise ValueError("the content type must be a string or null")
-    return head, data[newline + 1 :]
 
 
 class _Reply:
@@ -114,6 +79,8 @@ class Forwarder:
         self._ids = itertools.count(1)
         self._waiting: dict[int, _Reply] = {}  # requests of ours, by id
         self._serving: dict[tuple[str, int], anyio.Event] = {}  # theirs: set = cancelled
+        self._edges: dict[int, EdgeRelay] = {}  # websockets relayed to their owner, by id
+        self._owned: dict[tuple[str, int], OwnerRelay] = {}  # relayed to us, by edge and id
         self._tg: TaskGroup | None = None
 
     @property
@@ -133,6 +100,8 @@ class Forwarder:
             self._tg = None
             for cancelled in self._serving.values():
                 cancelled.set()
+            for relay in self._owned.values():
+                relay.scope.cancel()
 
     # -- asking the owner -------------------------------------------------------------
 
@@ -200,6 +169,19 @@ class Forwarder:
             log.warning("dropped a forwarding message it cannot decode: %s", exc)
             return
         kind, rid = head["k"], head["r"]
+        if kind in ("ws-out", "ws-close", "ws-credit"):
+            edge = self._edges.get(rid)
+            if edge is not None:
+                edge.from_owner(head, body)
+            return
+        if kind in ("ws-in", "ws-gone"):
+            owned = self._owned.get((head["f"], rid))
+            if owned is not None:
+                owned.from_edge(head, body)
+            return
+        if kind == "ws-open":
+            self._open_relay(head)
+            return
         if kind == "reply":
             reply = self._waiting.get(rid)
             if reply is not None and not reply.done.is_set():
@@ -220,7 +202,7 @@ class Forwarder:
     async def _serve(
         self, key: tuple[str, int], head: dict[str, Any], body: bytes, cancelled: anyio.Event
     ) -> None:
-        asker, rid = key
+        asker = key[0]
         items: list[OutItem] = []
         try:
             try:
@@ -238,9 +220,81 @@ class Forwarder:
                 status = 200
             except EngineError as exc:
                 status, content_type, payload = exc.status, b"application/json", exc.body()
-            reply = {"k": "reply", "r": rid, "st": status, "c": content_type.decode("latin-1")}
-            if not await self._send_to(asker, encode_forward(reply, payload)):
+            if not await self._reply(key, status, content_type, payload):
                 log.info("session %s: the process that asked (%s) is gone", head["s"], asker)
         finally:
             release_flushes(items)
             self._serving.pop(key, None)
+
+    # -- websocket upgrades -------------------------------------------------------------
+
+    async def relay_websocket(
+        self, receive: Receive, send: Send, *, owner: str, sid: str, b64: bool
+    ) -> None:
+        """Relay this (not yet accepted) websocket upgrade of ``owner``'s session ``sid``.
+
+        Raises:
+            RelayRefused: the owner refused the upgrade, is unreachable or did
+                not answer; the caller answers the handshake with it.
+        """
+        rid = next(self._ids)
+        reply = self._waiting[rid] = _Reply()
+        me = self._engine.node_id
+        edge = EdgeRelay(rid, owner, me, self._engine.options.max_outbound_buffer)
+        self._edges[rid] = edge
+        try:
+            opening = {"k": "ws-open", "f": me, "r": rid, "s": sid, "b": b64}
+            if not await self._send_to(owner, encode_forward(opening)):
+                error = EngineError(EngineError.UNKNOWN_SID, detail="its process is not reachable")
+                raise RelayRefused(error.status, error.body())
+            with anyio.move_on_after(UPGRADE_TIMEOUT):
+                await reply.done.wait()
+            del self._waiting[rid]
+            if not reply.done.is_set():
+                error = EngineError(EngineError.UNKNOWN_SID, detail="its process did not answer")
+                raise RelayRefused(error.status, error.body())
+            if reply.status != 101:
+                raise RelayRefused(reply.status, reply.body)
+            await send({"type": "websocket.accept"})
+            await edge.run(receive, send, self._send_to, encode_forward)
+        finally:
+            self._waiting.pop(rid, None)
+            del self._edges[rid]
+
+    def _open_relay(self, head: dict[str, Any]) -> None:
+        """An edge asks to relay the upgrade of one of our sessions (never blocks)."""
+        tg = self._tg
+        key = (head["f"], head["r"])
+        if tg is None or key in self._owned:
+            return  # not running, or a repeat
+        try:
+            session = session_for_upgrade(self._engine, head["s"])
+        except EngineError as exc:
+            tg.start_soon(self._reply, key, exc.status, b"application/json", exc.body())
+            return
+        relay = self._owned[key] = OwnerRelay(*key)
+        serve = partial(
+            serve_websocket,
+            self._engine,
+            dict(session.scope),
+            protocol=session.protocol,
+            b64=bool(head.get("b")),
+            session=session,
+        )
+
+        async def run() -> None:
+            try:
+                await self._reply(key, 101, b"text/plain", b"")
+                await relay.serve(session, serve, self._send_to, encode_forward)
+            finally:
+                del self._owned[key]
+
+        tg.start_soon(run)
+
+    async def _reply(
+        self, key: tuple[str, int], status: int, content_type: bytes, body: bytes
+    ) -> bool:
+        """Send the reply to the request ``key``; whether its asker got it."""
+        asker, rid = key
+        reply = {"k": "reply", "r": rid, "st": status, "c": content_type.decode("latin-1")}
+        return await self._send_to(asker, encode_forward(reply, body))
