@@ -19,7 +19,7 @@ import pytest
 
 import gosf
 from gosf._transport._engine import owner_of
-from gosf._transport._forward import decode_forward, encode_forward
+from gosf._transport._forward_wire import decode_forward, encode_forward
 from gosf.brokers import MemoryBus
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from tests.harness import RawWebSocket, eventually, serve_app

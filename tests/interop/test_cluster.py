@@ -415,7 +415,7 @@ async def test_npm_clients_behind_a_round_robin_balancer(
     async with round_robin([host_of(cluster.first), host_of(cluster.second)]) as balancer:
         url = f"http://{balancer.host}"
         scenario = partial(run_scenario, "cluster_clients.cjs", version, url, transports, room)
-        seen = await anyio.to_thread.run_sync(scenario)
+        seen: list[dict[str, Any]] = (await anyio.to_thread.run_sync(scenario))["clients"]
     for client in seen:
         assert client["calls"] == 10, client
         assert len(client["pids"]) == 1, client  # one session, served by its owner

@@ -77,10 +77,10 @@ async function main() {
     calls: s.pids.length,
     told: s.told,
     disconnects: s.disconnects,
-    transport: v4 ? sockets[i].io.engine.transport.name : sockets[i].io.engine.transport.name,
+    transport: sockets[i].io.engine.transport.name,
   }));
   sockets.forEach((socket) => socket.close());
-  process.stdout.write(JSON.stringify(out) + "\n");
+  process.stdout.write(JSON.stringify({ clients: out }) + "\n");
   process.exit(0);
 }
 
