@@ -19,6 +19,7 @@ import pytest
 
 import gosf
 from gosf._transport._engine import owner_of
+from gosf._transport._forward import Forwarder
 from gosf._transport._forward_wire import decode_forward, encode_forward
 from gosf.brokers import MemoryBus
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
@@ -385,3 +386,68 @@ async def test_python_socketio_behind_a_round_robin_balancer(
     # upgrade, the websocket (the second connection) went to the other process.
     least = 5 if transports == ["polling"] else 1
     assert min(balancer.connections.values()) >= least, balancer.connections
+
+
+async def upgrade_through(host: str, sid: str) -> Any:
+    """Open a websocket for ``sid`` on ``host`` and finish the upgrade (a context manager)."""
+
+    @asynccontextmanager
+    async def upgraded() -> AsyncIterator[RawWebSocket]:
+        target = f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        async with RawWebSocket.connect(host, target) as ws:
+            await ws.send("2probe")
+            assert await ws.receive() == "3probe"
+            await ws.send("5")
+            yield ws
+
+    return upgraded()
+
+
+async def test_many_frames_through_a_relay_to_a_busy_owner_all_arrive(anyio_backend: str) -> None:
+    """More frames than the relay's window while the owner runs one handler at a time."""
+    async with pair(max_concurrent_handlers=1) as cluster, http_client() as http:
+        owner, other = cluster.hosts
+        client = Hopping(http, [other])
+        await client.handshake(owner)
+        count = 300
+        with anyio.fail_after(20):
+            async with await upgrade_through(other, client.sid) as ws:
+                await ws.send("40")
+                assert str(await ws.receive()).startswith("40{")
+                for n in range(count):
+                    await ws.send(f'42{n}["echo",{n}]')
+                acks = [await ws.receive() for _ in range(count)]
+        assert acks == [f"43{n}[{n}]" for n in range(count)]
+
+
+async def test_the_owner_ends_a_session_whose_relaying_process_went_away(
+    anyio_backend: str,
+) -> None:
+    bus = MemoryBus()
+    owner_server = make_server(bus, ping_interval=0.3, ping_timeout=0.3)
+    edge_server = make_server(bus)
+    async with (
+        serve_app(owner_server.asgi) as owner,
+        serve_app(edge_server.asgi) as other,
+        http_client() as http,
+    ):
+        client = Hopping(http, [owner])
+        await client.handshake(owner)
+        with anyio.fail_after(10):
+            async with await upgrade_through(other, client.sid) as ws:
+                await ws.send("40")
+                assert str(await ws.receive()).startswith("40{")
+                session = owner_server.engine.sessions[client.sid]
+                assert session.transport == "websocket"
+                # The relaying process drops off the bus without a word (it died,
+                # or lost Redis): the owner's next ping cannot reach it.
+                bus._inboxes.pop(edge_server.broker.node_id)
+                await session.wait_finished()
+                assert session.close_reason == "transport error"
+                # It comes back: its client's next frame is answered with a close.
+                forwarder = edge_server.engine.forwarder
+                assert isinstance(forwarder, Forwarder)
+                bus._inboxes[edge_server.broker.node_id] = forwarder.inbox
+                await ws.send('421["echo","anyone?"]')
+                closed = await ws.receive()
+                assert getattr(closed, "code", None) == 1011

@@ -178,6 +178,11 @@ class Forwarder:
             owned = self._owned.get((head["f"], rid))
             if owned is not None:
                 owned.from_edge(head, body)
+            elif kind == "ws-in" and self._tg is not None:
+                # A relay this process no longer serves (it gave up on the edge):
+                # have the edge close its client's websocket.
+                close = encode_forward({"k": "ws-close", "r": rid, "code": 1011})
+                self._tg.start_soon(self._tell, head["f"], close)
             return
         if kind == "ws-open":
             self._open_relay(head)
@@ -290,6 +295,9 @@ class Forwarder:
                 del self._owned[key]
 
         tg.start_soon(run)
+
+    async def _tell(self, node: str, data: bytes) -> None:
+        await self._send_to(node, data)
 
     async def _reply(
         self, key: tuple[str, int], status: int, content_type: bytes, body: bytes
