@@ -82,16 +82,24 @@ def cli_command(kind: str, target: str, port: int) -> list[str]:
     return [sys.executable, "-m", "hypercorn", target, "--worker-class", worker, "--bind", bind]
 
 
-def start_server(kind: str, target: str, *, cli: bool = False, port: int | None = None) -> Served:
+def start_server(
+    kind: str,
+    target: str,
+    *,
+    cli: bool = False,
+    port: int | None = None,
+    cli_args: tuple[str, ...] = (),
+) -> Served:
     """Serve ``target`` (``module:attr``) with ``kind`` in a child process on a free port.
 
-    With ``cli`` the server's own command line is used (as the README says);
-    otherwise ``tests/serve.py``, which also exits when the test run dies.
+    With ``cli`` the server's own command line is used (as the README says),
+    followed by ``cli_args``; otherwise ``tests/serve.py``, which also exits
+    when the test run dies.
     """
     port = port or free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = (
-        cli_command(kind, target, port)
+        [*cli_command(kind, target, port), *cli_args]
         if cli
         else [sys.executable, "-m", "tests.serve", kind, target, str(port)]
     )

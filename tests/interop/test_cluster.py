@@ -471,3 +471,27 @@ async def test_python_socketio_behind_a_round_robin_balancer(
     least = 5 if transports == ["polling"] else 1
     assert min(balancer.connections.values()) >= least, balancer.connections
     assert cluster.alive()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # node runs in a thread meanwhile
+@pytest.mark.parametrize("kind", ["hypercorn-asyncio", "hypercorn-trio"])
+def test_hypercorn_workers_need_no_sticky_sessions(
+    redis_server: RedisServer, kind: str, anyio_backend: str
+) -> None:
+    """``hypercorn app:asgi --workers 2``: the kernel hands each connection to either worker."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GOSF_BROKER", redis_server.url)
+        served = start_server(kind, APP, cli=True, cli_args=("--workers", "2"))
+    try:
+        for transports in ("polling", "polling,websocket"):
+            outcome = run_scenario(
+                "cluster_clients.cjs", "v4", served.url, transports, unique("room")
+            )
+            for client in outcome["clients"]:
+                assert client["calls"] == 10, client
+                assert len(client["pids"]) == 1, client
+                assert client["told"] == ["hello room"], client
+                assert client["disconnects"] == 0, client
+        assert served.alive()
+    finally:
+        stop_server(served.process)
