@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 import pytest
@@ -240,6 +241,30 @@ async def test_a_failing_deliver_does_not_stop_the_subscription(
 
 
 # -- outages ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_direct_messages_reach_only_their_process_in_order(redis_url: str) -> None:
+    chan = channel()
+    first, second, third = (make_broker(redis_url, chan) for _ in range(3))
+    got: dict[str, list[bytes]] = {b.node_id: [] for b in (first, second, third)}
+    async with anyio.create_task_group() as tg:
+        for broker in (first, second, third):
+            with anyio.fail_after(WAIT):
+                await tg.start(
+                    partial(broker.run, Inbox().deliver, inbox=got[broker.node_id].append)
+                )
+        messages = [b"\x00binary\n" + bytes([n]) for n in range(50)]
+        for message in messages:
+            assert await first.send_to(second.node_id, message)
+        assert not await first.send_to("no-such-node", b"lost")
+        await eventually(lambda: len(got[second.node_id]) == len(messages))
+        await anyio.sleep(QUIET)
+        assert got[second.node_id] == messages
+        assert got[first.node_id] == got[third.node_id] == []
+        tg.cancel_scope.cancel()
+    with anyio.fail_after(1):  # not running: not reachable, at once
+        assert not await first.send_to(second.node_id, b"stopped")
 
 
 @pytest.mark.anyio

@@ -85,7 +85,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import anyio.lowlevel
 import orjson
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from ._base import (
     DEFAULT_QUERY_TIMEOUT,
@@ -120,6 +120,8 @@ log = logging.getLogger("gosf.broker")
 
 _SEEN_MAX = 4096
 """How many recent ``(origin, sequence)`` pairs a broker remembers to drop repeats."""
+_MAX_ANSWERING = 64
+"""Queries of other processes answered at once, at most (more are dropped; askers time out)."""
 
 
 @dataclass(slots=True)
@@ -216,6 +218,7 @@ class RedisBroker:
         self.node_channel = f"{channel}:node:{self.node_id}"
         self._answer: Answer | None = None
         self._inbox: Inbox | None = None
+        self._answering = 0  # queries of other processes being answered now
         self._pending: dict[str, _Pending] = {}
         self._qids = itertools.count(1)
 
@@ -372,6 +375,21 @@ class RedisBroker:
         finally:
             del self._pending[qid]
         return answers + pending.answers
+
+    def _start_answer(self, tg: TaskGroup, client: coredis.Redis[bytes], data: Any) -> None:
+        """Answer a query in a task of ``tg``, unless ``_MAX_ANSWERING`` already are."""
+        if self._answering >= _MAX_ANSWERING:
+            log.warning("%s: %d queries being answered: dropped one", self._label, _MAX_ANSWERING)
+            return
+        self._answering += 1
+
+        async def answer() -> None:
+            try:
+                await self._answer_query(client, data)
+            finally:
+                self._answering -= 1
+
+        tg.start_soon(answer)
 
     async def _answer_query(self, client: coredis.Redis[bytes], data: Any) -> None:
         """Answer a query of another process (bounded by ``publish_timeout``; never raises)."""
@@ -548,24 +566,34 @@ class RedisBroker:
                 channel = self.channel.encode()
                 queries = self.query_channel.encode()
                 direct = self.node_channel.encode()
+                failure: Exception | None = None
                 try:
                     on_subscribed()
-                    async for message in pubsub:
-                        if message["type"] != "message":
-                            continue
-                        source = message["channel"]
-                        if isinstance(source, str):
-                            source = source.encode()
-                        if source == channel:
-                            self._receive(message["data"], deliver)
-                        elif source == direct:
-                            self._receive_direct(message["data"])
-                        elif source == queries:
-                            await self._answer_query(client, message["data"])
-                        else:
-                            self._receive_answer(message["data"])
+                    # Answers to other processes' queries are published by tasks of
+                    # their own: a slow PUBLISH never holds up incoming broadcasts.
+                    async with anyio.create_task_group() as answering:
+                        try:
+                            async for message in pubsub:
+                                if message["type"] != "message":
+                                    continue
+                                source = message["channel"]
+                                if isinstance(source, str):
+                                    source = source.encode()
+                                if source == channel:
+                                    self._receive(message["data"], deliver)
+                                elif source == direct:
+                                    self._receive_direct(message["data"])
+                                elif source == queries:
+                                    self._start_answer(answering, client, message["data"])
+                                else:
+                                    self._receive_answer(message["data"])
+                        except Exception as exc:  # the connection failed: reconnect
+                            failure = exc
+                        answering.cancel_scope.cancel()
                 finally:
                     self._client = None
+                if failure is not None:
+                    raise failure
         if attempt.cancelled_caught:
             raise TimeoutError(f"not subscribed within {self.connect_timeout}s")
 
