@@ -198,6 +198,9 @@ class Sender:
 
     def on_text(self, text: str) -> None:
         if text.startswith("43"):
+            if int(text[2 : text.index("[")]) < self.end - self.k:
+                self.other += 1  # a late ack of an earlier (timed-out) round
+                return
             self.acked += 1
             if self.next < self.end:
                 self.fire()
