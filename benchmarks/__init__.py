@@ -13,4 +13,13 @@ Modules:
 * :mod:`benchmarks.procs`: starting, watching and stopping child processes.
 * :mod:`benchmarks.run`: the driver: every server, worker class and client
   count, the table of ratios and the JSON results.
+
+The broadcast benchmark (``python -m benchmarks.broadcast``: deliveries per
+second to 1,000 clients over 2 workers joined by Redis) has its own:
+
+* :mod:`benchmarks.broadcast_servers`: the apps (gosf with its Redis broker
+  or local, python-socketio with ``AsyncRedisManager``), one worker each.
+* :mod:`benchmarks.broadcast_loadgen`: the receiving clients and the sender.
+* :mod:`benchmarks.broadcast`: the driver: redis-server, the workers, the
+  rounds, the tables and the JSON results.
 """

@@ -32,7 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SERVERS = ("gosf", "gosf-app", "python-socketio", "bare")
 WORKER_CLASSES = ("asyncio", "trio")
 
-__all__ = ("SERVERS", "WORKER_CLASSES", "build_app", "main", "supports")
+__all__ = ("SERVERS", "WORKER_CLASSES", "build_app", "main", "serve_app", "supports")
 
 
 def gosf_app() -> ASGIApp:
@@ -149,8 +149,14 @@ def serve(server: str, worker_class: str, port: int) -> None:
     """Serve ``server`` on 127.0.0.1:``port`` until SIGTERM or SIGINT."""
     if not supports(server, worker_class):
         raise SystemExit(f"{server} cannot run under the {worker_class} worker")
+    serve_app(build_app(server), worker_class, port)
+
+
+def serve_app(asgi: ASGIApp, worker_class: str, port: int) -> None:
+    """Serve ``asgi`` with hypercorn's ``worker_class`` on 127.0.0.1:``port``
+    until SIGTERM or SIGINT."""
     # hypercorn's own ASGI types are TypedDicts; the apps use plain mappings.
-    app: Any = build_app(server)
+    app: Any = asgi
     config = _config(port)
     if worker_class == "trio":
         import trio
