@@ -63,6 +63,10 @@ def gosf_app(broker_url: str | None) -> ASGIApp:
     async def whoami(socket: gosf.Socket, data: Any = None) -> int:
         return os.getpid()
 
+    @server.on("echo")  # benchmarks.forwarding
+    async def echo(socket: gosf.Socket, data: Any = None) -> Any:
+        return data
+
     @server.on("census")
     async def census(socket: gosf.Socket, data: Any = None) -> dict[str, int]:
         return {"pid": os.getpid(), "sockets": len(namespace.members())}
