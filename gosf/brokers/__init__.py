@@ -8,6 +8,8 @@ carries broadcasts between processes and machines through Redis pub/sub.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._base import (
     DEFAULT_QUERY_TIMEOUT,
     Answer,
@@ -20,6 +22,9 @@ from ._base import (
 )
 from ._memory import MemoryBroker, MemoryBus
 
+if TYPE_CHECKING:
+    from ._redis import RedisBroker
+
 __all__ = (
     "DEFAULT_QUERY_TIMEOUT",
     "Answer",
@@ -30,9 +35,19 @@ __all__ = (
     "LocalBroker",
     "MemoryBroker",
     "MemoryBus",
+    "RedisBroker",
     "from_url",
     "new_node_id",
 )
+
+
+def __getattr__(name: str) -> Any:
+    """``RedisBroker`` is imported on first use: it needs coredis (``gosf[redis]``)."""
+    if name == "RedisBroker":
+        from ._redis import RedisBroker
+
+        return RedisBroker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def from_url(url: str | None) -> Broker:
