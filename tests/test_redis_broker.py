@@ -268,6 +268,34 @@ async def test_direct_messages_reach_only_their_process_in_order(redis_url: str)
 
 
 @pytest.mark.anyio
+async def test_direct_messages_from_many_tasks_are_batched_in_order(redis_url: str) -> None:
+    """Concurrent senders share one pipelined publisher; each sender's order holds."""
+    chan = channel()
+    first, second = make_broker(redis_url, chan), make_broker(redis_url, chan)
+    got: list[bytes] = []
+    async with anyio.create_task_group() as tg:
+        with anyio.fail_after(WAIT):
+            await tg.start(partial(first.run, Inbox().deliver))
+            await tg.start(partial(second.run, Inbox().deliver, inbox=got.append))
+        outcomes: list[bool] = []
+
+        async def sender(task: int) -> None:
+            for n in range(40):
+                outcomes.append(await first.send_to(second.node_id, f"{task}:{n}".encode()))
+
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as senders:
+                for task in range(25):
+                    senders.start_soon(sender, task)
+        assert outcomes == [True] * 1000
+        await eventually(lambda: len(got) == 1000)
+        for task in range(25):
+            mine = [m for m in got if m.startswith(f"{task}:".encode())]
+            assert mine == [f"{task}:{n}".encode() for n in range(40)]
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
 async def test_publish_without_redis_returns_at_once() -> None:
     broker = RedisBroker(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1)
     with anyio.fail_after(1):

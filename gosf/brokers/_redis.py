@@ -106,6 +106,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "the Redis broker needs coredis: pip install 'gosf[redis]' (or coredis>=6.0)"
     ) from exc
 
+from ._redis_publisher import Publisher
 from ._redis_wire import (
     decode_message,
     decode_query_message,
@@ -219,6 +220,7 @@ class RedisBroker:
         self._answer: Answer | None = None
         self._inbox: Inbox | None = None
         self._answering = 0  # queries of other processes being answered now
+        self._publisher: Publisher | None = None  # set while subscribed
         self._pending: dict[str, _Pending] = {}
         self._qids = itertools.count(1)
 
@@ -252,7 +254,7 @@ class RedisBroker:
         reason = None
         try:
             with anyio.move_on_after(self.publish_timeout) as scope:
-                await client.publish(self.channel, payload)
+                await self._publish(self.channel, payload)
         except Exception as exc:  # whatever coredis raises for a broken connection
             reason = f"PUBLISH failed: {_describe(exc)}"
         if scope.cancelled_caught:
@@ -269,6 +271,18 @@ class RedisBroker:
             )
             self._dropped = 0
         self._failed_publishes = False
+
+    async def _publish(self, channel: str, data: bytes) -> int:
+        """PUBLISH through this connection's :class:`Publisher` (batched with others).
+
+        Raises:
+            ConnectionError: not connected.
+            Exception: what coredis raised.
+        """
+        publisher = self._publisher
+        if publisher is None:
+            raise ConnectionError("not connected to Redis")
+        return await publisher.publish(channel, data)
 
     def _reconnect(self, client: coredis.Redis[bytes], reason: str) -> None:
         """Give up on ``client`` (a command on it failed or timed out) and reconnect."""
@@ -296,7 +310,7 @@ class RedisBroker:
         receivers = 0
         try:
             with anyio.move_on_after(self.publish_timeout) as scope:
-                receivers = await client.publish(f"{self.channel}:node:{node_id}", data)
+                receivers = await self._publish(f"{self.channel}:node:{node_id}", data)
         except Exception as exc:  # whatever coredis raises for a broken connection
             reason = f"PUBLISH failed: {_describe(exc)}"
         if scope.cancelled_caught:
@@ -356,7 +370,7 @@ class RedisBroker:
                 subscribed = sum(counts.values())
                 pending.expected = max(0, subscribed - 1)  # less this process
                 if pending.expected:
-                    await client.publish(
+                    await self._publish(
                         self.query_channel, encode_query(self.node_id, qid, payload_request)
                     )
                     if len(pending.answers) < pending.expected:
@@ -375,6 +389,12 @@ class RedisBroker:
         finally:
             del self._pending[qid]
         return answers + pending.answers
+
+    async def _run_publisher(self, publisher: Publisher, client: coredis.Redis[bytes]) -> None:
+        try:
+            await publisher.run()
+        except Exception as exc:  # whatever coredis raises for a broken connection
+            self._reconnect(client, f"PUBLISH failed: {_describe(exc)}")
 
     def _start_answer(self, tg: TaskGroup, client: coredis.Redis[bytes], data: Any) -> None:
         """Answer a query in a task of ``tg``, unless ``_MAX_ANSWERING`` already are."""
@@ -410,7 +430,7 @@ class RedisBroker:
             return
         try:
             with anyio.move_on_after(self.publish_timeout):
-                await client.publish(f"{self.channel}:reply:{origin}", payload)
+                await self._publish(f"{self.channel}:reply:{origin}", payload)
         except Exception as exc:
             log.warning("%s: answering a query failed: %s", self._label, _describe(exc))
 
@@ -562,6 +582,7 @@ class RedisBroker:
                     self.channel, self.query_channel, self.reply_channel, self.node_channel
                 )
                 attempt.deadline = math.inf
+                publisher = self._publisher = Publisher(client)
                 self._client = client
                 channel = self.channel.encode()
                 queries = self.query_channel.encode()
@@ -569,9 +590,11 @@ class RedisBroker:
                 failure: Exception | None = None
                 try:
                     on_subscribed()
-                    # Answers to other processes' queries are published by tasks of
-                    # their own: a slow PUBLISH never holds up incoming broadcasts.
-                    async with anyio.create_task_group() as answering:
+                    # PUBLISHes go through the publisher's task, and answers to other
+                    # processes' queries are made by tasks of their own: a slow
+                    # PUBLISH never holds up what arrives on the subscription.
+                    async with anyio.create_task_group() as helpers:
+                        helpers.start_soon(self._run_publisher, publisher, client)
                         try:
                             async for message in pubsub:
                                 if message["type"] != "message":
@@ -584,14 +607,15 @@ class RedisBroker:
                                 elif source == direct:
                                     self._receive_direct(message["data"])
                                 elif source == queries:
-                                    self._start_answer(answering, client, message["data"])
+                                    self._start_answer(helpers, client, message["data"])
                                 else:
                                     self._receive_answer(message["data"])
                         except Exception as exc:  # the connection failed: reconnect
                             failure = exc
-                        answering.cancel_scope.cancel()
+                        helpers.cancel_scope.cancel()
                 finally:
                     self._client = None
+                    self._publisher = None
                 if failure is not None:
                     raise failure
         if attempt.cancelled_caught:
