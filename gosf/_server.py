@@ -49,7 +49,8 @@ class _Connection:
         self.decoder = Decoder(protocol)
         self.sockets: dict[str, Socket] = {}
         self.limiter = anyio.Semaphore(max_handlers)
-        self.connected = anyio.Event()  # set once a namespace is connected
+        # Set, then dropped, once a namespace is connected (the deadline's wait ends).
+        self.connected: anyio.Event | None = anyio.Event()
 
 
 class SocketIOServer:
@@ -455,7 +456,9 @@ class SocketIOServer:
         if session.closed:
             return
         conn.sockets[name] = socket
-        conn.connected.set()
+        if conn.connected is not None:
+            conn.connected.set()
+            conn.connected = None
         ns.sockets[socket.sid] = socket
         socket.join(socket.sid)
         await session.task_group.start(socket._run)
@@ -476,7 +479,10 @@ class SocketIOServer:
         )
 
     async def _connect_deadline(self, session: EngineSession, conn: _Connection) -> None:
+        connected = conn.connected
+        if connected is None:
+            return
         with anyio.move_on_after(self.options.connect_timeout):
-            await conn.connected.wait()
+            await connected.wait()
             return  # the task ends as soon as a namespace is connected
         session.close("connect timeout")

@@ -144,8 +144,10 @@ class EngineSession:
         self._server = server
         self._options = server.options
         self._life = anyio.CancelScope()  # cancelled by close(): ends run()
-        self._finished = anyio.Event()
-        self._pong = anyio.Event()
+        # Made when first needed: an idle session holds as few events as it can.
+        self._finished: anyio.Event | None = None
+        self._has_finished = False
+        self._pong: anyio.Event | None = None  # while a ping waits for its pong
         self._last_ping = anyio.current_time()
         self._tg: TaskGroup | None = None
         # Transport bookkeeping, kept here because transports come and go.
@@ -213,9 +215,16 @@ class EngineSession:
                     log.exception("error while closing session %s", self.sid)
                 finally:
                     self._server.sessions.pop(self.sid, None)
-                    self._finished.set()
+                    self._has_finished = True
+                    if self._finished is not None:
+                        self._finished.set()
 
     async def wait_finished(self) -> None:
+        """Wait until the session has ended and the layer above was told."""
+        if self._has_finished:
+            return
+        if self._finished is None:
+            self._finished = anyio.Event()
         await self._finished.wait()
 
     # -- outbound -------------------------------------------------------------
@@ -345,7 +354,8 @@ class EngineSession:
         if kind is PacketType.MESSAGE:
             await self._server.handler.on_message(self, packet.data)
         elif kind is PacketType.PONG and self.protocol >= 4:
-            self._pong.set()
+            if self._pong is not None:
+                self._pong.set()
         elif kind is PacketType.PING and self.protocol < 4:
             self._last_ping = anyio.current_time()
             self.send_nowait([Packet(PacketType.PONG, packet.data)])
@@ -364,12 +374,13 @@ class EngineSession:
         # within pingTimeout of each ping.
         while True:
             await anyio.sleep(self._options.ping_interval)
-            self._pong = anyio.Event()
+            pong = self._pong = anyio.Event()
             if not self.send_nowait([_PING]):
                 return
             with anyio.move_on_after(self._options.ping_timeout):
-                await self._pong.wait()
-            if not self._pong.is_set():
+                await pong.wait()
+            self._pong = None
+            if not pong.is_set():
                 self.close("ping timeout", discard=True)
                 return
 
