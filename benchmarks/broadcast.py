@@ -55,7 +55,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -65,11 +64,18 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from . import report
 from .broadcast_servers import CHANNEL
-from .procs import Child, cpu_seconds, free_port, machine_cpu, wait_listening
+from .procs import (
+    Child,
+    cpu_seconds,
+    free_port,
+    machine_cpu,
+    stop_on_sigterm,
+    wait_listening,
+)
 from .run import wait_quiet
 
 __all__ = ("CONFIGS", "main")
@@ -626,13 +632,6 @@ def format_tables(results: dict[str, Any]) -> str:
 # -- command line -------------------------------------------------------------------------
 
 
-def _stop_on_sigterm() -> None:
-    def stop(signum: int, frame: Any) -> NoReturn:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run (100 clients)")
@@ -685,7 +684,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; the exit code (0, or 1 when a setup failed)."""
     args = parse_args(argv)
-    _stop_on_sigterm()
+    stop_on_sigterm()
     bench = Bench(args)
     needs_redis = any(CONFIGS[name].redis for name in args.configs)
     try:

@@ -12,9 +12,17 @@ import subprocess
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
-__all__ = ("Child", "cpu_seconds", "free_port", "machine_cpu", "rss_kib", "wait_listening")
+__all__ = (
+    "Child",
+    "cpu_seconds",
+    "free_port",
+    "machine_cpu",
+    "rss_kib",
+    "stop_on_sigterm",
+    "wait_listening",
+)
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -146,3 +154,12 @@ class Child:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop the driver as Ctrl-C does (its children are stopped on the way out)."""
+
+    def stop(signum: int, frame: Any) -> NoReturn:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)

@@ -23,16 +23,15 @@ import contextlib
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from . import report
-from .procs import Child, free_port, machine_cpu, rss_kib, wait_listening
+from .procs import Child, free_port, machine_cpu, rss_kib, stop_on_sigterm, wait_listening
 from .servers import SERVERS, WORKER_CLASSES, supports
 
 __all__ = ("main",)
@@ -202,13 +201,6 @@ class Bench:
         }
 
 
-def _stop_on_sigterm() -> None:
-    def stop(signum: int, frame: Any) -> NoReturn:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run")
@@ -245,7 +237,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; the exit code (0, or 1 when a measurement failed)."""
     args = parse_args(argv)
-    _stop_on_sigterm()
+    stop_on_sigterm()
     bench = Bench(args)
     try:
         for worker in args.workers:
