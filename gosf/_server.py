@@ -336,7 +336,20 @@ class SocketIOServer:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
 
     async def on_close(self, session: EngineSession, reason: str) -> None:
-        self._connections.pop(session.sid, None)
+        """The session ended (its tasks, the sockets' handlers among them, are done):
+        close its sockets and run their disconnect handlers, side by side."""
+        conn = self._connections.pop(session.sid, None)
+        if conn is None:
+            return
+        sockets = list(conn.sockets.values())
+        for socket in sockets:
+            socket._close(reason)
+        if len(sockets) == 1:
+            await sockets[0]._finish()
+        elif sockets:
+            async with anyio.create_task_group() as tg:
+                for socket in sockets:
+                    tg.start_soon(socket._finish)
 
     # -- dispatch ------------------------------------------------------------------
 
@@ -461,7 +474,6 @@ class SocketIOServer:
             conn.connected = None
         ns.sockets[socket.sid] = socket
         socket.join(socket.sid)
-        await session.task_group.start(socket._run)
         data = {"sid": socket.sid} if protocol == 5 else None
         session.send_nowait(to_engine(encode(Packet(PacketType.CONNECT, name, data), protocol)))
         socket._connected()

@@ -8,7 +8,6 @@ from itertools import count
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
 
 from ._errors import Disconnected
 from ._transport._engine import EngineSession, OutItem, current_session
@@ -52,8 +51,11 @@ class Socket:
     """One client connected to one namespace.
 
     Created by the server when a CONNECT packet is accepted; handlers receive
-    it as their first argument. Its handler tasks live in the socket's own task
-    group, so they are cancelled when the client disconnects.
+    it as their first argument. Its handlers run in worker tasks of the
+    session's task group, each under a cancel scope of the socket's, so they
+    are cancelled when the client disconnects (from this namespace or
+    altogether); the disconnect handlers run once they have ended. An idle
+    socket has no task of its own.
     """
 
     def __init__(
@@ -73,9 +75,11 @@ class Socket:
         self._rooms: set[str] = set()
         self._ack_ids = count()
         self._acks: dict[int, _AckWaiter] = {}
-        self._closed = anyio.Event()
-        self._tg: TaskGroup | None = None
+        self._closed = False
         self._idle: list[_Worker] = []  # worker tasks waiting for a handler to run
+        self._workers = 0  # worker tasks alive
+        self._scopes: set[anyio.CancelScope] = set()  # one per worker: cancelled by _close
+        self._drained: anyio.Event | None = None  # set when the last worker ends
         self._early: list[list[OutItem]] = []
         self._siblings = siblings  # the client's sockets by namespace, this one included
 
@@ -157,7 +161,7 @@ class Socket:
             TimeoutError: no ack within ``timeout`` seconds.
             Disconnected: the client disconnected first.
         """
-        if self._closed.is_set():
+        if self._closed:
             raise Disconnected(self.sid)
         ack_id = next(self._ack_ids)
         waiter = self._acks[ack_id] = _AckWaiter()
@@ -195,7 +199,7 @@ class Socket:
 
     async def _send(self, packets: list[OutItem]) -> None:
         if not self.connected:
-            if self._closed.is_set():
+            if self._closed:
                 return
             if len(self._early) >= self.session.outbox.maxlen:
                 self.session.close("slow client", discard=True)
@@ -206,7 +210,7 @@ class Socket:
 
     def disconnect(self) -> None:
         """Disconnect the client from this namespace (the whole connection when it is the last)."""
-        if self._closed.is_set():
+        if self._closed:
             return
         self.session.send_nowait(
             to_engine(encode(Packet(PacketType.DISCONNECT, self.namespace.name), self.protocol))
@@ -226,54 +230,86 @@ class Socket:
             waiter.done.set()
 
     def _close(self, reason: str) -> None:
+        """Close the socket (idempotent): cancel its handlers, fail its pending calls.
+
+        Its disconnect handlers run once its handlers have ended: in a task of
+        the session's when the session lives on (a namespace disconnect),
+        else when the server finishes the session (:meth:`_finish`).
+        """
+        if self._closed:
+            return
+        self._closed = True
         if self.disconnect_reason is None:
             self.disconnect_reason = reason
-        self._closed.set()
+        self.connected = False
+        for scope in self._scopes:
+            scope.cancel()
+        for waiter in self._acks.values():
+            waiter.error = Disconnected(self.sid)
+            waiter.done.set()
+        if not self.session.closed:
+            try:
+                self.session.task_group.start_soon(self._finish)
+            except RuntimeError:  # the session is ending: the server finishes the socket
+                pass
+
+    async def _finish(self) -> None:
+        """Wait for the socket's handlers to end, then run its disconnect handlers.
+
+        Shielded, and bounded by ``DISCONNECT_GRACE`` seconds.
+        """
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + DISCONNECT_GRACE
+            while self._workers:
+                if self._drained is None:
+                    self._drained = anyio.Event()
+                await self._drained.wait()
+            await self.namespace._socket_closed(self)
 
     def _start_handler(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Run ``func(*args)`` in this socket's task group.
+        """Run ``func(*args)`` in a worker task of this socket.
 
-        An idle worker task of this socket takes it if there is one (a hand-over
-        is much cheaper than a new task); otherwise a new worker starts. The
-        caller bounds how many run at once, so the workers are bounded too.
+        An idle worker takes it if there is one (a hand-over is much cheaper
+        than a new task); otherwise a new worker starts in the session's task
+        group. The caller bounds how many run at once, so the workers are
+        bounded too.
+
+        Raises:
+            RuntimeError: the socket is closed.
         """
+        if self._closed:
+            raise RuntimeError("socket is closed")
         if self._idle:
             worker = self._idle.pop()
             worker.job = (func, args)
             worker.wake.set()
             return
-        if self._tg is None:
-            raise RuntimeError("socket is not running")
-        self._tg.start_soon(self._worker, func, args)
+        self.session.task_group.start_soon(self._worker, func, args)
+        self._workers += 1
 
     async def _worker(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
         current_session.set(self.session)  # this task serves this client only
         me = _Worker()
         job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
-        while job is not None:
-            await job[0](*job[1])
-            me.job, me.wake = None, anyio.Event()
-            self._idle.append(me)
-            await me.wake.wait()  # cancelled with the socket
-            job = me.job
-
-    async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
         try:
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                task_status.started()
-                await self._closed.wait()
-                tg.cancel_scope.cancel()
+            with scope:
+                if self._closed:
+                    scope.cancel()
+                while job is not None:
+                    await job[0](*job[1])
+                    me.job, me.wake = None, anyio.Event()
+                    self._idle.append(me)
+                    await me.wake.wait()  # cancelled with the socket
+                    job = me.job
         finally:
-            self._tg = None
-            self._close(self.session.close_reason or "closed")
-            self.connected = False
-            for waiter in self._acks.values():
-                waiter.error = Disconnected(self.sid)
-                waiter.done.set()
-            with anyio.CancelScope(shield=True) as scope:
-                scope.deadline = anyio.current_time() + DISCONNECT_GRACE
-                await self.namespace._socket_closed(self)
+            self._scopes.discard(scope)
+            if me in self._idle:
+                self._idle.remove(me)
+            self._workers -= 1
+            if not self._workers and self._drained is not None:
+                self._drained.set()
 
     def _connected(self) -> None:
         """Mark connected and release what handlers emitted before the CONNECT went out."""

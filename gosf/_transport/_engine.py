@@ -202,17 +202,20 @@ class EngineSession:
             if self.close_reason is None:  # cancelled from outside
                 self.close("server shutting down")
             with anyio.CancelScope(shield=True):
-                lingering = not self._server.stopping and self.transport == "polling"
-                if lingering and len(self.outbox):
-                    # A polling client fetches its last packets (the DISCONNECT
-                    # and CLOSE of a server-side disconnect) with one more GET:
-                    # keep the session reachable until then, briefly.
-                    with anyio.move_on_after(min(self._options.ping_timeout, LINGER)):
-                        await self.outbox.wait_empty()
                 try:
+                    # The layer above closes its sockets and runs their
+                    # disconnect handlers now that their handlers have ended.
                     await self._server.handler.on_close(self, self.close_reason or "closed")
                 except Exception:
                     log.exception("error while closing session %s", self.sid)
+                try:
+                    lingering = not self._server.stopping and self.transport == "polling"
+                    if lingering and len(self.outbox):
+                        # A polling client fetches its last packets (the DISCONNECT
+                        # and CLOSE of a server-side disconnect) with one more GET:
+                        # keep the session reachable until then, briefly.
+                        with anyio.move_on_after(min(self._options.ping_timeout, LINGER)):
+                            await self.outbox.wait_empty()
                 finally:
                     self._server.sessions.pop(self.sid, None)
                     self._has_finished = True
