@@ -1,4 +1,4 @@
-"""Forwarding: polling requests for a session that another process holds.
+"""Forwarding: requests for a session that another process holds.
 
 Without sticky sessions, the HTTP requests of one long-polling client land
 on any process of the cluster (``hypercorn --workers N``, a round-robin load
@@ -8,7 +8,9 @@ process a GET or POST lands on, when it does not hold the session, sends it
 to that owner as a direct message through the broker
 (:meth:`gosf.brokers.Broker.send_to`); the owner serves it exactly as it
 serves its own requests (same checks, same long-poll wait, same flush
-markers) and sends back the response, which the first process passes on.
+markers) and sends back the response, which the first process passes on. A
+websocket upgrade that lands on the wrong process is relayed instead: see
+:mod:`._relay`; :class:`Forwarder` routes both kinds of messages.
 
 Messages (version 1, framed as :mod:`._forward_wire` says)::
 
@@ -66,8 +68,8 @@ class _Reply:
 
 
 class Forwarder:
-    """Forwards this process's polling requests for other processes' sessions,
-    and serves theirs for its own sessions.
+    """Forwards this process's polling requests and websocket upgrades for
+    other processes' sessions, and serves theirs for its own sessions.
 
     :meth:`run` lives in the server's task group (the requests it serves for
     other processes run in it); :meth:`inbox` is the broker's ``inbox``.
