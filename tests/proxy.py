@@ -12,11 +12,12 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from anyio.abc import SocketStream
 
-__all__ = ("RoundRobin", "round_robin")
+__all__ = ("RoundRobin", "python_socketio_per_request", "round_robin")
 
 
 @dataclass
@@ -68,3 +69,22 @@ async def round_robin(backends: list[str]) -> AsyncIterator[RoundRobin]:
             yield balancer
         finally:
             tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def python_socketio_per_request() -> AsyncIterator[Any]:
+    """A python-socketio ``AsyncClient`` (no reconnection) that opens a new
+    connection for every HTTP request, so a balancer spreads its requests.
+
+    asyncio only (python-socketio's client); disconnected on the way out.
+    """
+    import aiohttp
+    import socketio
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+    client = socketio.AsyncClient(reconnection=False, http_session=session)
+    try:
+        yield client
+    finally:
+        await client.disconnect()
+        await session.close()

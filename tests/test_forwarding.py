@@ -24,7 +24,7 @@ from gosf._transport._forward_wire import decode_forward, encode_forward
 from gosf.brokers import MemoryBus
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from tests.harness import RawWebSocket, eventually, serve_app
-from tests.proxy import round_robin
+from tests.proxy import python_socketio_per_request, round_robin
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +56,22 @@ async def pair(**options: Any) -> AsyncIterator[Pair]:
     first, second = make_server(bus, **options), make_server(bus, **options)
     async with serve_app(first.asgi) as host1, serve_app(second.asgi) as host2:
         yield Pair((first, second), (host1, host2))
+
+
+@asynccontextmanager
+async def pending_get(client: Hopping, host: str, session: Any) -> AsyncIterator[list[str]]:
+    """A GET through ``host`` waiting at the owner (``session``) for the block;
+    yields the list its packets go to once it is answered (bounded: 5 s)."""
+    got: list[str] = []
+
+    async def long_poll() -> None:
+        got.extend(await client.get(host=host))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(long_poll)
+            await eventually(lambda: session.polling_get_active)
+            yield got
 
 
 class Hopping:
@@ -167,17 +183,9 @@ async def test_a_forwarded_get_waits_while_a_post_goes_elsewhere(anyio_backend: 
         await client.handshake(owner)
         await client.post("40", host=owner)
         await client.get(host=other)
-        got: list[str] = []
-
-        async def long_poll() -> None:
-            got.extend(await client.get(host=other))
-
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(long_poll)
-                session = cluster.servers[0].engine.sessions[client.sid]
-                await eventually(lambda: session.polling_get_active)
-                await client.post('427["echo","x"]', host=owner)
+        session = cluster.servers[0].engine.sessions[client.sid]
+        async with pending_get(client, other, session) as got:
+            await client.post('427["echo","x"]', host=owner)
         assert got == ['437["x"]']
 
 
@@ -248,17 +256,9 @@ async def test_overlapping_forwarded_gets_close_the_session(anyio_backend: str) 
         client = Hopping(http, [other])
         await client.handshake(owner)
         session = cluster.servers[0].engine.sessions[client.sid]
-        first: list[str] = []
-
-        async def pending_get() -> None:
-            first.extend(await client.get(host=other))
-
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(pending_get)
-                await eventually(lambda: session.polling_get_active)
-                second = await http.get(client.url(other))
-                assert second.status_code == 400
+        async with pending_get(client, other, session) as first:
+            second = await http.get(client.url(other))
+            assert second.status_code == 400
         assert first == ["1"]
 
 
@@ -359,29 +359,22 @@ async def test_python_socketio_behind_a_round_robin_balancer(
     anyio_backend: str, transports: list[str]
 ) -> None:
     """python-socketio's client, a connection per request, default transports too."""
-    import aiohttp
-    import socketio
-
-    async with pair() as cluster, round_robin(list(cluster.hosts)) as balancer:
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-        client = socketio.AsyncClient(reconnection=False, http_session=session)
+    async with (
+        pair() as cluster,
+        round_robin(list(cluster.hosts)) as balancer,
+        python_socketio_per_request() as client,
+    ):
         news: list[Any] = []
         client.on("news", news.append)
-        try:
-            with anyio.fail_after(20):
-                await client.connect(
-                    f"http://{balancer.host}", transports=transports, wait_timeout=5
-                )
-                for n in range(20):
-                    assert await client.call("echo", n, timeout=5) == n
-                await client.emit("later", "broadcast-free")
-                await eventually(lambda: news == ["broadcast-free"])
-                assert client.connected
-                # The upgrade may land on either process: it works on both.
-                assert client.transport() == transports[-1]
-        finally:
-            await client.disconnect()
-            await session.close()
+        with anyio.fail_after(20):
+            await client.connect(f"http://{balancer.host}", transports=transports, wait_timeout=5)
+            for n in range(20):
+                assert await client.call("echo", n, timeout=5) == n
+            await client.emit("later", "broadcast-free")
+            await eventually(lambda: news == ["broadcast-free"])
+            assert client.connected
+            # The upgrade may land on either process: it works on both.
+            assert client.transport() == transports[-1]
     # Polling only: every other request went through the other process. With the
     # upgrade, the websocket (the second connection) went to the other process.
     least = 5 if transports == ["polling"] else 1

@@ -30,7 +30,7 @@ import gosf
 from tests import redis_fixtures
 from tests.conftest import Served, start_server, stop_server
 from tests.node import run_scenario
-from tests.proxy import round_robin
+from tests.proxy import python_socketio_per_request, round_robin
 from tests.redis_fixtures import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -435,39 +435,32 @@ async def test_npm_clients_behind_a_round_robin_balancer(
 async def test_python_socketio_behind_a_round_robin_balancer(
     cluster: Cluster, transports: list[str]
 ) -> None:
-    import aiohttp
-    import socketio
-
     room = unique("room")
-    async with round_robin([host_of(cluster.first), host_of(cluster.second)]) as balancer:
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-        client = socketio.AsyncClient(reconnection=False, http_session=session)
+    backends = [host_of(cluster.first), host_of(cluster.second)]
+    async with (
+        round_robin(backends) as balancer,
+        python_socketio_per_request() as client,
+        peers(cluster.second.url, "ws-peer") as (peer,),
+    ):
         told: list[Any] = []
         client.on("told", told.append)
-        try:
-            async with peers(cluster.second.url, "ws-peer") as (peer,):
-                with anyio.fail_after(30):
-                    await client.connect(
-                        f"http://{balancer.host}", transports=transports, wait_timeout=5
-                    )
-                    await client.call("join", {"text": room}, timeout=TIMEOUT)
-                    await peer.call("join", room)
-                    pids = {
-                        (await client.call("whoami", {"text": ""}, timeout=TIMEOUT))["text"]
-                        for _ in range(10)
-                    }
-                    assert len(pids) == 1
-                    await peer.call("tell-room", "to both", room=room)
-                    await peer.wait_for("told", "to both")
-                    while not told:  # noqa: ASYNC110 - python-socketio's callback gives no event
-                        await anyio.sleep(0.02)
-                    await peer.marker(peer)
-                assert [message["text"] for message in told] == ["to both"]
-                assert client.connected
-                assert client.transport() == transports[-1]
-        finally:
-            await client.disconnect()
-            await session.close()
+        with anyio.fail_after(30):
+            await client.connect(f"http://{balancer.host}", transports=transports, wait_timeout=5)
+            await client.call("join", {"text": room}, timeout=TIMEOUT)
+            await peer.call("join", room)
+            pids = {
+                (await client.call("whoami", {"text": ""}, timeout=TIMEOUT))["text"]
+                for _ in range(10)
+            }
+            assert len(pids) == 1
+            await peer.call("tell-room", "to both", room=room)
+            await peer.wait_for("told", "to both")
+            while not told:  # noqa: ASYNC110 - python-socketio's callback gives no event
+                await anyio.sleep(0.02)
+            await peer.marker(peer)
+        assert [message["text"] for message in told] == ["to both"]
+        assert client.connected
+        assert client.transport() == transports[-1]
     least = 5 if transports == ["polling"] else 1
     assert min(balancer.connections.values()) >= least, balancer.connections
     assert cluster.alive()
