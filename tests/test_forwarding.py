@@ -21,6 +21,7 @@ import gosf
 from gosf._transport._engine import owner_of
 from gosf._transport._forward import Forwarder
 from gosf._transport._forward_wire import decode_forward, encode_forward
+from gosf._transport._relay import WINDOW
 from gosf.brokers import MemoryBus
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from tests.harness import RawWebSocket, eventually, serve_app
@@ -442,5 +443,28 @@ async def test_the_owner_ends_a_session_whose_relaying_process_went_away(
                 assert isinstance(forwarder, Forwarder)
                 bus._inboxes[edge_server.broker.node_id] = forwarder.inbox
                 await ws.send('421["echo","anyone?"]')
+                closed = await ws.receive()
+                assert getattr(closed, "code", None) == 1011
+
+
+async def test_an_edge_gives_up_on_an_owner_that_takes_no_frames(anyio_backend: str) -> None:
+    """The owner stays subscribed but never takes a frame: the edge's wait is bounded."""
+    bus = MemoryBus()
+    owner_server = make_server(bus)
+    edge_server = make_server(bus, ping_interval=0.3, ping_timeout=0.3)
+    async with (
+        serve_app(owner_server.asgi) as owner,
+        serve_app(edge_server.asgi) as other,
+        http_client() as http,
+    ):
+        client = Hopping(http, [owner])
+        await client.handshake(owner)
+        with anyio.fail_after(10):
+            async with await upgrade_through(other, client.sid) as ws:
+                await ws.send("40")
+                assert str(await ws.receive()).startswith("40{")
+                bus._inboxes[owner_server.broker.node_id] = lambda data: None  # a black hole
+                for n in range(WINDOW + 1):
+                    await ws.send(f'42["echo",{n}]')
                 closed = await ws.receive()
                 assert getattr(closed, "code", None) == 1011

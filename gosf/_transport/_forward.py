@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -46,15 +45,12 @@ from ._engine import EngineServer, OutItem, release_flushes
 from ._forward_wire import decode_forward, encode_forward
 from ._http import EngineError, Receive, Scope, Send, cors_headers, header, send_response
 from ._polling import deliver_payload, poll, posting, read_body, session_for_polling
-from ._relay import EdgeRelay, OwnerRelay, RelayRefused, session_for_upgrade
+from ._relay import EdgeRelay, OwnerRelay, RelayRefused, SendTo, session_for_upgrade
 from ._websocket import UPGRADE_TIMEOUT, serve_websocket
 
-__all__ = ("Forwarder", "SendTo")
+__all__ = ("Forwarder",)
 
 log = logging.getLogger("gosf.engineio")
-
-SendTo = Callable[[str, bytes], Awaitable[bool]]
-"""``send_to(node_id, data)``: a broker's direct message; whether ``node_id`` got it."""
 
 
 class _Reply:
@@ -263,7 +259,7 @@ class Forwarder:
             if reply.status != 101:
                 raise RelayRefused(reply.status, reply.body)
             await send({"type": "websocket.accept"})
-            await edge.run(receive, send, self._send_to, encode_forward)
+            await edge.run(receive, send, self._send_to, self.timeout)
         finally:
             self._waiting.pop(rid, None)
             del self._edges[rid]
@@ -292,7 +288,7 @@ class Forwarder:
         async def run() -> None:
             try:
                 await self._reply(key, 101, b"text/plain", b"")
-                await relay.serve(session, serve, self._send_to, encode_forward)
+                await relay.serve(session, serve, self._send_to)
             finally:
                 del self._owned[key]
 

@@ -39,9 +39,10 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._engine import EngineServer, EngineSession
+from ._forward_wire import encode_forward
 from ._http import EngineError, Message, Receive, Send
 
-__all__ = ("WINDOW", "EdgeRelay", "OwnerRelay", "RelayRefused", "session_for_upgrade")
+__all__ = ("WINDOW", "EdgeRelay", "OwnerRelay", "RelayRefused", "SendTo", "session_for_upgrade")
 
 log = logging.getLogger("gosf.engineio")
 
@@ -51,8 +52,8 @@ WINDOW = 64
 _CLOSE_GOING_AWAY = 1001
 _CLOSE_INTERNAL = 1011
 
-Encode = Callable[..., bytes]
 SendTo = Callable[[str, bytes], Awaitable[bool]]
+"""``send_to(node_id, data)``: a broker's direct message; whether ``node_id`` got it."""
 
 
 class RelayRefused(Exception):
@@ -121,8 +122,13 @@ class EdgeRelay:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
-    async def run(self, receive: Receive, send: Send, send_to: SendTo, encode: Encode) -> None:
-        """Pipe until one side ends; the websocket has been accepted."""
+    async def run(self, receive: Receive, send: Send, send_to: SendTo, stall: float) -> None:
+        """Pipe until one side ends; the websocket has been accepted.
+
+        ``stall`` bounds the wait for the owner's credits: an owner that takes
+        none of the client's frames for that long (it is gone, or its session
+        is: its heartbeat would have ended it) ends the relay.
+        """
         node_head = {"f": self.edge_id, "r": self.rid}
         closed_by_owner = False
 
@@ -142,6 +148,30 @@ class EdgeRelay:
                 log.warning("relay %s: client does not read; disconnecting it", self.rid)
                 await _close(send, _CLOSE_GOING_AWAY)
 
+        async def from_client() -> None:
+            while True:
+                if self.credits <= 0:
+                    self.credit_event = anyio.Event()
+                    with anyio.move_on_after(stall):
+                        await self.credit_event.wait()
+                    if self.credits <= 0:
+                        log.info("relay %s: the owner %s took no frame", self.rid, self.owner)
+                        await _close(send, _CLOSE_INTERNAL)
+                        return
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    return
+                text: str | None = message.get("text")
+                if text is not None:
+                    head, body = {"k": "ws-in", **node_head, "t": 1}, text.encode()
+                else:
+                    head, body = {"k": "ws-in", **node_head, "t": 0}, message.get("bytes") or b""
+                self.credits -= 1
+                if not await send_to(self.owner, encode_forward(head, body)):
+                    log.info("relay %s: the owner %s is gone", self.rid, self.owner)
+                    await _close(send, _CLOSE_INTERNAL)
+                    return
+
         async with anyio.create_task_group() as tg:
 
             async def pump_out() -> None:
@@ -152,28 +182,11 @@ class EdgeRelay:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(pump_out)
-            while True:
-                while self.credits <= 0:
-                    self.credit_event = anyio.Event()
-                    await self.credit_event.wait()
-                message = await receive()
-                if message["type"] != "websocket.receive":
-                    break
-                text: str | None = message.get("text")
-                if text is not None:
-                    head, body = {"k": "ws-in", **node_head, "t": 1}, text.encode()
-                else:
-                    head, body = {"k": "ws-in", **node_head, "t": 0}, message.get("bytes") or b""
-                self.credits -= 1
-                if not await send_to(self.owner, encode(head, body)):
-                    log.info("relay %s: the owner %s is gone", self.rid, self.owner)
-                    await _close(send, _CLOSE_INTERNAL)
-                    tg.cancel_scope.cancel()
-                    return
+            await from_client()
             tg.cancel_scope.cancel()
         if not closed_by_owner:
             with anyio.CancelScope(shield=True):
-                await send_to(self.owner, encode({"k": "ws-gone", **node_head}))
+                await send_to(self.owner, encode_forward({"k": "ws-gone", **node_head}))
 
 
 class OwnerRelay:
@@ -209,7 +222,6 @@ class OwnerRelay:
         session: EngineSession,
         serve_websocket: Callable[[Receive, Send], Awaitable[None]],
         send_to: SendTo,
-        encode: Encode,
     ) -> None:
         """Serve the relayed websocket like a local one, until it ends."""
 
@@ -221,7 +233,8 @@ class OwnerRelay:
             self._taken += 1
             if self._taken >= WINDOW // 2:
                 credit, self._taken = self._taken, 0
-                await send_to(self.edge, encode({"k": "ws-credit", "r": self.rid, "n": credit}))
+                credit_message = {"k": "ws-credit", "r": self.rid, "n": credit}
+                await send_to(self.edge, encode_forward(credit_message))
             return message
 
         async def send(message: Message) -> None:
@@ -239,7 +252,7 @@ class OwnerRelay:
                     head, body = {"k": "ws-close", "r": self.rid, "code": message["code"]}, b""
                 else:
                     return
-                if not await send_to(self.edge, encode(head, body)):
+                if not await send_to(self.edge, encode_forward(head, body)):
                     raise ConnectionError(f"the relaying process {self.edge} is gone")
 
         try:
