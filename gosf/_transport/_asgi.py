@@ -16,7 +16,7 @@ import anyio
 import sniffio
 
 from . import _hypercorn_guard
-from ._engine import EngineServer, EngineSession, ServerNotRunning, owner_of
+from ._engine import EngineServer, EngineSession, ServerNotRunning
 from ._http import (
     ASGIApp,
     EngineError,
@@ -149,16 +149,11 @@ class EngineASGI:
         try:
             protocol, sid, b64 = self._validate(scope, "websocket")
             if sid is not None:
-                owner = owner_of(sid)
-                forwarder = self.engine.forwarder
-                if (
-                    sid not in self.engine.sessions
-                    and owner is not None
-                    and owner != self.engine.node_id
-                    and forwarder is not None
-                ):
+                remote = self.engine.remote_owner(sid)
+                if remote is not None:
                     # The upgrade of a session another process holds (no sticky
                     # sessions): this process relays the websocket to it.
+                    owner, forwarder = remote
                     try:
                         await forwarder.relay_websocket(
                             receive, send, owner=owner, sid=sid, b64=b64

@@ -420,6 +420,16 @@ class EngineServer:
     def running(self) -> bool:
         return self._tg is not None
 
+    def remote_owner(self, sid: str) -> tuple[str, RequestForwarder] | None:
+        """The process holding ``sid`` and the forwarder reaching it, when
+        ``sid`` is not a session of this process but another one's."""
+        if sid in self.sessions or self.forwarder is None:
+            return None
+        owner = owner_of(sid)
+        if owner is None or owner == self.node_id:
+            return None
+        return owner, self.forwarder
+
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Own every session until cancelled; sessions are closed on the way out."""
         self.stopping = False

@@ -44,7 +44,15 @@ from anyio.abc import TaskGroup, TaskStatus
 from ._engine import EngineServer, OutItem, release_flushes
 from ._forward_wire import decode_forward, encode_forward
 from ._http import EngineError, Receive, Scope, Send, cors_headers, header, send_response
-from ._polling import deliver_payload, poll, posting, read_body, session_for_polling
+from ._polling import (
+    client_left,
+    deliver_payload,
+    poll,
+    posting,
+    read_body,
+    session_for_polling,
+    unless_gone,
+)
 from ._relay import EdgeRelay, OwnerRelay, RelayRefused, SendTo, session_for_upgrade
 from ._websocket import UPGRADE_TIMEOUT, serve_websocket
 
@@ -127,27 +135,17 @@ class Forwarder:
             head = {"k": method.lower(), "f": self._engine.node_id, "r": rid, "s": sid}
             if not await self._send_to(owner, encode_forward({**head, "c": content_type}, body)):
                 raise EngineError(EngineError.UNKNOWN_SID, detail="its process is not reachable")
-            gone = False
-            with anyio.move_on_after(self.timeout):
-                async with anyio.create_task_group() as tg:
-                    if method == "GET":
-
-                        async def watch() -> None:
-                            nonlocal gone
-                            while (await receive())["type"] != "http.disconnect":
-                                pass
-                            gone = True
-                            tg.cancel_scope.cancel()
-
-                        tg.start_soon(watch)
-                    await reply.done.wait()
-                    tg.cancel_scope.cancel()
-            if not reply.done.is_set():
+            # A GET's client may leave while the owner long-polls for it.
+            gone = partial(client_left, receive) if method == "GET" else anyio.sleep_forever
+            answered = False
+            with anyio.move_on_after(self.timeout) as waiting:
+                answered = await unless_gone(reply.done.wait, gone)
+            if not answered:
                 with anyio.CancelScope(shield=True):
                     cancel = {"k": "cancel", "f": self._engine.node_id, "r": rid}
                     await self._send_to(owner, encode_forward(cancel))
-                if gone:
-                    return
+                if not waiting.cancelled_caught:
+                    return  # the client left
                 log.warning("session %s: its process %s did not answer in time", sid, owner)
                 raise EngineError(EngineError.UNKNOWN_SID, detail="its process did not answer")
         finally:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
+from typing import Any
 
 import anyio
 
 from ..protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from ..protocol.errors import RemoteProtocolError
-from ._engine import EngineServer, EngineSession, Flush, OutItem, owner_of, release_flushes
+from ._engine import EngineServer, EngineSession, Flush, OutItem, release_flushes
 from ._http import (
     EngineError,
     Receive,
@@ -28,12 +30,14 @@ from ._http import (
 )
 
 __all__ = (
+    "client_left",
     "deliver_payload",
     "handle_polling",
     "poll",
     "posting",
     "read_body",
     "session_for_polling",
+    "unless_gone",
 )
 
 log = logging.getLogger("gosf.engineio")
@@ -68,16 +72,16 @@ async def handle_polling(
         opening, kind = encode_payload([new.open_packet()], protocol, b64=b64)
         await send_response(send, 200, opening, content_type=kind.encode(), headers=cors)
         return
-    if sid not in engine.sessions:
-        owner = owner_of(sid)
-        if owner is not None and owner != engine.node_id and engine.forwarder is not None:
-            if method not in ("GET", "POST"):
-                raise EngineError(EngineError.BAD_REQUEST, detail=f"method {method} not allowed")
-            await engine.forwarder.forward(scope, receive, send, owner=owner, sid=sid)
-            return
+    remote = engine.remote_owner(sid)
+    if remote is not None:
+        if method not in ("GET", "POST"):
+            raise EngineError(EngineError.BAD_REQUEST, detail=f"method {method} not allowed")
+        owner, forwarder = remote
+        await forwarder.forward(scope, receive, send, owner=owner, sid=sid)
+        return
     session = session_for_polling(engine, sid)
     if method == "GET":
-        result = await poll(session, _disconnected(receive))
+        result = await poll(session, partial(client_left, receive))
         if result is None:
             return  # the client went away; whatever is queued stays queued
         body, content_type, items = result
@@ -111,12 +115,28 @@ def session_for_polling(engine: EngineServer, sid: str) -> EngineSession:
     return session
 
 
-def _disconnected(receive: Receive) -> Callable[[], Awaitable[None]]:
-    async def wait() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
+async def client_left(receive: Receive) -> None:
+    """Return once the HTTP client has gone (``http.disconnect``)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
-    return wait
+
+async def unless_gone(
+    wait: Callable[[], Awaitable[Any]], gone: Callable[[], Awaitable[None]]
+) -> bool:
+    """Await ``wait()``; cut short when ``gone()`` returns first. Whether ``wait()`` finished."""
+    finished = False
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            await gone()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        await wait()
+        finished = True
+        tg.cancel_scope.cancel()
+    return finished
 
 
 async def poll(
@@ -137,21 +157,8 @@ async def poll(
         raise EngineError(EngineError.BAD_REQUEST, detail="overlapping GET requests")
     session.polling_get_active = True
     try:
-        if not session.upgrading:
-            gone = False
-            async with anyio.create_task_group() as tg:
-
-                async def watch() -> None:
-                    nonlocal gone
-                    await client_gone()
-                    gone = True
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(watch)
-                await session.outbox.wait()
-                tg.cancel_scope.cancel()
-            if gone:
-                return None
+        if not session.upgrading and not await unless_gone(session.outbox.wait, client_gone):
+            return None
         items: list[OutItem] = [] if session.upgrading else session.outbox.drain()
         packets = [item for item in items if not isinstance(item, Flush)]
         if session.upgrading:
