@@ -251,14 +251,7 @@ class RedisBroker:
             self._drop("not connected to Redis")
             return
         payload = encode_message(broadcast, self.node_id, next(self._seq))
-        reason = None
-        try:
-            with anyio.move_on_after(self.publish_timeout) as scope:
-                await self._publish(self.channel, payload)
-        except Exception as exc:  # whatever coredis raises for a broken connection
-            reason = f"PUBLISH failed: {_describe(exc)}"
-        if scope.cancelled_caught:
-            reason = f"PUBLISH timed out after {self.publish_timeout}s"
+        _, reason = await self._publish_bounded(self.channel, payload)
         if reason is not None:
             self._drop(reason)
             self._reconnect(client, reason)
@@ -271,6 +264,16 @@ class RedisBroker:
             )
             self._dropped = 0
         self._failed_publishes = False
+
+    async def _publish_bounded(self, channel: str, data: bytes) -> tuple[int, str | None]:
+        """:meth:`_publish` within ``publish_timeout``, never raising:
+        ``(receivers, None)``, or ``(0, why it failed)``."""
+        try:
+            with anyio.move_on_after(self.publish_timeout):
+                return await self._publish(channel, data), None
+        except Exception as exc:  # whatever coredis raises for a broken connection
+            return 0, f"PUBLISH failed: {_describe(exc)}"
+        return 0, f"PUBLISH timed out after {self.publish_timeout}s"
 
     async def _publish(self, channel: str, data: bytes) -> int:
         """PUBLISH through this connection's :class:`Publisher` (batched with others).
@@ -306,15 +309,7 @@ class RedisBroker:
         client = self._client
         if client is None:
             return False
-        reason = None
-        receivers = 0
-        try:
-            with anyio.move_on_after(self.publish_timeout) as scope:
-                receivers = await self._publish(f"{self.channel}:node:{node_id}", data)
-        except Exception as exc:  # whatever coredis raises for a broken connection
-            reason = f"PUBLISH failed: {_describe(exc)}"
-        if scope.cancelled_caught:
-            reason = f"PUBLISH timed out after {self.publish_timeout}s"
+        receivers, reason = await self._publish_bounded(f"{self.channel}:node:{node_id}", data)
         if reason is not None:
             log.warning("%s: a direct message to %s failed: %s", self._label, node_id, reason)
             self._reconnect(client, reason)
@@ -428,11 +423,9 @@ class RedisBroker:
         except TypeError as exc:
             log.error("%s: an answer is not JSON-serialisable: %s", self._label, exc)
             return
-        try:
-            with anyio.move_on_after(self.publish_timeout):
-                await self._publish(f"{self.channel}:reply:{origin}", payload)
-        except Exception as exc:
-            log.warning("%s: answering a query failed: %s", self._label, _describe(exc))
+        _, reason = await self._publish_bounded(f"{self.channel}:reply:{origin}", payload)
+        if reason is not None:
+            log.warning("%s: answering a query failed: %s", self._label, reason)
 
     def _receive_answer(self, data: Any) -> None:
         try:
