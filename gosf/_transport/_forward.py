@@ -103,11 +103,7 @@ class Forwarder:
                 task_status.started()
                 await anyio.sleep_forever()
         finally:
-            self._tg = None
-            for cancelled in self._serving.values():
-                cancelled.set()
-            for relay in self._owned.values():
-                relay.scope.cancel()
+            self._tg = None  # the requests and relays it served ended with its task group
 
     # -- asking the owner -------------------------------------------------------------
 
