@@ -11,7 +11,7 @@ handler starts in the socket's task group.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
@@ -22,7 +22,7 @@ import anyio
 
 from ._config import ServerOptions
 from ._errors import ConnectionRefused
-from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
+from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, EventHandler, Namespace
 from ._socket import Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
@@ -322,7 +322,17 @@ class SocketIOServer:
             return
         kind = packet.type
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
-            await self._event(session, conn, packet)
+            limiter = conn.limiter
+            try:
+                limiter.acquire_nowait()
+            except anyio.WouldBlock:
+                await limiter.acquire()  # backpressure: the reader waits for a free slot
+            self._inflight += 1
+            try:
+                self._start_event(conn, packet, limiter)
+            except BaseException:
+                self._work_done(limiter)
+                raise
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
             socket = self._socket_for(conn, packet)
             if packet.id is not None:
@@ -369,40 +379,65 @@ class SocketIOServer:
             raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
         return socket
 
-    async def _event(self, session: EngineSession, conn: _Connection, packet: Packet) -> None:
+    def _start_event(self, conn: _Connection, packet: Packet, limiter: anyio.Semaphore) -> None:
+        """Start the handler of an EVENT in a handler slot the caller took (and counted).
+
+        Raises:
+            RemoteProtocolError: the namespace is not connected.
+        """
         socket = self._socket_for(conn, packet)
         event, *args = packet.data
         ns = socket.namespace
         handler = ns.handlers.get(event)
-        work: Callable[..., Awaitable[None]]
         if handler is not None:
-            work, work_args = self._call_handler, (socket, handler, args, packet.id)
+            socket._start_handler(
+                self._run_handler, limiter, socket, handler, event, args, packet.id
+            )
         elif ns.dispatcher is not None:
-            work, work_args = ns.dispatcher, (socket, event, args, packet.id)
+            socket._start_handler(
+                self._run_dispatcher, limiter, socket, ns.dispatcher, event, args, packet.id
+            )
         else:
             log.debug("no handler for %r in %s", event, ns.name)
-            return
-        try:
-            conn.limiter.acquire_nowait()
-        except anyio.WouldBlock:
-            await conn.limiter.acquire()  # backpressure: the reader waits for a free slot
-        self._inflight += 1
-        try:
-            socket._start_handler(self._guarded, conn.limiter, socket, event, work, work_args)
-        except BaseException:
-            self._work_done(conn.limiter)
-            raise
+            self._work_done(limiter)
 
-    async def _guarded(
+    # The two kinds of work an EVENT starts, each in one coroutine (the hot
+    # path: every await level costs): run it, log what it raises, free its slot.
+
+    async def _run_handler(
         self,
         limiter: anyio.Semaphore,
         socket: Socket,
+        handler: EventHandler,
         event: str,
-        work: Callable[..., Awaitable[None]],
-        work_args: tuple[Any, ...],
+        args: list[Any],
+        ack_id: int | None,
     ) -> None:
         try:
-            await work(*work_args)
+            result = await handler(socket, *args)
+            if ack_id is not None:
+                if result is None:
+                    await socket.ack(ack_id)
+                elif isinstance(result, tuple):
+                    await socket.ack(ack_id, *result)
+                else:
+                    await socket.ack(ack_id, result)
+        except Exception:
+            log.exception("handler for %r failed (socket %s)", event, socket.sid)
+        finally:
+            self._work_done(limiter)
+
+    async def _run_dispatcher(
+        self,
+        limiter: anyio.Semaphore,
+        socket: Socket,
+        dispatcher: Dispatcher,
+        event: str,
+        args: list[Any],
+        ack_id: int | None,
+    ) -> None:
+        try:
+            await dispatcher(socket, event, args, ack_id)
         except Exception:
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
         finally:
@@ -414,19 +449,6 @@ class SocketIOServer:
         if not self._inflight and self._idle is not None:
             self._idle.set()
             self._idle = None
-
-    @staticmethod
-    async def _call_handler(
-        socket: Socket, handler: EventHandler, args: list[Any], ack_id: int | None
-    ) -> None:
-        result = await handler(socket, *args)
-        if ack_id is not None:
-            if result is None:
-                await socket.ack(ack_id)
-            elif isinstance(result, tuple):
-                await socket.ack(ack_id, *result)
-            else:
-                await socket.ack(ack_id, result)
 
     async def shutdown(self, grace: float) -> None:
         """Stop gracefully: refuse new sessions, give running handlers ``grace``

@@ -11,6 +11,7 @@ import anyio
 
 from ._errors import Disconnected
 from ._transport._engine import EngineSession, OutItem, current_session
+from ._transport._event import Wakeup, new_wakeup, wake, wakeup_wait
 from ._transport._http import header
 from .protocol.engineio import Packet as EnginePacket
 from .protocol.engineio import PacketType as EngineType
@@ -35,7 +36,7 @@ class _Worker:
 
     def __init__(self) -> None:
         self.job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = None
-        self.wake = anyio.Event()
+        self.wake: Wakeup = new_wakeup()
 
 
 class _AckWaiter:
@@ -178,7 +179,11 @@ class Socket:
 
     async def ack(self, ack_id: int, *args: Any) -> None:
         """Answer the client's event ``ack_id`` with ``args`` (used by dispatchers)."""
-        await self._send(to_engine(encode_ack(self.namespace.name, ack_id, args)))
+        packets = to_engine(encode_ack(self.namespace.name, ack_id, args))
+        if self.connected:  # the hot path: one await level less than _send
+            await self.session.send(packets)
+        else:
+            await self._send(packets)
 
     async def emit_and_ack(self, event: str, data: Any, ack_id: int | None) -> None:
         """Send ``data`` as an ``event`` and, when ``ack_id`` is given, as that ack,
@@ -282,7 +287,7 @@ class Socket:
         if self._idle:
             worker = self._idle.pop()
             worker.job = (func, args)
-            worker.wake.set()
+            wake(worker.wake)
             return
         self.session.task_group.start_soon(self._worker, func, args)
         self._workers += 1
@@ -299,9 +304,9 @@ class Socket:
                     scope.cancel()
                 while job is not None:
                     await job[0](*job[1])
-                    me.job, me.wake = None, anyio.Event()
+                    me.job, me.wake = None, new_wakeup()
                     self._idle.append(me)
-                    await me.wake.wait()  # cancelled with the socket
+                    await wakeup_wait(me.wake)  # cancelled with the socket
                     job = me.job
         finally:
             self._scopes.discard(scope)

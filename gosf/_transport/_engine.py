@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from .._config import ServerOptions
 from ..protocol.engineio import Packet, PacketType, encode_open
 from ..protocol.errors import RemoteProtocolError
+from ._event import Event, new_event
 from ._http import Receive, Scope, Send
 from ._outbox import Outbox, OutboxClosed
 
@@ -63,7 +64,7 @@ class Flush:
     __slots__ = ("done",)
 
     def __init__(self) -> None:
-        self.done = anyio.Event()
+        self.done: Event = new_event()
 
 
 OutItem = Packet | Flush
@@ -156,11 +157,16 @@ class EngineSession:
         self.transport_failed = False
         self._send_frame: Callable[[Packet], Awaitable[None]] | None = None
         self._flushing = False
-        self._flush_idle: anyio.Event | None = None
+        self._flush_idle: Event | None = None
 
     @property
     def closed(self) -> bool:
         return self.close_reason is not None
+
+    @property
+    def handler(self) -> EngineHandler:
+        """The layer above, which gets this session's messages."""
+        return self._server.handler
 
     @property
     def task_group(self) -> TaskGroup:
@@ -258,14 +264,20 @@ class EngineSession:
         outbox = self.outbox
         # Only this session's own tasks write directly: a task serving another
         # client must never wait on this client's network.
-        own = current_session.get() is self
-        direct = own and self._send_frame is not None and not self._flushing
+        if (
+            self._send_frame is not None
+            and not self._flushing
+            and current_session.get() is self
+            and not len(outbox)
+            and not outbox.closed
+        ):
+            await self._write(packets)  # the hot path: nothing queued, nobody writing
+            return True
         try:
-            if not (direct and outbox.put_many_nowait(packets, signal=False)):
-                await outbox.put_many(packets)
+            await outbox.put_many(packets)
         except OutboxClosed:
             return False
-        if own and self._send_frame is not None and not self._flushing:
+        if self._send_frame is not None and not self._flushing and current_session.get() is self:
             await self.flush_outbox()
         return True
 
@@ -283,19 +295,26 @@ class EngineSession:
         before it stops), after waiting for it to stop. A failed write closes
         the session; a cancelled one puts back what it had not started to send.
         """
-        send_frame = self._send_frame
-        if send_frame is None:
+        if self._send_frame is None:
             return
         if self._flushing:
             if self._flush_idle is None:
-                self._flush_idle = anyio.Event()
+                self._flush_idle = new_event()
             await self._flush_idle.wait()
             return
+        await self._write([])
+
+    async def _write(self, items: list[OutItem]) -> None:
+        """Be the writer: write ``items``, then everything queued meanwhile or before.
+
+        The caller checked that nobody is writing and a websocket is attached.
+        """
+        send_frame = self._send_frame
+        assert send_frame is not None
         self._flushing = True
         outbox = self.outbox
         try:
-            while len(outbox):
-                items = outbox.drain()
+            while True:
                 done = 0
                 try:
                     for item in items:
@@ -313,6 +332,9 @@ class EngineSession:
                 except BaseException:  # cancelled: the frame in flight counts as sent
                     outbox.putback(items[done:])
                     raise
+                if not len(outbox):
+                    return
+                items = outbox.drain()
         finally:
             self._flushing = False
             idle, self._flush_idle = self._flush_idle, None

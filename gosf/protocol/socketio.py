@@ -61,6 +61,14 @@ class Packet:
     id: int | None = None
 
 
+# Building a frozen dataclass through its __init__ costs four object.__setattr__
+# calls; the decoder's hot path sets the slots directly.
+_new_packet = object.__new__
+_set_type = Packet.__dict__["type"].__set__
+_set_namespace = Packet.__dict__["namespace"].__set__
+_set_data = Packet.__dict__["data"].__set__
+_set_id = Packet.__dict__["id"].__set__
+
 _EVENT_TYPES: Final = (PacketType.EVENT, PacketType.BINARY_EVENT)
 _ACK_TYPES: Final = (PacketType.ACK, PacketType.BINARY_ACK)
 _DIGITS: Final = "0123456"
@@ -290,6 +298,10 @@ class Decoder:
         return packet
 
     def _parse(self, text: str) -> tuple[Packet, int | None]:
+        if text[:1] == "2":
+            packet = self._parse_event(text)
+            if packet is not None:
+                return packet, None
         if not text:
             raise RemoteProtocolError("empty packet")
         ptype = _BY_DIGIT.get(text[0])
@@ -328,6 +340,37 @@ class Decoder:
             namespace, _, query = namespace.partition("?")
             data = {"query": query}
         return Packet(ptype, namespace, data, ack_id), count
+
+    def _parse_event(self, text: str) -> Packet | None:
+        """The hot path: an EVENT with a payload. ``None``: let :meth:`_parse` say what is wrong."""
+        pos = 1
+        namespace = "/"
+        if text.startswith("/", 1):
+            comma = text.find(",", 1)
+            if comma < 0:
+                return None
+            namespace, pos = text[1:comma], comma + 1
+        match = _ID_RE.match(text, pos)
+        digits = match[0] if match else ""
+        ack_id = None
+        if digits:
+            if len(digits) > 15:
+                return None
+            ack_id, pos = int(digits), pos + len(digits)
+        try:
+            data = orjson.loads(text[pos:])
+        except orjson.JSONDecodeError:
+            return None
+        if not (type(data) is list and data and type(data[0]) is str):
+            return None
+        if self._protocol == 5 and data[0] in _RESERVED_EVENTS:
+            return None
+        packet = _new_packet(Packet)
+        _set_type(packet, PacketType.EVENT)
+        _set_namespace(packet, namespace)
+        _set_data(packet, data)
+        _set_id(packet, ack_id)
+        return packet
 
     def _validate(self, ptype: PacketType, has_payload: bool, data: Any, ack: int | None) -> None:
         if ptype in _EVENT_TYPES:
