@@ -26,6 +26,7 @@ from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, EventHand
 from ._socket import Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
+from ._transport._event import Event, new_event
 from ._transport._forward import Forwarder
 from ._transport._http import ASGIApp, Receive, Scope, Send, query_params
 from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
@@ -43,12 +44,15 @@ _ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
 
 
 class _Connection:
-    __slots__ = ("connected", "decoder", "limiter", "sockets")
+    __slots__ = ("connected", "decoder", "free_slots", "slot_freed", "sockets")
 
     def __init__(self, protocol: int, max_handlers: int) -> None:
         self.decoder = Decoder(protocol)
         self.sockets: dict[str, Socket] = {}
-        self.limiter = anyio.Semaphore(max_handlers)
+        # Handler slots: a counter, and an event while someone waits for one
+        # (cheaper than a semaphore on the hot path).
+        self.free_slots = max_handlers
+        self.slot_freed: Event | None = None
         # Set, then dropped, once a namespace is connected (the deadline's wait ends).
         self.connected: anyio.Event | None = anyio.Event()
 
@@ -322,16 +326,16 @@ class SocketIOServer:
             return
         kind = packet.type
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
-            limiter = conn.limiter
-            try:
-                limiter.acquire_nowait()
-            except anyio.WouldBlock:
-                await limiter.acquire()  # backpressure: the reader waits for a free slot
+            while not conn.free_slots:  # backpressure: wait for a free slot
+                if conn.slot_freed is None:
+                    conn.slot_freed = new_event()
+                await conn.slot_freed.wait()
+            conn.free_slots -= 1
             self._inflight += 1
             try:
-                self._start_event(conn, packet, limiter)
+                self._start_event(conn, packet)
             except BaseException:
-                self._work_done(limiter)
+                self._work_done(conn)
                 raise
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
             socket = self._socket_for(conn, packet)
@@ -379,7 +383,7 @@ class SocketIOServer:
             raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
         return socket
 
-    def _start_event(self, conn: _Connection, packet: Packet, limiter: anyio.Semaphore) -> None:
+    def _start_event(self, conn: _Connection, packet: Packet) -> None:
         """Start the handler of an EVENT in a handler slot the caller took (and counted).
 
         Raises:
@@ -390,23 +394,21 @@ class SocketIOServer:
         ns = socket.namespace
         handler = ns.handlers.get(event)
         if handler is not None:
-            socket._start_handler(
-                self._run_handler, limiter, socket, handler, event, args, packet.id
-            )
+            socket._start_handler(self._run_handler, conn, socket, handler, event, args, packet.id)
         elif ns.dispatcher is not None:
             socket._start_handler(
-                self._run_dispatcher, limiter, socket, ns.dispatcher, event, args, packet.id
+                self._run_dispatcher, conn, socket, ns.dispatcher, event, args, packet.id
             )
         else:
             log.debug("no handler for %r in %s", event, ns.name)
-            self._work_done(limiter)
+            self._work_done(conn)
 
     # The two kinds of work an EVENT starts, each in one coroutine (the hot
     # path: every await level costs): run it, log what it raises, free its slot.
 
     async def _run_handler(
         self,
-        limiter: anyio.Semaphore,
+        conn: _Connection,
         socket: Socket,
         handler: EventHandler,
         event: str,
@@ -425,11 +427,11 @@ class SocketIOServer:
         except Exception:
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
         finally:
-            self._work_done(limiter)
+            self._work_done(conn)
 
     async def _run_dispatcher(
         self,
-        limiter: anyio.Semaphore,
+        conn: _Connection,
         socket: Socket,
         dispatcher: Dispatcher,
         event: str,
@@ -441,10 +443,14 @@ class SocketIOServer:
         except Exception:
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
         finally:
-            self._work_done(limiter)
+            self._work_done(conn)
 
-    def _work_done(self, limiter: anyio.Semaphore) -> None:
-        limiter.release()
+    def _work_done(self, conn: _Connection) -> None:
+        conn.free_slots += 1
+        freed = conn.slot_freed
+        if freed is not None:
+            conn.slot_freed = None
+            freed.set()
         self._inflight -= 1
         if not self._inflight and self._idle is not None:
             self._idle.set()

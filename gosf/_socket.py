@@ -13,8 +13,7 @@ from ._errors import Disconnected
 from ._transport._engine import EngineSession, OutItem, current_session
 from ._transport._event import Wakeup, new_wakeup, wake, wakeup_wait
 from ._transport._http import header
-from .protocol.engineio import Packet as EnginePacket
-from .protocol.engineio import PacketType as EngineType
+from .protocol.engineio import message
 from .protocol.socketio import Packet, PacketType, encode, encode_ack, encode_event
 
 if TYPE_CHECKING:
@@ -28,7 +27,9 @@ DISCONNECT_GRACE = 10.0
 
 def to_engine(parts: list[str | bytes]) -> list[OutItem]:
     """Wrap encoded Socket.IO parts (text packet + attachments) in Engine.IO messages."""
-    return [EnginePacket(EngineType.MESSAGE, part) for part in parts]
+    if len(parts) == 1:  # no attachments, the usual case
+        return [message(parts[0])]
+    return [message(part) for part in parts]
 
 
 class _Worker:

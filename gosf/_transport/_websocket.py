@@ -12,7 +12,7 @@ import logging
 
 import anyio
 
-from ..protocol.engineio import Packet, PacketType, decode_ws, encode_ws
+from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
 from ._engine import EngineServer, EngineSession
 from ._http import Receive, Scope, Send
@@ -143,6 +143,10 @@ async def _pump(session: EngineSession, receive: Receive, send: Send, max_payloa
     protocol, b64 = session.protocol, session.b64
 
     async def send_frame(packet: Packet) -> None:
+        data = packet.data
+        if type(data) is str:  # the hot path: what encode_ws does for text
+            await send({"type": "websocket.send", "text": TYPE_DIGITS[packet.type] + data})
+            return
         frame = encode_ws(packet, protocol, b64=b64)
         if isinstance(frame, str):
             await send({"type": "websocket.send", "text": frame})

@@ -33,6 +33,7 @@ from gosf.protocol.errors import LocalProtocolError, PayloadTooLarge, RemoteProt
 __all__ = (
     "OCTET_STREAM",
     "TEXT_PLAIN",
+    "TYPE_DIGITS",
     "Packet",
     "PacketType",
     "check_payload_size",
@@ -41,6 +42,7 @@ __all__ = (
     "encode_open",
     "encode_payload",
     "encode_ws",
+    "message",
 )
 
 TEXT_PLAIN = "text/plain; charset=UTF-8"
@@ -71,6 +73,18 @@ _new_packet = object.__new__
 _set_type = Packet.__dict__["type"].__set__
 _set_data = Packet.__dict__["data"].__set__
 _PREFIX: tuple[str, ...] = tuple(str(t.value) for t in PacketType)
+TYPE_DIGITS = _PREFIX
+"""The text prefix of each packet type, by type: ``TYPE_DIGITS[PacketType.MESSAGE] == "4"``."""
+
+
+def message(data: str | bytes) -> Packet:
+    """``Packet(PacketType.MESSAGE, data)``, built the fast way (the hot path)."""
+    packet = _new_packet(Packet)
+    _set_type(packet, _MESSAGE)
+    _set_data(packet, data)
+    return packet
+
+
 _TYPE_OF: dict[str, PacketType] = {str(t.value): t for t in PacketType}
 _MESSAGE = PacketType.MESSAGE
 _TO_DIGIT_BYTES = bytes.maketrans(b"0123456789", bytes(range(10)))

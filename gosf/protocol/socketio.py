@@ -275,6 +275,10 @@ class Decoder:
         message (after which the decoder should be discarded), and ``TypeError`` if ``data``
         is neither str nor bytes-like.
         """
+        if type(data) is str and data[:1] == "2" and self._pending is None:
+            packet = self._parse_event(data)  # the hot path
+            if packet is not None:
+                return packet
         if isinstance(data, str):
             if self._pending is not None:
                 raise RemoteProtocolError(
@@ -298,10 +302,6 @@ class Decoder:
         return packet
 
     def _parse(self, text: str) -> tuple[Packet, int | None]:
-        if text[:1] == "2":
-            packet = self._parse_event(text)
-            if packet is not None:
-                return packet, None
         if not text:
             raise RemoteProtocolError("empty packet")
         ptype = _BY_DIGIT.get(text[0])
