@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -253,13 +253,16 @@ class EngineSession:
         self.close("slow client", discard=True)
         return False
 
-    async def send(self, packets: list[OutItem]) -> bool:
+    def send(self, packets: list[OutItem]) -> Coroutine[Any, Any, bool]:
         """Queue ``packets``, waiting for room; ``False`` if the session closed.
 
         Over a websocket, when nobody is writing and the caller is one of this
         session's own tasks (its handlers), the caller writes them (and whatever
         else is queued) itself: no hand-over to another task. Other callers
         queue, and the session's writer sends.
+
+        A plain method returning the coroutine that does it: on the hot path
+        that is one coroutine, not two.
         """
         outbox = self.outbox
         # Only this session's own tasks write directly: a task serving another
@@ -271,10 +274,12 @@ class EngineSession:
             and not len(outbox)
             and not outbox.closed
         ):
-            await self._write(packets)  # the hot path: nothing queued, nobody writing
-            return True
+            return self._write(packets)  # the hot path: nothing queued, nobody writing
+        return self._queue(packets)
+
+    async def _queue(self, packets: list[OutItem]) -> bool:
         try:
-            await outbox.put_many(packets)
+            await self.outbox.put_many(packets)
         except OutboxClosed:
             return False
         if self._send_frame is not None and not self._flushing and current_session.get() is self:
@@ -304,10 +309,11 @@ class EngineSession:
             return
         await self._write([])
 
-    async def _write(self, items: list[OutItem]) -> None:
+    async def _write(self, items: list[OutItem]) -> bool:
         """Be the writer: write ``items``, then everything queued meanwhile or before.
 
         The caller checked that nobody is writing and a websocket is attached.
+        ``True`` (what :meth:`send` returns), also when the write failed.
         """
         send_frame = self._send_frame
         assert send_frame is not None
@@ -328,12 +334,12 @@ class EngineSession:
                     release_flushes(items[done:])
                     self.transport_failed = True
                     self.close("transport error", discard=True)
-                    return
+                    return True
                 except BaseException:  # cancelled: the frame in flight counts as sent
                     outbox.putback(items[done:])
                     raise
                 if not len(outbox):
-                    return
+                    return True
                 items = outbox.drain()
         finally:
             self._flushing = False

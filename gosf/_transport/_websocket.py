@@ -9,6 +9,7 @@ ends with a CLOSE packet), closes the websocket and cancels the reader.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 import anyio
 
@@ -142,16 +143,16 @@ async def _pump(session: EngineSession, receive: Receive, send: Send, max_payloa
 
     protocol, b64 = session.protocol, session.b64
 
-    async def send_frame(packet: Packet) -> None:
+    def send_frame(packet: Packet) -> Awaitable[None]:
+        # A plain function returning the ASGI send's awaitable: one
+        # coroutine less per frame.
         data = packet.data
         if type(data) is str:  # the hot path: what encode_ws does for text
-            await send({"type": "websocket.send", "text": TYPE_DIGITS[packet.type] + data})
-            return
+            return send({"type": "websocket.send", "text": TYPE_DIGITS[packet.type] + data})
         frame = encode_ws(packet, protocol, b64=b64)
         if isinstance(frame, str):
-            await send({"type": "websocket.send", "text": frame})
-        else:
-            await send({"type": "websocket.send", "bytes": frame})
+            return send({"type": "websocket.send", "text": frame})
+        return send({"type": "websocket.send", "bytes": frame})
 
     # Whoever queues packets while nobody is writing writes them itself (a
     # handler's ack goes out without waking this task); this task writes what
