@@ -5,12 +5,13 @@ on asyncio, builds two ``asyncio.Event`` objects (its ``__new__`` returns the
 backend's instance, whose ``__init__`` Python then runs a second time): about
 2.5 µs per event where ``asyncio.Event()`` takes 0.25 µs. gosf makes an event
 for every hand-over of a client's event to a handler task, so it asks the
-running loop directly and makes the backend's native event.
+running loop directly and makes the backend's own kind of event (under
+asyncio a smaller one than ``asyncio.Event``).
 
-The native events behave as anyio's do for gosf's purposes: ``set``,
-``is_set`` and ``await wait()``, cancellable by anyio cancel scopes on both
-backends (anyio cancels a task's native waits). One difference: waiting on an
-already set event is not a checkpoint on asyncio.
+The events behave as anyio's do for gosf's purposes: ``set``, ``is_set`` and
+``await wait()``, cancellable by anyio cancel scopes on both backends (anyio
+cancels a task's native waits). One difference: waiting on an already set
+event is not a checkpoint on asyncio.
 """
 
 from __future__ import annotations
@@ -35,6 +36,45 @@ class Event(Protocol):
     async def wait(self) -> object: ...
 
 
+class _AsyncioEvent:
+    """``asyncio.Event`` without its per-event deque (~600 bytes when empty).
+
+    Many of these live as long as their client (a writer waiting for
+    packets), so their size counts; a list is made only when a task waits.
+    """
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
 def new_event() -> Event:
     """A new unset event for the backend running in this thread.
 
@@ -42,7 +82,7 @@ def new_event() -> Event:
     backend on first use.
     """
     if asyncio._get_running_loop() is not None:
-        return asyncio.Event()
+        return _AsyncioEvent()
     trio = sys.modules.get("trio")  # a trio run has imported it
     if trio is not None and trio.lowlevel.in_trio_run():
         event: Event = trio.Event()

@@ -3,19 +3,19 @@
 Why not a memory object stream: a long-polling GET has to take *everything*
 queued at once, has to be woken without consuming a packet (the upgrade probe
 answers it with a NOOP), and the transport that drains the queue changes
-during an upgrade. A deque plus two events does all of that without a task.
+during an upgrade. A list plus two events does all of that without a task.
 
 Every producer and the single consumer run on the same event loop thread, so
-no lock is needed; events are replaced after they fire (anyio events cannot
-be reset).
+no lock is needed; events are replaced after they fire (events cannot be
+reset). A list, not a deque: the queue is nearly always drained whole, and an
+empty deque costs ~600 bytes per client against 56 for a list.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Generic, TypeVar
 
-import anyio
+from ._event import Event, new_event
 
 T = TypeVar("T")
 
@@ -32,12 +32,12 @@ class Outbox(Generic[T]):
     __slots__ = ("_closed", "_items", "_maxlen", "_readable", "_woken", "_writable")
 
     def __init__(self, maxlen: int) -> None:
-        self._items: deque[T] = deque()
+        self._items: list[T] = []
         self._maxlen = maxlen
         # Events exist only while someone waits on them: the hot path (put,
         # drain) then costs no allocation and no wake-up.
-        self._readable: anyio.Event | None = None
-        self._writable: anyio.Event | None = None
+        self._readable: Event | None = None
+        self._writable: Event | None = None
         self._closed = False
         self._woken = False
 
@@ -66,7 +66,7 @@ class Outbox(Generic[T]):
 
     async def _wait_writable(self) -> None:
         if self._writable is None:
-            self._writable = anyio.Event()
+            self._writable = new_event()
         await self._writable.wait()
 
     def put_many_nowait(self, items: list[T], *, signal: bool = True) -> bool:
@@ -112,7 +112,7 @@ class Outbox(Generic[T]):
         """Wait until an item is queued, :meth:`wake` is called or the queue closes."""
         while not self._items and not self._closed and not self._woken:
             if self._readable is None:
-                self._readable = anyio.Event()
+                self._readable = new_event()
             await self._readable.wait()
         self._woken = False
 
@@ -120,16 +120,16 @@ class Outbox(Generic[T]):
         """Take up to ``limit`` queued items (all when ``None``), oldest first."""
         items = self._items
         if limit is None or limit >= len(items):
-            taken = list(items)
-            items.clear()
+            taken, self._items = items, []
         else:
-            taken = [items.popleft() for _ in range(limit)]
+            taken = items[:limit]
+            del items[:limit]
         self._signal_writable()
         return taken
 
     def putback(self, items: list[T]) -> None:
         """Return ``items`` to the front of the queue, in order, even when closed or full."""
-        self._items.extendleft(reversed(items))
+        self._items[:0] = items
         self._signal_readable()
 
     def close(self, *, discard: bool = False) -> None:
