@@ -7,6 +7,8 @@ wire behaviour the stock clients rely on and the handling of bad input.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -311,6 +313,61 @@ async def test_answered_pings_keep_the_session(anyio_backend: str) -> None:
                     assert await ws.receive() == "2"
                     await ws.send("3")
                 await echo_works(ws)
+
+
+async def test_one_silent_client_among_many_is_closed_on_time(anyio_backend: str) -> None:
+    # One heartbeat loop serves every session: the client that stops
+    # answering is closed after pingTimeout, the ones that answer stay.
+    async with running(ping_interval=0.15, ping_timeout=0.25) as (server, host, _):
+        async with (
+            socketio_ws(host) as first,
+            socketio_ws(host) as silent,
+            socketio_ws(host) as last,
+        ):
+            with anyio.fail_after(5):
+                assert await silent.receive() == "2"
+                pinged = anyio.current_time()
+                for _ in range(4):  # the others keep answering meanwhile
+                    for ws in (first, last):
+                        assert await ws.receive() == "2"
+                        await ws.send("3")
+                assert isinstance(await silent.receive(), Closed)
+                assert anyio.current_time() - pinged >= 0.2
+                await echo_works(first)
+                await echo_works(last)
+        await eventually(lambda: not server.engine.sessions)
+
+
+async def test_eio3_session_lives_while_the_client_pings_and_dies_when_silent(
+    anyio_backend: str,
+) -> None:
+    # Engine.IO 3: the client pings; silence for pingInterval + pingTimeout closes.
+    async with running(ping_interval=0.1, ping_timeout=0.15) as (server, host, _):
+        async with RawWebSocket.connect(host, "/socket.io/?EIO=3&transport=websocket") as ws:
+            with anyio.fail_after(5):
+                assert str(await ws.receive()).startswith("0{")
+                assert await ws.receive() == "40"  # socket.io 2.x: "/" joined implicitly
+                for _ in range(5):  # 0.5 s alive, longer than one window (0.25 s)
+                    await anyio.sleep(0.1)
+                    await ws.send("2")
+                    silent_since = anyio.current_time()
+                    assert await ws.receive() == "3"
+                assert isinstance(await ws.receive(), Closed)
+                assert anyio.current_time() - silent_since >= 0.2
+        await eventually(lambda: not server.engine.sessions)
+
+
+async def test_a_closed_session_is_not_kept_alive_by_its_heartbeat(anyio_backend: str) -> None:
+    # The heartbeat schedule holds sessions weakly: a session that ended is
+    # garbage once the server forgot it, long before its next check is due.
+    async with running(ping_interval=60, ping_timeout=60) as (server, host, _):
+        async with socketio_ws(host):
+            (session,) = server.engine.sessions.values()
+            gone = weakref.ref(session)
+            del session
+        await eventually(lambda: not server.engine.sessions)
+        gc.collect()
+        assert gone() is None
 
 
 async def test_oversize_websocket_message_closes_only_the_offender(anyio_backend: str) -> None:

@@ -4,10 +4,14 @@ How it fits together:
 
 * :class:`EngineServer` keeps the sessions of one process and the task group
   they live in (opened by the ASGI lifespan, or by ``async with server``).
+  Its own task runs every session's heartbeat checks from one schedule (a
+  heap of due times): no sleeping task per client.
 * An :class:`EngineSession` is one client. Its ``run`` task owns a task group
-  holding the heartbeat and whatever the layer above starts for the client
-  (namespace sockets and their handlers). Closing the session cancels that
-  group, then tells the layer above (``on_close``) under a shield.
+  holding whatever the layer above starts for the client (namespace sockets'
+  handlers), and while a websocket is attached it is the writer for packets
+  other tasks queue. Closing the session cancels that group, writes the last
+  packets, stops the websocket's reader, then tells the layer above
+  (``on_close``) under a shield.
 * Transports (the websocket and polling glue in this package) never own the
   session: they feed it inbound packets with :meth:`EngineSession.receive` and
   drain its :class:`Outbox`. The outbox outlives a transport, which is what
@@ -16,8 +20,12 @@ How it fits together:
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import math
 import secrets
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -28,7 +36,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from .._config import ServerOptions
 from ..protocol.engineio import Packet, PacketType, encode_open
 from ..protocol.errors import RemoteProtocolError
-from ._event import Event, new_event
+from ._event import Event, Wakeup, new_event, new_wakeup, wake, wakeup_wait
 from ._http import Receive, Scope, Send
 from ._outbox import Outbox, OutboxClosed
 
@@ -144,18 +152,24 @@ class EngineSession:
         self.close_reason: str | None = None
         self._server = server
         self._options = server.options
-        self._life = anyio.CancelScope()  # cancelled by close(): ends run()
         # Made when first needed: an idle session holds as few events as it can.
         self._finished: anyio.Event | None = None
         self._has_finished = False
-        self._pong: anyio.Event | None = None  # while a ping waits for its pong
-        self._last_ping = anyio.current_time()
+        # Heartbeat state, driven by the server's heartbeat loop (no task per
+        # session): v4 whether a ping waits for its pong, v3 the client's
+        # last ping; _beat_gen invalidates scheduled checks that are stale.
+        self._awaiting_pong = False
+        self._beat_gen = 0
+        self._last_ping = 0.0
         self._tg: TaskGroup | None = None
         # Transport bookkeeping, kept here because transports come and go.
         self.polling_get_active = False
         self.polling_post_active = False
         self.transport_failed = False
         self._send_frame: Callable[[Packet], Awaitable[None]] | None = None
+        self._reader: anyio.CancelScope | None = None  # the websocket's reader
+        self._transport_changed: Wakeup | None = None  # the writer waits for a websocket
+        self._writer_done: Event | None = None
         self._flushing = False
         self._flush_idle: Event | None = None
 
@@ -191,22 +205,21 @@ class EngineSession:
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Live until closed: heartbeat and the upper layer's tasks run in here."""
+        """Live until closed: the upper layer's tasks run in here, and this
+        task writes what others queue while a websocket is attached."""
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 task_status.started()
-                with self._life:  # the heartbeat runs in this task until close()
-                    if self.protocol >= 4:
-                        await self._heartbeat_v4()
-                    else:
-                        await self._heartbeat_v3()
-                    await anyio.sleep_forever()
-                tg.cancel_scope.cancel()
+                await self._write_until_closed()
+                tg.cancel_scope.cancel()  # the handlers end with the session
+            if self._send_frame is not None:
+                await self.flush_outbox()  # a graceful close's last packets
         finally:
             self._tg = None
             if self.close_reason is None:  # cancelled from outside
                 self.close("server shutting down")
+            self._stop_websocket()
             with anyio.CancelScope(shield=True):
                 try:
                     # The layer above closes its sockets and runs their
@@ -227,6 +240,45 @@ class EngineSession:
                     self._has_finished = True
                     if self._finished is not None:
                         self._finished.set()
+
+    async def _write_until_closed(self) -> None:
+        """Be the websocket's writer until the session closes.
+
+        Handlers write their own packets (see :meth:`send`); this writes what
+        other tasks queue (broadcasts, pings, other clients' emits). While
+        polling, the GET requests take the packets and this waits for a
+        websocket.
+        """
+        outbox = self.outbox
+        while not self.closed:
+            if self._send_frame is None:
+                changed = self._transport_changed = new_wakeup()
+                await wakeup_wait(changed)
+                continue
+            await outbox.wait()
+            if not self.closed:
+                await self.flush_outbox()
+
+    def _stop_websocket(self) -> None:
+        """Nothing more will be written: stop the websocket's reader, release its task."""
+        if self._reader is not None:
+            self._reader.cancel()
+        done = self._writer_done
+        if done is None:
+            done = self._writer_done = new_event()
+        done.set()
+
+    async def wait_writer_done(self) -> None:
+        """Wait until the writer has written everything queued (the session closed)."""
+        done = self._writer_done
+        if done is None:
+            done = self._writer_done = new_event()
+        await done.wait()
+
+    def _notify_transport_changed(self) -> None:
+        changed, self._transport_changed = self._transport_changed, None
+        if changed is not None:
+            wake(changed)
 
     async def wait_finished(self) -> None:
         """Wait until the session has ended and the layer above was told."""
@@ -286,12 +338,22 @@ class EngineSession:
             await self.flush_outbox()
         return True
 
-    def attach_websocket(self, send_frame: Callable[[Packet], Awaitable[None]]) -> None:
-        """The websocket transport took over: frames go out through ``send_frame``."""
+    def attach_websocket(
+        self, send_frame: Callable[[Packet], Awaitable[None]], reader: anyio.CancelScope
+    ) -> None:
+        """The websocket transport took over: frames go out through ``send_frame``.
+
+        ``reader`` is the scope of the task reading the websocket: the
+        session's writer cancels it once the session closed and everything
+        queued was written (:meth:`wait_writer_done` then returns).
+        """
         self._send_frame = send_frame
+        self._reader = reader
+        self._notify_transport_changed()
 
     def detach_websocket(self) -> None:
         self._send_frame = None
+        self._reader = None
 
     async def flush_outbox(self) -> None:
         """Write everything queued through the websocket, one writer at a time.
@@ -370,7 +432,7 @@ class EngineSession:
         if discard:
             release_flushes(self.outbox.drain())
         self.outbox.close(discard=discard)
-        self._life.cancel()
+        self._notify_transport_changed()
 
     # -- inbound --------------------------------------------------------------
 
@@ -385,8 +447,10 @@ class EngineSession:
         if kind is PacketType.MESSAGE:
             await self._server.handler.on_message(self, packet.data)
         elif kind is PacketType.PONG and self.protocol >= 4:
-            if self._pong is not None:
-                self._pong.set()
+            if self._awaiting_pong:
+                self._awaiting_pong = False
+                self._beat_gen += 1  # the pong deadline no longer applies
+                self._server.schedule_beat(self, anyio.current_time() + self._options.ping_interval)
         elif kind is PacketType.PING and self.protocol < 4:
             self._last_ping = anyio.current_time()
             self.send_nowait([Packet(PacketType.PONG, packet.data)])
@@ -400,31 +464,35 @@ class EngineSession:
 
     # -- heartbeat --------------------------------------------------------------
 
-    async def _heartbeat_v4(self) -> None:
-        # Engine.IO 4: the server pings every pingInterval and expects a pong
-        # within pingTimeout of each ping.
-        while True:
-            await anyio.sleep(self._options.ping_interval)
-            pong = self._pong = anyio.Event()
-            if not self.send_nowait([_PING]):
-                return
-            with anyio.move_on_after(self._options.ping_timeout):
-                await pong.wait()
-            self._pong = None
-            if not pong.is_set():
-                self.close("ping timeout", discard=True)
-                return
+    def start_heartbeat(self, now: float) -> None:
+        """Schedule this session's first heartbeat check (the server calls it once)."""
+        self._last_ping = now
+        first = self._options.ping_interval
+        if self.protocol < 4:
+            first += self._options.ping_timeout
+        self._server.schedule_beat(self, now + first)
 
-    async def _heartbeat_v3(self) -> None:
-        # Engine.IO 3: the client pings; a session silent for
-        # pingInterval + pingTimeout is dead.
-        window = self._options.ping_interval + self._options.ping_timeout
-        while True:
-            deadline = self._last_ping + window
-            if anyio.current_time() >= deadline:
-                self.close("ping timeout", discard=True)
-                return
-            await anyio.sleep_until(deadline)
+    def beat(self, now: float) -> float | None:
+        """A scheduled heartbeat check is due: act; when the next one is due (or ``None``).
+
+        Engine.IO 4: the server pings every pingInterval (counted from the
+        last pong) and closes the session when no pong comes within
+        pingTimeout. Engine.IO 3: the client pings; a session silent for
+        pingInterval + pingTimeout is closed.
+        """
+        if self.protocol < 4:
+            deadline = self._last_ping + self._options.ping_interval + self._options.ping_timeout
+            if now < deadline:
+                return deadline
+            self.close("ping timeout", discard=True)
+            return None
+        if self._awaiting_pong:
+            self.close("ping timeout", discard=True)
+            return None
+        if not self.send_nowait([_PING]):
+            return None
+        self._awaiting_pong = True
+        return now + self._options.ping_timeout
 
 
 class EngineServer:
@@ -443,6 +511,12 @@ class EngineServer:
         self.stopping = False
         self.accepting = True
         self._tg: TaskGroup | None = None
+        # Every session's next heartbeat check, soonest first: one loop for
+        # all sessions instead of a sleeping task each. Entries hold weak
+        # references, so a closed session is not kept alive by its entry.
+        self._beats: list[tuple[float, int, weakref.ref[EngineSession], int]] = []
+        self._beat_count = itertools.count()
+        self._beats_changed: Wakeup | None = None
 
     @property
     def running(self) -> bool:
@@ -466,12 +540,40 @@ class EngineServer:
             self._tg = tg
             try:
                 task_status.started()
-                await anyio.sleep_forever()
+                await self._run_heartbeats()
             finally:
                 self._tg = None
                 self.stopping = True
                 for session in list(self.sessions.values()):
                     session.close("server shutting down")
+
+    def schedule_beat(self, session: EngineSession, due: float) -> None:
+        """Have :meth:`EngineSession.beat` called at ``due`` (anyio's clock)."""
+        beats = self._beats
+        entry = (due, next(self._beat_count), weakref.ref(session), session._beat_gen)
+        heapq.heappush(beats, entry)
+        if beats[0] is entry:  # sooner than what the loop sleeps for
+            changed, self._beats_changed = self._beats_changed, None
+            if changed is not None:
+                wake(changed)
+
+    async def _run_heartbeats(self) -> None:
+        """Call every session's heartbeat checks when due, until cancelled."""
+        beats = self._beats
+        while True:
+            now = anyio.current_time()
+            while beats and beats[0][0] <= now:
+                _, _, ref, gen = heapq.heappop(beats)
+                session = ref()
+                if session is None or session.closed or gen != session._beat_gen:
+                    continue
+                due = session.beat(now)
+                if due is not None:
+                    heapq.heappush(beats, (due, next(self._beat_count), ref, session._beat_gen))
+            changed = self._beats_changed = new_wakeup()
+            with anyio.move_on_after(beats[0][0] - now if beats else math.inf):
+                await wakeup_wait(changed)
+            self._beats_changed = None
 
     async def close_all(self, reason: str, *, grace: float) -> None:
         """Close every session gracefully and wait up to ``grace`` seconds for them to end."""
@@ -495,5 +597,6 @@ class EngineServer:
         session = EngineSession(self, protocol=protocol, transport=transport, b64=b64, scope=scope)
         self.sessions[session.sid] = session
         await self._tg.start(session.run)
+        session.start_heartbeat(anyio.current_time())
         await self.handler.on_open(session)
         return session

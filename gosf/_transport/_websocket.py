@@ -1,9 +1,11 @@
 """The websocket transport: new sessions, and the polling → websocket upgrade.
 
-A websocket connection is served by one ASGI call holding a small task group:
-the reader feeds the session, the writer drains the session's outbox. When the
-session closes, the writer sends what was already queued (a graceful close
-ends with a CLOSE packet), closes the websocket and cancels the reader.
+A websocket connection is served by one ASGI call, which reads: it feeds the
+session. The session's own task writes what other tasks queue (a handler
+writes its own ack). When the session closes, that task sends what was
+already queued (a graceful close ends with a CLOSE packet) and cancels the
+reading; the ASGI call then closes the websocket. Two tasks per client, the
+ASGI server's and the session's.
 """
 
 from __future__ import annotations
@@ -111,20 +113,36 @@ async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_pay
 
 
 async def _pump(session: EngineSession, receive: Receive, send: Send, max_payload: int) -> None:
+    # This task reads; the session's own task writes what other tasks queue
+    # (whoever queues packets while nobody is writing writes them itself: a
+    # handler's ack goes out without a hand-over). Once the session has closed
+    # and its writer has written the last packets, the writer cancels this
+    # task's reading, and the websocket is closed here.
     code = _CLOSE_NORMAL
     client_gone = False
-
     on_message = session.handler.on_message
+    protocol, b64 = session.protocol, session.b64
 
-    async def read() -> None:
-        nonlocal code, client_gone
+    def send_frame(packet: Packet) -> Awaitable[None]:
+        # A plain function returning the ASGI send's awaitable: one
+        # coroutine less per frame.
+        data = packet.data
+        if type(data) is str:  # the hot path: what encode_ws does for text
+            return send({"type": "websocket.send", "text": TYPE_DIGITS[packet.type] + data})
+        frame = encode_ws(packet, protocol, b64=b64)
+        if isinstance(frame, str):
+            return send({"type": "websocket.send", "text": frame})
+        return send({"type": "websocket.send", "bytes": frame})
+
+    with anyio.CancelScope() as reading:
+        session.attach_websocket(send_frame, reading)
         try:
             while not session.closed:
                 message = await receive()
                 if message["type"] != "websocket.receive":
                     client_gone = True
                     session.close("transport close", discard=True)
-                    return
+                    break
                 frame: str | bytes | None = message.get("text")
                 if frame is None:
                     frame = message.get("bytes") or b""
@@ -140,32 +158,8 @@ async def _pump(session: EngineSession, receive: Receive, send: Send, max_payloa
             log.info("session %s: closing on bad input: %s", session.sid, exc)
             code = _CLOSE_TOO_BIG if "maxPayload" in str(exc) else _CLOSE_POLICY
             session.close("parse error", discard=True)
-
-    protocol, b64 = session.protocol, session.b64
-
-    def send_frame(packet: Packet) -> Awaitable[None]:
-        # A plain function returning the ASGI send's awaitable: one
-        # coroutine less per frame.
-        data = packet.data
-        if type(data) is str:  # the hot path: what encode_ws does for text
-            return send({"type": "websocket.send", "text": TYPE_DIGITS[packet.type] + data})
-        frame = encode_ws(packet, protocol, b64=b64)
-        if isinstance(frame, str):
-            return send({"type": "websocket.send", "text": frame})
-        return send({"type": "websocket.send", "bytes": frame})
-
-    # Whoever queues packets while nobody is writing writes them itself (a
-    # handler's ack goes out without waking this task); this task writes what
-    # broadcasts queue, and waits for the session to end.
-    session.attach_websocket(send_frame)
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(read)
-            outbox = session.outbox
-            while not (outbox.closed and not len(outbox)):
-                await outbox.wait()
-                await session.flush_outbox()
-            tg.cancel_scope.cancel()
+        await session.wait_writer_done()
     finally:
         session.detach_websocket()
     if not client_gone and not session.transport_failed:
