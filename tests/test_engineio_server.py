@@ -366,8 +366,49 @@ async def test_a_closed_session_is_not_kept_alive_by_its_heartbeat(anyio_backend
             gone = weakref.ref(session)
             del session
         await eventually(lambda: not server.engine.sessions)
-        gc.collect()
-        assert gone() is None
+
+        def freed() -> bool:  # once the websocket's ASGI call has returned too
+            gc.collect()
+            return gone() is None
+
+        await eventually(freed)  # its heartbeat check is due only in 60 s
+
+
+async def test_an_idle_websocket_client_has_no_writer_task(anyio_backend: str) -> None:
+    # What other tasks queue for a websocket client is written by a task
+    # started on demand: none is left once connected, nor after each ping.
+    async with running(ping_interval=0.1, ping_timeout=1) as (server, host, _):
+        async with socketio_ws(host) as ws:
+            (session,) = server.engine.sessions.values()
+            await eventually(lambda: not session._writer_running)
+            with anyio.fail_after(5):
+                for _ in range(3):
+                    assert await ws.receive() == "2"
+                    await ws.send("3")
+                    await eventually(lambda: not session._writer_running)
+                await echo_works(ws)
+
+
+async def test_a_running_handler_gets_its_own_broadcast_at_once(anyio_backend: str) -> None:
+    # A broadcast that includes the sender is written while the sender's
+    # handler still runs: nothing waits for the handler to end.
+    server = make_server()
+    release = anyio.Event()
+
+    @server.on("tick")
+    async def tick(socket: gosf.Socket) -> str:
+        await server.emit("tock", 1)
+        await release.wait()
+        return "done"
+
+    async with running(server) as (_, host, _):
+        async with socketio_ws(host) as sender, socketio_ws(host) as other:
+            with anyio.fail_after(5):
+                await sender.send('425["tick"]')
+                assert await sender.receive() == '42["tock",1]'
+                assert await other.receive() == '42["tock",1]'
+                release.set()
+                assert await sender.receive() == '435["done"]'
 
 
 async def test_oversize_websocket_message_closes_only_the_offender(anyio_backend: str) -> None:

@@ -3,19 +3,23 @@
 How it fits together:
 
 * :class:`EngineServer` keeps the sessions of one process and the task group
-  they live in (opened by the ASGI lifespan, or by ``async with server``).
-  Its own task runs every session's heartbeat checks from one schedule (a
-  heap of due times): no sleeping task per client.
-* An :class:`EngineSession` is one client. Its ``run`` task owns a task group
-  holding whatever the layer above starts for the client (namespace sockets'
-  handlers), and while a websocket is attached it is the writer for packets
-  other tasks queue. Closing the session cancels that group, writes the last
-  packets, stops the websocket's reader, then tells the layer above
-  (``on_close``) under a shield.
-* Transports (the websocket and polling glue in this package) never own the
-  session: they feed it inbound packets with :meth:`EngineSession.receive` and
-  drain its :class:`Outbox`. The outbox outlives a transport, which is what
-  makes the polling → websocket upgrade lossless.
+  polling sessions live in (opened by the ASGI lifespan, or by ``async with
+  server``). Its own task runs every session's heartbeat checks from one
+  schedule (a heap of due times): no sleeping task per client.
+* An :class:`EngineSession` is one client. Its life (:meth:`EngineSession.host`)
+  is a task group holding whatever the layer above starts for the client
+  (namespace sockets' handlers); closing the session cancels that group,
+  writes the last packets, then tells the layer above (``on_close``) under a
+  shield. A session that began with long-polling is hosted by a task of its
+  own in the server's task group (the transport changes under it); one that
+  began on a websocket is hosted by that websocket's ASGI call, which also
+  reads it: an idle websocket client costs no task of gosf's.
+* What other tasks queue for a websocket client is written by a writer task
+  started on demand (:meth:`EngineSession._kick_writer`); handlers and the
+  reader write their own packets.
+* Transports (the websocket and polling glue in this package) feed the
+  session inbound packets and drain its :class:`Outbox`. The outbox outlives
+  a transport, which is what makes the polling → websocket upgrade lossless.
 """
 
 from __future__ import annotations
@@ -56,10 +60,14 @@ __all__ = (
 log = logging.getLogger("gosf.engineio")
 
 current_session: ContextVar[EngineSession | None] = ContextVar("gosf_session", default=None)
-"""The session whose handler the current task runs (set by the session's workers)."""
+"""The session whose handler the current task runs (set by the session's workers and
+its websocket's reader)."""
 
 LINGER = 5.0
 """Longest time a closed polling session waits for its client to fetch the last packets."""
+
+SHUTDOWN_WAIT = 15.0
+"""Longest time a stopping server waits for its sessions' last words (disconnect handlers)."""
 
 _PING = Packet(PacketType.PING)
 _PONG = Packet(PacketType.PONG)
@@ -167,15 +175,22 @@ class EngineSession:
         self.polling_post_active = False
         self.transport_failed = False
         self._send_frame: Callable[[Packet], Awaitable[None]] | None = None
-        self._reader: anyio.CancelScope | None = None  # the websocket's reader
-        self._transport_changed: Wakeup | None = None  # the writer waits for a websocket
+        self._reader: anyio.CancelScope | None = None  # the websocket's reading
+        self._closed_wakeup: Wakeup | None = None  # a polling session's task waits for close
         self._writer_done: Event | None = None
+        self._writer_running = False  # a writer task is alive (see _kick_writer)
+        self._writer_retire = False  # it should end once the queue is empty
         self._flushing = False
         self._flush_idle: Event | None = None
 
     @property
     def closed(self) -> bool:
         return self.close_reason is not None
+
+    @property
+    def flushing(self) -> bool:
+        """Someone is writing to the websocket (and will write all that is queued)."""
+        return self._flushing
 
     @property
     def handler(self) -> EngineHandler:
@@ -205,14 +220,40 @@ class EngineSession:
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Live until closed: the upper layer's tasks run in here, and this
-        task writes what others queue while a websocket is attached."""
+        """The task of a session that began with long-polling: live until closed.
+
+        The upper layer's tasks run in its task group (see :meth:`host`).
+        """
+
+        async def until_closed() -> None:
+            task_status.started()
+            while not self.closed:
+                closed = self._closed_wakeup = new_wakeup()
+                await wakeup_wait(closed)
+
+        await self.host(until_closed)
+
+    async def host(
+        self,
+        body: Callable[[], Awaitable[None]],
+        *,
+        after_flush: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run the session's life in the calling task: ``body`` inside its task group.
+
+        A session that began with long-polling lives in a task of its own
+        (:meth:`run`); one that began on a websocket lives in that
+        websocket's ASGI call, whose reading is ``body``: no task of gosf's
+        per idle websocket client. ``body`` returns (or is cancelled) when
+        the session closes; then the handlers are cancelled, the last queued
+        packets written (a graceful close), ``after_flush`` called, and the
+        layer above told (``on_close``) under a shield.
+        """
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                task_status.started()
-                await self._write_until_closed()
-                tg.cancel_scope.cancel()  # the handlers end with the session
+                await body()
+                tg.cancel_scope.cancel()  # the handlers (and the writer) end with the session
             if self._send_frame is not None:
                 await self.flush_outbox()  # a graceful close's last packets
         finally:
@@ -222,6 +263,8 @@ class EngineSession:
             self._stop_websocket()
             with anyio.CancelScope(shield=True):
                 try:
+                    if after_flush is not None:
+                        await after_flush()
                     # The layer above closes its sockets and runs their
                     # disconnect handlers now that their handlers have ended.
                     await self._server.handler.on_close(self, self.close_reason or "closed")
@@ -241,23 +284,41 @@ class EngineSession:
                     if self._finished is not None:
                         self._finished.set()
 
-    async def _write_until_closed(self) -> None:
-        """Be the websocket's writer until the session closes.
+    def _kick_writer(self, *, linger: bool = True) -> None:
+        """Make sure someone writes what was queued, over an attached websocket.
 
-        Handlers write their own packets (see :meth:`send`); this writes what
-        other tasks queue (broadcasts, pings, other clients' emits). While
-        polling, the GET requests take the packets and this waits for a
-        websocket.
+        Handlers write their own packets (see :meth:`send`), and the
+        websocket's reader what it queued; what other tasks queue
+        (broadcasts, other clients' emits) is written by a writer task
+        started here on demand. It stays while traffic comes (``linger``),
+        waiting on the queue as a permanent writer would, until the next
+        heartbeat finds it idle (:meth:`beat`); a writer started for a ping
+        ends once it is written. So an idle client has no writer task.
         """
+        if self._send_frame is None or self._flushing or self._writer_running:
+            return
+        tg = self._tg
+        if tg is None or self.closed or not len(self.outbox):
+            return
+        self._writer_running = True
+        self._writer_retire = not linger
+        tg.start_soon(self._writer)
+
+    async def _writer(self) -> None:
         outbox = self.outbox
-        while not self.closed:
-            if self._send_frame is None:
-                changed = self._transport_changed = new_wakeup()
-                await wakeup_wait(changed)
-                continue
-            await outbox.wait()
-            if not self.closed:
-                await self.flush_outbox()
+        wrote = False
+        try:
+            while not self.closed and self._send_frame is not None:
+                if len(outbox):
+                    await self.flush_outbox()
+                    wrote = True
+                elif not wrote or self._writer_retire:
+                    return  # no await between this check and the flag below
+                else:
+                    await outbox.wait()
+        finally:
+            self._writer_running = False
+            self._writer_retire = False
 
     def _stop_websocket(self) -> None:
         """Nothing more will be written: stop the websocket's reader, release its task."""
@@ -275,11 +336,6 @@ class EngineSession:
             done = self._writer_done = new_event()
         await done.wait()
 
-    def _notify_transport_changed(self) -> None:
-        changed, self._transport_changed = self._transport_changed, None
-        if changed is not None:
-            wake(changed)
-
     async def wait_finished(self) -> None:
         """Wait until the session has ended and the layer above was told."""
         if self._has_finished:
@@ -290,14 +346,17 @@ class EngineSession:
 
     # -- outbound -------------------------------------------------------------
 
-    def send_nowait(self, packets: list[OutItem]) -> bool:
+    def send_nowait(self, packets: list[OutItem], *, linger: bool = True) -> bool:
         """Queue ``packets`` without waiting.
 
         A full queue means the client does not read: it is disconnected as a
         slow consumer and ``False`` is returned, as it is for a closed session.
+        ``linger`` false: a writer started for these packets ends once they
+        are written (see :meth:`_kick_writer`).
         """
         try:
             if self.outbox.put_many_nowait(packets):
+                self._kick_writer(linger=linger)
                 return True
         except OutboxClosed:
             return False
@@ -336,6 +395,8 @@ class EngineSession:
             return False
         if self._send_frame is not None and not self._flushing and current_session.get() is self:
             await self.flush_outbox()
+        else:
+            self._kick_writer()
         return True
 
     def attach_websocket(
@@ -349,7 +410,7 @@ class EngineSession:
         """
         self._send_frame = send_frame
         self._reader = reader
-        self._notify_transport_changed()
+        self._kick_writer()
 
     def detach_websocket(self) -> None:
         self._send_frame = None
@@ -432,7 +493,11 @@ class EngineSession:
         if discard:
             release_flushes(self.outbox.drain())
         self.outbox.close(discard=discard)
-        self._notify_transport_changed()
+        closed, self._closed_wakeup = self._closed_wakeup, None
+        if closed is not None:
+            wake(closed)
+        if self._reader is not None:
+            self._reader.cancel()  # stop reading: nothing more is accepted
 
     # -- inbound --------------------------------------------------------------
 
@@ -489,7 +554,10 @@ class EngineSession:
         if self._awaiting_pong:
             self.close("ping timeout", discard=True)
             return None
-        if not self.send_nowait([_PING]):
+        # A writer still waiting since the last traffic writes the ping and
+        # ends; with none, one is started for the ping alone.
+        self._writer_retire = self._writer_running
+        if not self.send_nowait([_PING], linger=False):
             return None
         self._awaiting_pong = True
         return now + self._options.ping_timeout
@@ -544,8 +612,15 @@ class EngineServer:
             finally:
                 self._tg = None
                 self.stopping = True
-                for session in list(self.sessions.values()):
+                sessions = list(self.sessions.values())
+                for session in sessions:
                     session.close("server shutting down")
+                # Sessions born on a websocket end in their ASGI calls, not in
+                # this task group: wait for them too (their disconnect
+                # handlers are bounded by the layer above).
+                with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_WAIT):
+                    for session in sessions:
+                        await session.wait_finished()
 
     def schedule_beat(self, session: EngineSession, due: float) -> None:
         """Have :meth:`EngineSession.beat` called at ``due`` (anyio's clock)."""
@@ -584,10 +659,10 @@ class EngineServer:
             for session in sessions:
                 await session.wait_finished()
 
-    async def open_session(
+    def new_session(
         self, *, protocol: int, transport: str, b64: bool, scope: Mapping[str, Any]
     ) -> EngineSession:
-        """Create a session and start its task in the server's task group.
+        """Create and register a session; the caller runs it (:meth:`EngineSession.host`).
 
         Raises:
             ServerNotRunning: the server's task group is not open.
@@ -596,7 +671,24 @@ class EngineServer:
             raise ServerNotRunning(ServerNotRunning.__doc__)
         session = EngineSession(self, protocol=protocol, transport=transport, b64=b64, scope=scope)
         self.sessions[session.sid] = session
+        return session
+
+    async def open_session(
+        self, *, protocol: int, transport: str, b64: bool, scope: Mapping[str, Any]
+    ) -> EngineSession:
+        """Create a session and start its task in the server's task group.
+
+        Raises:
+            ServerNotRunning: the server's task group is not open.
+        """
+        session = self.new_session(protocol=protocol, transport=transport, b64=b64, scope=scope)
+        assert self._tg is not None
         await self._tg.start(session.run)
+        await self.start_session(session)
+        return session
+
+    async def start_session(self, session: EngineSession) -> None:
+        """What every new session gets once its task group runs: its heartbeat,
+        and the layer above's ``on_open``."""
         session.start_heartbeat(anyio.current_time())
         await self.handler.on_open(session)
-        return session

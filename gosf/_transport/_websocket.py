@@ -1,11 +1,13 @@
 """The websocket transport: new sessions, and the polling → websocket upgrade.
 
 A websocket connection is served by one ASGI call, which reads: it feeds the
-session. The session's own task writes what other tasks queue (a handler
-writes its own ack). When the session closes, that task sends what was
-already queued (a graceful close ends with a CLOSE packet) and cancels the
-reading; the ASGI call then closes the websocket. Two tasks per client, the
-ASGI server's and the session's.
+session. A session born on the websocket lives in that call (its task group
+is opened there); an upgraded one keeps the task it had while polling. Writes
+come from handlers (their acks), from the reader (what it queued), and from a
+writer task started on demand for what other tasks queue. When the session
+closes, its last packets are written (a graceful close ends with a CLOSE
+packet), then the websocket is closed. One task per idle client: the ASGI
+server's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import anyio
 
 from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
-from ._engine import EngineServer, EngineSession
+from ._engine import EngineServer, EngineSession, current_session
 from ._http import Receive, Scope, Send
 
 __all__ = ("serve_websocket",)
@@ -42,18 +44,36 @@ async def serve_websocket(
     b64: bool,
     session: EngineSession | None,
 ) -> None:
-    """Serve an accepted-to-be websocket: a new session, or the upgrade of ``session``."""
+    """Serve an accepted-to-be websocket: a new session, or the upgrade of ``session``.
+
+    Raises:
+        ServerNotRunning: a new session was asked for while the server is not running.
+    """
     await send({"type": "websocket.accept"})
     if session is None:
-        session = await engine.open_session(
-            protocol=protocol, transport="websocket", b64=b64, scope=scope
-        )
-        await send({"type": "websocket.send", "text": encode_ws(session.open_packet(), protocol)})
+        session = engine.new_session(protocol=protocol, transport="websocket", b64=b64, scope=scope)
+        await _host(engine, session, receive, send)
     elif await _upgrade(session, receive, send, engine.options.max_payload):
         session.b64 = b64  # from now on frames follow this transport's capability
-    else:
-        return
-    await _pump(session, receive, send, engine.options.max_payload)
+        await _pump(session, receive, send, engine.options.max_payload)
+
+
+async def _host(engine: EngineServer, session: EngineSession, receive: Receive, send: Send) -> None:
+    # A session born on this websocket lives in this ASGI call: its task group
+    # is opened here and this task reads (no task of gosf's per idle client).
+    reader = _Reader(session, receive, send, engine.options.max_payload)
+
+    async def body() -> None:
+        await engine.start_session(session)
+        opening = encode_ws(session.open_packet(), session.protocol)
+        await send({"type": "websocket.send", "text": opening})
+        session.attach_websocket(reader.send_frame, session.task_group.cancel_scope)
+        await reader.read()
+
+    try:
+        await session.host(body, after_flush=reader.close)
+    finally:
+        session.detach_websocket()
 
 
 async def _read_frame(receive: Receive, max_payload: int) -> str | bytes | None:
@@ -112,37 +132,44 @@ async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_pay
     return False
 
 
-async def _pump(session: EngineSession, receive: Receive, send: Send, max_payload: int) -> None:
-    # This task reads; the session's own task writes what other tasks queue
-    # (whoever queues packets while nobody is writing writes them itself: a
-    # handler's ack goes out without a hand-over). Once the session has closed
-    # and its writer has written the last packets, the writer cancels this
-    # task's reading, and the websocket is closed here.
-    code = _CLOSE_NORMAL
-    client_gone = False
-    on_message = session.handler.on_message
-    protocol, b64 = session.protocol, session.b64
+class _Reader:
+    """Reads one websocket into its session; says how to close it afterwards."""
 
-    def send_frame(packet: Packet) -> Awaitable[None]:
-        # A plain function returning the ASGI send's awaitable: one
-        # coroutine less per frame.
+    def __init__(self, session: EngineSession, receive: Receive, send: Send, max_payload: int):
+        self.session = session
+        self.receive = receive
+        self.send = send
+        self.max_payload = max_payload
+        self.code = _CLOSE_NORMAL
+        self.client_gone = False
+
+    def send_frame(self, packet: Packet) -> Awaitable[None]:
+        # A plain method returning the ASGI send's awaitable: one coroutine
+        # less per frame.
         data = packet.data
         if type(data) is str:  # the hot path: what encode_ws does for text
-            return send({"type": "websocket.send", "text": TYPE_DIGITS[packet.type] + data})
-        frame = encode_ws(packet, protocol, b64=b64)
+            return self.send({"type": "websocket.send", "text": TYPE_DIGITS[packet.type] + data})
+        frame = encode_ws(packet, self.session.protocol, b64=self.session.b64)
         if isinstance(frame, str):
-            return send({"type": "websocket.send", "text": frame})
-        return send({"type": "websocket.send", "bytes": frame})
+            return self.send({"type": "websocket.send", "text": frame})
+        return self.send({"type": "websocket.send", "bytes": frame})
 
-    with anyio.CancelScope() as reading:
-        session.attach_websocket(send_frame, reading)
+    async def read(self) -> None:
+        """Feed the session until the client goes, sends bad input or the session closes."""
+        session, receive, max_payload = self.session, self.receive, self.max_payload
+        on_message = session.handler.on_message
+        # This task serves this client only: it writes what it sends itself
+        # (after each message, what it queued: the CONNECT answer, say), so
+        # a writer task started meanwhile finds nothing to do and ends.
+        own = current_session.set(session)
+        outbox = session.outbox
         try:
             while not session.closed:
                 message = await receive()
                 if message["type"] != "websocket.receive":
-                    client_gone = True
+                    self.client_gone = True
                     session.close("transport close", discard=True)
-                    break
+                    return
                 frame: str | bytes | None = message.get("text")
                 if frame is None:
                     frame = message.get("bytes") or b""
@@ -154,16 +181,35 @@ async def _pump(session: EngineSession, receive: Receive, send: Send, max_payloa
                     await on_message(session, frame[1:])
                 else:
                     await session.receive(decode_ws(frame, session.protocol))
+                if len(outbox) and not session.flushing:
+                    await session.flush_outbox()  # a writer busy meanwhile drains it all
         except RemoteProtocolError as exc:
             log.info("session %s: closing on bad input: %s", session.sid, exc)
-            code = _CLOSE_TOO_BIG if "maxPayload" in str(exc) else _CLOSE_POLICY
+            self.code = _CLOSE_TOO_BIG if "maxPayload" in str(exc) else _CLOSE_POLICY
             session.close("parse error", discard=True)
+        finally:  # the ASGI server's task (and its context) may outlive the session
+            current_session.reset(own)
+
+    async def close(self) -> None:
+        """Close the websocket, unless the client is gone or writing to it failed."""
+        if not self.client_gone and not self.session.transport_failed:
+            await _close(self.send, self.code)
+
+
+async def _pump(session: EngineSession, receive: Receive, send: Send, max_payload: int) -> None:
+    # A session that began with long-polling, upgraded: its own task hosts it
+    # (and writes its last packets when it closes); this task reads. Once the
+    # session has closed and the last packets are written, the websocket is
+    # closed here.
+    reader = _Reader(session, receive, send, max_payload)
+    with anyio.CancelScope() as reading:
+        session.attach_websocket(reader.send_frame, reading)
+        await reader.read()
     try:
         await session.wait_writer_done()
     finally:
         session.detach_websocket()
-    if not client_gone and not session.transport_failed:
-        await _close(send, code)
+    await reader.close()
 
 
 async def _close(send: Send, code: int) -> None:
