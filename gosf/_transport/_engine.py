@@ -469,6 +469,8 @@ class EngineSession:
             idle, self._flush_idle = self._flush_idle, None
             if idle is not None:
                 idle.set()
+            if len(outbox):  # cancelled with packets others queued meanwhile
+                self._kick_writer()
 
     async def flush(self) -> None:
         """Wait until the transport has written everything queued before this call.
