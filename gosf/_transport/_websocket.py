@@ -50,24 +50,22 @@ async def serve_websocket(
         ServerNotRunning: a new session was asked for while the server is not running.
     """
     await send({"type": "websocket.accept"})
-    if session is None:
-        session = engine.new_session(protocol=protocol, transport="websocket", b64=b64, scope=scope)
-        await _host(engine, session, receive, send)
-    elif await _upgrade(session, receive, send, engine.options.max_payload):
-        session.b64 = b64  # from now on frames follow this transport's capability
-        await _pump(session, receive, send, engine.options.max_payload)
-
-
-async def _host(engine: EngineServer, session: EngineSession, receive: Receive, send: Send) -> None:
+    if session is not None:
+        if await _upgrade(session, receive, send, engine.options.max_payload):
+            session.b64 = b64  # from now on frames follow this transport's capability
+            await _pump(session, receive, send, engine.options.max_payload)
+        return
     # A session born on this websocket lives in this ASGI call: its task group
     # is opened here and this task reads (no task of gosf's per idle client).
+    session = engine.new_session(protocol=protocol, transport="websocket", b64=b64, scope=scope)
     reader = _Reader(session, receive, send, engine.options.max_payload)
+    born = session
 
     async def body() -> None:
-        await engine.start_session(session)
-        opening = encode_ws(session.open_packet(), session.protocol)
+        await engine.start_session(born)
+        opening = encode_ws(born.open_packet(), born.protocol)
         await send({"type": "websocket.send", "text": opening})
-        session.attach_websocket(reader.send_frame, session.task_group.cancel_scope)
+        born.attach_websocket(reader.send_frame, born.task_group.cancel_scope)
         await reader.read()
 
     try:
