@@ -22,7 +22,7 @@ import anyio
 
 from ._config import ServerOptions
 from ._errors import ConnectionRefused
-from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, EventHandler, Namespace
+from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
 from ._socket import Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
@@ -393,29 +393,30 @@ class SocketIOServer:
         event, *args = packet.data
         ns = socket.namespace
         handler = ns.handlers.get(event)
-        if handler is not None:
-            socket._start_handler(self._run_handler, conn, socket, handler, event, args, packet.id)
-        elif ns.dispatcher is not None:
-            socket._start_handler(
-                self._run_dispatcher, conn, socket, ns.dispatcher, event, args, packet.id
-            )
-        else:
+        if handler is None and ns.dispatcher is None:
             log.debug("no handler for %r in %s", event, ns.name)
             self._work_done(conn)
+            return
+        socket._start_handler(self._run_event, conn, socket, handler, event, args, packet.id)
 
-    # The two kinds of work an EVENT starts, each in one coroutine (the hot
-    # path: every await level costs): run it, log what it raises, free its slot.
-
-    async def _run_handler(
+    async def _run_event(
         self,
         conn: _Connection,
         socket: Socket,
-        handler: EventHandler,
+        handler: EventHandler | None,
         event: str,
         args: list[Any],
         ack_id: int | None,
     ) -> None:
+        """Run an EVENT's handler (``None``: the namespace's dispatcher, which
+        answers itself), log what it raises, free its slot. One coroutine: on
+        the hot path every await level costs."""
         try:
+            if handler is None:
+                dispatcher = socket.namespace.dispatcher
+                assert dispatcher is not None  # checked by _start_event
+                await dispatcher(socket, event, args, ack_id)
+                return
             result = await handler(socket, *args)
             if ack_id is not None:
                 if result is None:
@@ -424,22 +425,6 @@ class SocketIOServer:
                     await socket.ack(ack_id, *result)
                 else:
                     await socket.ack(ack_id, result)
-        except Exception:
-            log.exception("handler for %r failed (socket %s)", event, socket.sid)
-        finally:
-            self._work_done(conn)
-
-    async def _run_dispatcher(
-        self,
-        conn: _Connection,
-        socket: Socket,
-        dispatcher: Dispatcher,
-        event: str,
-        args: list[Any],
-        ack_id: int | None,
-    ) -> None:
-        try:
-            await dispatcher(socket, event, args, ack_id)
         except Exception:
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
         finally:

@@ -382,19 +382,17 @@ async def test_python_socketio_behind_a_round_robin_balancer(
     assert min(balancer.connections.values()) >= least, balancer.connections
 
 
-async def upgrade_through(host: str, sid: str) -> Any:
-    """Open a websocket for ``sid`` on ``host`` and finish the upgrade (a context manager)."""
-
-    @asynccontextmanager
-    async def upgraded() -> AsyncIterator[RawWebSocket]:
-        target = f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
-        async with RawWebSocket.connect(host, target) as ws:
-            await ws.send("2probe")
-            assert await ws.receive() == "3probe"
-            await ws.send("5")
-            yield ws
-
-    return upgraded()
+@asynccontextmanager
+async def upgrade_through(host: str, sid: str) -> AsyncIterator[RawWebSocket]:
+    """Open a websocket for ``sid`` on ``host``, finish the upgrade, join ``/``."""
+    target = f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+    async with RawWebSocket.connect(host, target) as ws:
+        await ws.send("2probe")
+        assert await ws.receive() == "3probe"
+        await ws.send("5")
+        await ws.send("40")
+        assert str(await ws.receive()).startswith("40{")
+        yield ws
 
 
 async def test_many_frames_through_a_relay_to_a_busy_owner_all_arrive(anyio_backend: str) -> None:
@@ -405,9 +403,7 @@ async def test_many_frames_through_a_relay_to_a_busy_owner_all_arrive(anyio_back
         await client.handshake(owner)
         count = 300
         with anyio.fail_after(20):
-            async with await upgrade_through(other, client.sid) as ws:
-                await ws.send("40")
-                assert str(await ws.receive()).startswith("40{")
+            async with upgrade_through(other, client.sid) as ws:
                 for n in range(count):
                     await ws.send(f'42{n}["echo",{n}]')
                 acks = [await ws.receive() for _ in range(count)]
@@ -428,9 +424,7 @@ async def test_the_owner_ends_a_session_whose_relaying_process_went_away(
         client = Hopping(http, [owner])
         await client.handshake(owner)
         with anyio.fail_after(10):
-            async with await upgrade_through(other, client.sid) as ws:
-                await ws.send("40")
-                assert str(await ws.receive()).startswith("40{")
+            async with upgrade_through(other, client.sid) as ws:
                 session = owner_server.engine.sessions[client.sid]
                 assert session.transport == "websocket"
                 # The relaying process drops off the bus without a word (it died,
@@ -460,9 +454,7 @@ async def test_an_edge_gives_up_on_an_owner_that_takes_no_frames(anyio_backend: 
         client = Hopping(http, [owner])
         await client.handshake(owner)
         with anyio.fail_after(10):
-            async with await upgrade_through(other, client.sid) as ws:
-                await ws.send("40")
-                assert str(await ws.receive()).startswith("40{")
+            async with upgrade_through(other, client.sid) as ws:
                 bus._inboxes[owner_server.broker.node_id] = lambda data: None  # a black hole
                 for n in range(WINDOW + 1):
                     await ws.send(f'42["echo",{n}]')

@@ -255,12 +255,15 @@ class EngineSession:
                 await body()
                 tg.cancel_scope.cancel()  # the handlers (and the writer) end with the session
             if self._send_frame is not None:
-                await self.flush_outbox()  # a graceful close's last packets
+                # A graceful close's last packets, bounded: a client that
+                # stopped reading must not hold the session's end forever.
+                with anyio.move_on_after(self._options.ping_timeout):
+                    await self.flush_outbox()
         finally:
             self._tg = None
             if self.close_reason is None:  # cancelled from outside
                 self.close("server shutting down")
-            self._stop_websocket()
+            self._done_writing()
             with anyio.CancelScope(shield=True):
                 try:
                     if after_flush is not None:
@@ -320,21 +323,21 @@ class EngineSession:
             self._writer_running = False
             self._writer_retire = False
 
-    def _stop_websocket(self) -> None:
-        """Nothing more will be written: stop the websocket's reader, release its task."""
-        if self._reader is not None:
-            self._reader.cancel()
-        done = self._writer_done
-        if done is None:
-            done = self._writer_done = new_event()
-        done.set()
+    def _writing_done_event(self) -> Event:
+        if self._writer_done is None:
+            self._writer_done = new_event()
+        return self._writer_done
+
+    def _done_writing(self) -> None:
+        """The session closed and its last packets were written (or could not be)."""
+        self._writing_done_event().set()
 
     async def wait_writer_done(self) -> None:
-        """Wait until the writer has written everything queued (the session closed)."""
-        done = self._writer_done
-        if done is None:
-            done = self._writer_done = new_event()
-        await done.wait()
+        """Wait until the session closed and its last packets were written.
+
+        The websocket of an upgraded session closes after that.
+        """
+        await self._writing_done_event().wait()
 
     async def wait_finished(self) -> None:
         """Wait until the session has ended and the layer above was told."""
@@ -404,9 +407,8 @@ class EngineSession:
     ) -> None:
         """The websocket transport took over: frames go out through ``send_frame``.
 
-        ``reader`` is the scope of the task reading the websocket: the
-        session's writer cancels it once the session closed and everything
-        queued was written (:meth:`wait_writer_done` then returns).
+        ``reader`` is the cancel scope of the task reading the websocket:
+        closing the session cancels it (nothing more is accepted).
         """
         self._send_frame = send_frame
         self._reader = reader
@@ -646,7 +648,7 @@ class EngineServer:
                     continue
                 due = session.beat(now)
                 if due is not None:
-                    heapq.heappush(beats, (due, next(self._beat_count), ref, session._beat_gen))
+                    self.schedule_beat(session, due)
             changed = self._beats_changed = new_wakeup()
             with anyio.move_on_after(beats[0][0] - now if beats else math.inf):
                 await wakeup_wait(changed)

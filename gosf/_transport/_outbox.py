@@ -69,11 +69,8 @@ class Outbox(Generic[T]):
             self._writable = new_event()
         await self._writable.wait()
 
-    def put_many_nowait(self, items: list[T], *, signal: bool = True) -> bool:
+    def put_many_nowait(self, items: list[T]) -> bool:
         """Queue all of ``items`` back to back, or none of them when they do not fit.
-
-        With ``signal`` false a waiting reader is not woken (the caller drains
-        the queue itself right away).
 
         Raises:
             OutboxClosed: the queue is closed.
@@ -83,8 +80,7 @@ class Outbox(Generic[T]):
         if len(self._items) + len(items) > self._maxlen:
             return False
         self._items.extend(items)
-        if signal:
-            self._signal_readable()
+        self._signal_readable()
         return True
 
     async def put_many(self, items: list[T]) -> None:
