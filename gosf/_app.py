@@ -523,7 +523,7 @@ class App:
         if scope["type"] == "lifespan":
             await serve_lifespan(receive, send, self.run)
         else:
-            await self.server.asgi(scope, receive, send)
+            await self.server.route(scope, receive, send)
 
     @property
     def asgi(self) -> App:

@@ -11,7 +11,7 @@ handler starts in the socket's task group.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
@@ -160,6 +160,11 @@ class SocketIOServer:
             await serve_lifespan(receive, send, self.running)
         else:
             await self._asgi.route(scope, receive, send)
+
+    def route(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """What serves a non-lifespan ASGI call, to be awaited (for an ASGI app
+        wrapping this server: it adds no suspended frame to the call)."""
+        return self._asgi.route(scope, receive, send)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[SocketIOServer]:

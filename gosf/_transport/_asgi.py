@@ -16,7 +16,7 @@ import anyio
 import sniffio
 
 from . import _hypercorn_guard
-from ._engine import EngineServer, EngineSession, ServerNotRunning
+from ._engine import EngineServer, EngineSession, RequestForwarder, ServerNotRunning
 from ._http import (
     ASGIApp,
     EngineError,
@@ -32,7 +32,7 @@ from ._http import (
 )
 from ._polling import handle_polling
 from ._relay import RelayRefused, session_for_upgrade
-from ._websocket import serve_websocket
+from ._websocket import open_websocket_session, serve_upgrade
 
 __all__ = ("EngineASGI", "serve_lifespan")
 
@@ -147,36 +147,57 @@ class EngineASGI:
             headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
         await send_response(send, 204, b"", headers=headers)
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return
-        session: EngineSession | None = None
+    def _websocket(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """What serves a websocket request, to be awaited.
+
+        A plain method (deciding awaits nothing): the ASGI call of a websocket
+        client holds no suspended frame of it.
+        """
+        engine = self.engine
         try:
             protocol, sid, b64 = self._validate(scope, "websocket")
-            if sid is not None:
-                remote = self.engine.remote_owner(sid)
-                if remote is not None:
-                    # The upgrade of a session another process holds (no sticky
-                    # sessions): this process relays the websocket to it.
-                    owner, forwarder = remote
-                    try:
-                        await forwarder.relay_websocket(
-                            receive, send, owner=owner, sid=sid, b64=b64
-                        )
-                    except RelayRefused as refused:
-                        await _refuse_websocket(scope, send, refused.status, refused.body)
-                    return
-                session = session_for_upgrade(self.engine, sid)
+            if sid is None:
+                return open_websocket_session(
+                    engine, scope, receive, send, protocol=protocol, b64=b64
+                )
+            remote = engine.remote_owner(sid)
+            if remote is not None:
+                # The upgrade of a session another process holds (no sticky
+                # sessions): this process relays the websocket to it.
+                return _relay_websocket(scope, receive, send, remote, sid, b64)
+            session = session_for_upgrade(engine, sid)
         except EngineError as exc:
-            await _refuse_websocket(scope, send, exc.status, exc.body())
-            return
+            return _refuse_websocket_request(scope, receive, send, exc.status, exc.body())
         except ServerNotRunning as exc:
-            await _refuse_websocket(scope, send, 503, str(exc).encode())
-            return
-        await serve_websocket(
-            self.engine, scope, receive, send, protocol=protocol, b64=b64, session=session
+            return _refuse_websocket_request(scope, receive, send, 503, str(exc).encode())
+        return _upgrade_websocket(
+            session, receive, send, b64=b64, max_payload=engine.options.max_payload
         )
+
+
+async def _relay_websocket(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    remote: tuple[str, RequestForwarder],
+    sid: str,
+    b64: bool,
+) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    owner, forwarder = remote
+    try:
+        await forwarder.relay_websocket(receive, send, owner=owner, sid=sid, b64=b64)
+    except RelayRefused as refused:
+        await _refuse_websocket(scope, send, refused.status, refused.body)
+
+
+async def _upgrade_websocket(
+    session: EngineSession, receive: Receive, send: Send, *, b64: bool, max_payload: int
+) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    await serve_upgrade(session, receive, send, b64=b64, max_payload=max_payload)
 
 
 async def _nothing() -> None:
@@ -205,6 +226,13 @@ async def serve_lifespan(
         await send({"type": f"lifespan.{phase}.failed", "message": repr(exc)})
         return
     await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _refuse_websocket_request(
+    scope: Scope, receive: Receive, send: Send, status: int, body: bytes
+) -> None:
+    if (await receive())["type"] == "websocket.connect":
+        await _refuse_websocket(scope, send, status, body)
 
 
 async def _refuse_websocket(scope: Scope, send: Send, status: int, body: bytes) -> None:

@@ -193,6 +193,11 @@ class EngineSession:
         return self._flushing
 
     @property
+    def server(self) -> EngineServer:
+        """The server this session belongs to."""
+        return self._server
+
+    @property
     def handler(self) -> EngineHandler:
         """The layer above, which gets this session's messages."""
         return self._server.handler

@@ -54,7 +54,7 @@ from ._polling import (
     unless_gone,
 )
 from ._relay import EdgeRelay, OwnerRelay, RelayRefused, SendTo, session_for_upgrade
-from ._websocket import UPGRADE_TIMEOUT, serve_websocket
+from ._websocket import UPGRADE_TIMEOUT, serve_upgrade
 
 __all__ = ("Forwarder",)
 
@@ -271,12 +271,10 @@ class Forwarder:
             return
         relay = self._owned[key] = OwnerRelay(*key)
         serve = partial(
-            serve_websocket,
-            self._engine,
-            dict(session.scope),
-            protocol=session.protocol,
+            serve_upgrade,
+            session,
             b64=bool(head.get("b")),
-            session=session,
+            max_payload=self._engine.options.max_payload,
         )
 
         async def run() -> None:

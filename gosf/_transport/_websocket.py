@@ -22,7 +22,7 @@ from ..protocol.errors import RemoteProtocolError
 from ._engine import EngineServer, EngineSession, current_session
 from ._http import Receive, Scope, Send
 
-__all__ = ("serve_websocket",)
+__all__ = ("open_websocket_session", "serve_upgrade")
 
 log = logging.getLogger("gosf.engineio")
 
@@ -34,7 +34,7 @@ _CLOSE_POLICY = 1008
 _CLOSE_TOO_BIG = 1009
 
 
-async def serve_websocket(
+def open_websocket_session(
     engine: EngineServer,
     scope: Scope,
     receive: Receive,
@@ -42,35 +42,30 @@ async def serve_websocket(
     *,
     protocol: int,
     b64: bool,
-    session: EngineSession | None,
-) -> None:
-    """Serve an accepted-to-be websocket: a new session, or the upgrade of ``session``.
+) -> Awaitable[None]:
+    """What serves a websocket that opens a new session, to be awaited
+    (the ``websocket.connect`` message not yet received).
+
+    The session lives in this ASGI call: its task group is opened there and
+    that task reads (no task of gosf's per idle client). A plain function,
+    so that the call holds no suspended frame of it.
 
     Raises:
-        ServerNotRunning: a new session was asked for while the server is not running.
+        ServerNotRunning: the server is not running.
     """
-    await send({"type": "websocket.accept"})
-    if session is not None:
-        if await _upgrade(session, receive, send, engine.options.max_payload):
-            session.b64 = b64  # from now on frames follow this transport's capability
-            await _pump(session, receive, send, engine.options.max_payload)
-        return
-    # A session born on this websocket lives in this ASGI call: its task group
-    # is opened here and this task reads (no task of gosf's per idle client).
     born = engine.new_session(protocol=protocol, transport="websocket", b64=b64, scope=scope)
-    reader = _Reader(born, receive, send, engine.options.max_payload)
+    reader = _Reader(born, receive, send, engine.options.max_payload, born=True)
+    return born.host(reader.read, after_flush=reader.close)
 
-    async def body() -> None:
-        await engine.start_session(born)
-        opening = encode_ws(born.open_packet(), born.protocol)
-        await send({"type": "websocket.send", "text": opening})
-        born.attach_websocket(reader.send_frame, born.task_group.cancel_scope)
-        await reader.read()
 
-    try:
-        await born.host(body, after_flush=reader.close)
-    finally:
-        born.detach_websocket()
+async def serve_upgrade(
+    session: EngineSession, receive: Receive, send: Send, *, b64: bool, max_payload: int
+) -> None:
+    """Accept a websocket that upgrades ``session`` (polling until now) and serve it."""
+    await send({"type": "websocket.accept"})
+    if await _upgrade(session, receive, send, max_payload):
+        session.b64 = b64  # from now on frames follow this transport's capability
+        await _pump(session, receive, send, max_payload)
 
 
 async def _read_frame(receive: Receive, max_payload: int) -> str | bytes | None:
@@ -130,13 +125,28 @@ async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_pay
 
 
 class _Reader:
-    """Reads one websocket into its session; says how to close it afterwards."""
+    """Reads one websocket into its session; says how to close it afterwards.
 
-    def __init__(self, session: EngineSession, receive: Receive, send: Send, max_payload: int):
+    ``born``: the session is new on this websocket, which :meth:`read`
+    accepts and opens first.
+    """
+
+    __slots__ = ("born", "client_gone", "code", "max_payload", "receive", "send", "session")
+
+    def __init__(
+        self,
+        session: EngineSession,
+        receive: Receive,
+        send: Send,
+        max_payload: int,
+        *,
+        born: bool = False,
+    ) -> None:
         self.session = session
         self.receive = receive
         self.send = send
         self.max_payload = max_payload
+        self.born = born
         self.code = _CLOSE_NORMAL
         self.client_gone = False
 
@@ -154,6 +164,18 @@ class _Reader:
     async def read(self) -> None:
         """Feed the session until the client goes, sends bad input or the session closes."""
         session, receive, max_payload = self.session, self.receive, self.max_payload
+        if self.born:
+            # Opened here, not in a frame of its own: this coroutine and the
+            # session's host are all the frames an idle client's call holds.
+            if (await receive())["type"] != "websocket.connect":
+                self.client_gone = True
+                session.close("transport close", discard=True)
+                return
+            await self.send({"type": "websocket.accept"})
+            await session.server.start_session(session)
+            opening = encode_ws(session.open_packet(), session.protocol)
+            await self.send({"type": "websocket.send", "text": opening})
+            session.attach_websocket(self.send_frame, session.task_group.cancel_scope)
         on_message = session.handler.on_message
         # This task serves this client only: it writes what it sends itself
         # (after each message, what it queued: the CONNECT answer, say), so
@@ -189,7 +211,9 @@ class _Reader:
             current_session.reset(own)
 
     async def close(self) -> None:
-        """Close the websocket, unless the client is gone or writing to it failed."""
+        """Detach the websocket from the session and close it, unless the
+        client is gone or writing to it failed."""
+        self.session.detach_websocket()
         if not self.client_gone and not self.session.transport_failed:
             await _close(self.send, self.code)
 
