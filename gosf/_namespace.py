@@ -47,6 +47,7 @@ class Namespace:
         self.dispatcher: Dispatcher | None = None
         self.sockets: dict[str, Socket] = {}
         self.rooms: dict[str, set[Socket]] = {}
+        """Members of each room joined, but for the sockets' own rooms (see :meth:`_room`)."""
 
     def on(self, event: str, handler: EventHandler) -> None:
         """Register ``handler`` for ``event``.
@@ -104,13 +105,22 @@ class Namespace:
         if to is None:
             return list(self.sockets.values())
         if isinstance(to, str):
-            return list(self.rooms.get(to, ()))
+            return self._room(to)
         if isinstance(to, tuple) and len(to) == 1:
-            return list(self.rooms.get(to[0], ()))
+            return self._room(to[0])
         members: set[Socket] = set()
         for room in to:
-            members.update(self.rooms.get(room, ()))
+            members.update(self._room(room))
         return members
+
+    def _room(self, room: str) -> list[Socket]:
+        """The sockets in ``room``: those that joined it, and the socket whose
+        own room it is (not in :attr:`rooms`, to save a set per socket)."""
+        members = self.rooms.get(room)
+        owner = self.sockets.get(room)
+        if owner is not None and owner._own_room:
+            return [owner, *members] if members else [owner]
+        return list(members) if members else []
 
     async def _socket_closed(self, socket: Socket) -> None:
         if self.sockets.get(socket.sid) is not socket:

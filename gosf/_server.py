@@ -273,7 +273,7 @@ class SocketIOServer:
             if ns is not None:
                 for room, members in ns.rooms.items():
                     if room in ns.sockets:
-                        continue  # a socket's own room
+                        continue  # named by a sid: that socket's own room, joined by others
                     count = sum(1 for socket in members if socket.connected)
                     if count:
                         rooms[room] = count

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from itertools import count
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -74,15 +73,18 @@ class Socket:
         self.connected = False
         self.disconnect_reason: str | None = None
         self.state: dict[str, Any] = {}
-        self._rooms: set[str] = set()
-        self._ack_ids = count()
+        # The rooms joined besides its own (made on the first such join); its
+        # own room (its sid) is a flag: the namespace finds the socket by sid.
+        self._rooms: set[str] | None = None
+        self._own_room = False
+        self._next_ack_id = 0
         self._acks: dict[int, _AckWaiter] = {}
         self._closed = False
         self._idle: list[_Worker] = []  # worker tasks waiting for a handler to run
         self._workers = 0  # worker tasks alive
         self._scopes: list[anyio.CancelScope] = []  # one per worker: cancelled by _close
         self._drained: anyio.Event | None = None  # set when the last worker ends
-        self._early: list[list[OutItem]] = []
+        self._early: list[list[OutItem]] | None = None  # emitted before the CONNECT went out
         self._siblings = siblings  # the client's sockets by namespace, this one included
 
     def __repr__(self) -> str:
@@ -124,16 +126,27 @@ class Socket:
     @property
     def rooms(self) -> frozenset[str]:
         """The rooms this socket is in (a snapshot)."""
-        return frozenset(self._rooms)
+        rooms = self._rooms or ()
+        return frozenset((self.sid, *rooms)) if self._own_room else frozenset(rooms)
 
     # -- rooms --------------------------------------------------------------------
 
     def join(self, room: str) -> None:
+        if room == self.sid:
+            # Its own room costs no set: the namespace finds it by sid.
+            self._own_room = True
+            return
+        if self._rooms is None:
+            self._rooms = set()
         self._rooms.add(room)
         self.namespace.rooms.setdefault(room, set()).add(self)
 
     def leave(self, room: str) -> None:
-        self._rooms.discard(room)
+        if room == self.sid:
+            self._own_room = False
+            return
+        if self._rooms is not None:
+            self._rooms.discard(room)
         members = self.namespace.rooms.get(room)
         if members is not None:
             members.discard(self)
@@ -141,7 +154,8 @@ class Socket:
                 del self.namespace.rooms[room]
 
     def leave_all(self) -> None:
-        for room in list(self._rooms):
+        self._own_room = False
+        for room in list(self._rooms or ()):
             self.leave(room)
 
     # -- talking to the client ------------------------------------------------------
@@ -165,7 +179,8 @@ class Socket:
         """
         if self._closed:
             raise Disconnected(self.sid)
-        ack_id = next(self._ack_ids)
+        ack_id = self._next_ack_id
+        self._next_ack_id = ack_id + 1
         waiter = self._acks[ack_id] = _AckWaiter()
         try:
             with anyio.fail_after(timeout):
@@ -215,10 +230,13 @@ class Socket:
     async def _send_early(self, packets: list[OutItem]) -> None:
         if self._closed:
             return
-        if len(self._early) >= self.session.outbox.maxlen:
+        early = self._early
+        if early is None:
+            early = self._early = []
+        if len(early) >= self.session.outbox.maxlen:
             self.session.close("slow client", discard=True)
             return
-        self._early.append(packets)
+        early.append(packets)
 
     def disconnect(self) -> None:
         """Disconnect the client from this namespace (the whole connection when it is the last)."""
@@ -326,6 +344,6 @@ class Socket:
     def _connected(self) -> None:
         """Mark connected and release what handlers emitted before the CONNECT went out."""
         self.connected = True
-        early, self._early = self._early, []
-        for packets in early:
+        early, self._early = self._early, None
+        for packets in early or ():
             self.session.send_nowait(packets)

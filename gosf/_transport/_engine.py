@@ -60,8 +60,10 @@ __all__ = (
 log = logging.getLogger("gosf.engineio")
 
 current_session: ContextVar[EngineSession | None] = ContextVar("gosf_session", default=None)
-"""The session whose handler the current task runs (set by the session's workers and
-its websocket's reader)."""
+"""The session whose handler the current task runs (set by the session's handler workers).
+
+Its tasks write their own packets (:meth:`EngineSession.send`) instead of
+handing them to a writer task."""
 
 LINGER = 5.0
 """Longest time a closed polling session waits for its client to fetch the last packets."""

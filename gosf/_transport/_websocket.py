@@ -19,7 +19,7 @@ import anyio
 
 from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
-from ._engine import EngineServer, EngineSession, current_session
+from ._engine import EngineServer, EngineSession
 from ._http import Receive, Scope, Send
 
 __all__ = ("open_websocket_session", "serve_upgrade")
@@ -173,14 +173,20 @@ class _Reader:
                 return
             await self.send({"type": "websocket.accept"})
             await session.server.start_session(session)
-            opening = encode_ws(session.open_packet(), session.protocol)
-            await self.send({"type": "websocket.send", "text": opening})
+            await self.send(
+                {
+                    "type": "websocket.send",
+                    "text": encode_ws(session.open_packet(), session.protocol),
+                }
+            )
             session.attach_websocket(self.send_frame, session.task_group.cancel_scope)
         on_message = session.handler.on_message
-        # This task serves this client only: it writes what it sends itself
-        # (after each message, what it queued: the CONNECT answer, say), so
-        # a writer task started meanwhile finds nothing to do and ends.
-        own = current_session.set(session)
+        # This task serves this client only: after each message it writes
+        # what it queued (the CONNECT answer, say), so a writer task started
+        # meanwhile finds nothing to do and ends. (It does not set
+        # current_session: what it sends through send() is queued, which
+        # costs one writer task, where the context variable would cost
+        # every idle client ~200 bytes.)
         outbox = session.outbox
         try:
             while not session.closed:
@@ -207,8 +213,6 @@ class _Reader:
             log.info("session %s: closing on bad input: %s", session.sid, exc)
             self.code = _CLOSE_TOO_BIG if "maxPayload" in str(exc) else _CLOSE_POLICY
             session.close("parse error", discard=True)
-        finally:  # the ASGI server's task (and its context) may outlive the session
-            current_session.reset(own)
 
     async def close(self) -> None:
         """Detach the websocket from the session and close it, unless the
