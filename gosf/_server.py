@@ -370,6 +370,13 @@ class SocketIOServer:
                 for socket in sockets:
                     tg.start_soon(socket._finish)
 
+    def on_beat(self, session: EngineSession) -> None:
+        """A heartbeat: the client's idle handler workers end (the next event starts one)."""
+        conn = self._connections.get(session.sid)
+        if conn is not None:
+            for socket in conn.sockets.values():
+                socket._retire_idle_workers()
+
     # -- dispatch ------------------------------------------------------------------
 
     @staticmethod

@@ -317,6 +317,16 @@ class Socket:
         self.session.task_group.start_soon(self._worker, func, args)
         self._workers += 1
 
+    def _retire_idle_workers(self) -> None:
+        """End the worker tasks waiting for a handler to run (on each heartbeat).
+
+        A client that went quiet then holds no task: the next event starts a
+        worker again (:meth:`_start_handler`).
+        """
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            wake(worker.wake)  # with no job: its loop ends
+
     async def _worker(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
         current_session.set(self.session)  # this task serves this client only
         me = _Worker()

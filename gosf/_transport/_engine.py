@@ -139,6 +139,10 @@ class EngineHandler(Protocol):
 
     async def on_close(self, session: EngineSession, reason: str) -> None: ...
 
+    def on_beat(self, session: EngineSession) -> None:
+        """A heartbeat of a live session (every pingInterval or so): a moment to
+        let go of what only a busy client needs (tasks waiting for work)."""
+
 
 class EngineSession:
     """One Engine.IO client, whatever its transport."""
@@ -555,16 +559,25 @@ class EngineSession:
         last pong) and closes the session when no pong comes within
         pingTimeout. Engine.IO 3: the client pings; a session silent for
         pingInterval + pingTimeout is closed.
+
+        Each check of a live session also ends the tasks that wait for work
+        (the writer, the layer above's idle handler workers: see
+        :meth:`EngineHandler.on_beat`): a client that went quiet holds none.
         """
         if self.protocol < 4:
             deadline = self._last_ping + self._options.ping_interval + self._options.ping_timeout
             if now < deadline:
+                self._server.handler.on_beat(self)
+                if self._writer_running:  # no ping to write: woken, it ends
+                    self._writer_retire = True
+                    self.outbox.wake()
                 return deadline
             self.close("ping timeout", discard=True)
             return None
         if self._awaiting_pong:
             self.close("ping timeout", discard=True)
             return None
+        self._server.handler.on_beat(self)
         # A writer still waiting since the last traffic writes the ping and
         # ends; with none, one is started for the ping alone.
         self._writer_retire = self._writer_running
