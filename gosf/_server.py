@@ -1,11 +1,12 @@
 """The Socket.IO server: packets from Engine.IO sessions to namespace handlers.
 
-Per Engine.IO session the server keeps a :class:`_Connection`: the packet
-decoder, the namespaces the client joined and the semaphore that bounds how
-many handlers the client may run at once. Inbound packets are dispatched in
-the transport's reader, in order: CONNECT is answered before the next packet is
-read, and an EVENT waits for a free handler slot (backpressure) before its
-handler starts in the socket's task group.
+Per Engine.IO session the server keeps a :class:`_Connection` (on the session,
+``EngineSession.upper``): the packet decoder, the namespaces the client joined
+and the handler slots that bound how many handlers the client may run at once.
+Inbound packets are dispatched in the transport's reader, in order: CONNECT is
+answered before the next packet is read, and an EVENT waits for a free handler
+slot (backpressure) before its handler is handed to a worker task of its socket
+(in the session's task group).
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ class SocketIOServer:
         self.namespaces: dict[str, Namespace] = {"/": Namespace("/", self._publish)}
         self.engine = EngineServer(options, self, node_id=self.broker.node_id)
         self._asgi = EngineASGI(self.engine, other_app)
-        self._connections: dict[str, _Connection] = {}
         self._inflight = 0
         self._idle: anyio.Event | None = None
 
@@ -312,7 +312,7 @@ class SocketIOServer:
 
     async def on_open(self, session: EngineSession) -> None:
         conn = _Connection(5 if session.protocol >= 4 else 4, self.options.max_concurrent_handlers)
-        self._connections[session.sid] = conn
+        session.upper = conn
         session.task_group.start_soon(self._connect_deadline, session, conn)
         if session.protocol < 4:
             # Socket.IO 4 (socket.io 2.x): the default namespace is joined
@@ -323,7 +323,7 @@ class SocketIOServer:
             await self._connect(session, conn, "/", query)
 
     async def on_message(self, session: EngineSession, data: str | bytes) -> None:
-        conn = self._connections.get(session.sid)
+        conn: _Connection | None = session.upper
         if conn is None:
             return
         packet = conn.decoder.feed(data)
@@ -357,7 +357,8 @@ class SocketIOServer:
     async def on_close(self, session: EngineSession, reason: str) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):
         close its sockets and run their disconnect handlers, side by side."""
-        conn = self._connections.pop(session.sid, None)
+        conn: _Connection | None = session.upper
+        session.upper = None
         if conn is None:
             return
         sockets = list(conn.sockets.values())
@@ -372,7 +373,7 @@ class SocketIOServer:
 
     def on_beat(self, session: EngineSession) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""
-        conn = self._connections.get(session.sid)
+        conn: _Connection | None = session.upper
         if conn is not None:
             for socket in conn.sockets.values():
                 socket._retire_idle_workers()

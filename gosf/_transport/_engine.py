@@ -164,6 +164,8 @@ class EngineSession:
         self.upgrading = False
         self.outbox: Outbox[OutItem] = Outbox(server.options.max_outbound_buffer)
         self.close_reason: str | None = None
+        self.upper: Any = None
+        """The layer above's state for this session (Socket.IO's: the connection)."""
         self._server = server
         self._options = server.options
         # Made when first needed: an idle session holds as few events as it can.
