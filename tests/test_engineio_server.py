@@ -8,6 +8,7 @@ wire behaviour the stock clients rely on and the handling of bad input.
 from __future__ import annotations
 
 import gc
+import math
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -340,6 +341,30 @@ async def test_one_silent_client_among_many_is_closed_on_time(anyio_backend: str
                 await echo_works(first)
                 await echo_works(last)
         await eventually(lambda: not server.engine.sessions)
+
+
+@pytest.mark.parametrize(("interval", "pong_timeout"), [(0.2, 0.15), (0.15, 0.4)])
+async def test_pings_come_a_ping_interval_after_each_pong(
+    anyio_backend: str, interval: float, pong_timeout: float
+) -> None:
+    # The check at the pong deadline sends the next ping when the pong came;
+    # with pingInterval < pingTimeout the pong schedules an earlier check.
+    # Either way pings come pingInterval after the last pong, and the
+    # schedule holds one live entry per session: stale ones (earlier pong
+    # deadlines) only while pingInterval < pingTimeout, until they are due.
+    async with running(ping_interval=interval, ping_timeout=pong_timeout) as (server, host, _):
+        async with socketio_ws(host) as ws:
+            with anyio.fail_after(5):
+                assert await ws.receive() == "2"
+                for _ in range(3):
+                    await ws.send("3")
+                    ponged = anyio.current_time()
+                    assert await ws.receive() == "2"
+                    waited = anyio.current_time() - ponged
+                    assert interval * 0.9 <= waited < interval + pong_timeout
+                stale = 0 if interval > pong_timeout else math.ceil(pong_timeout / interval)
+                assert len(server.engine._beats) <= 1 + stale
+                await echo_works(ws)
 
 
 async def test_eio3_session_lives_while_the_client_pings_and_dies_when_silent(

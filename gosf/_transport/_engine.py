@@ -172,11 +172,12 @@ class EngineSession:
         self._finished: anyio.Event | None = None
         self._has_finished = False
         # Heartbeat state, driven by the server's heartbeat loop (no task per
-        # session): v4 whether a ping waits for its pong, v3 the client's
-        # last ping; _beat_gen invalidates scheduled checks that are stale.
+        # session): whether a ping waits for its pong (v4), when the client
+        # was last heard (v4: its last pong, v3: its last ping), and when its
+        # check is due (other entries of it in the server's schedule are stale).
         self._awaiting_pong = False
-        self._beat_gen = 0
-        self._last_ping = 0.0
+        self._last_heard = 0.0
+        self._beat_due = math.inf
         self._tg: TaskGroup | None = None
         # Transport bookkeeping, kept here because transports come and go.
         self.polling_get_active = False
@@ -531,10 +532,16 @@ class EngineSession:
         elif kind is PacketType.PONG and self.protocol >= 4:
             if self._awaiting_pong:
                 self._awaiting_pong = False
-                self._beat_gen += 1  # the pong deadline no longer applies
-                self._server.schedule_beat(self, anyio.current_time() + self._options.ping_interval)
+                self._last_heard = now = anyio.current_time()
+                # The check due at the pong deadline sends the next ping (at
+                # last pong + pingInterval). Only when that is earlier than
+                # the deadline (pingInterval < pingTimeout) does the session
+                # need an earlier check: one schedule entry per session.
+                next_ping = now + self._options.ping_interval
+                if next_ping < self._beat_due:
+                    self._server.schedule_beat(self, next_ping)
         elif kind is PacketType.PING and self.protocol < 4:
-            self._last_ping = anyio.current_time()
+            self._last_heard = anyio.current_time()
             self.send_nowait([Packet(PacketType.PONG, packet.data)])
         elif kind is PacketType.CLOSE:
             self.close("client closed", discard=True)
@@ -548,7 +555,7 @@ class EngineSession:
 
     def start_heartbeat(self, now: float) -> None:
         """Schedule this session's first heartbeat check (the server calls it once)."""
-        self._last_ping = now
+        self._last_heard = now
         first = self._options.ping_interval
         if self.protocol < 4:
             first += self._options.ping_timeout
@@ -567,7 +574,7 @@ class EngineSession:
         :meth:`EngineHandler.on_beat`): a client that went quiet holds none.
         """
         if self.protocol < 4:
-            deadline = self._last_ping + self._options.ping_interval + self._options.ping_timeout
+            deadline = self._last_heard + self._options.ping_interval + self._options.ping_timeout
             if now < deadline:
                 self._server.handler.on_beat(self)
                 if self._writer_running:  # no ping to write: woken, it ends
@@ -579,6 +586,9 @@ class EngineSession:
         if self._awaiting_pong:
             self.close("ping timeout", discard=True)
             return None
+        next_ping = self._last_heard + self._options.ping_interval
+        if now < next_ping:
+            return next_ping  # the pong came: the next ping is due later
         self._server.handler.on_beat(self)
         # A writer still waiting since the last traffic writes the ping and
         # ends; with none, one is started for the ping alone.
@@ -608,7 +618,7 @@ class EngineServer:
         # Every session's next heartbeat check, soonest first: one loop for
         # all sessions instead of a sleeping task each. Entries hold weak
         # references, so a closed session is not kept alive by its entry.
-        self._beats: list[tuple[float, int, weakref.ref[EngineSession], int]] = []
+        self._beats: list[tuple[float, int, weakref.ref[EngineSession]]] = []
         self._beat_count = itertools.count()
         self._beats_changed: Wakeup | None = None
 
@@ -651,7 +661,8 @@ class EngineServer:
     def schedule_beat(self, session: EngineSession, due: float) -> None:
         """Have :meth:`EngineSession.beat` called at ``due`` (anyio's clock)."""
         beats = self._beats
-        entry = (due, next(self._beat_count), weakref.ref(session), session._beat_gen)
+        session._beat_due = due
+        entry = (due, next(self._beat_count), weakref.ref(session))
         heapq.heappush(beats, entry)
         if beats[0] is entry:  # sooner than what the loop sleeps for
             changed, self._beats_changed = self._beats_changed, None
@@ -664,13 +675,13 @@ class EngineServer:
         while True:
             now = anyio.current_time()
             while beats and beats[0][0] <= now:
-                _, _, ref, gen = heapq.heappop(beats)
+                due, _, ref = heapq.heappop(beats)
                 session = ref()
-                if session is None or session.closed or gen != session._beat_gen:
-                    continue
-                due = session.beat(now)
-                if due is not None:
-                    self.schedule_beat(session, due)
+                if session is None or session.closed or due != session._beat_due:
+                    continue  # gone, or a stale entry (an earlier check was scheduled)
+                next_due = session.beat(now)
+                if next_due is not None:
+                    self.schedule_beat(session, next_due)
             changed = self._beats_changed = new_wakeup()
             with anyio.move_on_after(beats[0][0] - now if beats else math.inf):
                 await wakeup_wait(changed)
