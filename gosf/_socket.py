@@ -78,11 +78,13 @@ class Socket:
         self._rooms: set[str] | None = None
         self._own_room = False
         self._next_ack_id = 0
-        self._acks: dict[int, _AckWaiter] = {}
+        self._acks: dict[int, _AckWaiter] | None = None  # calls waiting for their ack
         self._closed = False
-        self._idle: list[_Worker] = []  # worker tasks waiting for a handler to run
+        # Worker tasks waiting for a handler to run, and a cancel scope per
+        # worker (cancelled by _close); made with the first worker.
+        self._idle: list[_Worker] | None = None
         self._workers = 0  # worker tasks alive
-        self._scopes: list[anyio.CancelScope] = []  # one per worker: cancelled by _close
+        self._scopes: list[anyio.CancelScope] | None = None
         self._drained: anyio.Event | None = None  # set when the last worker ends
         self._early: list[list[OutItem]] | None = None  # emitted before the CONNECT went out
         self._siblings = siblings  # the client's sockets by namespace, this one included
@@ -181,13 +183,16 @@ class Socket:
             raise Disconnected(self.sid)
         ack_id = self._next_ack_id
         self._next_ack_id = ack_id + 1
-        waiter = self._acks[ack_id] = _AckWaiter()
+        acks = self._acks
+        if acks is None:
+            acks = self._acks = {}
+        waiter = acks[ack_id] = _AckWaiter()
         try:
             with anyio.fail_after(timeout):
                 await self._send(to_engine(encode_event(self.namespace.name, event, args, ack_id)))
                 await waiter.done.wait()
         finally:
-            self._acks.pop(ack_id, None)
+            acks.pop(ack_id, None)
         if waiter.error is not None:
             raise waiter.error
         result = waiter.result
@@ -254,7 +259,7 @@ class Socket:
     # -- lifecycle (driven by the server) --------------------------------------------
 
     def _on_ack(self, ack_id: int, args: list[Any]) -> None:
-        waiter = self._acks.get(ack_id)
+        waiter = self._acks.get(ack_id) if self._acks else None
         if waiter is not None:
             waiter.result = args
             waiter.done.set()
@@ -272,9 +277,9 @@ class Socket:
         if self.disconnect_reason is None:
             self.disconnect_reason = reason
         self.connected = False
-        for scope in self._scopes:
+        for scope in self._scopes or ():
             scope.cancel()
-        for waiter in self._acks.values():
+        for waiter in self._acks.values() if self._acks else ():
             waiter.error = Disconnected(self.sid)
             waiter.done.set()
         if not self.session.closed:
@@ -323,8 +328,8 @@ class Socket:
         A client that went quiet then holds no task: the next event starts a
         worker again (:meth:`_start_handler`).
         """
-        idle, self._idle = self._idle, []
-        for worker in idle:
+        idle, self._idle = self._idle, None
+        for worker in idle or ():
             wake(worker.wake)  # with no job: its loop ends
 
     async def _worker(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
@@ -332,7 +337,10 @@ class Socket:
         me = _Worker()
         job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
         scope = anyio.CancelScope()
-        self._scopes.append(scope)
+        scopes = self._scopes
+        if scopes is None:
+            scopes = self._scopes = []
+        scopes.append(scope)
         try:
             with scope:
                 if self._closed:
@@ -340,12 +348,15 @@ class Socket:
                 while job is not None:
                     await job[0](*job[1])
                     me.job, me.wake = None, new_wakeup()
-                    self._idle.append(me)
+                    idle = self._idle
+                    if idle is None:
+                        idle = self._idle = []
+                    idle.append(me)
                     await wakeup_wait(me.wake)  # cancelled with the socket
                     job = me.job
         finally:
-            self._scopes.remove(scope)
-            if me in self._idle:
+            scopes.remove(scope)
+            if self._idle and me in self._idle:
                 self._idle.remove(me)
             self._workers -= 1
             if not self._workers and self._drained is not None:
