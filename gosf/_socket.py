@@ -319,7 +319,8 @@ class Socket:
             worker.job = (func, args)
             wake(worker.wake)
             return
-        self.session.task_group.start_soon(self._worker, func, args)
+        session = self.session
+        session.task_group.start_soon(self._worker, func, args, session.taken_over)
         self._workers += 1
 
     def _retire_idle_workers(self) -> None:
@@ -332,7 +333,9 @@ class Socket:
         for worker in idle or ():
             wake(worker.wake)  # with no job: its loop ends
 
-    async def _worker(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+    async def _worker(
+        self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...], taken_over: bool
+    ) -> None:
         current_session.set(self.session)  # this task serves this client only
         me = _Worker()
         job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
@@ -347,6 +350,8 @@ class Socket:
                     scope.cancel()
                 while job is not None:
                     await job[0](*job[1])
+                    if self.session.taken_over is not taken_over:
+                        break  # the session moved to a websocket's call: this task group ends
                     me.job, me.wake = None, new_wakeup()
                     idle = self._idle
                     if idle is None:

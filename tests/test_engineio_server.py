@@ -559,6 +559,88 @@ async def test_upgrade_from_polling(anyio_backend: str) -> None:
                     assert after.json()["code"] == 3
 
 
+@asynccontextmanager
+async def upgraded(host: str, client: Polling) -> AsyncIterator[RawWebSocket]:
+    """Upgrade ``client``'s session to a websocket (its pending GET is left to end)."""
+
+    async def pending_get() -> None:
+        await client.get()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pending_get)
+        target = f"/socket.io/?EIO=4&transport=websocket&sid={client.sid}"
+        async with RawWebSocket.connect(host, target) as ws:
+            await ws.send("2probe")
+            assert await ws.receive() == "3probe"
+            await ws.send("5")
+            yield ws
+
+
+async def test_the_websocket_takes_an_upgraded_session_over(anyio_backend: str) -> None:
+    # After the upgrade the session lives in the websocket's ASGI call: the
+    # polling task ends once a handler it started has finished (its ack goes
+    # out over the websocket), and new handlers run in the websocket's call.
+    server = make_server()
+    release = anyio.Event()
+
+    @server.on("wait")
+    async def wait(socket: gosf.Socket) -> str:
+        await release.wait()
+        return "released"
+
+    async with running(server) as (_, host, http):
+        client = Polling(http)
+        await client.handshake()
+        await client.post("40")
+        await client.get()
+        (session,) = server.engine.sessions.values()
+        with anyio.fail_after(10):
+            await client.post('421["wait"]')  # runs in the polling task's task group
+            async with upgraded(host, client) as ws:
+                await eventually(lambda: session.transport == "websocket")
+                await echo_works(ws)  # a new handler, in the websocket's call
+                done = session._predecessor_done
+                assert done is not None and not done.is_set()  # "wait" still runs there
+                release.set()
+                assert await ws.receive() == '431["released"]'
+                await eventually(done.is_set)
+                await echo_works(ws)
+
+
+async def test_closing_a_taken_over_session_cancels_what_the_polling_task_runs(
+    anyio_backend: str,
+) -> None:
+    server = make_server()
+    started, cancelled, disconnected = anyio.Event(), anyio.Event(), anyio.Event()
+
+    @server.on("forever")
+    async def forever(socket: gosf.Socket) -> None:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    @server.on_disconnect
+    async def gone(socket: gosf.Socket, reason: str) -> None:
+        assert cancelled.is_set()  # disconnect handlers run once the handlers have ended
+        disconnected.set()
+
+    async with running(server) as (_, host, http):
+        client = Polling(http)
+        await client.handshake()
+        await client.post("40")
+        await client.get()
+        with anyio.fail_after(10):
+            await client.post('421["forever"]')
+            await started.wait()
+            async with upgraded(host, client) as ws:
+                await echo_works(ws)
+            await cancelled.wait()
+            await disconnected.wait()
+        await eventually(lambda: not server.engine.sessions)
+
+
 async def test_cors_allow_list(anyio_backend: str) -> None:
     async with running(cors_allowed_origins=["http://good.example"]) as (_, _, http):
         good = await http.get(EIO4, headers={"origin": "http://good.example"})

@@ -16,7 +16,7 @@ import anyio
 import sniffio
 
 from . import _hypercorn_guard
-from ._engine import EngineServer, EngineSession, RequestForwarder, ServerNotRunning
+from ._engine import EngineServer, RequestForwarder, ServerNotRunning
 from ._http import (
     ASGIApp,
     EngineError,
@@ -170,8 +170,8 @@ class EngineASGI:
             return _refuse_websocket_request(scope, receive, send, exc.status, exc.body())
         except ServerNotRunning as exc:
             return _refuse_websocket_request(scope, receive, send, 503, str(exc).encode())
-        return _upgrade_websocket(
-            session, receive, send, b64=b64, max_payload=engine.options.max_payload
+        return serve_upgrade(
+            session, receive, send, b64=b64, max_payload=engine.options.max_payload, connect=True
         )
 
 
@@ -190,14 +190,6 @@ async def _relay_websocket(
         await forwarder.relay_websocket(receive, send, owner=owner, sid=sid, b64=b64)
     except RelayRefused as refused:
         await _refuse_websocket(scope, send, refused.status, refused.body)
-
-
-async def _upgrade_websocket(
-    session: EngineSession, receive: Receive, send: Send, *, b64: bool, max_payload: int
-) -> None:
-    if (await receive())["type"] != "websocket.connect":
-        return
-    await serve_upgrade(session, receive, send, b64=b64, max_payload=max_payload)
 
 
 async def _nothing() -> None:

@@ -147,6 +147,14 @@ class EngineHandler(Protocol):
 class EngineSession:
     """One Engine.IO client, whatever its transport."""
 
+    # A polling-born session taken over by its websocket (see host()): class
+    # defaults, set only on sessions that upgrade (no room taken in the others).
+    taken_over = False
+    """The session began with long-polling and its websocket took it over
+    (see :meth:`host`): its task group changed."""
+    _predecessor: anyio.CancelScope | None = None  # the polling task's, while its handlers finish
+    _predecessor_done: Event | None = None  # set when they have
+
     def __init__(
         self,
         server: EngineServer,
@@ -186,7 +194,6 @@ class EngineSession:
         self._send_frame: Callable[[Packet], Awaitable[None]] | None = None
         self._reader: anyio.CancelScope | None = None  # the websocket's reading
         self._closed_wakeup: Wakeup | None = None  # a polling session's task waits for close
-        self._writer_done: Event | None = None
         self._writer_running = False  # a writer task is alive (see _kick_writer)
         self._writer_retire = False  # it should end once the queue is empty
         self._flushing = False
@@ -234,72 +241,118 @@ class EngineSession:
         )
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """The task of a session that began with long-polling: live until closed.
+        """The task of a session that began with long-polling: live until closed,
+        or until its websocket takes the session over after an upgrade.
 
         The upper layer's tasks run in its task group (see :meth:`host`).
         """
 
-        async def until_closed() -> None:
+        async def until_closed_or_taken_over() -> None:
             task_status.started()
-            while not self.closed:
+            while not self.closed and not self.taken_over:
                 closed = self._closed_wakeup = new_wakeup()
                 await wakeup_wait(closed)
 
-        await self.host(until_closed)
+        await self.host(until_closed_or_taken_over)
 
     async def host(
         self,
         body: Callable[[], Awaitable[None]],
         *,
         after_flush: Callable[[], Awaitable[None]] | None = None,
+        take_over: bool = False,
     ) -> None:
         """Run the session's life in the calling task: ``body`` inside its task group.
 
         A session that began with long-polling lives in a task of its own
-        (:meth:`run`); one that began on a websocket lives in that
-        websocket's ASGI call, whose reading is ``body``: no task of gosf's
-        per idle websocket client. ``body`` returns (or is cancelled) when
-        the session closes; then the handlers are cancelled, the last queued
-        packets written (a graceful close), ``after_flush`` called, and the
-        layer above told (``on_close``) under a shield.
+        (:meth:`run`) until it upgrades; then its websocket's ASGI call takes
+        it over (``take_over``): handlers start in the new task group from
+        then on, those already running finish in the polling task, which
+        then ends. A session that began on a websocket lives in that
+        websocket's ASGI call from the start. So an idle websocket client has
+        no task of gosf's, whichever way it came. ``body`` (the websocket's
+        reading) returns or is cancelled when the session closes; then the
+        handlers are cancelled, the last queued packets written (a graceful
+        close), ``after_flush`` called, and the layer above told
+        (``on_close``) under a shield.
         """
+        if take_over and not self._take_over():
+            if after_flush is not None:
+                await after_flush()
+            return
+        tg = anyio.create_task_group()
+        handed_over = False
         try:
-            async with anyio.create_task_group() as tg:
+            async with tg:
                 self._tg = tg
                 await body()
-                tg.cancel_scope.cancel()  # the handlers (and the writer) end with the session
-            if self._send_frame is not None:
+                if self.taken_over and not take_over:
+                    # The websocket hosts the session from now on: the
+                    # handlers started here finish here (cancelled when the
+                    # session closes), then this task ends.
+                    handed_over = True
+                    self._predecessor = tg.cancel_scope
+                    if self.closed:
+                        tg.cancel_scope.cancel()
+                else:
+                    tg.cancel_scope.cancel()  # the handlers (and the writer) end with the session
+            if not handed_over and self._send_frame is not None:
                 # A graceful close's last packets, bounded: a client that
                 # stopped reading must not hold the session's end forever.
                 with anyio.move_on_after(self._options.ping_timeout):
                     await self.flush_outbox()
         finally:
-            self._tg = None
-            if self.close_reason is None:  # cancelled from outside
-                self.close("server shutting down")
-            self._done_writing()
-            with anyio.CancelScope(shield=True):
-                try:
-                    if after_flush is not None:
-                        await after_flush()
-                    # The layer above closes its sockets and runs their
-                    # disconnect handlers now that their handlers have ended.
-                    await self._server.handler.on_close(self, self.close_reason or "closed")
-                except Exception:
-                    log.exception("error while closing session %s", self.sid)
-                try:
-                    lingering = not self._server.stopping and self.transport == "polling"
-                    if lingering and len(self.outbox):
-                        # A polling client fetches its last packets (the DISCONNECT
-                        # and CLOSE of a server-side disconnect) with one more GET:
-                        # keep the session reachable until then, briefly.
-                        with anyio.move_on_after(min(self._options.ping_timeout, LINGER)):
-                            await self.outbox.wait_empty()
-                finally:
-                    self._server.sessions.pop(self.sid, None)
-                    self._has_finished = True
-                    if self._finished is not None:
-                        self._finished.set()
+            if self._tg is tg:
+                self._tg = None
+            if handed_over:
+                self._predecessor = None
+                assert self._predecessor_done is not None
+                self._predecessor_done.set()
+            else:
+                await self._wind_up(after_flush)
+
+    def _take_over(self) -> bool:
+        """Begin moving the session's life into the calling task (see :meth:`host`);
+        ``False`` if it has closed."""
+        if self.closed or self.taken_over:
+            return False
+        self.taken_over = True
+        self._predecessor_done = new_event()
+        closed, self._closed_wakeup = self._closed_wakeup, None
+        if closed is not None:
+            wake(closed)
+        self._server.handler.on_beat(self)  # idle handler workers end: the polling task ends sooner
+        return True
+
+    async def _wind_up(self, after_flush: Callable[[], Awaitable[None]] | None) -> None:
+        """The end of the session's life, once its task group is done (see :meth:`host`)."""
+        if self.close_reason is None:  # cancelled from outside
+            self.close("server shutting down")
+        with anyio.CancelScope(shield=True):
+            if self._predecessor_done is not None:
+                # The handlers left in the polling task (cancelled by close()).
+                await self._predecessor_done.wait()
+            try:
+                if after_flush is not None:
+                    await after_flush()
+                # The layer above closes its sockets and runs their
+                # disconnect handlers now that their handlers have ended.
+                await self._server.handler.on_close(self, self.close_reason or "closed")
+            except Exception:
+                log.exception("error while closing session %s", self.sid)
+            try:
+                lingering = not self._server.stopping and self.transport == "polling"
+                if lingering and len(self.outbox):
+                    # A polling client fetches its last packets (the DISCONNECT
+                    # and CLOSE of a server-side disconnect) with one more GET:
+                    # keep the session reachable until then, briefly.
+                    with anyio.move_on_after(min(self._options.ping_timeout, LINGER)):
+                        await self.outbox.wait_empty()
+            finally:
+                self._server.sessions.pop(self.sid, None)
+                self._has_finished = True
+                if self._finished is not None:
+                    self._finished.set()
 
     def _kick_writer(self, *, linger: bool = True) -> None:
         """Make sure someone writes what was queued, over an attached websocket.
@@ -336,22 +389,6 @@ class EngineSession:
         finally:
             self._writer_running = False
             self._writer_retire = False
-
-    def _writing_done_event(self) -> Event:
-        if self._writer_done is None:
-            self._writer_done = new_event()
-        return self._writer_done
-
-    def _done_writing(self) -> None:
-        """The session closed and its last packets were written (or could not be)."""
-        self._writing_done_event().set()
-
-    async def wait_writer_done(self) -> None:
-        """Wait until the session closed and its last packets were written.
-
-        The websocket of an upgraded session closes after that.
-        """
-        await self._writing_done_event().wait()
 
     async def wait_finished(self) -> None:
         """Wait until the session has ended and the layer above was told."""
@@ -516,6 +553,8 @@ class EngineSession:
             wake(closed)
         if self._reader is not None:
             self._reader.cancel()  # stop reading: nothing more is accepted
+        if self._predecessor is not None:
+            self._predecessor.cancel()  # the handlers left in the polling task
 
     # -- inbound --------------------------------------------------------------
 

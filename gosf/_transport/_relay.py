@@ -200,6 +200,7 @@ class OwnerRelay:
         self.in_receive: MemoryObjectReceiveStream[Message]
         self.in_send, self.in_receive = anyio.create_memory_object_stream(WINDOW + 1)
         self.scope = anyio.CancelScope()
+        self.session: EngineSession | None = None  # set by serve()
         self._taken = 0
         self._lock = anyio.Lock()
 
@@ -213,6 +214,8 @@ class OwnerRelay:
             self.in_send.send_nowait(message)
         except anyio.WouldBlock:
             log.warning("relay %s from %s: more frames than its window", self.rid, self.edge)
+            if self.session is not None:  # it lives in this relay's task once upgraded
+                self.session.close("relay overflow", discard=True)
             self.scope.cancel()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
@@ -223,7 +226,12 @@ class OwnerRelay:
         serve_websocket: Callable[[Receive, Send], Awaitable[None]],
         send_to: SendTo,
     ) -> None:
-        """Serve the relayed websocket like a local one, until it ends."""
+        """Serve the relayed websocket like a local one, until it ends.
+
+        Once upgraded, the session lives in this task (as in a websocket's
+        ASGI call): cancelling :attr:`scope` ends it.
+        """
+        self.session = session
 
         async def receive() -> Message:
             try:

@@ -2,7 +2,8 @@
 
 A websocket connection is served by one ASGI call, which reads: it feeds the
 session. A session born on the websocket lives in that call (its task group
-is opened there); an upgraded one keeps the task it had while polling. Writes
+is opened there); an upgraded one moves into it from the task it had while
+polling (see ``EngineSession.host``). Writes
 come from handlers (their acks), from the reader (what it queued), and from a
 writer task started on demand for what other tasks queue. When the session
 closes, its last packets are written (a graceful close ends with a CLOSE
@@ -59,13 +60,26 @@ def open_websocket_session(
 
 
 async def serve_upgrade(
-    session: EngineSession, receive: Receive, send: Send, *, b64: bool, max_payload: int
+    session: EngineSession,
+    receive: Receive,
+    send: Send,
+    *,
+    b64: bool,
+    max_payload: int,
+    connect: bool = False,
 ) -> None:
-    """Accept a websocket that upgrades ``session`` (polling until now) and serve it."""
+    """Accept a websocket that upgrades ``session`` (polling until now) and serve it.
+
+    ``connect``: receive the ASGI ``websocket.connect`` message first.
+    """
+    if connect and (await receive())["type"] != "websocket.connect":
+        return
     await send({"type": "websocket.accept"})
     if await _upgrade(session, receive, send, max_payload):
         session.b64 = b64  # from now on frames follow this transport's capability
-        await _pump(session, receive, send, max_payload)
+        # The session's life moves into this call, as if it had begun here.
+        reader = _Reader(session, receive, send, max_payload)
+        await session.host(reader.read, after_flush=reader.close, take_over=True)
 
 
 async def _read_frame(receive: Receive, max_payload: int) -> str | bytes | None:
@@ -179,7 +193,8 @@ class _Reader:
                     "text": encode_ws(session.open_packet(), session.protocol),
                 }
             )
-            session.attach_websocket(self.send_frame, session.task_group.cancel_scope)
+        # Closing the session cancels the task group, this reading with it.
+        session.attach_websocket(self.send_frame, session.task_group.cancel_scope)
         on_message = session.handler.on_message
         # This task serves this client only: after each message it writes
         # what it queued (the CONNECT answer, say), so a writer task started
@@ -220,22 +235,6 @@ class _Reader:
         self.session.detach_websocket()
         if not self.client_gone and not self.session.transport_failed:
             await _close(self.send, self.code)
-
-
-async def _pump(session: EngineSession, receive: Receive, send: Send, max_payload: int) -> None:
-    # A session that began with long-polling, upgraded: its own task hosts it
-    # (and writes its last packets when it closes); this task reads. Once the
-    # session has closed and the last packets are written, the websocket is
-    # closed here.
-    reader = _Reader(session, receive, send, max_payload)
-    with anyio.CancelScope() as reading:
-        session.attach_websocket(reader.send_frame, reading)
-        await reader.read()
-    try:
-        await session.wait_writer_done()
-    finally:
-        session.detach_websocket()
-    await reader.close()
 
 
 async def _close(send: Send, code: int) -> None:
