@@ -281,7 +281,6 @@ class EngineSession:
                 await after_flush()
             return
         tg = anyio.create_task_group()
-        handed_over = False
         try:
             async with tg:
                 self._tg = tg
@@ -290,21 +289,23 @@ class EngineSession:
                     # The websocket hosts the session from now on: the
                     # handlers started here finish here (cancelled when the
                     # session closes), then this task ends.
-                    handed_over = True
                     self._predecessor = tg.cancel_scope
                     if self.closed:
                         tg.cancel_scope.cancel()
                 else:
                     tg.cancel_scope.cancel()  # the handlers (and the writer) end with the session
-            if not handed_over and self._send_frame is not None:
-                # A graceful close's last packets, bounded: a client that
-                # stopped reading must not hold the session's end forever.
-                with anyio.move_on_after(self._options.ping_timeout):
-                    await self.flush_outbox()
+            if not self.taken_over or take_over:
+                if self._send_frame is not None:
+                    # A graceful close's last packets, bounded: a client that
+                    # stopped reading must not hold the session's end forever.
+                    with anyio.move_on_after(self._options.ping_timeout):
+                        await self.flush_outbox()
         finally:
             if self._tg is tg:
                 self._tg = None
-            if handed_over:
+            if self.taken_over and not take_over:
+                # Handed over (also when cancelled meanwhile): the session's
+                # host winds it up, once this is set.
                 self._predecessor = None
                 assert self._predecessor_done is not None
                 self._predecessor_done.set()
@@ -465,9 +466,11 @@ class EngineSession:
         self._reader = reader
         self._kick_writer()
 
-    def detach_websocket(self) -> None:
-        self._send_frame = None
-        self._reader = None
+    def detach_websocket(self, send_frame: Callable[[Packet], Awaitable[None]]) -> None:
+        """The websocket whose frames went out through ``send_frame`` is done."""
+        if self._send_frame == send_frame:
+            self._send_frame = None
+            self._reader = None
 
     async def flush_outbox(self) -> None:
         """Write everything queued through the websocket, one writer at a time.

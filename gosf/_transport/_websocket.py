@@ -232,7 +232,7 @@ class _Reader:
     async def close(self) -> None:
         """Detach the websocket from the session and close it, unless the
         client is gone or writing to it failed."""
-        self.session.detach_websocket()
+        self.session.detach_websocket(self.send_frame)
         if not self.client_gone and not self.session.transport_failed:
             await _close(self.send, self.code)
 
