@@ -331,8 +331,10 @@ class EngineSession:
             self.close("server shutting down")
         with anyio.CancelScope(shield=True):
             if self._predecessor_done is not None:
-                # The handlers left in the polling task (cancelled by close()).
-                await self._predecessor_done.wait()
+                # The handlers left in the polling task (cancelled by close();
+                # bounded all the same: they may shield themselves).
+                with anyio.move_on_after(SHUTDOWN_WAIT):
+                    await self._predecessor_done.wait()
             try:
                 if after_flush is not None:
                     await after_flush()
