@@ -70,6 +70,12 @@ class Polling:
         self.sid = info["sid"]
         return info
 
+    async def connect(self) -> None:
+        """Open a session and connect the default namespace."""
+        await self.handshake()
+        await self.post("40")
+        await self.get()
+
     async def get(self) -> list[str]:
         response = await self.http.get(self.url)
         assert response.status_code == 200, response.text
@@ -123,9 +129,7 @@ async def test_server_disconnect_over_polling_sends_close_in_its_own_response(
 
     async with running(server) as (_, _, http):
         client = Polling(http)
-        await client.handshake()
-        await client.post("40")
-        await client.get()
+        await client.connect()
         await client.post('42["bye"]')
         assert await client.get() == ["41"]
         assert await client.get() == ["1"]
@@ -535,36 +539,22 @@ async def test_malformed_frame_closes_only_the_offender(
 async def test_upgrade_from_polling(anyio_backend: str) -> None:
     async with running() as (_, host, http):
         client = Polling(http)
-        await client.handshake()
-        await client.post("40")
-        await client.get()
-        pending: list[str] = []
-
-        async def pending_get() -> None:
-            pending.extend(await client.get())
-
+        await client.connect()
         with anyio.fail_after(10):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(pending_get)
-                target = f"/socket.io/?EIO=4&transport=websocket&sid={client.sid}"
-                async with RawWebSocket.connect(host, target) as ws:
-                    await ws.send("2probe")
-                    assert await ws.receive() == "3probe"
-                    await eventually(lambda: bool(pending))
-                    assert pending == ["6"]  # the pending GET is released with a NOOP
-                    await ws.send("5")
-                    await echo_works(ws)
-                    after = await http.get(client.url)
-                    assert after.status_code == 400
-                    assert after.json()["code"] == 3
+            async with upgraded(host, client) as ws:
+                await echo_works(ws)
+                after = await http.get(client.url)
+                assert after.status_code == 400
+                assert after.json()["code"] == 3
 
 
 @asynccontextmanager
 async def upgraded(host: str, client: Polling) -> AsyncIterator[RawWebSocket]:
-    """Upgrade ``client``'s session to a websocket (its pending GET is left to end)."""
+    """Upgrade ``client``'s session to a websocket, as the stock clients do."""
+    pending: list[str] = []
 
     async def pending_get() -> None:
-        await client.get()
+        pending.extend(await client.get())
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(pending_get)
@@ -572,6 +562,8 @@ async def upgraded(host: str, client: Polling) -> AsyncIterator[RawWebSocket]:
         async with RawWebSocket.connect(host, target) as ws:
             await ws.send("2probe")
             assert await ws.receive() == "3probe"
+            await eventually(lambda: bool(pending))
+            assert pending == ["6"]  # the pending GET is released with a NOOP
             await ws.send("5")
             yield ws
 
@@ -590,9 +582,7 @@ async def test_the_websocket_takes_an_upgraded_session_over(anyio_backend: str) 
 
     async with running(server) as (_, host, http):
         client = Polling(http)
-        await client.handshake()
-        await client.post("40")
-        await client.get()
+        await client.connect()
         (session,) = server.engine.sessions.values()
         with anyio.fail_after(10):
             await client.post('421["wait"]')  # runs in the polling task's task group
@@ -628,9 +618,7 @@ async def test_closing_a_taken_over_session_cancels_what_the_polling_task_runs(
 
     async with running(server) as (_, host, http):
         client = Polling(http)
-        await client.handshake()
-        await client.post("40")
-        await client.get()
+        await client.connect()
         with anyio.fail_after(10):
             await client.post('421["forever"]')
             await started.wait()
