@@ -36,7 +36,7 @@ class _Worker:
 
     def __init__(self) -> None:
         self.job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = None
-        self.wake: Wakeup = new_wakeup()
+        self.wake: Wakeup  # made each time the worker goes idle
 
 
 class _AckWaiter:

@@ -305,14 +305,8 @@ async def test_a_relayed_session_closed_by_the_owner_closes_the_client_s_websock
         owner, other = cluster.hosts
         client = Hopping(http, [other])
         await client.handshake(owner)
-        target = f"/socket.io/?EIO=4&transport=websocket&sid={client.sid}"
         with anyio.fail_after(10):
-            async with RawWebSocket.connect(other, target) as ws:
-                await ws.send("2probe")
-                assert await ws.receive() == "3probe"
-                await ws.send("5")
-                await ws.send("40")
-                assert str(await ws.receive()).startswith("40{")
+            async with upgrade_through(other, client.sid) as ws:
                 cluster.servers[0].engine.sessions[client.sid].close("kicked")
                 assert await ws.receive() == "1"  # CLOSE, then the websocket closes
                 closed = await ws.receive()

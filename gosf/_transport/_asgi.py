@@ -29,6 +29,7 @@ from ._http import (
     query_params,
     send_error,
     send_response,
+    websocket_connected,
 )
 from ._polling import handle_polling
 from ._relay import RelayRefused, session_for_upgrade
@@ -183,7 +184,7 @@ async def _relay_websocket(
     sid: str,
     b64: bool,
 ) -> None:
-    if (await receive())["type"] != "websocket.connect":
+    if not await websocket_connected(receive):
         return
     owner, forwarder = remote
     try:
@@ -223,7 +224,7 @@ async def serve_lifespan(
 async def _refuse_websocket_request(
     scope: Scope, receive: Receive, send: Send, status: int, body: bytes
 ) -> None:
-    if (await receive())["type"] == "websocket.connect":
+    if await websocket_connected(receive):
         await _refuse_websocket(scope, send, status, body)
 
 

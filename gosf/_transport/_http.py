@@ -29,6 +29,7 @@ __all__ = (
     "origin_allowed",
     "query_params",
     "send_response",
+    "websocket_connected",
 )
 
 
@@ -63,6 +64,13 @@ class EngineError(Exception):
         if self.detail:
             payload["detail"] = self.detail
         return orjson.dumps(payload)
+
+
+async def websocket_connected(receive: Receive) -> bool:
+    """Receive an ASGI websocket call's first message: whether it is
+    ``websocket.connect`` (anything else: the client is already gone)."""
+    kind: str = (await receive())["type"]
+    return kind == "websocket.connect"
 
 
 def query_params(scope: Mapping[str, Any]) -> dict[str, str]:

@@ -21,7 +21,7 @@ import anyio
 from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
 from ._engine import EngineServer, EngineSession
-from ._http import Receive, Scope, Send
+from ._http import Receive, Scope, Send, websocket_connected
 
 __all__ = ("open_websocket_session", "serve_upgrade")
 
@@ -72,7 +72,7 @@ async def serve_upgrade(
 
     ``connect``: receive the ASGI ``websocket.connect`` message first.
     """
-    if connect and (await receive())["type"] != "websocket.connect":
+    if connect and not await websocket_connected(receive):
         return
     await send({"type": "websocket.accept"})
     if await _upgrade(session, receive, send, max_payload):
@@ -181,7 +181,7 @@ class _Reader:
         if self.born:
             # Opened here, not in a frame of its own: this coroutine and the
             # session's host are all the frames an idle client's call holds.
-            if (await receive())["type"] != "websocket.connect":
+            if not await websocket_connected(receive):
                 self.client_gone = True
                 session.close("transport close", discard=True)
                 return
