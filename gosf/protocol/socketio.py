@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import orjson
 
-from gosf.protocol.errors import LocalProtocolError, RemoteProtocolError
+from gosf.protocol.errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolError
 
 __all__ = ("Decoder", "Packet", "PacketType", "encode", "encode_ack", "encode_event")
 
@@ -248,19 +248,42 @@ def _fill_placeholders(data: Any, attachments: list[bytes]) -> None:
 class Decoder:
     """Stateful decoder for one connection: feed it the text and binary messages in order."""
 
-    __slots__ = ("_attachments", "_expected", "_max_attachments", "_pending", "_protocol")
+    __slots__ = (
+        "_attachments",
+        "_expected",
+        "_held",
+        "_max_attachment_bytes",
+        "_max_attachments",
+        "_pending",
+        "_protocol",
+    )
 
-    def __init__(self, protocol: int = 5, *, max_attachments: int = 10) -> None:
-        """Raises ``ValueError`` for a protocol other than 4 or 5 or a negative limit."""
+    def __init__(
+        self,
+        protocol: int = 5,
+        *,
+        max_attachments: int = 10,
+        max_attachment_bytes: int | None = None,
+    ) -> None:
+        """``max_attachment_bytes`` bounds the total size of one packet's
+        attachments (``None``: no bound besides each message's own): what a
+        connection holds while a binary packet is incomplete.
+
+        Raises ``ValueError`` for a protocol other than 4 or 5 or a negative limit.
+        """
         if protocol not in (4, 5):
             raise ValueError(f"unsupported Socket.IO protocol revision {protocol!r}")
         if max_attachments < 0:
             raise ValueError("max_attachments must be >= 0")
+        if max_attachment_bytes is not None and max_attachment_bytes < 0:
+            raise ValueError("max_attachment_bytes must be >= 0")
         self._protocol = protocol
         self._max_attachments = max_attachments
+        self._max_attachment_bytes = max_attachment_bytes
         self._pending: Packet | None = None
         self._expected = 0
         self._attachments: list[bytes] = []
+        self._held = 0  # bytes of the pending packet's attachments so far
 
     @property
     def pending_attachments(self) -> int:
@@ -273,7 +296,8 @@ class Decoder:
         Binary packets come back as BINARY_EVENT/BINARY_ACK with their placeholders replaced
         by ``bytes``. Raises :class:`RemoteProtocolError` for any malformed or unexpected
         message (after which the decoder should be discarded), and ``TypeError`` if ``data``
-        is neither str nor bytes-like.
+        is neither str nor bytes-like; :class:`PayloadTooLarge` (a
+        RemoteProtocolError) when one packet's attachments exceed ``max_attachment_bytes``.
         """
         if type(data) is str and data[:1] == "2" and self._pending is None:
             packet = self._parse_event(data)  # the hot path
@@ -287,17 +311,23 @@ class Decoder:
             packet, count = self._parse(data)
             if count is None:
                 return packet
-            self._pending, self._expected, self._attachments = packet, count, []
+            self._pending, self._expected, self._attachments, self._held = packet, count, [], 0
         elif isinstance(data, _BINARY):
             if self._pending is None:
                 raise RemoteProtocolError("got a binary message but no attachment is expected")
+            self._held += len(data)
+            limit = self._max_attachment_bytes
+            if limit is not None and self._held > limit:
+                raise PayloadTooLarge(
+                    f"attachments of {self._held} bytes or more exceed maxPayload={limit}"
+                )
             self._attachments.append(data if type(data) is bytes else bytes(data))
         else:
             raise TypeError(f"expected str or bytes, not {type(data).__name__}")
         packet, attachments = self._pending, self._attachments
         if packet is None or len(attachments) < self._expected:
             return None
-        self._pending, self._expected, self._attachments = None, 0, []
+        self._pending, self._expected, self._attachments, self._held = None, 0, [], 0
         _fill_placeholders(packet.data, attachments)
         return packet
 

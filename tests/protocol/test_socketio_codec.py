@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from socketio import packet as sio_packet  # type: ignore[import-untyped, unused-ignore]
 
-from gosf.protocol.errors import LocalProtocolError, RemoteProtocolError
+from gosf.protocol.errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolError
 from gosf.protocol.socketio import Decoder, Packet, PacketType, encode, encode_ack, encode_event
 
 T = PacketType
@@ -532,3 +532,25 @@ def test_bad_configuration() -> None:
         encode(Packet(T.CONNECT), 6)
     with pytest.raises(TypeError):
         Decoder().feed(1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Decoder(max_attachment_bytes=-1)
+
+
+def test_one_packets_attachments_are_bounded_in_total() -> None:
+    # Each attachment is within a message's bound; together they are not: a
+    # connection holds no more than max_attachment_bytes for an unfinished packet.
+    decoder = Decoder(5, max_attachments=10, max_attachment_bytes=1000)
+    header = '53-["up",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1},'
+    assert decoder.feed(header + '{"_placeholder":true,"num":2}]') is None
+    assert decoder.feed(b"x" * 400) is None
+    assert decoder.feed(b"x" * 400) is None
+    with pytest.raises(PayloadTooLarge):
+        decoder.feed(b"x" * 400)
+
+
+def test_the_attachment_bound_is_per_packet() -> None:
+    decoder = Decoder(5, max_attachment_bytes=1000)
+    for _ in range(3):  # packet after packet, each within the bound
+        assert decoder.feed('51-["up",{"_placeholder":true,"num":0}]') is None
+        packet = decoder.feed(b"x" * 1000)
+        assert packet is not None and packet.data == ["up", b"x" * 1000]
