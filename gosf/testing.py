@@ -128,14 +128,30 @@ class TestServer:
 
 @asynccontextmanager
 async def serve(app: App) -> AsyncIterator[TestServer]:
-    """Run ``app`` (its startup, plugins, shutdown) for the duration of the block."""
+    """Run ``app`` (its startup, plugins, shutdown) for the duration of the block.
+
+    An exception raised in the block (a failed assertion, a refused
+    connection) ends the app cleanly and then comes out as itself, not
+    wrapped in the exception groups of the app's task groups.
+    """
+    failure: Exception | None = None
     async with app.run():
-        yield TestServer(app)
+        try:
+            yield TestServer(app)
+        except Exception as exc:  # cancellation and KeyboardInterrupt pass through
+            failure = exc
+    if failure is not None:
+        raise failure
 
 
 @asynccontextmanager
 async def connect(app: App, *, auth: dict[str, Any] | None = None) -> AsyncIterator[TestClient]:
-    """Run ``app`` and connect one client to it (shorthand for :func:`serve` + ``client``)."""
+    """Run ``app`` and connect one client to it (shorthand for :func:`serve` + ``client``).
+
+    Raises:
+        gosf.ConnectionRefused: the app refused the connection, as
+            ``serve(app).client()`` raises it.
+    """
     async with serve(app) as server, server.client(auth=auth) as client:
         yield client
 

@@ -73,6 +73,24 @@ async def test_refused_connection(anyio_backend: str, gosf_server: gosf.testing.
     assert refused.value.data == {"hint": "log in"}
 
 
+async def test_connect_raises_a_refusal_as_the_client_does(anyio_backend: str) -> None:
+    # connect() used to raise it inside two exception groups (the app's task groups).
+    with pytest.raises(gosf.ConnectionRefused) as refused:
+        async with gosf.testing.connect(make_app(), auth={"token": "bad"}):
+            pass
+    assert refused.value.message == "UNAUTHORIZED"
+    assert refused.value.data == {"hint": "log in"}
+
+
+async def test_an_error_in_the_block_comes_out_as_itself(anyio_backend: str) -> None:
+    app = make_app()
+    with pytest.raises(LookupError, match="from the test"):
+        async with gosf.testing.connect(app) as client:
+            assert await client.request("echo", {"text": "x"}) == gosf.Message.success("x")
+            raise LookupError("from the test")
+    assert not app.running and not app.clients  # shut down cleanly first
+
+
 async def test_protocol_4_client_in_memory(
     anyio_backend: str, gosf_server: gosf.testing.TestServer
 ) -> None:
