@@ -7,6 +7,8 @@ Sessions share one installer; each is one cell of the matrix:
                 trio workers) and uvicorn.
 * ``lint``      ruff check + ruff format --check.
 * ``typecheck`` mypy --strict over gosf, tests, examples and benchmarks.
+* ``plain_install`` a plain ``pip install`` of gosf (no extras, not editable)
+                into a fresh virtualenv imports and serves one request in memory.
 * ``bench``     the benchmark (run only when asked: ``nox -s bench``).
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "plain_install", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -48,6 +50,13 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     install(session, "lint", "bench")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON, reuse_venv=False)
+def plain_install(session: nox.Session) -> None:
+    """What a new user gets from ``pip install gosf``: nothing but the declared dependencies."""
+    session.install(".")
+    session.run("python", "scripts/smoke_plain_install.py")
 
 
 @nox.session(python=PYTHON, default=False)
