@@ -51,6 +51,11 @@ class Served:
         return self.process.poll() is None
 
 
+def wait_listening(process: subprocess.Popen[bytes], port: int) -> None:
+    """Return once something listens on ``port``; fail if ``process`` exits first."""
+    _wait_listening(process, port)
+
+
 def _wait_listening(process: subprocess.Popen[bytes], port: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
