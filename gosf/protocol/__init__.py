@@ -1,4 +1,5 @@
-"""The sans-IO core: Engine.IO and Socket.IO codecs that never touch a socket.
+"""The sans-IO core: Engine.IO and Socket.IO codecs, and the Engine.IO session's
+state machine (:mod:`.session`), none of which touches a socket or a clock.
 
 Nothing in this package imports anyio, trio, asyncio or socket (a test in
 ``tests/test_layout.py`` enforces it), so it can be driven by any I/O layer and
@@ -7,7 +8,7 @@ tested without an event loop.
 
 from __future__ import annotations
 
-from . import engineio, socketio
+from . import engineio, session, socketio
 from .errors import LocalProtocolError, PayloadTooLarge, ProtocolError, RemoteProtocolError
 
 __all__ = (
@@ -16,5 +17,6 @@ __all__ = (
     "ProtocolError",
     "RemoteProtocolError",
     "engineio",
+    "session",
     "socketio",
 )

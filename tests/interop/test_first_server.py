@@ -12,6 +12,8 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,20 +72,29 @@ def test_the_readme_and_the_guide_print_the_same_first_server() -> None:
     assert "\napp = gosf.app" in readme  # what `hypercorn myservice:app` names
 
 
-@pytest.mark.parametrize(("page", "command"), cases())
-async def test_the_first_server_runs_as_printed(page: Path, command: str, tmp_path: Path) -> None:
-    code, _ = first_server(page)
-    port = free_port()
-    (tmp_path / "myservice.py").write_text(code.replace("9999", str(port)))
+@contextmanager
+def running(command: str, port: int, cwd: Path) -> Iterator[None]:
+    """The command, run in ``cwd`` with nothing but ``PATH`` set, until the block ends."""
     process = subprocess.Popen(
         as_run(command, port),
-        cwd=tmp_path,
+        cwd=cwd,
         env={"PATH": "/usr/bin:/bin"},
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
     )
     try:
         wait_listening(process, port)
+        yield
+    finally:
+        stop_server(process)
+
+
+@pytest.mark.parametrize(("page", "command"), cases())
+async def test_the_first_server_runs_as_printed(page: Path, command: str, tmp_path: Path) -> None:
+    code, _ = first_server(page)
+    port = free_port()
+    (tmp_path / "myservice.py").write_text(code.replace("9999", str(port)))
+    with running(command, port, tmp_path):
         client = socketio.AsyncClient(reconnection=False)
         await client.connect(f"http://127.0.0.1:{port}", wait_timeout=5)
         try:
@@ -91,6 +102,4 @@ async def test_the_first_server_runs_as_printed(page: Path, command: str, tmp_pa
                 ack = await client.call("echo", {"text": "Hello world."}, timeout=5)
         finally:
             await client.disconnect()
-        assert ack == {"success": True, "text": "Hello world."}
-    finally:
-        stop_server(process)
+    assert ack == {"success": True, "text": "Hello world."}

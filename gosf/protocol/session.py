@@ -1,0 +1,483 @@
+"""One Engine.IO session, server side, as a sans-IO state machine.
+
+Two rules, as in h11's ``_state.py``:
+
+1. Everything that changes a session's state lives in this module: the
+   heartbeat, the probe and upgrade, overlapping polls, the outbound queue's
+   bounds, closing and lingering. The driver (the anyio layer) does I/O and
+   reports what happened; it never decides.
+2. Nothing here does I/O or reads a clock: every call that depends on time
+   takes ``now``, and :attr:`Session.deadline` says when the driver must call
+   :meth:`Session.tick` next.
+
+How a session lives::
+
+    OPEN ──probe on a websocket──▶ UPGRADING ──UPGRADE (5)──▶ OPEN (websocket)
+      ▲                                │
+      └──── upgrade timeout, bad probe ┘
+    OPEN/UPGRADING ──server closes gracefully──▶ CLOSING ──last packets taken──▶ CLOSED
+    any ──ping timeout, client CLOSE, transport gone, bad input, slow client──▶ CLOSED
+
+The rules the reference server (``socketio/engine.io``, ``lib/socket.ts``,
+``lib/transports/polling.ts``, ``lib/server.ts``) keeps, and this machine with it:
+
+* Heartbeat, protocol 4: the server pings ``ping_interval`` after the open
+  packet and after each pong; no pong within ``ping_timeout`` closes the
+  session. A client ping, or a pong nobody asked for, is a protocol error
+  (the reference: "invalid heartbeat direction"); gosf ignores a late pong.
+* Heartbeat, protocol 3: the client pings; the server answers with a pong
+  carrying the same data; ``ping_interval + ping_timeout`` without a ping
+  closes the session.
+* Long-polling: one GET and one POST at a time; a second one of either closes
+  the session and is refused (400). A GET is answered with everything queued,
+  except that a CLOSE goes in a response of its own (socket.io-client handles
+  the packets before it first).
+* A client's CLOSE over polling while a GET waits: the GET is answered with a
+  NOOP, the session is gone at once (the next request gets "unknown sid").
+* Upgrade: a websocket for a polling session waits for ``2probe`` (answered
+  ``3probe`` on that websocket; every GET is then answered with a NOOP at
+  once, so the client can pause polling), then ``5``: from then on the
+  websocket carries the session and a polling request for it is refused
+  (400). No ``5`` within ``upgrade_timeout``, or anything but a NOOP before
+  it, and that websocket is closed; the session goes on polling.
+* A websocket for a session that a websocket already carries (or that is
+  upgrading) is accepted and closed at once; the first one goes on.
+* The outbound queue holds at most ``max_buffer`` packets: one more closes the
+  session as a slow client. So does a client that answers pings but does not
+  read: a write that has not completed ``drain_timeout`` after the transport
+  took its packets (its socket buffers are full).
+* A graceful close queues a CLOSE after what is queued; the client has
+  ``linger`` seconds to take it (a polling client fetches it with one more
+  GET) before the session is gone.
+* A pending GET of a session that ended is released: with a NOOP when the
+  client closed it, else with a CLOSE. A GET pending when a websocket takes
+  over gets a NOOP.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .engineio import Packet, PacketType
+from .errors import LocalProtocolError, RemoteProtocolError
+
+__all__ = (
+    "CloseReason",
+    "PollVerdict",
+    "Session",
+    "SessionConfig",
+    "State",
+    "Transport",
+    "WebSocketVerdict",
+)
+
+_PING = Packet(PacketType.PING)
+_PONG_PROBE = Packet(PacketType.PONG, "probe")
+_NOOP = Packet(PacketType.NOOP)
+_CLOSE = Packet(PacketType.CLOSE)
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    """One transport carries the session."""
+    UPGRADING = "upgrading"
+    """Polling carries the session; a websocket has asked to take it over."""
+    CLOSING = "closing"
+    """The server closed it gracefully: the last packets are still to be taken."""
+    CLOSED = "closed"
+    """Gone: nothing more is accepted or sent."""
+
+
+class Transport(enum.Enum):
+    POLLING = "polling"
+    WEBSOCKET = "websocket"
+
+
+class CloseReason(enum.Enum):
+    """Why a session ended: one reason each, the way the layer above is told."""
+
+    TRANSPORT_CLOSE = "transport close"
+    """The connection carrying the session went away."""
+    TRANSPORT_ERROR = "transport error"
+    """Writing to the client failed."""
+    CLIENT_CLOSE = "client closed"
+    """The client sent a CLOSE packet."""
+    PING_TIMEOUT = "ping timeout"
+    """The heartbeat went unanswered."""
+    PARSE_ERROR = "parse error"
+    """The client sent something that does not decode."""
+    PROTOCOL_ERROR = "protocol error"
+    """The client sent a packet the protocol does not allow here."""
+    PAYLOAD_TOO_LARGE = "payload too large"
+    """The client sent more than ``max_payload`` at once."""
+    OVERLAPPING_GET = "overlapping GET requests"
+    """Two long-polling GETs at once: a broken client."""
+    OVERLAPPING_POST = "overlapping POST requests"
+    """Two long-polling POSTs at once: a broken client."""
+    SLOW_CLIENT = "slow client"
+    """The outbound queue overflowed, or nobody drained it for ``drain_timeout``."""
+    SERVER_DISCONNECT = "server disconnect"
+    """The application disconnected the client."""
+    SERVER_SHUTTING_DOWN = "server shutting down"
+    """The server is stopping."""
+
+
+class PollVerdict(enum.Enum):
+    """What to do with a long-polling request for an existing session."""
+
+    SERVE = "serve"
+    UNKNOWN_SID = "unknown sid"
+    """The session is gone: answer 400 "Session ID unknown"."""
+    WRONG_TRANSPORT = "wrong transport"
+    """A websocket carries the session: answer 400 "Bad request"."""
+    OVERLAP = "overlap"
+    """A second GET (or POST) at once: answer 400; the session is now closed."""
+
+
+class WebSocketVerdict(enum.Enum):
+    """What to do with a websocket request for an existing session."""
+
+    PROBE = "probe"
+    """Accept it and feed its packets to :meth:`Session.probe`."""
+    ACCEPT_AND_CLOSE = "accept and close"
+    """Accept it and close it at once; the session goes on as it was."""
+    UNKNOWN_SID = "unknown sid"
+    """The session is gone: refuse it (400 "Session ID unknown")."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """The timing and bounds of every session of a server (seconds, packets)."""
+
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    upgrade_timeout: float = 10.0
+    max_buffer: int = 1024
+    drain_timeout: float = 45.0
+    """How long one write to the client may take."""
+    linger: float = 5.0
+    """How long a gracefully closed session waits for its client to take the CLOSE."""
+
+
+class Session:
+    """The state of one Engine.IO session; the driver does the I/O.
+
+    Inbound: :meth:`receive` (a packet on the carrying transport),
+    :meth:`probe` (a packet on a websocket that is upgrading), the request
+    checks (:meth:`get_request`, :meth:`post_request`,
+    :meth:`websocket_request`) and :meth:`transport_closed`. Outbound:
+    :meth:`send` queues, :meth:`take` hands what the carrying transport
+    should write now. Time: :meth:`tick` at :attr:`deadline`.
+    """
+
+    def __init__(
+        self, sid: str, *, protocol: int, transport: Transport, config: SessionConfig, now: float
+    ) -> None:
+        if protocol not in (3, 4):
+            raise LocalProtocolError(f"unsupported Engine.IO protocol {protocol!r}")
+        self.sid = sid
+        self.protocol = protocol
+        self.transport = transport
+        self.config = config
+        self.state = State.OPEN
+        self.close_reason: CloseReason | None = None
+        self._queue: list[Packet] = []
+        self._get_pending = False
+        self._post_pending = False
+        self._probed = False  # UPGRADING: the websocket has sent its probe
+        self._in_flight = False  # taken by the transport, not yet written
+        # Deadlines (math.inf: none). Heartbeat: protocol 4 pings at _ping_due
+        # and waits for the pong until _pong_due; protocol 3 waits for the
+        # client's ping until _pong_due.
+        self._ping_due = math.inf
+        self._pong_due = math.inf
+        self._upgrade_due = math.inf
+        self._linger_due = math.inf
+        self._drain_due = math.inf  # while a write is in flight
+        if protocol >= 4:
+            self._ping_due = now + config.ping_interval
+        else:
+            self._pong_due = now + config.ping_interval + config.ping_timeout
+
+    # -- what the driver reads ---------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    @property
+    def upgrading(self) -> bool:
+        """A websocket is taking the session over (see :meth:`probe`)."""
+        return self.state is State.UPGRADING
+
+    @property
+    def queued(self) -> int:
+        """Packets waiting for the carrying transport."""
+        return len(self._queue)
+
+    @property
+    def deadline(self) -> float:
+        """When :meth:`tick` must be called next (``math.inf``: never)."""
+        if self.state is State.CLOSED:
+            return math.inf
+        return min(
+            self._ping_due, self._pong_due, self._upgrade_due, self._linger_due, self._drain_due
+        )
+
+    # -- time --------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Act on every deadline that has come.
+
+        After it the driver looks at :attr:`state` (closed: close the
+        transports) and :attr:`upgrading` (an upgrade that timed out: close
+        that websocket) and writes what was queued (a ping).
+        """
+        if self.state is State.CLOSED:
+            return
+        if now >= self._pong_due:
+            self._end(CloseReason.PING_TIMEOUT)
+            return
+        if now >= self._linger_due:
+            self._end(self.close_reason or CloseReason.SERVER_DISCONNECT)
+            return
+        if now >= self._drain_due:
+            self._end(CloseReason.SLOW_CLIENT)
+            return
+        if now >= self._upgrade_due:
+            self._abort_upgrade()
+        if now >= self._ping_due:
+            self._ping_due = math.inf
+            if self.send([_PING]):
+                self._pong_due = now + self.config.ping_timeout
+
+    # -- inbound -----------------------------------------------------------------
+
+    def receive(self, packet: Packet, now: float) -> str | bytes | None:
+        """A packet from the client on the carrying transport: the data of a
+        MESSAGE for the layer above, else ``None`` (handled here).
+
+        Raises:
+            RemoteProtocolError: the packet is not allowed; the session is closed.
+        """
+        kind = packet.type
+        if self.state is State.CLOSED:
+            return None
+        if self.state is State.CLOSING:  # the server said goodbye: only the client's counts
+            if kind is PacketType.CLOSE:
+                self._end(CloseReason.CLIENT_CLOSE)
+            return None
+        if kind is PacketType.MESSAGE:
+            return packet.data
+        if kind is PacketType.PONG and self.protocol >= 4:
+            if self._pong_due < math.inf:  # a late or unasked-for pong changes nothing
+                self._pong_due = math.inf
+                self._ping_due = now + self.config.ping_interval
+            return None
+        if kind is PacketType.PING and self.protocol < 4:
+            self._pong_due = now + self.config.ping_interval + self.config.ping_timeout
+            self.send([Packet(PacketType.PONG, packet.data)])
+            return None
+        if kind is PacketType.CLOSE:
+            self._end(CloseReason.CLIENT_CLOSE)
+            return None
+        if kind is PacketType.NOOP:
+            return None
+        self._end(CloseReason.PROTOCOL_ERROR)
+        raise RemoteProtocolError(f"unexpected {kind.name} packet")
+
+    def bad_input(self, reason: CloseReason = CloseReason.PARSE_ERROR) -> None:
+        """The carrying transport got something that does not decode (or is too large)."""
+        self._end(reason)
+
+    def transport_closed(self, transport: Transport, *, failed: bool = False) -> None:
+        """The connection of ``transport`` went away (``failed``: writing to it failed).
+
+        Only the carrying websocket's end ends the session: a long-polling
+        client that leaves a GET behind may come back with another one.
+        """
+        if transport is Transport.WEBSOCKET and self.transport is Transport.WEBSOCKET:
+            self._end(CloseReason.TRANSPORT_ERROR if failed else CloseReason.TRANSPORT_CLOSE)
+
+    # -- long-polling --------------------------------------------------------------
+
+    def get_request(self) -> PollVerdict:
+        """A long-polling GET arrived; on ``SERVE`` it is pending until :meth:`get_done`."""
+        verdict = self._poll_verdict(self._get_pending, CloseReason.OVERLAPPING_GET)
+        if verdict is PollVerdict.SERVE:
+            self._get_pending = True
+        return verdict
+
+    def post_request(self) -> PollVerdict:
+        """A long-polling POST arrived; on ``SERVE`` it is pending until :meth:`post_done`."""
+        verdict = self._poll_verdict(self._post_pending, CloseReason.OVERLAPPING_POST)
+        if verdict is PollVerdict.SERVE:
+            self._post_pending = True
+        return verdict
+
+    def _poll_verdict(self, pending: bool, overlap: CloseReason) -> PollVerdict:
+        if self.state is State.CLOSED:
+            return PollVerdict.UNKNOWN_SID
+        if self.transport is not Transport.POLLING:
+            return PollVerdict.WRONG_TRANSPORT
+        if pending:
+            self._end(overlap)
+            return PollVerdict.OVERLAP
+        return PollVerdict.SERVE
+
+    def poll_answer(self, now: float) -> list[Packet] | None:
+        """What the pending GET answers now, or ``None``: keep it waiting.
+
+        Taking the packets counts as the driver writing them (see :meth:`take`).
+        """
+        if self.state is State.CLOSED:
+            # Ended while the GET waited: the client's own CLOSE (over a POST)
+            # gets its GET back empty, anything else tells it the session is over.
+            return [_NOOP] if self.close_reason is CloseReason.CLIENT_CLOSE else [_CLOSE]
+        if self.transport is not Transport.POLLING or (self.upgrading and self._probed):
+            return [_NOOP]  # a websocket carries it, or the client pauses polling to upgrade
+        if not self._queue:
+            return None
+        packets = self.take(now)
+        if len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
+            self._queue.insert(0, packets.pop())  # the CLOSE in a response of its own
+        return packets
+
+    def get_done(self, *, written: bool) -> None:
+        """The pending GET is over: answered (``written``), or its client left
+        first (what it had taken is lost with it, as with the reference server)."""
+        self._get_pending = False
+        if written:
+            self.written()
+        else:
+            self._in_flight = False
+            self._drain_due = math.inf
+
+    def post_done(self) -> None:
+        """The pending POST's body has been handled."""
+        self._post_pending = False
+
+    # -- the upgrade -----------------------------------------------------------------
+
+    def websocket_request(self, now: float) -> WebSocketVerdict:
+        """A websocket arrived for this session; on ``PROBE`` the session is UPGRADING."""
+        if self.state is State.CLOSED:
+            return WebSocketVerdict.UNKNOWN_SID
+        if self.state is not State.OPEN or self.transport is not Transport.POLLING:
+            return WebSocketVerdict.ACCEPT_AND_CLOSE
+        self.state = State.UPGRADING
+        self._probed = False
+        self._upgrade_due = now + self.config.upgrade_timeout
+        return WebSocketVerdict.PROBE
+
+    def probe(self, packet: Packet, now: float) -> Packet | None:
+        """A packet on the upgrading websocket: what to write back on it (the
+        probe's pong), or ``None``. After the UPGRADE packet the websocket
+        carries the session (:attr:`transport`).
+
+        Raises:
+            RemoteProtocolError: not the probe dance; the upgrade is aborted
+                (the driver closes that websocket), the session goes on.
+        """
+        if self.state is not State.UPGRADING:
+            if self.state is State.CLOSED:
+                return None
+            raise LocalProtocolError(f"probe() while {self.state.name}")
+        kind = packet.type
+        if not self._probed:
+            if kind is PacketType.PING and packet.data == "probe":
+                self._probed = True
+                return _PONG_PROBE
+            self._abort_upgrade()
+            raise RemoteProtocolError("expected a ping probe")
+        if kind is PacketType.UPGRADE:
+            self.state = State.OPEN
+            self.transport = Transport.WEBSOCKET
+            self._upgrade_due = math.inf
+            return None
+        if kind is PacketType.NOOP:
+            return None
+        self._abort_upgrade()
+        raise RemoteProtocolError("expected the upgrade packet")
+
+    def upgrade_socket_closed(self) -> None:
+        """The upgrading websocket went away before the UPGRADE packet."""
+        if self.state is State.UPGRADING:
+            self._abort_upgrade()
+
+    def _abort_upgrade(self) -> None:
+        self.state = State.OPEN
+        self._probed = False
+        self._upgrade_due = math.inf
+
+    # -- outbound --------------------------------------------------------------------
+
+    def send(self, packets: Sequence[Packet]) -> bool:
+        """Queue ``packets`` for the client, all or none; ``False`` when they
+        were not queued: the session is closing or closed, or the queue
+        overflowed (the session is now closed as a slow client)."""
+        if self.state is State.CLOSED or self.state is State.CLOSING:
+            return False
+        if len(self._queue) + len(packets) > self.config.max_buffer:
+            self._end(CloseReason.SLOW_CLIENT)
+            return False
+        self._queue.extend(packets)
+        return True
+
+    def take(self, now: float, limit: int | None = None) -> list[Packet]:
+        """Hand up to ``limit`` queued packets to the carrying transport (all
+        when ``None``) to write now; the driver calls :meth:`written` once
+        they are. The write has ``drain_timeout`` seconds."""
+        queue = self._queue
+        if limit is None or limit >= len(queue):
+            taken, self._queue = queue, []
+        else:
+            taken, self._queue = queue[:limit], queue[limit:]
+        if taken and not self._in_flight:
+            self._in_flight = True
+            self._drain_due = now + self.config.drain_timeout
+        return taken
+
+    def written(self) -> None:
+        """What the transport took has been written. A closing session with
+        nothing left to write is now closed."""
+        self._in_flight = False
+        self._drain_due = math.inf
+        if self.state is State.CLOSING and not self._queue:
+            self._end(self.close_reason or CloseReason.SERVER_DISCONNECT)
+
+    # -- closing -----------------------------------------------------------------------
+
+    def close(self, reason: CloseReason, now: float, *, graceful: bool = True) -> None:
+        """The server closes the session (idempotent).
+
+        ``graceful``: what is queued is still delivered, then a CLOSE packet
+        (CLOSING until taken; a polling client has ``linger`` seconds to fetch
+        it). Otherwise the session is closed at once and the queue dropped.
+        """
+        if self.state is State.CLOSED or self.state is State.CLOSING:
+            return
+        if not graceful:
+            self._end(reason)
+            return
+        self.close_reason = reason
+        self._abort_upgrade()
+        self.state = State.CLOSING
+        self._queue.append(_CLOSE)  # beyond max_buffer: the last packet always fits
+        self._ping_due = self._pong_due = math.inf
+        self._linger_due = now + self.config.linger
+
+    def _end(self, reason: CloseReason) -> None:
+        if self.state is State.CLOSED:
+            return
+        if self.close_reason is None:
+            self.close_reason = reason
+        self.state = State.CLOSED
+        self._queue = []
+        self._probed = False
+        self._in_flight = False
+        self._ping_due = self._pong_due = self._upgrade_due = math.inf
+        self._linger_due = self._drain_due = math.inf

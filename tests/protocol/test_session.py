@@ -1,0 +1,543 @@
+"""The Engine.IO session state machine, with a fake clock and no event loop.
+
+Each test plays a client against :class:`gosf.protocol.session.Session`:
+packets in, what the session answers out, time moved by hand. The three
+rules the reference server keeps and gosf's first transports broke have
+tests of their own (``test_rule_*``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
+from gosf.protocol.errors import LocalProtocolError, RemoteProtocolError
+from gosf.protocol.session import (
+    CloseReason,
+    PollVerdict,
+    Session,
+    SessionConfig,
+    State,
+    Transport,
+    WebSocketVerdict,
+)
+
+T = PacketType
+CONFIG = SessionConfig(
+    ping_interval=25.0,
+    ping_timeout=20.0,
+    upgrade_timeout=10.0,
+    max_buffer=8,
+    drain_timeout=45.0,
+    linger=5.0,
+)
+PING, PONG, NOOP, CLOSE, UPGRADE = (Packet(t) for t in (T.PING, T.PONG, T.NOOP, T.CLOSE, T.UPGRADE))
+PROBE = Packet(T.PING, "probe")
+
+
+def msg(data: str | bytes) -> Packet:
+    return Packet(T.MESSAGE, data)
+
+
+def polling(protocol: int = 4, config: SessionConfig = CONFIG) -> Session:
+    return Session("n.s", protocol=protocol, transport=Transport.POLLING, config=config, now=0.0)
+
+
+def websocket(protocol: int = 4, config: SessionConfig = CONFIG) -> Session:
+    return Session("n.s", protocol=protocol, transport=Transport.WEBSOCKET, config=config, now=0.0)
+
+
+def get(session: Session, now: float = 0.0) -> list[Packet] | None:
+    """One long-polling GET that is answered at once, if it can be."""
+    assert session.get_request() is PollVerdict.SERVE
+    answer = session.poll_answer(now)
+    if answer is not None:
+        session.get_done(written=True)
+    return answer
+
+
+def upgraded(session: Session, now: float = 0.0) -> None:
+    assert session.websocket_request(now) is WebSocketVerdict.PROBE
+    assert session.probe(PROBE, now) == Packet(T.PONG, "probe")
+    assert session.probe(UPGRADE, now) is None
+
+
+# -- opening and messages ------------------------------------------------------------
+
+
+def test_a_new_session_is_open_on_its_transport() -> None:
+    session = polling()
+    assert session.state is State.OPEN and session.transport is Transport.POLLING
+    assert not session.closed and not session.upgrading and session.queued == 0
+
+
+def test_only_protocols_3_and_4() -> None:
+    with pytest.raises(LocalProtocolError):
+        Session("s", protocol=5, transport=Transport.POLLING, config=CONFIG, now=0.0)
+
+
+def test_messages_go_to_the_layer_above() -> None:
+    session = websocket()
+    assert session.receive(msg('2["hi"]'), 1.0) == '2["hi"]'
+    assert session.receive(msg(b"\x01\x02"), 1.0) == b"\x01\x02"
+    assert session.receive(NOOP, 1.0) is None
+
+
+@pytest.mark.parametrize("kind", [T.OPEN, T.UPGRADE])
+def test_packets_a_client_may_not_send_close_the_session(kind: PacketType) -> None:
+    session = websocket()
+    with pytest.raises(RemoteProtocolError):
+        session.receive(Packet(kind), 1.0)
+    assert session.closed and session.close_reason is CloseReason.PROTOCOL_ERROR
+
+
+# -- heartbeat, protocol 4 ---------------------------------------------------------------
+
+
+def test_v4_the_server_pings_after_ping_interval() -> None:
+    session = websocket()
+    assert session.deadline == 25.0
+    session.tick(24.9)
+    assert session.queued == 0
+    session.tick(25.0)
+    assert session.take(0.0) == [PING]
+    assert session.deadline == 45.0  # the pong is due within ping_timeout
+
+
+def test_v4_a_pong_schedules_the_next_ping_from_its_arrival() -> None:
+    session = websocket()
+    session.tick(25.0)
+    session.take(0.0)
+    session.written()
+    session.receive(PONG, 30.0)
+    assert session.deadline == 55.0
+    session.tick(55.0)
+    assert session.take(0.0) == [PING]
+
+
+def test_v4_no_pong_within_ping_timeout_closes() -> None:
+    session = websocket()
+    session.tick(25.0)
+    session.tick(44.9)
+    assert not session.closed
+    session.tick(45.0)
+    assert session.closed and session.close_reason is CloseReason.PING_TIMEOUT
+    assert session.deadline == math.inf
+
+
+def test_v4_an_unasked_for_pong_changes_nothing() -> None:
+    session = websocket()
+    session.receive(PONG, 10.0)  # no ping out: the schedule stays
+    assert session.deadline == 25.0 and not session.closed
+
+
+def test_v4_a_client_ping_is_a_protocol_error() -> None:
+    session = websocket()
+    with pytest.raises(RemoteProtocolError):
+        session.receive(PING, 1.0)
+    assert session.close_reason is CloseReason.PROTOCOL_ERROR
+
+
+# -- heartbeat, protocol 3 -----------------------------------------------------------------
+
+
+def test_v3_the_client_pings_and_gets_its_data_back() -> None:
+    session = polling(protocol=3)
+    assert session.deadline == 45.0  # ping_interval + ping_timeout, no server ping
+    session.receive(Packet(T.PING, "x"), 10.0)
+    assert get(session, 10.0) == [Packet(T.PONG, "x")]
+    assert session.deadline == 55.0
+
+
+def test_v3_a_silent_client_is_closed() -> None:
+    session = polling(protocol=3)
+    session.tick(44.9)
+    assert session.queued == 0 and not session.closed  # the server never pings
+    session.tick(45.0)
+    assert session.close_reason is CloseReason.PING_TIMEOUT
+
+
+def test_v3_a_pong_from_the_client_is_a_protocol_error() -> None:
+    session = polling(protocol=3)
+    with pytest.raises(RemoteProtocolError):
+        session.receive(PONG, 1.0)
+
+
+# -- long-polling ------------------------------------------------------------------------
+
+
+def test_a_get_waits_until_something_is_queued() -> None:
+    session = polling()
+    assert session.get_request() is PollVerdict.SERVE
+    assert session.poll_answer(1.0) is None
+    session.send([msg("a"), msg("b")])
+    assert session.poll_answer(1.0) == [msg("a"), msg("b")]
+    session.get_done(written=True)
+    assert session.queued == 0
+
+
+def test_a_second_get_at_once_closes_the_session() -> None:
+    session = polling()
+    assert session.get_request() is PollVerdict.SERVE
+    assert session.get_request() is PollVerdict.OVERLAP
+    assert session.close_reason is CloseReason.OVERLAPPING_GET
+    assert session.poll_answer(1.0) == [CLOSE]  # the first one is released
+
+
+def test_a_second_post_at_once_closes_the_session() -> None:
+    session = polling()
+    assert session.post_request() is PollVerdict.SERVE
+    assert session.post_request() is PollVerdict.OVERLAP
+    assert session.close_reason is CloseReason.OVERLAPPING_POST
+
+
+def test_get_and_post_may_overlap() -> None:
+    session = polling()
+    assert session.get_request() is PollVerdict.SERVE
+    assert session.post_request() is PollVerdict.SERVE
+    session.post_done()
+    assert session.post_request() is PollVerdict.SERVE
+
+
+def test_a_get_after_the_previous_one_is_served() -> None:
+    session = polling()
+    session.send([msg("a")])
+    assert get(session) == [msg("a")]
+    session.send([msg("b")])
+    assert get(session) == [msg("b")]
+
+
+def test_a_get_whose_client_left_loses_what_it_took() -> None:
+    session = polling()
+    session.send([msg("a")])
+    assert session.get_request() is PollVerdict.SERVE
+    assert session.poll_answer(1.0) == [msg("a")]
+    session.get_done(written=False)
+    assert session.queued == 0 and session.get_request() is PollVerdict.SERVE
+
+
+def test_a_close_goes_in_a_response_of_its_own() -> None:
+    session = polling()
+    session.send([msg("bye")])
+    session.close(CloseReason.SERVER_DISCONNECT, 1.0)
+    assert session.state is State.CLOSING
+    assert get(session, 1.0) == [msg("bye")]
+    assert session.state is State.CLOSING
+    assert get(session, 1.0) == [CLOSE]
+    assert session.closed and session.close_reason is CloseReason.SERVER_DISCONNECT
+
+
+def test_polls_of_a_closed_session_are_unknown() -> None:
+    session = polling()
+    session.close(CloseReason.SERVER_DISCONNECT, 0.0, graceful=False)
+    assert session.get_request() is PollVerdict.UNKNOWN_SID
+    assert session.post_request() is PollVerdict.UNKNOWN_SID
+
+
+def test_polls_of_a_websocket_session_are_refused() -> None:
+    session = websocket()
+    assert session.get_request() is PollVerdict.WRONG_TRANSPORT
+    assert session.post_request() is PollVerdict.WRONG_TRANSPORT
+
+
+def test_a_server_side_close_releases_a_waiting_get_with_close() -> None:
+    session = polling()
+    assert session.get_request() is PollVerdict.SERVE
+    session.tick(25.0)  # ping
+    assert session.poll_answer(25.0) == [PING]
+    session.get_done(written=True)
+    assert session.get_request() is PollVerdict.SERVE
+    session.tick(45.0)  # no pong
+    assert session.poll_answer(45.0) == [CLOSE]
+
+
+def test_rule_1_a_polling_clients_close_answers_its_pending_get_with_noop() -> None:
+    # The reference server: POST "1" while a GET waits -> the GET gets "6",
+    # and the session is gone (the next GET is "unknown sid").
+    session = polling()
+    assert session.get_request() is PollVerdict.SERVE
+    assert session.post_request() is PollVerdict.SERVE
+    body, content_type = encode_payload([CLOSE], 4)
+    for packet in decode_payload(body, 4, content_type=content_type):
+        session.receive(packet, 1.0)
+    session.post_done()
+    assert session.poll_answer(1.0) == [NOOP]
+    session.get_done(written=True)
+    assert session.get_request() is PollVerdict.UNKNOWN_SID
+    assert session.close_reason is CloseReason.CLIENT_CLOSE
+
+
+# -- the upgrade ------------------------------------------------------------------------
+
+
+def test_the_probe_dance_moves_the_session_to_the_websocket() -> None:
+    session = polling()
+    session.send([msg("queued while polling")])
+    assert session.websocket_request(1.0) is WebSocketVerdict.PROBE
+    assert session.upgrading and session.transport is Transport.POLLING
+    assert session.probe(PROBE, 1.0) == Packet(T.PONG, "probe")
+    assert session.probe(NOOP, 1.0) is None  # a client may send NOOPs meanwhile
+    assert session.probe(UPGRADE, 1.0) is None
+    assert (session.state, session.transport) == (State.OPEN, Transport.WEBSOCKET)
+    assert session.take(0.0) == [msg("queued while polling")]  # nothing lost
+
+
+def test_after_the_probe_every_get_is_answered_with_noop_at_once() -> None:
+    session = polling()
+    session.send([msg("kept for the websocket")])
+    session.websocket_request(1.0)
+    assert get(session, 1.0) == [msg("kept for the websocket")]  # not probed yet
+    session.send([msg("after")])
+    session.probe(PROBE, 1.0)
+    assert get(session, 1.0) == [NOOP]
+    assert get(session, 1.0) == [NOOP]
+    session.probe(UPGRADE, 1.0)
+    assert session.take(0.0) == [msg("after")]
+
+
+def test_a_get_pending_at_the_upgrade_is_released_with_noop() -> None:
+    session = polling()
+    session.websocket_request(1.0)
+    session.probe(PROBE, 1.0)
+    assert session.get_request() is PollVerdict.SERVE
+    session.probe(UPGRADE, 1.0)
+    session.send([msg("for the websocket")])
+    assert session.poll_answer(1.0) == [NOOP]
+    assert session.take(0.0) == [msg("for the websocket")]
+
+
+def test_rule_2_polling_after_the_upgrade_is_refused() -> None:
+    # The reference server: once the websocket sent "2probe" then "5", a
+    # polling request for the sid gets 400.
+    session = polling()
+    upgraded(session)
+    assert session.get_request() is PollVerdict.WRONG_TRANSPORT
+    assert session.post_request() is PollVerdict.WRONG_TRANSPORT
+    assert not session.closed  # the websocket goes on
+
+
+def test_rule_3_a_second_websocket_is_accepted_and_closed() -> None:
+    # The reference server accepts it (101) and closes it; the first goes on.
+    session = polling()
+    upgraded(session)
+    assert session.websocket_request(2.0) is WebSocketVerdict.ACCEPT_AND_CLOSE
+    assert session.state is State.OPEN and session.transport is Transport.WEBSOCKET
+    assert websocket().websocket_request(0.0) is WebSocketVerdict.ACCEPT_AND_CLOSE
+
+
+def test_a_second_websocket_during_an_upgrade_is_accepted_and_closed() -> None:
+    session = polling()
+    assert session.websocket_request(1.0) is WebSocketVerdict.PROBE
+    assert session.websocket_request(1.0) is WebSocketVerdict.ACCEPT_AND_CLOSE
+    assert session.upgrading
+
+
+def test_a_websocket_for_a_closed_session_is_unknown() -> None:
+    session = polling()
+    session.close(CloseReason.SERVER_DISCONNECT, 0.0, graceful=False)
+    assert session.websocket_request(1.0) is WebSocketVerdict.UNKNOWN_SID
+
+
+def test_no_upgrade_within_the_timeout_goes_back_to_polling() -> None:
+    session = polling()
+    session.websocket_request(1.0)
+    session.probe(PROBE, 1.0)
+    assert session.deadline == 11.0
+    session.tick(11.0)
+    assert session.state is State.OPEN and session.transport is Transport.POLLING
+    session.send([msg("still polling")])
+    assert get(session, 11.0) == [msg("still polling")]
+
+
+@pytest.mark.parametrize("first", [msg("x"), UPGRADE, Packet(T.PING, "not probe")])
+def test_anything_but_the_probe_first_aborts_the_upgrade(first: Packet) -> None:
+    session = polling()
+    session.websocket_request(1.0)
+    with pytest.raises(RemoteProtocolError):
+        session.probe(first, 1.0)
+    assert session.state is State.OPEN and session.transport is Transport.POLLING
+    assert not session.closed
+
+
+def test_anything_but_noop_or_upgrade_after_the_probe_aborts_it() -> None:
+    session = polling()
+    session.websocket_request(1.0)
+    session.probe(PROBE, 1.0)
+    with pytest.raises(RemoteProtocolError):
+        session.probe(msg("too early"), 1.0)
+    assert not session.upgrading and session.transport is Transport.POLLING
+
+
+def test_the_upgrading_websocket_going_away_aborts_the_upgrade() -> None:
+    session = polling()
+    session.websocket_request(1.0)
+    session.upgrade_socket_closed()
+    assert not session.upgrading and not session.closed
+    assert session.websocket_request(2.0) is WebSocketVerdict.PROBE  # may try again
+
+
+def test_probe_outside_an_upgrade_is_a_driver_bug() -> None:
+    with pytest.raises(LocalProtocolError):
+        polling().probe(PROBE, 0.0)
+
+
+def test_heartbeats_go_on_during_the_upgrade() -> None:
+    session = polling()
+    session.websocket_request(20.0)
+    session.probe(PROBE, 20.0)
+    session.tick(25.0)
+    assert get(session, 25.0) == [NOOP]  # the ping waits for the websocket
+    session.probe(UPGRADE, 26.0)
+    assert session.take(0.0) == [PING]
+    session.written()
+    session.receive(PONG, 27.0)
+    assert session.deadline == 52.0
+
+
+# -- closing ----------------------------------------------------------------------------
+
+
+def test_a_graceful_websocket_close_ends_once_the_close_is_written() -> None:
+    session = websocket()
+    session.send([msg("last")])
+    session.close(CloseReason.SERVER_DISCONNECT, 1.0)
+    assert session.state is State.CLOSING and not session.send([msg("refused")])
+    assert session.take(0.0) == [msg("last"), CLOSE]
+    assert session.state is State.CLOSING
+    session.written()
+    assert session.closed and session.close_reason is CloseReason.SERVER_DISCONNECT
+
+
+def test_a_closing_session_ignores_the_client_but_its_close() -> None:
+    session = websocket()
+    session.close(CloseReason.SERVER_SHUTTING_DOWN, 1.0)
+    assert session.receive(msg("late"), 1.0) is None
+    session.receive(CLOSE, 1.0)
+    assert session.closed and session.close_reason is CloseReason.SERVER_SHUTTING_DOWN
+
+
+def test_a_polling_client_that_never_fetches_the_close_is_gone_after_linger() -> None:
+    session = polling()
+    session.close(CloseReason.SERVER_DISCONNECT, 10.0)
+    assert session.deadline == 15.0
+    session.tick(15.0)
+    assert session.closed
+
+
+def test_a_graceful_close_fits_a_full_queue() -> None:
+    session = websocket()
+    assert session.send([msg(str(i)) for i in range(CONFIG.max_buffer)])
+    session.close(CloseReason.SERVER_DISCONNECT, 1.0)
+    assert session.take(0.0)[-1] == CLOSE
+
+
+def test_an_abrupt_close_drops_the_queue() -> None:
+    session = websocket()
+    session.send([msg("dropped")])
+    session.close(CloseReason.SERVER_DISCONNECT, 1.0, graceful=False)
+    assert session.closed and session.queued == 0
+
+
+def test_close_is_idempotent_and_keeps_the_first_reason() -> None:
+    session = websocket()
+    session.close(CloseReason.SERVER_DISCONNECT, 1.0)
+    session.close(CloseReason.SERVER_SHUTTING_DOWN, 1.0)
+    session.close(CloseReason.PING_TIMEOUT, 1.0, graceful=False)
+    assert session.close_reason is CloseReason.SERVER_DISCONNECT
+
+
+def test_the_client_closing_a_websocket_session() -> None:
+    session = websocket()
+    session.receive(CLOSE, 1.0)
+    assert session.closed and session.close_reason is CloseReason.CLIENT_CLOSE
+
+
+def test_the_carrying_websocket_going_away_ends_the_session() -> None:
+    session = websocket()
+    session.transport_closed(Transport.WEBSOCKET)
+    assert session.close_reason is CloseReason.TRANSPORT_CLOSE
+    failed = websocket()
+    failed.transport_closed(Transport.WEBSOCKET, failed=True)
+    assert failed.close_reason is CloseReason.TRANSPORT_ERROR
+
+
+def test_a_polling_request_going_away_does_not_end_the_session() -> None:
+    session = polling()
+    session.transport_closed(Transport.POLLING)
+    session.transport_closed(Transport.WEBSOCKET)  # an upgrading websocket, not the carrier
+    assert not session.closed
+
+
+def test_bad_input_closes() -> None:
+    session = websocket()
+    session.bad_input(CloseReason.PAYLOAD_TOO_LARGE)
+    assert session.close_reason is CloseReason.PAYLOAD_TOO_LARGE
+
+
+def test_a_closed_session_accepts_nothing() -> None:
+    session = websocket()
+    session.close(CloseReason.SERVER_DISCONNECT, 0.0, graceful=False)
+    assert session.receive(msg("x"), 1.0) is None
+    assert not session.send([msg("y")])
+    session.tick(1000.0)
+    assert session.deadline == math.inf
+
+
+# -- slow clients ----------------------------------------------------------------------
+
+
+def test_an_overflowing_queue_closes_a_slow_client() -> None:
+    session = websocket()
+    assert session.send([msg(str(i)) for i in range(CONFIG.max_buffer)])
+    assert not session.send([msg("one too many")])
+    assert session.closed and session.close_reason is CloseReason.SLOW_CLIENT
+
+
+def test_packets_are_queued_all_or_none() -> None:
+    session = websocket(config=SessionConfig(max_buffer=3))
+    assert session.send([msg("a"), msg("b")])
+    assert not session.send([msg("c"), msg("d")])
+    assert session.closed
+
+
+def test_a_client_that_answers_pings_but_never_reads_is_closed() -> None:
+    # The transport took a packet to write and the write never completes
+    # (the client's socket buffers are full); pongs come all the same.
+    session = websocket()
+    session.send([msg("big answer")])
+    assert session.take(1.0) == [msg("big answer")]
+    assert session.deadline == 25.0
+    session.tick(25.0)
+    assert session.take(25.0) == [PING]  # written behind the stuck one, if ever
+    session.receive(PONG, 26.0)
+    session.tick(45.9)
+    assert not session.closed
+    assert session.deadline == 46.0  # the first write's drain_timeout, whatever the pongs
+    session.tick(46.0)
+    assert session.closed and session.close_reason is CloseReason.SLOW_CLIENT
+
+
+def test_a_client_that_reads_slowly_but_steadily_stays() -> None:
+    session = websocket(config=SessionConfig(ping_interval=1000.0, ping_timeout=1000.0))
+    now = 0.0
+    for _ in range(10):  # each write takes most of drain_timeout, but completes
+        session.send([msg("chunk")])
+        session.take(now)
+        now += 40.0
+        session.tick(now)
+        session.written()
+    assert not session.closed
+    assert session.deadline == 1000.0  # no write in flight: only the heartbeat
+
+
+def test_an_idle_session_has_only_its_heartbeat_deadline() -> None:
+    session = websocket()
+    assert session.deadline == 25.0
+    session.send([msg("x")])
+    assert session.deadline == 25.0  # queued, not taken yet
+    session.take(10.0)
+    assert session.deadline == 25.0 and session.take(11.0) == []
+    session.written()
+    assert session.deadline == 25.0
