@@ -62,7 +62,7 @@ from ._transport._engine import ServerNotRunning
 from ._transport._http import ASGIApp, Receive, Scope, Send
 from ._transport._wsclient import HandshakeError
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 
 __all__ = (
     "ASGIApp",
