@@ -23,10 +23,10 @@ nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 
 
-def install(session: nox.Session, *extras: str) -> None:
-    """Install gosf (editable) with the given extras into the session's venv."""
-    spec = f".[{','.join(extras)}]" if extras else "."
-    session.install("-e", spec)
+def install(session: nox.Session, *groups: str) -> None:
+    """Install gosf (editable) with the given dependency groups into the session's venv."""
+    session.install("pip>=25.1")  # dependency groups (PEP 735)
+    session.install("-e", ".", *(arg for group in groups for arg in ("--group", group)))
 
 
 @nox.session(python=PYTHON)
