@@ -13,15 +13,19 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import cast
 
 import anyio
 import pytest
 
+import gosf
 from gosf.brokers import Broadcast, Broker, from_url
 from gosf.brokers._redis import RedisBroker, decode_message, encode_message
 from tests import redis_fixtures
 from tests.conftest import free_port
+from tests.harness import serve_app
 from tests.redis_fixtures import RedisServer
+from tests.test_forwarding import Hopping, http_client
 
 redis_server = redis_fixtures.redis_server
 redis_url = redis_fixtures.redis_url
@@ -410,3 +414,56 @@ async def test_a_hung_redis_costs_one_publish_timeout(own_redis: RedisServer) ->
         texts = inbox_b.texts()
         assert texts[-1] == "thawed" and len(texts) == len(set(texts))
         assert set(texts) <= {"frozen 1", "thawed"}
+
+
+# -- forwarding across an outage ------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_forwarded_get_answered_during_an_outage_reaches_its_client_after(
+    own_redis: RedisServer,
+) -> None:
+    """A polling client's GET waits at the process that does not hold its
+    session (forwarded to the owner) when Redis stops. A packet for the client
+    is queued meanwhile: the owner answers the GET with it, but the answer
+    cannot cross. Once Redis is back the answer must still reach the client
+    (it used to be lost, and the client stayed connected but deaf until the
+    forwarding timed out); then the client goes on polling as before."""
+    chan = channel()
+    owner, other = (gosf.SocketIOServer(broker=make_broker(own_redis.url, chan)) for _ in range(2))
+    brokers = [owner.broker, other.broker]
+    assert all(isinstance(broker, RedisBroker) for broker in brokers)
+    async with (
+        serve_app(owner.asgi) as owner_host,
+        serve_app(other.asgi) as other_host,
+        http_client() as http,
+    ):
+        client = Hopping(http, [other_host])
+        with anyio.fail_after(WAIT):
+            for broker in brokers:
+                await cast(RedisBroker, broker).wait_connected()
+            await client.handshake(owner_host)
+            assert (await client.post("40")).status_code == 200
+            (connected,) = await client.get()
+            assert connected.startswith("40")
+        session = owner.engine.sessions[client.sid]
+
+        got: list[str] = []
+
+        async def long_poll() -> None:
+            got.extend(await client.get())
+
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(long_poll)
+                await eventually(lambda: session.polling_get_active)  # forwarded to the owner
+                await anyio.to_thread.run_sync(own_redis.stop)
+                for broker in brokers:
+                    await cast(RedisBroker, broker).wait_connected(False)
+                await owner.emit("news", "during the outage")  # answers the GET; cannot cross
+                await anyio.to_thread.run_sync(own_redis.start)
+        assert got == ['42["news","during the outage"]']
+
+        with anyio.fail_after(WAIT):
+            await owner.emit("news", "after the outage")
+            assert await client.get() == ['42["news","after the outage"]']
