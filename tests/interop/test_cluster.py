@@ -403,8 +403,9 @@ async def test_polling_clients_behind_a_balancer_recover_from_a_redis_restart(
                 markers = [unique("marker"), unique("marker")]
                 await ws1.call("announce", markers[0])
                 await ws2.call("announce", markers[1])
+                everyone: list[Peer | PollingPeer] = [*survivors, ws1, ws2]
                 with anyio.fail_after(TIMEOUT):
-                    for peer in (*survivors, ws1, ws2):
+                    for peer in everyone:
                         for marker in markers:
                             await peer.wait_for("announced", marker)
 
