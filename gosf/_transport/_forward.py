@@ -232,9 +232,15 @@ class Forwarder:
                 status = 200
             except EngineError as exc:
                 status, content_type, payload = exc.status, b"application/json", exc.body()
+            # The flush markers among the items are set only once the reply has
+            # reached the asker (or it is given up on): until then nothing is written.
             reply = partial(self._reply, key, status, content_type, payload)
             if not await self._until_received(reply, deadline, cancelled):
-                log.info("session %s: the process that asked (%s) is gone", head["s"], asker)
+                log.info(
+                    "session %s: the answer did not reach the process that asked (%s); dropped",
+                    head["s"],
+                    asker,
+                )
         finally:
             release_flushes(items)
             self._serving.pop(key, None)
