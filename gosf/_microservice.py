@@ -3,8 +3,7 @@
 A :class:`Microservice` keeps one connection to a service (a gosf app, a GOSF
 server in Go, any Socket.IO server that answers with GOSF messages) and
 supervises it: a task in its owner's task group connects, waits for the
-connection to end, and reconnects with capped exponential backoff and jitter
-until :meth:`Microservice.disconnect`. Registered on an app
+connection to end, and reconnects until :meth:`Microservice.disconnect`. Registered on an app
 (``app.register_microservice``), that owner is the app's task group, so the
 connection lives and dies with the app.
 
@@ -13,6 +12,18 @@ service is not connected (or drops while the call waits), and with
 :class:`MicroserviceTimeout` after two seconds (GOSF's limit; configurable)
 without an answer. Meta travels both ways: it is only stripped towards
 browser clients.
+
+When to try again
+-----------------
+A service that is down is tried again after a pause that grows with the time
+it has been down: a quarter of it, never less than the first pause of
+``backoff`` nor more than the longest (jittered down by up to a half, so the
+processes of a cluster do not all knock at once). A service back after a
+short outage is therefore found within a quarter of the outage (a second or
+so after a few seconds down), while one that stays dead is tried at most once
+per longest pause. The schedule is :func:`next_pause`. The logs say so once:
+a warning with the plan when the service becomes unreachable, one line when
+it is back; the attempts between are logged at debug level.
 """
 
 from __future__ import annotations
@@ -48,6 +59,21 @@ CALL_TIMEOUT = 2.0
 
 Listener = Callable[[Message], Awaitable[None] | None]
 
+RETRY_SHARE = 0.25
+"""The pause before the next attempt, as a share of the time the service has been down."""
+
+
+def next_pause(first: float, longest: float, down_for: float, jitter: float) -> float:
+    """Seconds to wait before trying a service that has been down ``down_for`` seconds.
+
+    A ``RETRY_SHARE`` of ``down_for``, within ``first`` and ``longest``, less up
+    to half of it by ``jitter`` (0 to 1, drawn at random by the caller). The
+    pause never exceeds that share of the outage (or ``first``), so a service
+    that comes back is found within about as long.
+    """
+    pause = min(longest, max(first, down_for * RETRY_SHARE))
+    return pause * (1.0 - jitter / 2)
+
 
 class MicroserviceError(GosfError):
     """Base class of the errors of microservice calls."""
@@ -68,7 +94,8 @@ class Microservice:
     (5; 4 for socket.io 2.x services such as GOSF in Go), ``call_timeout``
     (seconds, 2), ``auth`` (sent when connecting), ``ca_file`` /
     ``ssl_context`` (TLS trust), ``backoff`` (first and longest pause between
-    reconnection attempts, seconds) and ``connector`` (``gosf.testing``).
+    reconnection attempts, seconds; see :func:`next_pause`) and ``connector``
+    (``gosf.testing``).
 
     Use it registered on an app (``app.register_microservice``), or on its own
     with ``async with Microservice(...) as service:``.
@@ -108,6 +135,8 @@ class Microservice:
         self._scope: anyio.CancelScope | None = None
         self._up = anyio.Event()
         self._own_tg: Any = None
+        self.failed_attempts = 0
+        """Attempts to connect that failed since the service was last connected."""
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
@@ -242,7 +271,8 @@ class Microservice:
         with anyio.CancelScope() as scope:
             self._scope = scope
             task_status.started()
-            failures = 0
+            down_since = anyio.current_time()  # connecting counts as down until it works
+            self.failed_attempts = 0
             while True:
                 try:
                     async with self._client.connect(
@@ -254,22 +284,61 @@ class Microservice:
                         ca_file=self._ca_file,
                         ssl_context=self._ssl_context,
                     ):
-                        failures = 0
-                        log.info("microservice %s connected (%s)", self.name, self.url)
-                        self._up.set()
-                        self._up = anyio.Event()
+                        self._on_connected(anyio.current_time() - down_since)
                         await self._client.wait_disconnected()
                         reason = self._client.disconnect_reason
                         log.warning("microservice %s disconnected: %s", self.name, reason)
+                        down_since = anyio.current_time()
                 except (OSError, TimeoutError, GosfError, ProtocolError) as exc:
-                    log.warning(
-                        "microservice %s unreachable: %s", self.name, exc or type(exc).__name__
-                    )
-                pause = min(longest, first * 2**failures)
-                failures += 1
-                await anyio.sleep(pause / 2 + random.uniform(0, pause / 2))  # capped, jittered
+                    self.failed_attempts += 1
+                    down_for = anyio.current_time() - down_since
+                    pause = next_pause(first, longest, down_for, random.random())
+                    self._on_failed(exc, down_for, pause)
+                    await anyio.sleep(pause)
+                    continue
+                await anyio.sleep(next_pause(first, longest, 0.0, random.random()))
         if self._scope is scope:
             self._scope = None
+
+    def _on_connected(self, down_for: float) -> None:
+        if self.failed_attempts:
+            log.warning(
+                "microservice %s is back (%s) after %.1fs and %d failed attempt(s)",
+                self.name,
+                self.url,
+                down_for,
+                self.failed_attempts,
+            )
+        else:
+            log.info("microservice %s connected (%s)", self.name, self.url)
+        self.failed_attempts = 0
+        self._up.set()
+        self._up = anyio.Event()
+
+    def _on_failed(self, exc: BaseException, down_for: float, pause: float) -> None:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if self.failed_attempts > 1:
+            log.debug(
+                "microservice %s still unreachable (%s, attempt %d, down %.1fs); next in %.2fs",
+                self.name,
+                what,
+                self.failed_attempts,
+                down_for,
+                pause,
+            )
+            return
+        first, longest = self._backoff
+        log.warning(
+            "microservice %s unreachable (%s): %s; retrying in %.2fs, then every %s of the "
+            "time it has been down (at least %ss, at most %ss), and logging again once it is back",
+            self.name,
+            self.url,
+            what,
+            pause,
+            f"{RETRY_SHARE:.0%}",
+            first,
+            longest,
+        )
 
     async def __aenter__(self) -> Microservice:
         self._own_tg = anyio.create_task_group()

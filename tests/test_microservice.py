@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import itertools
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 
 import gosf
 import gosf.testing
+from gosf._microservice import RETRY_SHARE, next_pause
 
 pytestmark = pytest.mark.anyio
 
@@ -158,3 +162,85 @@ async def test_disconnect_stops_reconnecting_and_connect_resumes(anyio_backend: 
         utils.connect()
         await utils.wait_connected(5)
         assert (await utils.call("echo", gosf.Message(text="back"))).text == "back"
+
+
+# -- reconnecting ---------------------------------------------------------------------------
+
+
+def test_the_retry_schedule_finds_a_service_soon_after_a_short_outage() -> None:
+    """Simulated on the schedule alone: a service back after ``outage`` seconds is
+    tried again within a quarter of the outage (``first`` at least) of its return,
+    whatever the jitter; one dead for an hour is tried at most once per half of the
+    longest pause once the pauses are capped."""
+    first, longest = 0.2, 10.0
+
+    def attempts(until: float, jitter: Callable[[], float]) -> list[float]:
+        times, now = [], 0.0
+        while now < until:
+            times.append(now)
+            now += next_pause(first, longest, now, jitter())
+        times.append(now)
+        return times
+
+    rng = random.Random(12)
+    for jitter in (lambda: 0.0, lambda: 1.0, rng.random):
+        for outage in (0.5, 2.0, 5.0, 8.0, 30.0, 600.0):
+            found = attempts(outage, jitter)[-1]
+            assert found - outage <= max(first, outage * RETRY_SHARE), (outage, found)
+        assert attempts(5.0, jitter)[-1] - 5.0 <= 1.25  # the outage of the report: 16.5 s then
+        hour = attempts(3600.0, jitter)
+        last_ten_minutes = [t for t in hour if t >= 3000.0]
+        assert len(last_ten_minutes) <= 600 / (longest / 2) + 1
+        assert all(b - a <= longest for a, b in itertools.pairwise(hour))
+
+
+class Flaky:
+    """A connector that refuses while ``down``, counting the attempts."""
+
+    def __init__(self, service_app: gosf.App) -> None:
+        self.connector = gosf.testing.asgi_connector(service_app)
+        self.down = True
+        self.attempts = 0
+        self._tried = anyio.Event()
+
+    def __call__(self, url: str, headers: Iterable[tuple[str, str]]) -> Any:
+        self.attempts += 1
+        self._tried.set()
+        self._tried = anyio.Event()
+        if self.down:
+            raise ConnectionRefusedError(111, "refused by the test")
+        return self.connector(url, headers)
+
+    async def wait_attempts(self, count: int) -> None:
+        while self.attempts < count:
+            await self._tried.wait()
+
+
+async def test_an_outage_is_logged_once_with_the_plan_and_once_when_it_is_over(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "gosf.microservice")
+    service_app = make_service()
+    flaky = Flaky(service_app)
+    async with service_app.run():
+        async with gosf.Microservice(
+            "utils", "testserver", 80, connector=flaky, backoff=(0.01, 0.05)
+        ) as utils:
+            with anyio.fail_after(5):
+                await flaky.wait_attempts(6)
+            assert not utils.connected
+            failed = flaky.attempts
+            flaky.down = False
+            await utils.wait_connected(5)
+            assert (await utils.call("echo", gosf.Message(text="back"))).text == "back"
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    unreachable = [m for m in warnings if "unreachable" in m]
+    assert len(unreachable) == 1, warnings
+    assert "retrying in" in unreachable[0] and "at most 0.05s" in unreachable[0]
+    back = [m for m in warnings if m.startswith("microservice utils is back")]
+    assert len(back) == 1, warnings
+    assert back[0].endswith(f"and {failed} failed attempt(s)"), back
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and "still" in r.getMessage()]
+    assert len(debug) >= 4
+    assert utils.failed_attempts == 0  # (counted per outage)

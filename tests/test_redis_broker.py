@@ -13,15 +13,19 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import cast
 
 import anyio
 import pytest
 
+import gosf
 from gosf.brokers import Broadcast, Broker, from_url
 from gosf.brokers._redis import RedisBroker, decode_message, encode_message
 from tests import redis_fixtures
 from tests.conftest import free_port
+from tests.harness import serve_app
 from tests.redis_fixtures import RedisServer
+from tests.test_forwarding import Hopping, http_client
 
 redis_server = redis_fixtures.redis_server
 redis_url = redis_fixtures.redis_url
@@ -91,6 +95,14 @@ async def eventually(condition: Callable[[], bool]) -> None:
     with anyio.fail_after(WAIT):
         while not condition():  # noqa: ASYNC110 - polls state that has no event to wait on
             await anyio.sleep(0.02)
+
+
+async def connected(*brokers: RedisBroker, state: bool = True) -> None:
+    """Wait (within ``WAIT`` seconds) until every broker is subscribed (or, ``state``
+    false, is not)."""
+    with anyio.fail_after(WAIT):
+        for broker in brokers:
+            await broker.wait_connected(state)
 
 
 # -- the wire format ------------------------------------------------------------------------
@@ -319,7 +331,7 @@ async def test_starting_before_redis_subscribes_once_it_is_up(own_redis: RedisSe
         assert not a.connected and not b.connected
         await a.publish(Broadcast("/", ("lost",)))
         own_redis.start()
-        await eventually(lambda: a.connected and b.connected)
+        await connected(a, b)
         await a.publish(Broadcast("/", ("after",)))
         await inbox_b.wait_for(1)
         await anyio.sleep(QUIET)
@@ -358,10 +370,10 @@ async def test_redis_restart_mid_traffic(
             tg.start_soon(traffic)
             await anyio.sleep(0.1)
             await anyio.to_thread.run_sync(own_redis.stop)
-            await eventually(lambda: not a.connected and not b.connected)
+            await connected(a, b, state=False)
             await anyio.sleep(0.3)  # publishes while Redis is down
             await anyio.to_thread.run_sync(own_redis.start)
-            await eventually(lambda: a.connected and b.connected)
+            await connected(a, b)
             stopped.set()
 
         for i in range(20):
@@ -402,7 +414,7 @@ async def test_a_hung_redis_costs_one_publish_timeout(own_redis: RedisServer) ->
             assert anyio.current_time() - started < 0.5
         finally:
             own_redis.resume()
-        await eventually(lambda: a.connected)
+        await connected(a)
         await a.publish(Broadcast("/", ("thawed",)))
         await inbox_b.wait_for(1)
         await anyio.sleep(QUIET)
@@ -410,3 +422,63 @@ async def test_a_hung_redis_costs_one_publish_timeout(own_redis: RedisServer) ->
         texts = inbox_b.texts()
         assert texts[-1] == "thawed" and len(texts) == len(set(texts))
         assert set(texts) <= {"frozen 1", "thawed"}
+
+
+# -- forwarding across an outage ------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("outage", ["stopped", "hung"])
+async def test_a_forwarded_get_answered_during_an_outage_reaches_its_client_after(
+    own_redis: RedisServer, outage: str
+) -> None:
+    """A polling client's GET waits at the process that does not hold its
+    session (forwarded to the owner) when Redis stops (or hangs: SIGSTOP). A
+    packet for the client is queued meanwhile: the owner answers the GET with
+    it, but the answer cannot cross. Once Redis is back the answer must still
+    reach the client (it used to be lost, and the client stayed connected but
+    deaf until the forwarding timed out); then the client goes on polling as
+    before."""
+    chan = channel()
+    owner, other = (gosf.SocketIOServer(broker=make_broker(own_redis.url, chan)) for _ in range(2))
+    brokers = [cast(RedisBroker, server.broker) for server in (owner, other)]
+    async with (
+        serve_app(owner.asgi) as owner_host,
+        serve_app(other.asgi) as other_host,
+        http_client() as http,
+    ):
+        client = Hopping(http, [other_host])
+        with anyio.fail_after(WAIT):
+            await connected(*brokers)
+            await client.handshake(owner_host)
+            assert (await client.post("40")).status_code == 200
+            (opened,) = await client.get()
+            assert opened.startswith("40")
+        session = owner.engine.sessions[client.sid]
+
+        got: list[str] = []
+
+        async def long_poll() -> None:
+            got.extend(await client.get())
+
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(long_poll)
+                await eventually(lambda: session.polling_get_active)  # forwarded to the owner
+                if outage == "stopped":
+                    await anyio.to_thread.run_sync(own_redis.stop)
+                else:
+                    own_redis.pause()
+                # Local delivery goes on (a hung Redis costs the broadcast's PUBLISH
+                # one publish_timeout): the owner answers the GET; it cannot cross.
+                await owner.emit("news", "during the outage")
+                await connected(*brokers, state=False)  # (a hung one: by the keepalive)
+                if outage == "stopped":
+                    await anyio.to_thread.run_sync(own_redis.start)
+                else:
+                    own_redis.resume()
+        assert got == ['42["news","during the outage"]']
+
+        with anyio.fail_after(WAIT):
+            await owner.emit("news", "after the outage")
+            assert await client.get() == ['42["news","after the outage"]']

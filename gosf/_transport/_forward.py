@@ -29,12 +29,21 @@ Bounds: an asker waits for a reply at most ``ping_interval + ping_timeout``
 then); an owner that is not reachable (not subscribed, or the broker down)
 is known at once from :meth:`~gosf.brokers.Broker.send_to`, and the request
 is refused as one for an unknown session, which makes the client reconnect.
+
+A reply that does not reach its asker (the broker is reconnecting: a Redis
+restart) is sent again, with a short capped backoff, for as long as the
+asker may still be waiting for it. The client's long-poll is held open at
+the asker meanwhile; without the retry that client would stay connected but
+deaf (its packets gone with the lost reply, no new GET possible) until the
+asker gives up. A reply that arrives twice is harmless: the asker takes the
+first one for a request id and drops the others.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -59,6 +68,11 @@ from ._websocket import UPGRADE_TIMEOUT, serve_upgrade
 __all__ = ("Forwarder",)
 
 log = logging.getLogger("gosf.engineio")
+
+_REPLY_RETRY_FIRST = 0.05
+"""Seconds before a reply that did not reach its asker is sent again (then doubled)."""
+_REPLY_RETRY_MAX = 0.5
+"""The longest pause between two sendings of one reply."""
 
 
 class _Reply:
@@ -200,6 +214,7 @@ class Forwarder:
         self, key: tuple[str, int], head: dict[str, Any], body: bytes, cancelled: anyio.Event
     ) -> None:
         asker = key[0]
+        deadline = anyio.current_time() + self.timeout  # the asker waits no longer
         items: list[OutItem] = []
         try:
             try:
@@ -217,11 +232,36 @@ class Forwarder:
                 status = 200
             except EngineError as exc:
                 status, content_type, payload = exc.status, b"application/json", exc.body()
-            if not await self._reply(key, status, content_type, payload):
-                log.info("session %s: the process that asked (%s) is gone", head["s"], asker)
+            # The flush markers among the items are set only once the reply has
+            # reached the asker (or it is given up on): until then nothing is written.
+            reply = partial(self._reply, key, status, content_type, payload)
+            if not await self._until_received(reply, deadline, cancelled):
+                log.info(
+                    "session %s: the answer did not reach the process that asked (%s); dropped",
+                    head["s"],
+                    asker,
+                )
         finally:
             release_flushes(items)
             self._serving.pop(key, None)
+
+    async def _until_received(
+        self, reply: Callable[[], Awaitable[bool]], deadline: float, cancelled: anyio.Event
+    ) -> bool:
+        """``reply()`` again until it reaches the asker; whether it did.
+
+        Gives up at ``deadline`` (the asker has given up by then) or once the
+        asker cancels the request (its client left, or it gave up early).
+        """
+        pause = _REPLY_RETRY_FIRST
+        while not await reply():
+            left = deadline - anyio.current_time()
+            if left <= 0 or cancelled.is_set():
+                return False
+            with anyio.move_on_after(min(pause, left)):
+                await cancelled.wait()
+            pause = min(2 * pause, _REPLY_RETRY_MAX)
+        return True
 
     # -- websocket upgrades -------------------------------------------------------------
 

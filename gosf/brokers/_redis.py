@@ -207,6 +207,7 @@ class RedisBroker:
         self.backoff_max = backoff_max
         self._label = f"redis broker {_redact(url)} (channel {channel!r})"
         self._client: coredis.Redis[bytes] | None = None  # set while subscribed
+        self._changed: anyio.Event | None = None  # set when `connected` changes (made by run)
         self._running = False
         self._session_scope: anyio.CancelScope | None = None  # cancelled: reconnect
         self._reset_reason: str | None = None
@@ -231,6 +232,28 @@ class RedisBroker:
     def connected(self) -> bool:
         """Whether this process is subscribed now (and so publishes)."""
         return self._client is not None
+
+    def _set_client(self, client: coredis.Redis[bytes] | None) -> None:
+        """Record the subscribed connection (``None``: not subscribed); wake the waiters."""
+        if (client is None) == (self._client is None):
+            self._client = client
+            return
+        self._client = client
+        changed, self._changed = self._changed, anyio.Event()
+        if changed is not None:
+            changed.set()
+
+    async def wait_connected(self, connected: bool = True) -> None:
+        """Return once :attr:`connected` is ``connected`` (the caller bounds the wait).
+
+        For tests and health checks: a Redis outage is seen as ``False`` once
+        the subscription or a PUBLISH has failed, and ``True`` again once
+        subscribed.
+        """
+        while self.connected != connected:
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -294,7 +317,7 @@ class RedisBroker:
             # Reconnect now rather than when the subscription notices (a Redis
             # that hangs is noticed by the keepalive only), and until then drop
             # messages at once instead of each waiting for the timeout.
-            self._client = None
+            self._set_client(None)
             self._reset_reason = reason
             session.cancel()
 
@@ -539,7 +562,7 @@ class RedisBroker:
                     task_status.started()
                 await anyio.sleep(delay)
         finally:
-            self._client = None
+            self._set_client(None)
             self._session_scope = None
             self._answer = None
             self._inbox = None
@@ -576,7 +599,7 @@ class RedisBroker:
                 )
                 attempt.deadline = math.inf
                 publisher = self._publisher = Publisher(client)
-                self._client = client
+                self._set_client(client)
                 channel = self.channel.encode()
                 queries = self.query_channel.encode()
                 direct = self.node_channel.encode()
@@ -607,7 +630,7 @@ class RedisBroker:
                             failure = exc
                         helpers.cancel_scope.cancel()
                 finally:
-                    self._client = None
+                    self._set_client(None)
                     self._publisher = None
                 if failure is not None:
                     raise failure

@@ -14,7 +14,10 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
 * ``count``: ``app.cluster_client_count()``, as ``body.count``, with ``body.elapsed``;
 * ``kick``, ``pull-into``, ``push-out``: ``app.disconnect_client(body.sid)``,
   ``app.join_client(body.sid, body.room)``, ``app.leave_client(body.sid, body.room)``,
-  whether a worker had the sid as ``body.found``.
+  whether a worker had the sid as ``body.found``;
+* ``broker-state``: wait (at most ``body.timeout`` seconds) until this worker's
+  Redis broker is subscribed (``body.connected`` true) or not (false); answers
+  ``body.connected`` as it is then.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from __future__ import annotations
 import os
 import time
 
+import anyio
+
 import gosf
+from gosf.brokers import RedisBroker
 
 app = gosf.App({"broker": os.environ.get("GOSF_BROKER") or None})
 
@@ -92,3 +98,13 @@ async def push_out(client: gosf.Client, request: gosf.Request) -> gosf.Message:
     body = request.message.body
     found = await app.leave_client(str(body["sid"]), str(body["room"]))
     return gosf.Message.success(body={"found": found})
+
+
+@app.listen("broker-state")
+async def broker_state(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    broker = app.server.broker
+    assert isinstance(broker, RedisBroker), "the cluster app runs with a Redis broker"
+    with anyio.move_on_after(float(body["timeout"])):
+        await broker.wait_connected(bool(body["connected"]))
+    return gosf.Message.success(body={"connected": broker.connected})

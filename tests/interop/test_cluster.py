@@ -300,6 +300,133 @@ async def _fault_scenario(cluster: Cluster, redis: RedisServer) -> None:
         assert lost, "Redis was stopped for a second, yet nothing was lost: was it stopped?"
 
 
+class PollingPeer:
+    """A python-socketio client on long-polling only, a new connection per request
+    (so a round-robin balancer spreads its requests over both workers), recording
+    the broadcast events it gets. asyncio only."""
+
+    def __init__(self, name: str, client: Any) -> None:
+        self.name = name
+        self.client = client
+        self.events: dict[str, list[str]] = defaultdict(list)
+        self._changed = anyio.Event()
+        for event in EVENTS:
+            client.on(event, self._recorder(event))
+
+    def _recorder(self, event: str) -> Any:
+        def record(message: dict[str, Any]) -> None:
+            self.events[event].append(str(message.get("text", "")))
+            self._changed.set()
+            self._changed = anyio.Event()
+
+        return record
+
+    async def call(self, endpoint: str, text: str = "", **body: Any) -> Any:
+        payload: dict[str, Any] = {"text": text}
+        if body:
+            payload["body"] = body
+        return await self.client.call(endpoint, payload, timeout=TIMEOUT)
+
+    async def wait_for(self, event: str, text: str) -> None:
+        """Wait until ``event`` has brought ``text`` (the caller bounds the wait)."""
+        while text not in self.events[event]:
+            await self._changed.wait()
+
+
+@asynccontextmanager
+async def polling_peers(url: str, count: int) -> AsyncIterator[list[PollingPeer]]:
+    async with AsyncExitStack() as stack:
+        made = []
+        for i in range(count):
+            client = await stack.enter_async_context(python_socketio_per_request())
+            peer = PollingPeer(f"polling-{i}", client)
+            with anyio.fail_after(TIMEOUT):
+                await client.connect(url, transports=["polling"], wait_timeout=5)
+            made.append(peer)
+        yield made
+
+
+async def broker_state(peer: Peer, *, connected: bool) -> None:
+    """Wait until the broker of ``peer``'s worker is (or is no longer) subscribed to Redis."""
+    answer = await peer.client.call(
+        "broker-state",
+        {"text": "", "body": {"connected": connected, "timeout": RECOVERY}},
+        timeout=RECOVERY + TIMEOUT,
+    )
+    assert answer["body"]["connected"] is connected, answer
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # python-socketio's client is asyncio
+@pytest.mark.parametrize("kind", ["hypercorn-asyncio", "hypercorn-trio"])
+async def test_polling_clients_behind_a_balancer_recover_from_a_redis_restart(
+    kind: str, anyio_backend: str
+) -> None:
+    """Long-polling clients spread over two workers by a round-robin balancer
+    (no sticky sessions: half their requests are forwarded to the session's
+    owner through Redis). Redis stops while both workers broadcast to their
+    own clients, and starts again on the same port. Every client still
+    connected then gets a fresh round of room and global broadcasts, from
+    both workers, exactly once, and its acks.
+
+    It used to be that a client whose GET had been forwarded when Redis
+    stopped stayed connected but deaf: the owner's answer could not cross and
+    was lost, and the other worker held the GET open until it timed out.
+    """
+    room = unique("room")
+    with redis_fixtures.running_redis() as redis:
+        cluster = start_cluster((kind, kind), redis.url)
+        try:
+            async with (
+                round_robin([host_of(cluster.first), host_of(cluster.second)]) as balancer,
+                peers(cluster.first.url, "ws-1") as (ws1,),
+                peers(cluster.second.url, "ws-2") as (ws2,),
+                polling_peers(f"http://{balancer.host}", 8) as clients,
+            ):
+                for client in clients:
+                    await client.call("join", room)
+                await anyio.to_thread.run_sync(redis.stop)
+                for ws in (ws1, ws2):
+                    await broker_state(ws, connected=False)
+                    await ws.call("announce", "during the outage")  # local delivery only
+                await anyio.to_thread.run_sync(redis.start)
+                for ws in (ws1, ws2):
+                    await broker_state(ws, connected=True)
+
+                survivors = [client for client in clients if client.client.connected]
+                # (a request that reached the other worker while its broker was down
+                # could not be forwarded: that client was told to reconnect)
+                assert survivors, "no client survived the outage"
+                for client in survivors:
+                    await client.call("tell-room", f"room from {client.name}", room=room)
+                    await client.call("announce", f"all from {client.name}")
+                # Each worker's marker comes after everything that worker broadcast.
+                markers = [unique("marker"), unique("marker")]
+                await ws1.call("announce", markers[0])
+                await ws2.call("announce", markers[1])
+                everyone: list[Peer | PollingPeer] = [*survivors, ws1, ws2]
+                with anyio.fail_after(TIMEOUT):
+                    for peer in everyone:
+                        for marker in markers:
+                            await peer.wait_for("announced", marker)
+
+                expected_told = sorted(f"room from {client.name}" for client in survivors)
+                expected_all = sorted(f"all from {client.name}" for client in survivors)
+                for client in survivors:
+                    assert client.client.connected, client.name
+                    fresh = [t for t in client.events["announced"] if t.startswith("all from")]
+                    assert sorted(fresh) == expected_all, client.name
+                    assert sorted(client.events["told"]) == expected_told, client.name
+                    for marker in markers:
+                        assert client.events["announced"].count(marker) == 1, client.name
+                for ws in (ws1, ws2):
+                    fresh = [t for t in ws.got("announced") if t.startswith("all from")]
+                    assert sorted(fresh) == expected_all, ws.name
+            assert min(balancer.connections.values()) > len(clients), balancer.connections
+            assert cluster.alive(), "a worker died"
+        finally:
+            stop_cluster(cluster)
+
+
 # -- cluster-wide queries -------------------------------------------------------------------
 
 
