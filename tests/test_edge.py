@@ -11,7 +11,7 @@ import logging
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -417,3 +417,34 @@ async def test_a_refused_post_larger_than_max_payload_is_answered_then_closed(
             assert answer.headers.get("connection") == "close"
             await http.wait_closed()
     no_busy_resource_errors(caplog)
+
+
+@pytest.mark.anyio
+async def test_a_refused_post_whose_client_left_gets_no_answer(anyio_backend: str) -> None:
+    # An answer sent while the ASGI server closes the connection of a client
+    # that left races the close: hypercorn's trio worker then fails the send
+    # with trio.BusyResourceError (logged as "Error in ASGI Framework").
+    server = gosf.SocketIOServer()
+    incoming: list[MutableMapping[str, Any]] = [
+        {"type": "http.request", "body": b"x" * 1024, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/socket.io/",
+        "query_string": b"EIO=4&transport=polling&sid=gone",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-length", b"10000000")],
+    }
+    with anyio.fail_after(5):
+        async with server.running():
+            await server(scope, receive, send)
+    assert sent == []

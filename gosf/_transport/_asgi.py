@@ -195,6 +195,11 @@ class EngineASGI:
         options = self.engine.options
         headers = list(headers or ())
         if not await body.discard(options.max_payload, options.ping_timeout):
+            if body.left:
+                # Nobody to answer; and an answer sent while the server closes
+                # the connection trips hypercorn's trio worker
+                # (BusyResourceError: its close and the send race).
+                return
             headers.append((b"connection", b"close"))
         if isinstance(error, EngineError):
             content, status, kind = error.body(), error.status, b"application/json"

@@ -91,12 +91,14 @@ class RequestBody:
     gets the client a reset instead of the answer.
     """
 
-    __slots__ = ("_receive", "read", "size")
+    __slots__ = ("_receive", "left", "read", "size")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self.read = False
         """The last chunk of the body has been received (or the client left)."""
+        self.left = False
+        """The client has gone (``http.disconnect``): there is nobody to answer."""
         self.size = 0
         """Bytes of the body received so far."""
 
@@ -105,6 +107,8 @@ class RequestBody:
         self.size += len(message.get("body", b""))
         if not message.get("more_body", False):  # the last chunk, or http.disconnect
             self.read = True
+        if message["type"] == "http.disconnect":
+            self.left = True
         return message
 
     async def discard(self, max_payload: int, timeout: float) -> bool:  # noqa: ASYNC109
@@ -116,9 +120,8 @@ class RequestBody:
         """
         with anyio.move_on_after(timeout):
             while not self.read and self.size <= max_payload:
-                if (await self())["type"] == "http.disconnect":
-                    return False
-        return self.read
+                await self()
+        return self.read and not self.left
 
 
 def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
