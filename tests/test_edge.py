@@ -448,3 +448,27 @@ async def test_a_refused_post_whose_client_left_gets_no_answer(anyio_backend: st
         async with server.running():
             await server(scope, receive, send)
     assert sent == []
+
+
+@pytest.mark.anyio
+async def test_clients_hanging_up_on_a_large_refused_post_log_no_error(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Under hypercorn's trio worker, gosf answering while such a client's
+    # connection closes failed the send with trio.BusyResourceError ("Error in
+    # ASGI Framework"), for a good share of these clients.
+    caplog.set_level(logging.DEBUG)
+    server = gosf.SocketIOServer()
+    async with serving(server.asgi) as host:
+        address, port = host.rsplit(":", 1)
+        head = (
+            f"POST {EIO4}&sid=gone HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5000000\r\n\r\n"
+        ).encode()
+        for _ in range(20):
+            async with await anyio.connect_tcp(address, int(port)) as stream:
+                await stream.send(head)
+        # The server still serves (and has seen every hang-up before this answer).
+        async with RawHTTP.connect(host) as http:
+            assert (await http.request("GET", EIO4, {"host": host})).status == 200
+    no_busy_resource_errors(caplog)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
