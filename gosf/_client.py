@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import anyio.from_thread
-import sniffio
 
 from ._message import Message
 from ._socket import Socket
@@ -28,11 +27,14 @@ class Client:
     per request and lost both).
     """
 
-    __slots__ = ("_app", "_socket", "expose_meta", "state")
+    __slots__ = ("_app", "_loop_thread", "_socket", "expose_meta", "state")
 
     def __init__(self, app: App, socket: Socket) -> None:
         self._app = app
         self._socket = socket
+        # Made on the event loop's thread (the app's connect handler): a call
+        # from any other thread is a sync controller's, carried over to it.
+        self._loop_thread = threading.get_ident()
         self.state: dict[str, Any] = {}
         """Anything the app wants to keep for this client (user id, ...)."""
         self.expose_meta: bool | None = None
@@ -92,16 +94,16 @@ class Client:
 
     def join(self, room: str) -> None:
         """Join ``room`` (GOSF's ``Client.Join``); safe from a sync controller's thread."""
-        _on_loop(self._socket.join, room)
+        self._on_loop(self._socket.join, room)
 
     def leave(self, room: str) -> None:
         """Leave ``room``; leaving a room one is not in does nothing."""
         if room != self._socket.sid:
-            _on_loop(self._socket.leave, room)
+            self._on_loop(self._socket.leave, room)
 
     def leave_all(self) -> None:
         """Leave every room joined (GOSF's ``Client.LeaveAll``)."""
-        _on_loop(self._leave_all)
+        self._on_loop(self._leave_all)
 
     def _leave_all(self) -> None:
         for room in self.rooms:
@@ -120,17 +122,15 @@ class Client:
 
     def disconnect(self) -> None:
         """Disconnect this client (its in-flight requests are cancelled)."""
-        _on_loop(self._socket.disconnect)
+        self._on_loop(self._socket.disconnect)
 
-
-def _on_loop(func: Callable[..., None], *args: Any) -> None:
-    """Call ``func(*args)`` on the event loop's thread, from it or from a worker thread."""
-    try:
-        sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:  # a worker thread of anyio.to_thread
-        anyio.from_thread.run_sync(func, *args)
-    else:
-        func(*args)
+    def _on_loop(self, func: Callable[..., None], *args: Any) -> None:
+        """Call ``func(*args)`` on the event loop's thread, from it or from a
+        worker thread of ``anyio.to_thread`` (where a sync controller runs)."""
+        if threading.get_ident() == self._loop_thread:
+            func(*args)
+        else:
+            anyio.from_thread.run_sync(func, *args)
 
 
 @dataclass(slots=True)

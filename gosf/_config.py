@@ -46,14 +46,26 @@ class ServerOptions(BaseModel):
     cors_allowed_origins: list[str] | Literal["*"] | None = None
     """Origins allowed to talk to the server from a browser.
 
-    ``None`` (the default) allows requests without an ``Origin`` header and
-    same-origin requests (the ``Origin`` matches the ``Host``); ``"*"`` allows
-    every origin; a list allows exactly those origins (e.g.
-    ``["https://example.com"]``). A disallowed origin gets ``403``.
+    Requests without an ``Origin`` header (not from a browser) and same-origin
+    requests (the ``Origin`` matches the ``Host``: the server's own pages)
+    always pass. ``None`` (the default) allows no other origin; ``"*"``
+    allows every origin; a list allows those origins too (e.g.
+    ``["https://example.com"]``). A refused origin gets ``403`` with no CORS
+    headers, before anything else of the request is looked at, and is logged
+    at WARNING (once per origin).
     """
 
     cors_credentials: bool = True
     """Send ``Access-Control-Allow-Credentials: true`` to allowed origins."""
+
+    valid_hostnames: list[str] | None = None
+    """Host names the server answers (``*`` wildcards as in certificates; the
+    port does not count): a request whose ``Host`` is not one of them gets
+    ``421``, on every path. ``None`` (the default) answers any ``Host``."""
+
+    hostnames_certificate: str | None = None
+    """A PEM certificate whose names are the valid host names, when
+    ``valid_hostnames`` is not given; read once, when the server is built."""
 
     max_outbound_buffer: int = Field(default=1024, ge=1)
     """Packets queued for one client before it counts as a slow consumer.
@@ -128,12 +140,14 @@ class Config(BaseModel):
     ssl_cert: str | None = Field(default=None, alias="ssl-cert")
 
     reject_invalid_hostnames: bool = Field(default=False, alias="rejectInvalidHostnames")
-    """Refuse requests whose ``Host`` is not a name of the certificate (or ``valid_hostnames``)."""
+    """Answer ``421`` to requests whose ``Host`` is not a name of the certificate
+    (or of ``valid_hostnames``): the app's own check, on every path, however
+    it is served (``gosf.startup``, ``hypercorn myapp:app``, uvicorn)."""
 
     enable_cors: str | list[str] | None = Field(default=None, alias="enableCORS")
     """Origins allowed from browsers on other origins: ``"*"``, one origin,
     a comma-separated list or a list (GOSF left this key unused; gosf gives it
-    this meaning)."""
+    this meaning). The app's own origin always passes."""
 
     # -- gosf's own -----------------------------------------------------------
     backend: Literal["asyncio", "trio"] = "asyncio"
@@ -205,6 +219,14 @@ class Config(BaseModel):
 
     def server_options(self) -> ServerOptions:
         """The protocol server's options derived from this config."""
+        # rejectInvalidHostnames: the names given, else the certificate's
+        # (the validator made sure there is one or the other).
+        hostnames = certificate = None
+        if self.reject_invalid_hostnames:
+            if self.valid_hostnames:
+                hostnames = self.valid_hostnames
+            else:
+                certificate = self.ssl_cert
         return ServerOptions(
             path=self.path + "socket.io",
             ping_interval=self.ping_interval,
@@ -212,6 +234,8 @@ class Config(BaseModel):
             max_payload=self.max_payload,
             allow_eio3=self.allow_eio3,
             cors_allowed_origins=self.cors_origins(),
+            valid_hostnames=hostnames,
+            hostnames_certificate=certificate,
             max_outbound_buffer=self.max_outbound_buffer,
             max_concurrent_handlers=self.max_concurrent_requests,
             connect_timeout=self.connect_timeout,

@@ -7,70 +7,20 @@ deactivate plugins (the ASGI lifespan's exit).
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import signal
-import ssl
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import orjson
-
-from ._transport._http import Receive, Scope, Send, header, send_response
 
 if TYPE_CHECKING:
     from ._app import App
     from ._config import Config
 
-__all__ = ("HostCheck", "certificate_names", "hypercorn_config", "serve")
+__all__ = ("hypercorn_config", "serve")
 
 log = logging.getLogger("gosf")
-
-
-def certificate_names(certfile: str) -> list[str]:
-    """The DNS names (and IP addresses) a PEM certificate is valid for.
-
-    Raises:
-        ValueError: the file cannot be read as a certificate.
-    """
-    try:
-        decoded: dict[str, Any] = ssl._ssl._test_decode_cert(certfile)  # type: ignore[attr-defined]
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"cannot read certificate {certfile!r}: {exc}") from exc
-    names = [
-        value for kind, value in decoded.get("subjectAltName", ()) if kind in ("DNS", "IP Address")
-    ]
-    if not names:
-        for rdn in decoded.get("subject", ()):
-            names.extend(value for key, value in rdn if key == "commonName")
-    return names
-
-
-class HostCheck:
-    """ASGI middleware for ``rejectInvalidHostnames``: unknown ``Host`` → 421."""
-
-    def __init__(self, app: Any, names: list[str]) -> None:
-        self.app = app
-        self.patterns = [name.lower() for name in names]
-
-    def allowed(self, host: str | None) -> bool:
-        if not host:
-            return False
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        name = name.strip("[]").lower()
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and not self.allowed(header(scope, b"host")):
-            body = orjson.dumps({"code": 4, "message": "Forbidden", "detail": "invalid hostname"})
-            if scope["type"] == "http":
-                await send_response(send, 421, body, content_type=b"application/json")
-            else:
-                await receive()
-                await send({"type": "websocket.close", "code": 1008})
-            return
-        await self.app(scope, receive, send)
 
 
 def hypercorn_config(config: Config) -> Any:
@@ -91,10 +41,7 @@ def hypercorn_config(config: Config) -> Any:
 def serve(app: App) -> None:
     """Serve ``app`` with hypercorn under ``app.config.backend`` until a signal; blocks."""
     config = app.config
-    asgi: Any = app
-    if config.reject_invalid_hostnames:
-        names = config.valid_hostnames or certificate_names(str(config.ssl_cert))
-        asgi = HostCheck(app, names)
+    asgi: Any = app  # rejectInvalidHostnames is the app's own check, however it is served
     anyio.run(partial(_serve, app, asgi, hypercorn_config(config)), backend=config.backend)
 
 

@@ -64,3 +64,18 @@ def test_app_validates_its_config() -> None:
     assert app.config.port == 1234 and app.config.ping_interval == 2
     app.configure({"port": 4321})
     assert app.config.port == 4321
+
+
+def test_valid_host_names_reach_the_server_options() -> None:
+    # rejectInvalidHostnames is the app's own check (not gosf.startup's): the
+    # names, or the certificate that holds them, go to the protocol server.
+    named = gosf.Config(rejectInvalidHostnames=True, valid_hostnames=["a.example"])
+    assert named.server_options().valid_hostnames == ["a.example"]
+    assert named.server_options().hostnames_certificate is None
+    tls = {"secure": True, "ssl-key": "key.pem", "ssl-cert": "cert.pem"}
+    certified = gosf.Config.from_mapping(tls, rejectInvalidHostnames=True)
+    assert certified.server_options().valid_hostnames is None
+    assert certified.server_options().hostnames_certificate == "cert.pem"
+    unchecked = gosf.Config.from_mapping(tls, valid_hostnames=["a.example"])
+    assert unchecked.server_options().valid_hostnames is None
+    assert unchecked.server_options().hostnames_certificate is None

@@ -3,31 +3,41 @@
 One :class:`EngineASGI` serves the Engine.IO path (``/socket.io/`` by
 default). Other paths go to ``other_app`` when given, else get a 404. The ASGI
 lifespan opens the task group every session lives in.
+
+Checks come in this order, each before the next is looked at: the ``Host``
+(when valid host names are set, on every path: ``421``), then on the
+Engine.IO path the ``Origin`` (``403``, with no CORS headers: a refused
+origin learns nothing), then the query and the session. A refused HTTP
+request is answered once its body is read (up to ``max_payload``), so the
+connection stays usable and the client sees the answer.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
-import sniffio
 
 from . import _hypercorn_guard
 from ._engine import EngineServer, RequestForwarder, ServerNotRunning
 from ._http import (
     ASGIApp,
     EngineError,
+    Headers,
+    HostNames,
     Receive,
+    RequestBody,
     Scope,
     Send,
+    WarnOnce,
     cors_headers,
     header,
     origin_allowed,
     query_params,
-    send_error,
     send_response,
     websocket_connected,
 )
@@ -44,9 +54,24 @@ class EngineASGI:
     """The ASGI application of an :class:`EngineServer`."""
 
     def __init__(self, engine: EngineServer, other_app: ASGIApp | None = None) -> None:
+        """
+        Raises:
+            ValueError: the certificate naming the valid host names cannot be read.
+        """
         self.engine = engine
         self.other_app = other_app
         self._path = engine.options.path
+        self._hosts = HostNames.from_options(engine.options)
+        self._warn_origin = WarnOnce(
+            log,
+            "refused a request from origin %r: allow it with enableCORS (gosf.App) "
+            "or cors_allowed_origins (SocketIOServer), now %r",
+        )
+        self._warn_host = WarnOnce(
+            log,
+            "refused a request for host %r: not one of the valid host names %r "
+            "(valid_hostnames, or the certificate's with rejectInvalidHostnames)",
+        )
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -70,6 +95,8 @@ class EngineASGI:
         kind = scope["type"]
         if kind == "lifespan":
             return self._lifespan(scope, receive, send)
+        if self._hosts is not None and not self._hosts.allowed(header(scope, b"host")):
+            return self._wrong_host(scope, receive, send)
         path: str = scope.get("path", "")
         if path.rstrip("/") != self._path:
             if self.other_app is not None:
@@ -110,34 +137,78 @@ class EngineASGI:
             )
         if "j" in query:
             raise EngineError(EngineError.BAD_REQUEST, detail="JSONP polling is not supported")
-        if not origin_allowed(options, scope):
-            raise EngineError(EngineError.FORBIDDEN, detail="origin not allowed")
         if not self.engine.running:
             raise ServerNotRunning(ServerNotRunning.__doc__)
         b64 = bool(query.get("b64"))  # as the reference server: any non-empty value
         return protocol, query.get("sid"), b64
 
+    def _origin_refused(self, scope: Scope) -> EngineError | None:
+        """The error for a request whose ``Origin`` is not allowed, logged; else ``None``."""
+        options = self.engine.options
+        if origin_allowed(options, scope):
+            return None
+        self._warn_origin(str(header(scope, b"origin")), options.cors_allowed_origins)
+        return EngineError(EngineError.FORBIDDEN, detail="origin not allowed")
+
+    async def _wrong_host(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self._hosts is not None
+        self._warn_host(str(header(scope, b"host")), self._hosts.patterns)
+        error = EngineError(EngineError.FORBIDDEN, status=421, detail="invalid hostname")
+        if scope["type"] == "http":
+            await self._refuse(RequestBody(receive), send, error)
+        elif scope["type"] == "websocket":
+            await _refuse_websocket_request(scope, receive, send, error.status, error.body())
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         options = self.engine.options
+        body = RequestBody(receive)
+        refused = self._origin_refused(scope)
+        if refused is not None:
+            await self._refuse(body, send, refused)
+            return
         if scope["method"] == "OPTIONS":
             await self._preflight(scope, send)
             return
         try:
             protocol, sid, b64 = self._validate(scope, "polling")
             await handle_polling(
-                self.engine, scope, receive, send, protocol=protocol, sid=sid, b64=b64
+                self.engine, scope, body, send, protocol=protocol, sid=sid, b64=b64
             )
         except EngineError as exc:
-            headers = cors_headers(options, scope) if exc.code != EngineError.FORBIDDEN else []
-            await send_error(send, exc, headers)
+            await self._refuse(body, send, exc, cors_headers(options, scope))
         except ServerNotRunning as exc:
-            await send_response(send, 503, str(exc).encode())
+            await self._refuse(body, send, exc)
+
+    async def _refuse(
+        self,
+        body: RequestBody,
+        send: Send,
+        error: EngineError | ServerNotRunning,
+        headers: Headers | None = None,
+    ) -> None:
+        """Answer a refused HTTP request once its body is read.
+
+        A body larger than ``max_payload`` (or slower than ``ping_timeout``)
+        is not read to its end: the answer then says ``Connection: close``,
+        and the server closes the connection after it.
+        """
+        options = self.engine.options
+        headers = list(headers or ())
+        if not await body.discard(options.max_payload, options.ping_timeout):
+            if body.left:
+                # Nobody to answer; and an answer sent while the server closes
+                # the connection trips hypercorn's trio worker
+                # (BusyResourceError: its close and the send race).
+                return
+            headers.append((b"connection", b"close"))
+        if isinstance(error, EngineError):
+            content, status, kind = error.body(), error.status, b"application/json"
+        else:
+            content, status, kind = str(error).encode(), 503, b"text/plain; charset=UTF-8"
+        await send_response(send, status, content, content_type=kind, headers=headers)
 
     async def _preflight(self, scope: Scope, send: Send) -> None:
         options = self.engine.options
-        if not origin_allowed(options, scope):
-            await send_error(send, EngineError(EngineError.FORBIDDEN, detail="origin not allowed"))
-            return
         headers = [
             *cors_headers(options, scope),
             (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
@@ -155,6 +226,9 @@ class EngineASGI:
         client holds no suspended frame of it.
         """
         engine = self.engine
+        refused = self._origin_refused(scope)
+        if refused is not None:
+            return _refuse_websocket_request(scope, receive, send, refused.status, refused.body())
         try:
             protocol, sid, b64 = self._validate(scope, "websocket")
             if sid is None:
@@ -197,6 +271,17 @@ async def _nothing() -> None:
     """An ASGI call of a kind this app does not serve."""
 
 
+def _in_trio_run() -> bool:
+    """Whether this thread runs trio.
+
+    Asked of trio itself: anyio has no public way to name the running
+    backend, and sniffio (which anyio used to bring along) may be absent. A
+    trio run has imported trio, so it is not imported here.
+    """
+    trio = sys.modules.get("trio")
+    return trio is not None and bool(trio.lowlevel.in_trio_run())
+
+
 async def serve_lifespan(
     receive: Receive, send: Send, running: Callable[[], AbstractAsyncContextManager[Any]]
 ) -> None:
@@ -204,7 +289,7 @@ async def serve_lifespan(
     message = await receive()
     if message["type"] != "lifespan.startup":
         return
-    if sniffio.current_async_library() == "trio":
+    if _in_trio_run():
         _hypercorn_guard.install()
     started = False
     try:

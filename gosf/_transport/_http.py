@@ -1,11 +1,16 @@
-"""Small ASGI helpers shared by the transports: query parsing, errors, CORS."""
+"""Small ASGI helpers shared by the transports: query parsing, errors, the
+checks of ``Origin`` (CORS) and ``Host`` (valid host names)."""
 
 from __future__ import annotations
 
+import fnmatch
+import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio
 import orjson
 
 from .._config import ServerOptions
@@ -21,9 +26,13 @@ __all__ = (
     "ASGIApp",
     "EngineError",
     "Headers",
+    "HostNames",
     "Receive",
+    "RequestBody",
     "Scope",
     "Send",
+    "WarnOnce",
+    "certificate_names",
     "cors_headers",
     "header",
     "origin_allowed",
@@ -73,6 +82,48 @@ async def websocket_connected(receive: Receive) -> bool:
     return kind == "websocket.connect"
 
 
+class RequestBody:
+    """An HTTP request's ``receive`` that notes when its body has been read.
+
+    A refused request is answered only after its body is read (see
+    :meth:`discard`): an ASGI server cannot keep a connection whose request
+    body is unread, and one that closes it while the client is still sending
+    gets the client a reset instead of the answer.
+    """
+
+    __slots__ = ("_receive", "left", "read", "size")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.read = False
+        """The last chunk of the body has been received (or the client left)."""
+        self.left = False
+        """The client has gone (``http.disconnect``): there is nobody to answer."""
+        self.size = 0
+        """Bytes of the body received so far."""
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        self.size += len(message.get("body", b""))
+        if not message.get("more_body", False):  # the last chunk, or http.disconnect
+            self.read = True
+        if message["type"] == "http.disconnect":
+            self.left = True
+        return message
+
+    async def discard(self, max_payload: int, timeout: float) -> bool:  # noqa: ASYNC109
+        """Read and drop what is left of the body: whether all of it came.
+
+        The body is read up to ``max_payload`` bytes in all, for at most
+        ``timeout`` seconds: a larger or slower body is left unread (the
+        connection cannot be kept then), as is the body of a client that left.
+        """
+        with anyio.move_on_after(timeout):
+            while not self.read and self.size <= max_payload:
+                await self()
+        return self.read and not self.left
+
+
 def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
     """The query string as a dict (last value wins), decoded leniently."""
     raw: bytes = scope.get("query_string", b"")
@@ -88,15 +139,108 @@ def header(scope: Mapping[str, Any], name: bytes) -> str | None:
 
 
 def origin_allowed(options: ServerOptions, scope: Scope) -> bool:
-    """Apply :attr:`ServerOptions.cors_allowed_origins` to the request's ``Origin``."""
+    """Apply :attr:`ServerOptions.cors_allowed_origins` to the request's ``Origin``.
+
+    A request without ``Origin`` (not from a browser) and a same-origin one
+    (the ``Origin`` names the ``Host``: the app's own page) always pass; a
+    cross-origin one passes when the setting allows it.
+    """
     origin = header(scope, b"origin")
-    allowed = options.cors_allowed_origins
-    if origin is None or allowed == "*":
+    if origin is None:
         return True
-    if allowed is not None:
-        return origin in allowed
+    allowed = options.cors_allowed_origins
+    if allowed == "*":
+        return True
+    if allowed is not None and origin in allowed:
+        return True
     host = header(scope, b"host")
-    return host is not None and urlsplit(origin).netloc == host
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+
+
+class WarnOnce:
+    """Log a warning once per refused value (an origin, a host name).
+
+    The first refusal of each value is a WARNING, the repeats are DEBUG: the
+    operator learns what to allow without a log line per request. Values come
+    from clients, so only ``limit`` of them are remembered; past that every
+    refusal is logged at DEBUG, after one WARNING saying so.
+    """
+
+    def __init__(self, logger: logging.Logger, message: str, *, limit: int = 64) -> None:
+        self._log = logger
+        self._message = message
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._full = False
+
+    def __call__(self, value: str, *args: object) -> None:
+        if value in self._seen or self._full:
+            self._log.debug(self._message, value, *args)
+            return
+        if len(self._seen) >= self._limit:
+            self._full = True
+            self._log.warning(
+                "refused %d distinct values; further refusals are logged at DEBUG only: "
+                + self._message,
+                len(self._seen),
+                value,
+                *args,
+            )
+            return
+        self._seen.add(value)
+        self._log.warning(self._message, value, *args)
+
+
+def certificate_names(certfile: str) -> list[str]:
+    """The DNS names (and IP addresses) a PEM certificate is valid for.
+
+    Raises:
+        ValueError: the file cannot be read as a certificate.
+    """
+    try:
+        decoded: dict[str, Any] = ssl._ssl._test_decode_cert(certfile)  # type: ignore[attr-defined]
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot read certificate {certfile!r}: {exc}") from exc
+    names = [
+        value for kind, value in decoded.get("subjectAltName", ()) if kind in ("DNS", "IP Address")
+    ]
+    if not names:
+        for rdn in decoded.get("subject", ()):
+            names.extend(value for key, value in rdn if key == "commonName")
+    return names
+
+
+class HostNames:
+    """The host names a server answers (``rejectInvalidHostnames``).
+
+    Names may hold wildcards as certificates do (``*.example.com``); case
+    does not matter and the port of the ``Host`` header is ignored.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.patterns = [name.lower() for name in names]
+
+    @classmethod
+    def from_options(cls, options: ServerOptions) -> HostNames | None:
+        """The names of :attr:`ServerOptions.valid_hostnames`, else of
+        :attr:`ServerOptions.hostnames_certificate`; ``None`` when any host goes.
+
+        Raises:
+            ValueError: the certificate cannot be read.
+        """
+        if options.valid_hostnames is not None:
+            return cls(options.valid_hostnames)
+        if options.hostnames_certificate is not None:
+            return cls(certificate_names(options.hostnames_certificate))
+        return None
+
+    def allowed(self, host: str | None) -> bool:
+        """Whether a ``Host`` header names one of these (no header: no)."""
+        if not host:
+            return False
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]").lower()
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns)
 
 
 def cors_headers(options: ServerOptions, scope: Scope) -> Headers:
