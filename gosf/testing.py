@@ -33,6 +33,7 @@ from ._app import App
 from ._message import Message
 from ._sioclient import SocketIOClient
 from ._transport._asgiclient import asgi_connector
+from ._transport._http import HostNames
 
 __all__ = ("TestClient", "TestServer", "asgi_connector", "connect", "serve")
 
@@ -110,18 +111,24 @@ class TestServer:
         headers: Iterable[tuple[str, str]] = (),
         protocol: Literal[4, 5] = 5,
         path: str | None = None,
+        host: str | None = None,
     ) -> AsyncIterator[TestClient]:
         """Connect a client for the duration of the block.
+
+        ``host`` is the ``Host`` header it sends: by default ``testserver``,
+        or the first name an app with ``rejectInvalidHostnames`` accepts.
 
         Raises:
             gosf.ConnectionRefused: the app refused the connection (e.g. ``on_connect``).
         """
         if path is None:
             path = self.app.config.path + "socket.io" if isinstance(self.app, App) else "/socket.io"
+        if host is None:
+            host = _default_host(self.app)
         sio = SocketIOClient(protocol=protocol)
         client = TestClient(sio)
         async with sio.connect(
-            "http://testserver", auth=auth, headers=headers, path=path, connector=self.connector
+            f"http://{host}", auth=auth, headers=headers, path=path, connector=self.connector
         ):
             yield client
 
@@ -154,6 +161,14 @@ async def connect(app: App, *, auth: dict[str, Any] | None = None) -> AsyncItera
     """
     async with serve(app) as server, server.client(auth=auth) as client:
         yield client
+
+
+def _default_host(app: Any) -> str:
+    """``testserver``, or a name the app accepts when it checks the ``Host`` header."""
+    names = HostNames.from_options(app.server.options) if isinstance(app, App) else None
+    if names is None or not names.patterns:
+        return "testserver"
+    return names.patterns[0].replace("*", "test")
 
 
 def _payload(message: Message | Mapping[str, Any] | None) -> Any:

@@ -91,6 +91,19 @@ async def test_an_error_in_the_block_comes_out_as_itself(anyio_backend: str) -> 
     assert not app.running and not app.clients  # shut down cleanly first
 
 
+async def test_an_app_that_checks_the_host_is_reached_by_a_name_it_accepts(
+    anyio_backend: str,
+) -> None:
+    app = make_app()
+    app.configure(rejectInvalidHostnames=True, valid_hostnames=["*.example.com"])
+    async with gosf.testing.serve(app) as server:
+        async with server.client() as client:  # Host: test.example.com
+            assert await client.request("echo", {"text": "in"}) == gosf.Message.success("in")
+        with pytest.raises(gosf.HandshakeError):
+            async with server.client(host="evil.example"):
+                pass
+
+
 async def test_protocol_4_client_in_memory(
     anyio_backend: str, gosf_server: gosf.testing.TestServer
 ) -> None:

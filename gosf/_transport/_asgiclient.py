@@ -124,28 +124,32 @@ def asgi_connector(app: ASGIApp) -> Any:
             async with app_send, app_receive:
                 await app(scope, app_receive.receive, app_send.send)
 
+        refused: HandshakeError | None = None  # raised once the app's call is over
         async with anyio.create_task_group() as tg, to_app, from_app:
             tg.start_soon(run_app)
             await to_app.send({"type": "websocket.connect"})
             first = await from_app.receive()
-            if first["type"] == "websocket.http.response.start":
+            if first["type"] == "websocket.accept":
+                ws = ASGIWebSocket(to_app, from_app)
+                try:
+                    yield ws
+                finally:
+                    await ws.aclose()
+                    with anyio.move_on_after(CLOSE_TIMEOUT) as scope_:
+                        async for _ in from_app:  # let the app finish its side
+                            pass
+                    if scope_.cancelled_caught:
+                        tg.cancel_scope.cancel()
+            elif first["type"] == "websocket.http.response.start":
                 body = b""
                 async for message in from_app:
                     body += message.get("body", b"")
                     if not message.get("more_body"):
                         break
-                raise HandshakeError(int(first["status"]), body)
-            if first["type"] != "websocket.accept":
-                raise HandshakeError(403, b"")
-            ws = ASGIWebSocket(to_app, from_app)
-            try:
-                yield ws
-            finally:
-                await ws.aclose()
-                with anyio.move_on_after(CLOSE_TIMEOUT) as scope_:
-                    async for _ in from_app:  # let the app finish its side
-                        pass
-                if scope_.cancelled_caught:
-                    tg.cancel_scope.cancel()
+                refused = HandshakeError(int(first["status"]), body)
+            else:
+                refused = HandshakeError(403, b"")
+        if refused is not None:
+            raise refused  # as itself, not in the task group's ExceptionGroup
 
     return connect
