@@ -12,6 +12,8 @@ slot (backpressure) before its handler is handed to a worker task of its socket
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -31,7 +33,7 @@ from ._transport._event import Event, new_event
 from ._transport._forward import Forwarder
 from ._transport._http import ASGIApp, Receive, Scope, Send, query_params
 from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
-from .protocol.errors import RemoteProtocolError
+from .protocol.errors import LocalProtocolError, RemoteProtocolError
 from .protocol.socketio import Decoder, Packet, PacketType, encode
 
 __all__ = ("SocketIOServer",)
@@ -40,8 +42,36 @@ log = logging.getLogger("gosf")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+UNENCODABLE_LOG_INTERVAL = 10.0
+"""Seconds between WARNING lines about answers that cannot be encoded (the rest go to DEBUG)."""
+
 _ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
 """Query parameters of Engine.IO itself, not part of a socket.io 2.x client's auth query."""
+
+
+class _LogThrottle:
+    """One WARNING line per ``interval`` seconds for a failure clients can cause at
+    will; the others at DEBUG, counted in the next WARNING (the log is not flooded)."""
+
+    __slots__ = ("_interval", "_next", "_quiet")
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = -math.inf
+        self._quiet = 0
+
+    def log(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._quiet += 1
+            log.debug(message, *args)
+            return
+        self._next = now + self._interval
+        quiet, self._quiet = self._quiet, 0
+        if quiet:
+            message += " (and %d more since the last such warning, at DEBUG)"
+            args = (*args, quiet)
+        log.warning(message, *args)
 
 
 class _Connection:
@@ -92,6 +122,7 @@ class SocketIOServer:
         self._asgi = EngineASGI(self.engine, other_app)
         self._inflight = 0
         self._idle: anyio.Event | None = None
+        self._unencodable_log = _LogThrottle(UNENCODABLE_LOG_INTERVAL)
 
     # -- registration -----------------------------------------------------------
 
@@ -147,6 +178,17 @@ class SocketIOServer:
         """Broadcast ``event`` to a namespace or to rooms in it; see :meth:`Namespace.emit`."""
         ns = self.namespaces.get(namespace)
         return 0 if ns is None else await ns.emit(event, *args, to=to, skip=skip)
+
+    def log_unencodable(self, what: str, event: str, sid: str, error: LocalProtocolError) -> None:
+        """Log that an answer to ``event`` (``what``: "response", "ack") cannot be encoded.
+
+        One line, no traceback (the encoder's is no help) and rate-limited: a
+        client can cause it at will, by sending data nested too deeply to an
+        endpoint that echoes it, say.
+        """
+        self._unencodable_log.log(
+            "%s to %r cannot be encoded (socket %s): %s", what, event, sid, error
+        )
 
     # -- running ------------------------------------------------------------------
 
@@ -432,12 +474,19 @@ class SocketIOServer:
                 return
             result = await handler(socket, *args)
             if ack_id is not None:
-                if result is None:
-                    await socket.ack(ack_id)
-                elif isinstance(result, tuple):
-                    await socket.ack(ack_id, *result)
-                else:
-                    await socket.ack(ack_id, result)
+                try:
+                    if result is None:
+                        ack = socket.ack(ack_id)
+                    elif isinstance(result, tuple):
+                        ack = socket.ack(ack_id, *result)
+                    else:
+                        ack = socket.ack(ack_id, result)
+                except LocalProtocolError as exc:
+                    # JSON cannot carry the result: the client gets an empty
+                    # ack rather than waiting for one that never comes.
+                    self.log_unencodable("ack", event, socket.sid, exc)
+                    ack = socket.ack(ack_id)
+                await ack
         except Exception:
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
         finally:

@@ -203,12 +203,20 @@ class Socket:
 
         Await it (a coroutine like the other methods; :meth:`_send` says why
         it is built by a plain method).
+
+        Raises:
+            LocalProtocolError: JSON cannot carry ``args`` (raised by the call
+                itself, before anything is queued).
         """
         return self._send(to_engine(encode_ack(self.namespace.name, ack_id, args)))
 
     async def emit_and_ack(self, event: str, data: Any, ack_id: int | None) -> None:
         """Send ``data`` as an ``event`` and, when ``ack_id`` is given, as that ack,
-        queued together (GOSF's double delivery of a response)."""
+        queued together (GOSF's double delivery of a response).
+
+        Raises:
+            LocalProtocolError: JSON cannot carry ``data`` (nothing was queued).
+        """
         name = self.namespace.name
         packets = to_engine(encode_event(name, event, (data,)))
         if ack_id is not None:
