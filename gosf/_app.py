@@ -426,6 +426,10 @@ class App:
             await hooks.run("on_before_request", client, request)
             if endpoint in self._threaded:
                 response = await anyio.to_thread.run_sync(controller, client, request)  # type: ignore[arg-type]
+                if not socket.connected:
+                    # The client left while the thread ran (a thread cannot be
+                    # cancelled): its late result, and the hooks, are dropped.
+                    return
             else:
                 response = await controller(client, request)  # type: ignore[misc]
             if response is not None:
