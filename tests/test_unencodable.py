@@ -72,6 +72,7 @@ def unencodable_app() -> gosf.App:
 @asynccontextmanager
 async def connected(app: Any) -> AsyncIterator[RawClient]:
     async with serve_app(app) as host, RawClient.connect(host) as client:
+        assert isinstance(client, RawClient)  # connect() builds the class it is called on
         yield client
 
 
