@@ -151,3 +151,45 @@ async def test_namespace_disconnect_drops_its_queued_events(anyio_backend: str) 
         assert await client.call("echo", "back") == ["back"]
         assert holding.started == [0]
         assert client._acks == {}
+
+
+async def test_close_is_read_while_every_slot_is_taken(anyio_backend: str) -> None:
+    holding = Holding(slots=1)
+    gone: list[str] = []
+    closed = anyio.Event()
+
+    @holding.server.on_disconnect
+    async def on_disconnect(socket: gosf.Socket, reason: str) -> None:
+        gone.append(reason)
+        closed.set()
+
+    async with connected(holding) as client:
+        await send_holds(client, 3)
+        await eventually(lambda: holding.started == [0])
+        await client.ws.send("1")  # Engine.IO CLOSE, behind the events with no slot
+        with anyio.fail_after(5):
+            await closed.wait()
+    assert gone == ["client closed"]
+    assert holding.started == [0]  # the queued ones were dropped, never run
+
+
+async def test_an_ack_from_the_client_is_read_while_every_slot_is_taken(
+    anyio_backend: str,
+) -> None:
+    holding = Holding(slots=1)
+
+    @holding.server.on("ask")
+    async def ask(socket: gosf.Socket) -> Any:
+        return await socket.call("question", timeout=5)
+
+    async with connected(holding) as client:
+        await client.ws.send('42100["ask"]')
+        assert await client.next_event("question") == []
+        # The slot is taken by "ask", which waits for this client's ack: an
+        # event sent before the ack waits in the queue, and the ack is read.
+        await client.ws.send('42101["echo","after"]')
+        await client.ws.send('430["yes"]')  # the ack of the server's first call
+        with anyio.fail_after(5):
+            while len(client._acks) < 2:
+                await client._arrived.wait()
+        assert client._acks == {100: ["yes"], 101: ["after"]}
