@@ -455,7 +455,7 @@ class App:
             # JSON cannot carry the response (a set, a Decimal, a client's
             # body nested too deeply, echoed): nothing was sent, so the
             # client gets the failure instead of waiting for an answer.
-            self.server.log_unencodable("response", endpoint, socket.sid, exc)
+            self.server.log_unencodable("response", endpoint, socket.sid, exc, INTERNAL_ERROR)
             response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
             await socket.emit_and_ack(endpoint, self._outgoing(response, client), ack_id)
         if hooks.has("on_after_response"):

@@ -197,15 +197,23 @@ class SocketIOServer:
         ns = self.namespaces.get(namespace)
         return 0 if ns is None else await ns.emit(event, *args, to=to, skip=skip)
 
-    def log_unencodable(self, what: str, event: str, sid: str, error: LocalProtocolError) -> None:
-        """Log that an answer to ``event`` (``what``: "response", "ack") cannot be encoded.
+    def log_unencodable(
+        self, what: str, event: str, sid: str, error: LocalProtocolError, instead: str
+    ) -> None:
+        """Log that an answer to ``event`` (``what``: "response", "ack") cannot be
+        encoded, and what the client got ``instead``.
 
         One line, no traceback (the encoder's is no help) and rate-limited: a
         client can cause it at will, by sending data nested too deeply to an
         endpoint that echoes it, say.
         """
         self._unencodable_log.log(
-            "%s to %r cannot be encoded (socket %s): %s", what, event, sid, error
+            "%s to %r cannot be encoded (socket %s): %s; sent %s instead",
+            what,
+            event,
+            sid,
+            error,
+            instead,
         )
 
     # -- running ------------------------------------------------------------------
@@ -546,7 +554,7 @@ class SocketIOServer:
                 except LocalProtocolError as exc:
                     # JSON cannot carry the result: the client gets an empty
                     # ack rather than waiting for one that never comes.
-                    self.log_unencodable("ack", event, socket.sid, exc)
+                    self.log_unencodable("ack", event, socket.sid, exc, "an empty ack")
                     ack = socket.ack(ack_id)
                 await ack
         except Exception:
