@@ -501,8 +501,8 @@ class SocketIOServer:
                     await conn.queue_room.wait()
             finally:
                 session.hold_reading(False)
-            if socket._closed:
-                return  # disconnected meanwhile (by the server): it would be cancelled
+            if socket._closed or session.closed:
+                return  # disconnected meanwhile: its handler would be cancelled
             if conn.free_slots:  # the queue ran empty meanwhile: no one to overtake
                 conn.free_slots -= 1
                 self._inflight += 1
