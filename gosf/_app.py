@@ -10,7 +10,8 @@ The request/response cycle, in the order a request lives it::
        on_after_request(client, request, response)
        ├─ None    → an empty ack, no event
        └─ Message → id/guid/uuid copied from the request unless set;
-                    on_before_response; event ``endpoint`` + ack (meta stripped);
+                    on_before_response; event ``endpoint`` + ack (meta stripped),
+                    INTERNAL_ERROR instead when JSON cannot carry it;
                     on_after_response once both were written out
 
 Everything above runs in the client's own task group: when it disconnects, the
@@ -48,6 +49,7 @@ from ._socket import Socket
 from ._transport._asgi import serve_lifespan
 from ._transport._http import ASGIApp, Receive, Scope, Send
 from .brokers import DEFAULT_QUERY_TIMEOUT
+from .protocol.errors import LocalProtocolError
 
 __all__ = ("App", "Controller")
 
@@ -424,6 +426,10 @@ class App:
             await hooks.run("on_before_request", client, request)
             if endpoint in self._threaded:
                 response = await anyio.to_thread.run_sync(controller, client, request)  # type: ignore[arg-type]
+                if not socket.connected:
+                    # The client left while the thread ran (a thread cannot be
+                    # cancelled): its late result, and the hooks, are dropped.
+                    return
             else:
                 response = await controller(client, request)  # type: ignore[misc]
             if response is not None:
@@ -443,7 +449,15 @@ class App:
             return
         await hooks.run("on_before_response", client, request, response)
         wire = self._outgoing(response, client)
-        await socket.emit_and_ack(endpoint, wire, ack_id)  # GOSF: as an event and as the ack
+        try:
+            await socket.emit_and_ack(endpoint, wire, ack_id)  # GOSF: as an event and as the ack
+        except LocalProtocolError as exc:
+            # JSON cannot carry the response (a set, a Decimal, a client's
+            # body nested too deeply, echoed): nothing was sent, so the
+            # client gets the failure instead of waiting for an answer.
+            self.server.log_unencodable("response", endpoint, socket.sid, exc, INTERNAL_ERROR)
+            response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
+            await socket.emit_and_ack(endpoint, self._outgoing(response, client), ack_id)
         if hooks.has("on_after_response"):
             await socket.flush()  # "after the response was sent" means written out
             await hooks.run("on_after_response", client, request, response)

@@ -4,14 +4,27 @@ Per Engine.IO session the server keeps a :class:`_Connection` (on the session,
 ``EngineSession.upper``): the packet decoder, the namespaces the client joined
 and the handler slots that bound how many handlers the client may run at once.
 Inbound packets are dispatched in the transport's reader, in order: CONNECT is
-answered before the next packet is read, and an EVENT waits for a free handler
-slot (backpressure) before its handler is handed to a worker task of its socket
-(in the session's task group).
+answered before the next packet is read, and an EVENT's handler is handed to a
+worker task of its socket (in the session's task group) in a free handler slot.
+
+Backpressure, the rule: an EVENT that finds every slot taken waits in the
+connection's queue (at most ``MAX_QUEUED_EVENTS``, in the order read), and the
+reader goes on reading, so the client's PONGs, CLOSE and ACKs are still read.
+A slot that frees goes to the queue's first event. Only when the queue is full
+too does the reader wait (for room in it), so a client's events cost at most
+``max_concurrent_handlers + MAX_QUEUED_EVENTS`` messages of ``max_payload``
+bytes; while it waits, the session's heartbeat is told (``hold_reading``) not
+to blame the client for the PONGs left unread. Queued events of a namespace
+the client leaves, or of a session that closes, are dropped: their handlers
+would have been cancelled.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -31,7 +44,7 @@ from ._transport._event import Event, new_event
 from ._transport._forward import Forwarder
 from ._transport._http import ASGIApp, Receive, Scope, Send, query_params
 from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
-from .protocol.errors import RemoteProtocolError
+from .protocol.errors import LocalProtocolError, RemoteProtocolError
 from .protocol.socketio import Decoder, Packet, PacketType, encode
 
 __all__ = ("SocketIOServer",)
@@ -40,20 +53,55 @@ log = logging.getLogger("gosf")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MAX_QUEUED_EVENTS = 16
+"""Events one client may have waiting for a handler slot before the server
+stops reading it (see the module's docstring)."""
+
+UNENCODABLE_LOG_INTERVAL = 10.0
+"""Seconds between WARNING lines about answers that cannot be encoded (the rest go to DEBUG)."""
+
 _ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
 """Query parameters of Engine.IO itself, not part of a socket.io 2.x client's auth query."""
 
 
+class _LogThrottle:
+    """One WARNING line per ``interval`` seconds for a failure clients can cause at
+    will; the others at DEBUG, counted in the next WARNING (the log is not flooded)."""
+
+    __slots__ = ("_interval", "_next", "_quiet")
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = -math.inf
+        self._quiet = 0
+
+    def log(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._quiet += 1
+            log.debug(message, *args)
+            return
+        self._next = now + self._interval
+        quiet, self._quiet = self._quiet, 0
+        if quiet:
+            message += " (and %d more since the last such warning, at DEBUG)"
+            args = (*args, quiet)
+        log.warning(message, *args)
+
+
 class _Connection:
-    __slots__ = ("connected", "decoder", "free_slots", "slot_freed", "sockets")
+    __slots__ = ("connected", "decoder", "free_slots", "queue", "queue_room", "sockets")
 
     def __init__(self, protocol: int, max_handlers: int) -> None:
         self.decoder = Decoder(protocol)
         self.sockets: dict[str, Socket] = {}
-        # Handler slots: a counter, and an event while someone waits for one
-        # (cheaper than a semaphore on the hot path).
+        # Handler slots: a counter (cheaper than a semaphore on the hot path).
         self.free_slots = max_handlers
-        self.slot_freed: Event | None = None
+        # Events waiting for a slot, in order (made when first needed; never
+        # holds any while a slot is free), and an event while the reader
+        # waits for room in it.
+        self.queue: deque[tuple[Socket, Packet]] | None = None
+        self.queue_room: Event | None = None
         # Set, then dropped, once a namespace is connected (the deadline's wait ends).
         self.connected: anyio.Event | None = anyio.Event()
 
@@ -92,6 +140,7 @@ class SocketIOServer:
         self._asgi = EngineASGI(self.engine, other_app)
         self._inflight = 0
         self._idle: anyio.Event | None = None
+        self._unencodable_log = _LogThrottle(UNENCODABLE_LOG_INTERVAL)
 
     # -- registration -----------------------------------------------------------
 
@@ -147,6 +196,25 @@ class SocketIOServer:
         """Broadcast ``event`` to a namespace or to rooms in it; see :meth:`Namespace.emit`."""
         ns = self.namespaces.get(namespace)
         return 0 if ns is None else await ns.emit(event, *args, to=to, skip=skip)
+
+    def log_unencodable(
+        self, what: str, event: str, sid: str, error: LocalProtocolError, instead: str
+    ) -> None:
+        """Log that an answer to ``event`` (``what``: "response", "ack") cannot be
+        encoded, and what the client got ``instead``.
+
+        One line, no traceback (the encoder's is no help) and rate-limited: a
+        client can cause it at will, by sending data nested too deeply to an
+        endpoint that echoes it, say.
+        """
+        self._unencodable_log.log(
+            "%s to %r cannot be encoded (socket %s): %s; sent %s instead",
+            what,
+            event,
+            sid,
+            error,
+            instead,
+        )
 
     # -- running ------------------------------------------------------------------
 
@@ -331,17 +399,19 @@ class SocketIOServer:
             return
         kind = packet.type
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
-            while not conn.free_slots:  # backpressure: wait for a free slot
-                if conn.slot_freed is None:
-                    conn.slot_freed = new_event()
-                await conn.slot_freed.wait()
+            socket = self._socket_for(conn, packet)
+            if not conn.free_slots:
+                await self._queue_event(session, conn, socket, packet)
+                return
             conn.free_slots -= 1
             self._inflight += 1
             try:
-                self._start_event(conn, packet)
+                started = self._start_event(conn, socket, packet)
             except BaseException:
                 self._work_done(conn)
                 raise
+            if not started:
+                self._work_done(conn)
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
             socket = self._socket_for(conn, packet)
             if packet.id is not None:
@@ -350,7 +420,9 @@ class SocketIOServer:
             await self._connect(session, conn, packet.namespace, self._auth(packet))
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
-                conn.sockets.pop(packet.namespace)._close("client namespace disconnect")
+                socket = conn.sockets.pop(packet.namespace)
+                socket._close("client namespace disconnect")
+                self._drop_queued(conn, socket)
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
 
@@ -396,21 +468,61 @@ class SocketIOServer:
             raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
         return socket
 
-    def _start_event(self, conn: _Connection, packet: Packet) -> None:
+    def _start_event(self, conn: _Connection, socket: Socket, packet: Packet) -> bool:
         """Start the handler of an EVENT in a handler slot the caller took (and counted).
 
-        Raises:
-            RemoteProtocolError: the namespace is not connected.
+        Returns whether one started; if not (no handler), the slot is still the caller's.
         """
-        socket = self._socket_for(conn, packet)
         event, *args = packet.data
         ns = socket.namespace
         handler = ns.handlers.get(event)
         if handler is None and ns.dispatcher is None:
             log.debug("no handler for %r in %s", event, ns.name)
-            self._work_done(conn)
-            return
+            return False
         socket._start_handler(self._run_event, conn, socket, handler, event, args, packet.id)
+        return True
+
+    async def _queue_event(
+        self, session: EngineSession, conn: _Connection, socket: Socket, packet: Packet
+    ) -> None:
+        """Queue an EVENT that found every handler slot taken; when the queue is
+        full, first wait for room in it (the client is not read meanwhile)."""
+        queue = conn.queue
+        if queue is None:
+            queue = conn.queue = deque()
+        if len(queue) >= MAX_QUEUED_EVENTS:
+            # Not reading the client means not reading its PONGs either: the
+            # heartbeat is told so, and does not count that time against it.
+            session.hold_reading(True)
+            try:
+                while len(queue) >= MAX_QUEUED_EVENTS:
+                    if conn.queue_room is None:
+                        conn.queue_room = new_event()
+                    await conn.queue_room.wait()
+            finally:
+                session.hold_reading(False)
+            if socket._closed or session.closed:
+                return  # disconnected meanwhile: its handler would be cancelled
+            if conn.free_slots:  # the queue ran empty meanwhile: no one to overtake
+                conn.free_slots -= 1
+                self._inflight += 1
+                if not self._start_event(conn, socket, packet):
+                    self._work_done(conn)
+                return
+        queue.append((socket, packet))
+
+    @staticmethod
+    def _drop_queued(conn: _Connection, socket: Socket) -> None:
+        """Drop the queued events of a socket that closed (their handlers would be cancelled)."""
+        queue = conn.queue
+        if queue and any(queued is socket for queued, _ in queue):
+            kept = [entry for entry in queue if entry[0] is not socket]
+            queue.clear()
+            queue.extend(kept)
+            room = conn.queue_room
+            if room is not None:
+                conn.queue_room = None
+                room.set()
 
     async def _run_event(
         self,
@@ -432,23 +544,41 @@ class SocketIOServer:
                 return
             result = await handler(socket, *args)
             if ack_id is not None:
-                if result is None:
-                    await socket.ack(ack_id)
-                elif isinstance(result, tuple):
-                    await socket.ack(ack_id, *result)
-                else:
-                    await socket.ack(ack_id, result)
+                try:
+                    if result is None:
+                        ack = socket.ack(ack_id)
+                    elif isinstance(result, tuple):
+                        ack = socket.ack(ack_id, *result)
+                    else:
+                        ack = socket.ack(ack_id, result)
+                except LocalProtocolError as exc:
+                    # JSON cannot carry the result: the client gets an empty
+                    # ack rather than waiting for one that never comes.
+                    self.log_unencodable("ack", event, socket.sid, exc, "an empty ack")
+                    ack = socket.ack(ack_id)
+                await ack
         except Exception:
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
         finally:
             self._work_done(conn)
 
     def _work_done(self, conn: _Connection) -> None:
+        """A handler slot is free: the first queued event takes it, else it is counted free."""
+        queue = conn.queue
+        while queue:
+            socket, packet = queue.popleft()
+            room = conn.queue_room
+            if room is not None:
+                conn.queue_room = None
+                room.set()
+            if socket._closed or socket.session.closed:
+                continue  # its handler would be cancelled at once
+            try:
+                if self._start_event(conn, socket, packet):
+                    return  # the slot (and its count in _inflight) is the event's now
+            except RuntimeError:  # the session is ending: no task group to start in
+                continue
         conn.free_slots += 1
-        freed = conn.slot_freed
-        if freed is not None:
-            conn.slot_freed = None
-            freed.set()
         self._inflight -= 1
         if not self._inflight and self._idle is not None:
             self._idle.set()

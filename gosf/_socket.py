@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
 
 __all__ = ("Socket", "to_engine")
 
+log = logging.getLogger("gosf")
+
 DISCONNECT_GRACE = 10.0
-"""Seconds disconnect handlers get to run once a socket has closed."""
+"""Seconds a closed socket's handlers get to end, and then its disconnect handlers
+to run (see :meth:`Socket._finish`)."""
 
 
 def to_engine(parts: list[str | bytes]) -> list[OutItem]:
@@ -203,12 +207,20 @@ class Socket:
 
         Await it (a coroutine like the other methods; :meth:`_send` says why
         it is built by a plain method).
+
+        Raises:
+            LocalProtocolError: JSON cannot carry ``args`` (raised by the call
+                itself, before anything is queued).
         """
         return self._send(to_engine(encode_ack(self.namespace.name, ack_id, args)))
 
     async def emit_and_ack(self, event: str, data: Any, ack_id: int | None) -> None:
         """Send ``data`` as an ``event`` and, when ``ack_id`` is given, as that ack,
-        queued together (GOSF's double delivery of a response)."""
+        queued together (GOSF's double delivery of a response).
+
+        Raises:
+            LocalProtocolError: JSON cannot carry ``data`` (nothing was queued).
+        """
         name = self.namespace.name
         packets = to_engine(encode_event(name, event, (data,)))
         if ack_id is not None:
@@ -289,17 +301,35 @@ class Socket:
                 pass
 
     async def _finish(self) -> None:
-        """Wait for the socket's handlers to end, then run its disconnect handlers.
+        """Wait for the socket's handlers to end, then forget the socket and run
+        its disconnect handlers.
 
-        Shielded, and bounded by ``DISCONNECT_GRACE`` seconds.
+        Shielded. The wait for the handlers is bounded by ``DISCONNECT_GRACE``
+        seconds, and so are the disconnect handlers: a handler still running
+        then (a plain ``def`` controller's worker thread, which cannot be
+        cancelled) does not keep the socket in the namespace's tables nor its
+        disconnect handlers from running. Whatever it sends later is dropped
+        (the socket is closed).
         """
-        with anyio.CancelScope(shield=True) as scope:
-            scope.deadline = anyio.current_time() + DISCONNECT_GRACE
-            while self._workers:
-                if self._drained is None:
-                    self._drained = anyio.Event()
-                await self._drained.wait()
-            await self.namespace._socket_closed(self)
+        grace = DISCONNECT_GRACE  # read at each call: tests shorten it
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(grace) as waiting:
+                while self._workers:
+                    if self._drained is None:
+                        self._drained = anyio.Event()
+                    await self._drained.wait()
+            if waiting.cancelled_caught:
+                log.warning(
+                    "%s: %d handler(s) still running %s s after the disconnect "
+                    "(a worker thread cannot be cancelled); closing without them",
+                    self,
+                    self._workers,
+                    grace,
+                )
+            with anyio.move_on_after(grace) as hooks:
+                await self.namespace._socket_closed(self)
+            if hooks.cancelled_caught:
+                log.warning("%s: disconnect handlers cut off after %s s", self, grace)
 
     def _start_handler(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``func(*args)`` in a worker task of this socket.

@@ -38,6 +38,7 @@ class SioClient:
         self.sid = ""
         self.disconnected = anyio.Event()
         self.disconnect_reason = ""
+        self.pings = 0  # the server's PINGs answered so far
         self._events: dict[str, list[list[Any]]] = defaultdict(list)
         self._arrived = anyio.Event()
         self._acks: dict[int, list[Any]] = {}
@@ -83,6 +84,9 @@ class SioClient:
             packet = decode_ws(frame, 4)
             if packet.type is EngineType.PING:
                 await self.ws.send("3")
+                self.pings += 1
+                self._arrived.set()
+                self._arrived = anyio.Event()
                 continue
             if packet.type is EngineType.CLOSE:
                 self.disconnect_reason = self.disconnect_reason or "transport close"
@@ -129,6 +133,13 @@ class SioClient:
             while not self._events[name]:
                 await self._arrived.wait()
         return self._events[name].pop(0)
+
+    async def wait_pings(self, count: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until ``count`` PINGs were answered (the server pings again only
+        once it has read the last PONG)."""
+        with anyio.fail_after(timeout):
+            while self.pings < count:
+                await self._arrived.wait()
 
     def events(self, name: str) -> list[list[Any]]:
         """The ``name`` events received and not taken yet."""

@@ -154,6 +154,11 @@ class EngineSession:
     (see :meth:`host`): its task group changed."""
     _predecessor: anyio.CancelScope | None = None  # the polling task's, while its handlers finish
     _predecessor_done: Event | None = None  # set when they have
+    # While the layer above holds the reading (backpressure, see
+    # hold_reading), and when it last let go: class defaults, set only on
+    # sessions that were held.
+    _read_held = False
+    _read_resumed = -math.inf
 
     def __init__(
         self,
@@ -595,6 +600,23 @@ class EngineSession:
             self.close("protocol error", discard=True)
             raise RemoteProtocolError(f"unexpected {kind.name} packet")
 
+    def hold_reading(self, held: bool) -> None:
+        """The layer above stops (``True``) or resumes reading this client's input
+        (backpressure). A PONG (v4) or PING (v3) may wait unread meanwhile: the
+        heartbeat does not count that against the client, which gets a full
+        pingTimeout of reading from then on to be heard."""
+        self._read_held = held
+        if not held:
+            self._read_resumed = anyio.current_time()
+
+    def _unread_grace(self, now: float) -> float | None:
+        """When to check again a client not heard in time that may have been
+        left unread (see :meth:`hold_reading`); ``None``: it was read, it is late."""
+        if self._read_held:
+            return now + self._options.ping_timeout
+        grace_ends = self._read_resumed + self._options.ping_timeout
+        return grace_ends if now < grace_ends else None
+
     # -- heartbeat --------------------------------------------------------------
 
     def start_heartbeat(self, now: float) -> None:
@@ -613,6 +635,10 @@ class EngineSession:
         pingTimeout. Engine.IO 3: the client pings; a session silent for
         pingInterval + pingTimeout is closed.
 
+        A client the layer above has not been reading (:meth:`hold_reading`)
+        is given another pingTimeout rather than closed: its answer may be
+        waiting unread.
+
         Each check of a live session also ends the tasks that wait for work
         (the writer, the layer above's idle handler workers: see
         :meth:`EngineHandler.on_beat`): a client that went quiet holds none.
@@ -625,9 +651,13 @@ class EngineSession:
                     self._writer_retire = True
                     self.outbox.wake()
                 return deadline
+            if (later := self._unread_grace(now)) is not None:
+                return later
             self.close("ping timeout", discard=True)
             return None
         if self._awaiting_pong:
+            if (later := self._unread_grace(now)) is not None:
+                return later
             self.close("ping timeout", discard=True)
             return None
         next_ping = self._last_heard + self._options.ping_interval
