@@ -92,8 +92,9 @@ class _LogThrottle:
 class _Connection:
     __slots__ = ("connected", "decoder", "free_slots", "queue", "queue_room", "sockets")
 
-    def __init__(self, protocol: int, max_handlers: int) -> None:
-        self.decoder = Decoder(protocol)
+    def __init__(self, protocol: int, max_handlers: int, max_payload: int) -> None:
+        # One packet's attachments together are bounded as one message is.
+        self.decoder = Decoder(protocol, max_attachment_bytes=max_payload)
         self.sockets: dict[str, Socket] = {}
         # Handler slots: a counter (cheaper than a semaphore on the hot path).
         self.free_slots = max_handlers
@@ -379,7 +380,12 @@ class SocketIOServer:
     # -- EngineHandler --------------------------------------------------------------
 
     async def on_open(self, session: EngineSession) -> None:
-        conn = _Connection(5 if session.protocol >= 4 else 4, self.options.max_concurrent_handlers)
+        options = self.options
+        conn = _Connection(
+            5 if session.protocol >= 4 else 4,
+            options.max_concurrent_handlers,
+            options.max_payload,
+        )
         session.upper = conn
         session.task_group.start_soon(self._connect_deadline, session, conn)
         if session.protocol < 4:

@@ -505,6 +505,23 @@ async def test_oversize_websocket_message_closes_only_the_offender(anyio_backend
                 await echo_works(bystander)
 
 
+async def test_attachments_larger_than_max_payload_together_close_the_offender(
+    anyio_backend: str,
+) -> None:
+    # Each attachment fits max_payload; together they do not: the connection
+    # holds no more than max_payload bytes for one unfinished packet.
+    async with running(max_payload=2048) as (_, host, _):
+        async with socketio_ws(host) as bystander, socketio_ws(host) as offender:
+            with anyio.fail_after(5):
+                placeholders = ",".join(f'{{"_placeholder":true,"num":{n}}}' for n in range(3))
+                await offender.send(f'453-["echo",{placeholders}]')
+                for _ in range(3):
+                    await offender.send(b"x" * 1000)
+                closed = await offender.receive()
+                assert closed == Closed(1009)
+                await echo_works(bystander)
+
+
 @pytest.mark.parametrize(
     "frame",
     [
