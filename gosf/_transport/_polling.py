@@ -42,6 +42,13 @@ __all__ = (
 
 log = logging.getLogger("gosf.engineio")
 
+MAX_PACKETS_PER_POLL = 16
+"""Most packets one GET response carries; the rest wait for the next GET.
+
+python-engineio's client (python-socketio's) refuses a response of more and
+drops the connection (``Payload.max_decode_packets``); socket.io-client takes
+any number, and one more round trip per 16 packets costs it little."""
+
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 
@@ -159,7 +166,9 @@ async def poll(
     try:
         if not session.upgrading and not await unless_gone(session.outbox.wait, client_gone):
             return None
-        items: list[OutItem] = [] if session.upgrading else session.outbox.drain()
+        items: list[OutItem] = (
+            [] if session.upgrading else session.outbox.drain(MAX_PACKETS_PER_POLL)
+        )
         packets = [item for item in items if not isinstance(item, Flush)]
         if session.upgrading:
             packets = [_NOOP]

@@ -87,3 +87,36 @@ async def test_more_long_requests_than_slots_all_answered_across_heartbeats(
             assert client.connected and client.get_sid() == sid
         finally:
             await client.disconnect()
+
+
+async def test_a_polling_client_gets_a_burst_larger_than_its_payload_limit() -> None:
+    # python-engineio's client drops the connection on a GET response of more
+    # than 16 packets; a burst of answers must reach it over several GETs.
+    server = gosf.SocketIOServer()
+    burst = 40
+
+    @server.on("burst")
+    async def send_burst(socket: gosf.Socket) -> None:
+        for n in range(burst):
+            await socket.emit("n", n)
+
+    async with serve_app(server) as host:
+        client = socketio.AsyncClient(reconnection=False)
+        got: list[int] = []
+        all_in = anyio.Event()
+
+        @client.on("n")
+        async def on_n(n: int) -> None:
+            got.append(n)
+            if len(got) == burst:
+                all_in.set()
+
+        await client.connect(f"http://{host}", transports=["polling"], wait_timeout=5)
+        try:
+            with anyio.fail_after(10):
+                await client.emit("burst")
+                await all_in.wait()
+            assert got == list(range(burst))
+            assert client.connected
+        finally:
+            await client.disconnect()
