@@ -38,21 +38,24 @@ from ._default import (
     register_plugin,
     startup,
 )
-from ._errors import ConnectionRefused, Disconnected, GosfError
+from ._errors import (
+    ConnectionRefused,
+    Disconnected,
+    GosfError,
+    HandshakeError,
+    MessageError,
+    MicroserviceError,
+    MicroserviceTimeout,
+    MicroserviceUnavailable,
+)
 from ._message import (
     Message,
-    MessageError,
     map_to_struct,
     new_failure_message,
     new_success_message,
     struct_to_map,
 )
-from ._microservice import (
-    Microservice,
-    MicroserviceError,
-    MicroserviceTimeout,
-    MicroserviceUnavailable,
-)
+from ._microservice import Microservice
 from ._namespace import Namespace
 from ._plugins import Plugin
 from ._server import SocketIOServer
@@ -60,7 +63,6 @@ from ._sioclient import SocketIOClient
 from ._socket import Socket
 from ._transport._engine import ServerNotRunning
 from ._transport._http import ASGIApp, Receive, Scope, Send
-from ._transport._wsclient import HandshakeError
 
 __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 

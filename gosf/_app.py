@@ -33,6 +33,7 @@ from anyio.abc import TaskGroup
 from . import brokers
 from ._client import Client, Request
 from ._config import Config
+from ._errors import MessageError
 from ._hooks import (
     AfterRequestHookRegistrar,
     BroadcastHookRegistrar,
@@ -41,7 +42,7 @@ from ._hooks import (
     Hooks,
     ResponseHookRegistrar,
 )
-from ._message import Message, MessageError
+from ._message import Message
 from ._microservice import Microservice
 from ._plugins import Plugin, plugin_name
 from ._server import SocketIOServer

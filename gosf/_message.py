@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, overload
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from pydantic import ValidationError as _ValidationError
 
+from ._errors import MessageError
+
 __all__ = (
     "Message",
-    "MessageError",
     "map_to_struct",
     "new_failure_message",
     "new_success_message",
@@ -25,14 +26,6 @@ __all__ = (
 )
 
 T = TypeVar("T")
-
-
-class MessageError(ValueError):
-    """A payload that is not a GOSF message; ``reason`` says why, briefly."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class _Factory:

@@ -39,18 +39,20 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from ._errors import Disconnected, GosfError
-from ._message import Message, MessageError
+from ._errors import (
+    Disconnected,
+    GosfError,
+    MessageError,
+    MicroserviceError,
+    MicroserviceTimeout,
+    MicroserviceUnavailable,
+)
+from ._message import Message
 from ._sioclient import SocketIOClient
 from ._transport._eioclient import Connector
 from .protocol.errors import ProtocolError
 
-__all__ = (
-    "Microservice",
-    "MicroserviceError",
-    "MicroserviceTimeout",
-    "MicroserviceUnavailable",
-)
+__all__ = ("Microservice",)
 
 log = logging.getLogger("gosf.microservice")
 
@@ -73,18 +75,6 @@ def next_pause(first: float, longest: float, down_for: float, jitter: float) -> 
     """
     pause = min(longest, max(first, down_for * RETRY_SHARE))
     return pause * (1.0 - jitter / 2)
-
-
-class MicroserviceError(GosfError):
-    """Base class of the errors of microservice calls."""
-
-
-class MicroserviceUnavailable(MicroserviceError):
-    """The service is not connected (or the connection dropped during the call)."""
-
-
-class MicroserviceTimeout(MicroserviceError, TimeoutError):
-    """The service did not answer in time."""
 
 
 class Microservice:

@@ -38,10 +38,9 @@ from urllib.parse import urlencode, urlsplit
 
 import anyio
 
-from ._errors import Disconnected
+from ._errors import ConnectionClosed, Disconnected
 from ._sioclient_conn import ANY_EVENT, Connection, Handler, Namespace, Waiter
 from ._transport._eioclient import Connector, open_engine
-from ._transport._wsclient import ConnectionClosed
 from .protocol.socketio import Packet, PacketType, encode, encode_event
 
 __all__ = ("SocketIOClient",)

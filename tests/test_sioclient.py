@@ -34,8 +34,9 @@ from wsproto.events import (
 )
 
 import gosf
+from gosf._errors import ConnectionClosed, HandshakeError
 from gosf._sioclient import SocketIOClient
-from gosf._transport._wsclient import ConnectionClosed, HandshakeError, connect_websocket
+from gosf._transport._wsclient import connect_websocket
 from tests.conftest import free_port
 from tests.harness import eventually, serve_app
 

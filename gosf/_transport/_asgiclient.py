@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlsplit
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._errors import ConnectionClosed, HandshakeError
 from ._http import ASGIApp, Message
-from ._wsclient import ConnectionClosed, HandshakeError
 
 __all__ = ("ASGIWebSocket", "asgi_connector")
 

@@ -25,9 +25,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import anyio
 import orjson
 
+from .._errors import ConnectionClosed
 from ..protocol.engineio import Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
-from ._wsclient import ConnectionClosed, connect_websocket
+from ._wsclient import connect_websocket
 
 __all__ = ("Connector", "EngineClient", "EngineClosed", "Handshake", "MessageSocket", "open_engine")
 

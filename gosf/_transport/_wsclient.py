@@ -21,7 +21,7 @@ of parsed events plus the message being assembled, which may not grow past
 Received messages are never queued beyond that: a slow reader simply leaves
 data in the kernel's socket buffer, and TCP flow control slows the peer down.
 
-Exceptions::
+Exceptions (defined in :mod:`gosf._errors`)::
 
     GosfError
     └── WebSocketError
@@ -58,13 +58,10 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from .._errors import GosfError
+from .._errors import ConnectionClosed, HandshakeError
 
 __all__ = (
-    "ConnectionClosed",
-    "HandshakeError",
     "WebSocket",
-    "WebSocketError",
     "WebSocketURL",
     "connect_websocket",
 )
@@ -82,28 +79,6 @@ _PROTOCOL_ERROR = 1002
 _ABNORMAL = 1006
 _TOO_BIG = 1009
 _TRANSPORT_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
-
-
-class WebSocketError(GosfError):
-    """Base class of the websocket client's errors."""
-
-
-class HandshakeError(WebSocketError):
-    """The server answered the upgrade request with an HTTP response, not 101."""
-
-    def __init__(self, status_code: int, body: bytes) -> None:
-        super().__init__(f"websocket upgrade refused with HTTP {status_code}: {body[:200]!r}")
-        self.status_code = status_code
-        self.body = body
-
-
-class ConnectionClosed(WebSocketError):
-    """The websocket is closed; ``code`` is the close code (1006: closed without a close frame)."""
-
-    def __init__(self, code: int, reason: str = "") -> None:
-        super().__init__(f"websocket closed with code {code}" + (f": {reason}" if reason else ""))
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(frozen=True)

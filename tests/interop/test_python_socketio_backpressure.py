@@ -105,11 +105,12 @@ async def test_a_polling_client_gets_a_burst_larger_than_its_payload_limit() -> 
         got: list[int] = []
         all_in = anyio.Event()
 
-        @client.on("n")
         async def on_n(n: int) -> None:
             got.append(n)
             if len(got) == burst:
                 all_in.set()
+
+        client.on("n", on_n)
 
         await client.connect(f"http://{host}", transports=["polling"], wait_timeout=5)
         try:
