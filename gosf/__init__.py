@@ -62,7 +62,7 @@ from ._server import SocketIOServer
 from ._sioclient import SocketIOClient
 from ._socket import Socket
 from ._transport._engine import ServerNotRunning
-from ._transport._http import ASGIApp, Receive, Scope, Send
+from .types import ASGIApp, Receive, Scope, Send
 
 __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 

@@ -48,9 +48,9 @@ from ._plugins import Plugin, plugin_name
 from ._server import SocketIOServer
 from ._socket import Socket
 from ._transport._asgi import serve_lifespan
-from ._transport._http import ASGIApp, Receive, Scope, Send
 from .brokers import DEFAULT_QUERY_TIMEOUT
 from .protocol.errors import LocalProtocolError
+from .types import ASGIApp, Receive, Scope, Send
 
 __all__ = ("App", "Controller")
 

@@ -42,10 +42,11 @@ from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
 from ._transport._event import Event, new_event
 from ._transport._forward import Forwarder
-from ._transport._http import ASGIApp, Receive, Scope, Send, query_params
+from ._transport._http import query_params
 from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
 from .protocol.errors import LocalProtocolError, RemoteProtocolError
 from .protocol.socketio import Decoder, Packet, PacketType, encode
+from .types import ASGIApp, Receive, Scope, Send
 
 __all__ = ("SocketIOServer",)
 

@@ -19,7 +19,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ConnectionClosed, HandshakeError
-from ._http import ASGIApp, Message
+from ..types import ASGIApp, ASGIMessage
 
 __all__ = ("ASGIWebSocket", "asgi_connector")
 
@@ -34,8 +34,8 @@ class ASGIWebSocket:
 
     def __init__(
         self,
-        to_app: MemoryObjectSendStream[Message],
-        from_app: MemoryObjectReceiveStream[Message],
+        to_app: MemoryObjectSendStream[ASGIMessage],
+        from_app: MemoryObjectReceiveStream[ASGIMessage],
     ) -> None:
         self._to_app = to_app
         self._from_app = from_app
@@ -116,8 +116,8 @@ def asgi_connector(app: ASGIApp) -> Any:
 
     @asynccontextmanager
     async def connect(url: str, headers: Iterable[tuple[str, str]]) -> AsyncIterator[ASGIWebSocket]:
-        to_app, app_receive = anyio.create_memory_object_stream[Message](BUFFER)
-        app_send, from_app = anyio.create_memory_object_stream[Message](BUFFER)
+        to_app, app_receive = anyio.create_memory_object_stream[ASGIMessage](BUFFER)
+        app_send, from_app = anyio.create_memory_object_stream[ASGIMessage](BUFFER)
         scope = _scope(url, headers)
 
         async def run_app() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -14,16 +14,13 @@ import anyio
 import orjson
 
 from .._config import ServerOptions
+from ..types import ASGIApp, ASGIMessage, Receive, Scope, Send
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 __all__ = (
     "ASGIApp",
+    "ASGIMessage",
     "EngineError",
     "Headers",
     "HostNames",
@@ -102,7 +99,7 @@ class RequestBody:
         self.size = 0
         """Bytes of the body received so far."""
 
-    async def __call__(self) -> Message:
+    async def __call__(self) -> ASGIMessage:
         message = await self._receive()
         self.size += len(message.get("body", b""))
         if not message.get("more_body", False):  # the last chunk, or http.disconnect

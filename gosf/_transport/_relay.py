@@ -40,7 +40,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._engine import EngineServer, EngineSession
 from ._forward_wire import encode_forward
-from ._http import EngineError, Message, Receive, Send
+from ._http import ASGIMessage, EngineError, Receive, Send
 
 __all__ = ("WINDOW", "EdgeRelay", "OwnerRelay", "RelayRefused", "SendTo", "session_for_upgrade")
 
@@ -79,7 +79,7 @@ def session_for_upgrade(engine: EngineServer, sid: str) -> EngineSession:
     return session
 
 
-def _frame_message(body: bytes, text: bool) -> Message:
+def _frame_message(body: bytes, text: bool) -> ASGIMessage:
     if text:
         return {"type": "websocket.receive", "text": body.decode()}
     return {"type": "websocket.receive", "bytes": body}
@@ -196,8 +196,8 @@ class OwnerRelay:
         self.edge = edge
         self.rid = rid
         # WINDOW frames at most, plus the end marker: the edge respects its credits.
-        self.in_send: MemoryObjectSendStream[Message]
-        self.in_receive: MemoryObjectReceiveStream[Message]
+        self.in_send: MemoryObjectSendStream[ASGIMessage]
+        self.in_receive: MemoryObjectReceiveStream[ASGIMessage]
         self.in_send, self.in_receive = anyio.create_memory_object_stream(WINDOW + 1)
         self.scope = anyio.CancelScope()
         self.session: EngineSession | None = None  # set by serve()
@@ -207,7 +207,7 @@ class OwnerRelay:
     def from_edge(self, head: dict[str, Any], body: bytes) -> None:
         """A message of the edge (never blocks)."""
         if head["k"] == "ws-gone":
-            message: Message = {"type": "websocket.disconnect", "code": _CLOSE_GOING_AWAY}
+            message: ASGIMessage = {"type": "websocket.disconnect", "code": _CLOSE_GOING_AWAY}
         else:
             message = _frame_message(body, bool(head.get("t")))
         try:
@@ -233,7 +233,7 @@ class OwnerRelay:
         """
         self.session = session
 
-        async def receive() -> Message:
+        async def receive() -> ASGIMessage:
             try:
                 message = await self.in_receive.receive()
             except anyio.EndOfStream:
@@ -245,7 +245,7 @@ class OwnerRelay:
                 await send_to(self.edge, encode_forward(credit_message))
             return message
 
-        async def send(message: Message) -> None:
+        async def send(message: ASGIMessage) -> None:
             kind = message["type"]
             if kind == "websocket.accept":
                 return  # the edge accepted it
