@@ -192,6 +192,7 @@ class EngineSession:
         self.polling_post_active = False
         self.transport_failed = False
         self._send_frame: Callable[[Packet], Awaitable[None]] | None = None
+        self._abort: Callable[[], None] | None = None  # drops the websocket's connection
         self._reader: anyio.CancelScope | None = None  # the websocket's reading
         self._closed_wakeup: Wakeup | None = None  # a polling session's task waits for close
         self._writer_running = False  # a writer task is alive (see _kick_writer)
@@ -274,7 +275,10 @@ class EngineSession:
         reading) returns or is cancelled when the session closes; then the
         handlers are cancelled, the last queued packets written (a graceful
         close), ``after_flush`` called, and the layer above told
-        (``on_close``) under a shield.
+        (``on_close``) under a shield. None of it waits on the client's
+        network for long: a write still blocked after ``ping_timeout`` (or
+        in flight when the session closes with nothing more owed to the
+        client) has its connection aborted (see :meth:`abort_transport`).
         """
         if take_over and not self._take_over():
             if after_flush is not None:
@@ -298,8 +302,7 @@ class EngineSession:
                 if self._send_frame is not None:
                     # A graceful close's last packets, bounded: a client that
                     # stopped reading must not hold the session's end forever.
-                    with anyio.move_on_after(self._options.ping_timeout):
-                        await self.flush_outbox()
+                    await self._within(self._options.ping_timeout, self.flush_outbox)
         finally:
             if self._tg is tg:
                 self._tg = None
@@ -337,7 +340,7 @@ class EngineSession:
                     await self._predecessor_done.wait()
             try:
                 if after_flush is not None:
-                    await after_flush()
+                    await self._within(self._options.ping_timeout, after_flush)
                 # The layer above closes its sockets and runs their
                 # disconnect handlers now that their handlers have ended.
                 await self._server.handler.on_close(self, self.close_reason or "closed")
@@ -457,15 +460,20 @@ class EngineSession:
         return True
 
     def attach_websocket(
-        self, send_frame: Callable[[Packet], Awaitable[None]], reader: anyio.CancelScope
+        self,
+        send_frame: Callable[[Packet], Awaitable[None]],
+        reader: anyio.CancelScope,
+        abort: Callable[[], None],
     ) -> None:
         """The websocket transport took over: frames go out through ``send_frame``.
 
         ``reader`` is the cancel scope of the task reading the websocket:
-        closing the session cancels it (nothing more is accepted).
+        closing the session cancels it (nothing more is accepted). ``abort``
+        drops the websocket's connection at once (see :meth:`abort_transport`).
         """
         self._send_frame = send_frame
         self._reader = reader
+        self._abort = abort
         self._kick_writer()
 
     def detach_websocket(self, send_frame: Callable[[Packet], Awaitable[None]]) -> None:
@@ -473,6 +481,61 @@ class EngineSession:
         if self._send_frame == send_frame:
             self._send_frame = None
             self._reader = None
+            self._abort = None
+
+    def abort_transport(self) -> None:
+        """Drop the websocket's connection at once, without a close frame.
+
+        For a write to a client that reads nothing: cancelling it is not
+        always possible (hypercorn's trio worker shields it), and a close
+        frame would wait behind it. Aborting ends the write (it fails or
+        returns) and frees the connection.
+        """
+        self._abort_with(self._abort)
+
+    def _abort_with(self, abort: Callable[[], None] | None) -> None:
+        if abort is None or self.transport_failed:
+            return
+        self.transport_failed = True  # nothing more goes through it, no close frame either
+        log.info("session %s: aborting its connection", self.sid)
+        abort()
+
+    async def _within(self, seconds: float, write: Callable[[], Awaitable[None]]) -> None:
+        """Run ``write`` (a closing session's last writes) for at most ``seconds``,
+        then abort the connection if it is still writing."""
+        abort = self._abort  # the websocket's close frame detaches it first
+        if abort is None:  # a polling session: nothing to wait for
+            with anyio.move_on_after(seconds):
+                await write()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def abort_when_late() -> None:
+                # For a write that cannot be cancelled: aborting ends it.
+                await anyio.sleep(seconds)
+                self._abort_with(abort)
+
+            tg.start_soon(abort_when_late)
+            with anyio.move_on_after(seconds) as late:
+                await write()
+            tg.cancel_scope.cancel()
+        if late.cancelled_caught:
+            # Cancelled, what it wrote may still sit in the server's buffer,
+            # which the server would keep the connection open to deliver.
+            self._abort_with(abort)
+
+    async def _cut_off_write(self) -> None:
+        """A graceful close found a write in flight: it gets ``ping_timeout``
+        to end (the session's task group waits for it), then the connection
+        is aborted."""
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + self._options.ping_timeout
+            while self._flushing:
+                if self._flush_idle is None:
+                    self._flush_idle = new_event()
+                await self._flush_idle.wait()
+        if self._flushing:
+            self.abort_transport()
 
     async def flush_outbox(self) -> None:
         """Write everything queued through the websocket, one writer at a time.
@@ -560,6 +623,17 @@ class EngineSession:
             self._reader.cancel()  # stop reading: nothing more is accepted
         if self._predecessor is not None:
             self._predecessor.cancel()  # the handlers left in the polling task
+        if self._flushing and self._abort is not None:
+            # A write is in flight, maybe to a client that reads nothing:
+            # the session's end must not wait for it. Cancelling it is not
+            # enough (hypercorn's trio worker shields it).
+            if discard:
+                self.abort_transport()  # nothing more is owed to the client
+            elif self._tg is not None:
+                try:
+                    self._tg.start_soon(self._cut_off_write)
+                except RuntimeError:  # the task group has ended: so has the write
+                    pass
 
     # -- inbound --------------------------------------------------------------
 

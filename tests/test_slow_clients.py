@@ -1,0 +1,136 @@
+"""Clients that stop reading, on a real loopback TCP connection.
+
+A raw websocket client with a small receive buffer never reads what the
+server sends (its TCP connection stays open, its kernel acknowledges
+nothing more): the server's writes block. These tests pin what gosf does
+then: the session ends on its own schedule (the disconnect handlers run, the
+client leaves every table) and the TCP connection is closed without waiting
+for the peer, under hypercorn's asyncio and trio workers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from anyio.abc import SocketStream
+from wsproto.events import AcceptConnection, Request
+
+import gosf
+from tests.harness import RawWebSocket, eventually, serve_app
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(sys.platform != "linux", reason="reads the kernel's TCP state (TCP_INFO)"),
+]
+
+WS = "/socket.io/?EIO=4&transport=websocket"
+BIG = "x" * 200_000
+"""A payload much larger than the stalled client's receive buffer."""
+
+
+_TCP_CLOSE = 7
+"""``tcpi_state`` of a connection that is gone (reset, here)."""
+
+
+def reset(sock: socket.socket) -> bool:
+    """Whether the server has dropped the connection: a client that reads
+    nothing cannot see an end of stream (it sits behind unread data), but its
+    kernel sees the reset."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == _TCP_CLOSE
+
+
+@asynccontextmanager
+async def stalled_client(host: str) -> AsyncIterator[tuple[RawWebSocket, socket.socket]]:
+    """A websocket client whose kernel buffers next to nothing and which reads
+    only when the test asks it to; connected to the default namespace."""
+    address, port = host.rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Set before connecting, so the window it announces is small from the start.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        sock.connect((address, int(port)))
+    except BlockingIOError:
+        pass  # loopback: the handshake completes as soon as the loop runs
+    with anyio.fail_after(5):
+        await anyio.wait_writable(sock)
+    stream = await SocketStream.from_socket(sock)
+    ws = RawWebSocket(stream)
+    try:
+        with anyio.fail_after(5):
+            await stream.send(ws._ws.send(Request(host=host, target=WS)))
+            assert isinstance(await ws._next_event(), AcceptConnection)
+            opened = await ws.receive()
+            assert isinstance(opened, str) and opened.startswith("0{")
+            await ws.send("40")
+            connected = await ws.receive()
+            assert isinstance(connected, str) and connected.startswith("40")
+        # A second descriptor of the same socket, to read its state after the
+        # stream has closed its own.
+        with socket.socket(fileno=os.dup(sock.fileno())) as watched:
+            yield ws, watched
+    finally:
+        await stream.aclose()
+
+
+def slow_client_server(**options: Any) -> tuple[gosf.SocketIOServer, list[str], anyio.Event]:
+    server = gosf.SocketIOServer(**options)
+    reasons: list[str] = []
+    gone = anyio.Event()
+
+    @server.on_connect
+    async def join(socket: gosf.Socket, auth: Any) -> None:
+        socket.join("everyone")
+
+    @server.on_disconnect
+    async def left(socket: gosf.Socket, reason: str) -> None:
+        reasons.append(reason)
+        gone.set()
+
+    return server, reasons, gone
+
+
+async def test_a_slow_client_cut_off_by_broadcasts_leaves_at_once(anyio_backend: str) -> None:
+    # Broadcasts fill the queue of a client whose TCP connection accepts
+    # nothing more: gosf disconnects it as a slow client. Its session must end
+    # then (disconnect handlers, tables), not when its peer lets a write
+    # through, and the server must drop the TCP connection.
+    server, reasons, gone = slow_client_server(max_outbound_buffer=4)
+    async with serve_app(server.asgi) as host, stalled_client(host) as (_, sock):
+        with anyio.fail_after(10):
+            while not gone.is_set():  # bounded by the buffer: a few dozen rounds
+                await server.emit("news", BIG, to="everyone")
+                await anyio.lowlevel.checkpoint()  # the writer runs
+            await gone.wait()
+        assert reasons == ["slow client"]
+        assert server.namespace("/").members() == []
+        await eventually(lambda: not server.engine.sessions)
+        await eventually(lambda: reset(sock))
+
+
+async def test_a_graceful_disconnect_of_a_client_that_reads_nothing_is_bounded(
+    anyio_backend: str,
+) -> None:
+    # The server disconnects a client while a write to it is blocked: its
+    # last packets get ping_timeout to go out, then the connection is
+    # aborted and the session ends.
+    server, reasons, gone = slow_client_server(ping_interval=30.0, ping_timeout=0.5)
+    async with serve_app(server.asgi) as host, stalled_client(host) as (_, sock):
+        for _ in range(40):
+            await server.emit("news", BIG, to="everyone")
+        (member,) = server.namespace("/").members()
+        await eventually(lambda: member.session.flushing)  # the writer is stuck
+        member.disconnect()
+        with anyio.fail_after(10):
+            await gone.wait()
+        assert len(reasons) == 1
+        await eventually(lambda: not server.engine.sessions)
+        await eventually(lambda: reset(sock))
