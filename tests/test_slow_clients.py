@@ -19,6 +19,8 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import httpx
+import orjson
 import pytest
 from anyio.abc import SocketStream
 from wsproto.events import AcceptConnection, Request
@@ -116,6 +118,35 @@ async def test_a_slow_client_cut_off_by_broadcasts_leaves_at_once(anyio_backend:
         await eventually(lambda: reset(sock))
 
 
+async def test_a_client_that_answers_pings_but_never_reads_is_cut_off(
+    anyio_backend: str,
+) -> None:
+    # Everything fits the queue (no broadcast finds it full) and the client
+    # answers every ping without reading: only the write-progress deadline
+    # can tell that it takes nothing.
+    server, reasons, gone = slow_client_server(
+        ping_interval=0.3, ping_timeout=1.0, write_timeout=0.5
+    )
+    async with serve_app(server.asgi) as host, stalled_client(host) as (ws, sock):
+        (member,) = server.namespace("/").members()
+        # The session's writer task is to be the one stuck: were the reader
+        # (still writing the CONNECT answer) to take the broadcasts over, the
+        # pongs would go unread and the ping timeout would close the session.
+        await eventually(lambda: not member.session.flushing)
+        for _ in range(40):
+            await server.emit("news", BIG, to="everyone")
+        await eventually(lambda: member.session.flushing)
+        with anyio.fail_after(10):
+            while not gone.is_set():  # pongs, blind: bounded by the fail_after
+                await ws.send("3")
+                with anyio.move_on_after(0.05):
+                    await gone.wait()
+        assert reasons == ["slow client"]
+        assert server.namespace("/").members() == []
+        await eventually(lambda: not server.engine.sessions)
+        await eventually(lambda: reset(sock))
+
+
 async def test_a_graceful_disconnect_of_a_client_that_reads_nothing_is_bounded(
     anyio_backend: str,
 ) -> None:
@@ -134,3 +165,31 @@ async def test_a_graceful_disconnect_of_a_client_that_reads_nothing_is_bounded(
         assert len(reasons) == 1
         await eventually(lambda: not server.engine.sessions)
         await eventually(lambda: reset(sock))
+
+
+def test_write_timeout_defaults_to_the_heartbeat() -> None:
+    assert gosf.Config().server_options().stall_timeout == 25.0 + 20.0
+    options = gosf.Config(write_timeout=3, ping_interval=1).server_options()
+    assert (options.write_timeout, options.stall_timeout) == (3.0, 3.0)
+
+
+async def test_a_polling_client_that_answers_pings_but_never_polls_is_cut_off(
+    anyio_backend: str,
+) -> None:
+    # The long-polling twin: pongs come by POST, the queue is never fetched.
+    server, reasons, gone = slow_client_server(
+        ping_interval=0.3, ping_timeout=1.0, write_timeout=0.5
+    )
+    async with serve_app(server.asgi) as host:
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=5) as http:
+            opened = await http.get("/socket.io/?EIO=4&transport=polling")
+            sid = orjson.loads(opened.content[1:])["sid"]
+            url = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+            assert (await http.post(url, content=b"40")).text == "ok"
+            await server.emit("news", "hello", to="everyone")
+            with anyio.fail_after(10):
+                while not gone.is_set():  # pongs, blind: bounded by the fail_after
+                    await http.post(url, content=b"3")
+                    with anyio.move_on_after(0.05):
+                        await gone.wait()
+    assert reasons == ["slow client"]

@@ -199,6 +199,11 @@ class EngineSession:
         self._writer_retire = False  # it should end once the queue is empty
         self._flushing = False
         self._flush_idle: Event | None = None
+        # Write progress, checked by the heartbeat (see _stalled): frames the
+        # websocket wrote, and what the last check saw and since when.
+        self._written = 0
+        self._progress_seen = 0
+        self._progress_since = 0.0
 
     @property
     def closed(self) -> bool:
@@ -573,6 +578,7 @@ class EngineSession:
                             item.done.set()
                         else:
                             await send_frame(item)
+                            self._written += 1
                 except Exception:  # how an ASGI server says "the peer is gone" varies
                     log.debug("session %s: websocket send failed", self.sid, exc_info=True)
                     release_flushes(items[done:])
@@ -673,11 +679,34 @@ class EngineSession:
 
     def start_heartbeat(self, now: float) -> None:
         """Schedule this session's first heartbeat check (the server calls it once)."""
-        self._last_heard = now
+        self._last_heard = self._progress_since = now
         first = self._options.ping_interval
         if self.protocol < 4:
             first += self._options.ping_timeout
         self._server.schedule_beat(self, now + first)
+
+    def _stalled(self, now: float) -> bool:
+        """Whether the client has taken nothing of what waits for it for
+        ``write_timeout`` (checked at heartbeats); if so, it is disconnected.
+
+        A heartbeat does not prove a client reads: one may answer pings and
+        never read, holding all that is queued for it (and a write) for ever.
+        """
+        progress = self._written + self.outbox.taken
+        waiting = self._flushing or len(self.outbox)
+        if progress != self._progress_seen or not waiting or self.upgrading:
+            self._progress_seen = progress
+            self._progress_since = now
+            return False
+        if now - self._progress_since < self._options.stall_timeout:
+            return False
+        log.warning(
+            "session %s: nothing written for %.1f s, disconnecting slow client",
+            self.sid,
+            now - self._progress_since,
+        )
+        self.close("slow client", discard=True)
+        return True
 
     def beat(self, now: float) -> float | None:
         """A scheduled heartbeat check is due: act; when the next one is due (or ``None``).
@@ -687,6 +716,9 @@ class EngineSession:
         pingTimeout. Engine.IO 3: the client pings; a session silent for
         pingInterval + pingTimeout is closed.
 
+        A live session whose outbound queue has not moved for
+        ``write_timeout`` is closed as a slow client (see :meth:`_stalled`).
+
         Each check of a live session also ends the tasks that wait for work
         (the writer, the layer above's idle handler workers: see
         :meth:`EngineHandler.on_beat`): a client that went quiet holds none.
@@ -694,6 +726,8 @@ class EngineSession:
         if self.protocol < 4:
             deadline = self._last_heard + self._options.ping_interval + self._options.ping_timeout
             if now < deadline:
+                if self._stalled(now):
+                    return None
                 self._server.handler.on_beat(self)
                 if self._writer_running:  # no ping to write: woken, it ends
                     self._writer_retire = True
@@ -707,6 +741,8 @@ class EngineSession:
         next_ping = self._last_heard + self._options.ping_interval
         if now < next_ping:
             return next_ping  # the pong came: the next ping is due later
+        if self._stalled(now):
+            return None
         self._server.handler.on_beat(self)
         # A writer still waiting since the last traffic writes the ping and
         # ends; with none, one is started for the ping alone.
