@@ -26,6 +26,7 @@ from anyio.abc import SocketStream
 from wsproto.events import AcceptConnection, Request
 
 import gosf
+from gosf._transport._engine import LINGER
 from tests.harness import RawWebSocket, eventually, serve_app
 
 pytestmark = [
@@ -193,3 +194,31 @@ async def test_a_polling_client_that_answers_pings_but_never_polls_is_cut_off(
                     with anyio.move_on_after(0.05):
                         await gone.wait()
     assert reasons == ["slow client"]
+
+
+async def test_a_graceful_shutdown_keeps_to_its_grace_despite_abandoned_polling_sessions(
+    anyio_backend: str,
+) -> None:
+    # A polling client that stopped polling never fetches the CLOSE of a
+    # disconnect or of the shutdown: its session would wait LINGER for that
+    # last GET. The whole
+    # shutdown, down to the server's last wait for its sessions, keeps to
+    # the grace instead. (The bound asserted is the behaviour under test:
+    # well under LINGER, whatever the machine.)
+    server = gosf.SocketIOServer(ping_interval=30.0, ping_timeout=30.0)
+    assert LINGER >= 5.0
+    async with serve_app(server.asgi) as host:
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=5) as http:
+            for _ in range(3):
+                opened = await http.get("/socket.io/?EIO=4&transport=polling")
+                sid = orjson.loads(opened.content[1:])["sid"]
+                url = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+                assert (await http.post(url, content=b"40")).text == "ok"
+        sessions = list(server.engine.sessions.values())
+        # One is already waiting for its last GET when the shutdown begins.
+        server.namespace("/").members()[0].disconnect()
+        await eventually(lambda: bool(server.engine.lingering))
+        with anyio.fail_after(LINGER / 2):
+            await server.shutdown(0.2)
+            for session in sessions:
+                await session.wait_finished()

@@ -356,9 +356,19 @@ class EngineSession:
                 if lingering and len(self.outbox):
                     # A polling client fetches its last packets (the DISCONNECT
                     # and CLOSE of a server-side disconnect) with one more GET:
-                    # keep the session reachable until then, briefly.
-                    with anyio.move_on_after(min(self._options.ping_timeout, LINGER)):
-                        await self.outbox.wait_empty()
+                    # keep the session reachable until then, briefly, and no
+                    # later than a graceful shutdown's deadline (close_all).
+                    server = self._server
+                    with anyio.CancelScope() as linger:
+                        linger.deadline = min(
+                            anyio.current_time() + min(self._options.ping_timeout, LINGER),
+                            server.deadline,
+                        )
+                        server.lingering.add(linger)
+                        try:
+                            await self.outbox.wait_empty()
+                        finally:
+                            server.lingering.discard(linger)
             finally:
                 self._server.sessions.pop(self.sid, None)
                 self._has_finished = True
@@ -768,6 +778,11 @@ class EngineServer:
         self.sessions: dict[str, EngineSession] = {}
         self.stopping = False
         self.accepting = True
+        self.deadline = math.inf
+        """When a graceful shutdown (:meth:`close_all`) wants every session ended."""
+        self.lingering: set[anyio.CancelScope] = set()
+        """The waits of closed polling sessions for their last GET (cut short by
+        :meth:`close_all`)."""
         self._tg: TaskGroup | None = None
         # Every session's next heartbeat check, soonest first: one loop for
         # all sessions instead of a sleeping task each. Entries hold weak
@@ -794,6 +809,7 @@ class EngineServer:
         """Own every session until cancelled; sessions are closed on the way out."""
         self.stopping = False
         self.accepting = True
+        self.deadline = math.inf
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
@@ -807,8 +823,10 @@ class EngineServer:
                     session.close("server shutting down")
                 # Sessions born on a websocket end in their ASGI calls, not in
                 # this task group: wait for them too (their disconnect
-                # handlers are bounded by the layer above).
-                with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_WAIT):
+                # handlers are bounded by the layer above), until a graceful
+                # shutdown's deadline if there was one.
+                with anyio.CancelScope(shield=True) as waiting:
+                    waiting.deadline = min(anyio.current_time() + SHUTDOWN_WAIT, self.deadline)
                     for session in sessions:
                         await session.wait_finished()
 
@@ -841,12 +859,21 @@ class EngineServer:
                 await wakeup_wait(changed)
             self._beats_changed = None
 
-    async def close_all(self, reason: str, *, grace: float) -> None:
-        """Close every session gracefully and wait up to ``grace`` seconds for them to end."""
+    async def close_all(self, reason: str, *, deadline: float) -> None:
+        """Close every session gracefully and wait for them to end, until
+        ``deadline`` (anyio's clock).
+
+        It is the shutdown's: polling sessions waiting for their client's
+        last GET stop waiting then, and so does the server's own wait for its
+        sessions when it stops (:meth:`serve`).
+        """
+        self.deadline = min(self.deadline, deadline)
+        for linger in self.lingering:
+            linger.deadline = min(linger.deadline, deadline)
         sessions = list(self.sessions.values())
         for session in sessions:
             session.close(reason)
-        with anyio.move_on_after(grace):
+        with anyio.CancelScope(deadline=deadline):
             for session in sessions:
                 await session.wait_finished()
 
