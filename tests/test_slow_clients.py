@@ -5,7 +5,7 @@ server sends (its TCP connection stays open, its kernel acknowledges
 nothing more): the server's writes block. These tests pin what gosf does
 then: the session ends on its own schedule (the disconnect handlers run, the
 client leaves every table) and the TCP connection is closed without waiting
-for the peer, under hypercorn's asyncio and trio workers.
+for the peer, under hypercorn's asyncio and trio workers (and uvicorn).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -22,11 +22,13 @@ import anyio.lowlevel
 import httpx
 import orjson
 import pytest
+import sniffio
 from anyio.abc import SocketStream
 from wsproto.events import AcceptConnection, Request
 
 import gosf
 from gosf._transport._engine import LINGER
+from tests.conftest import free_port
 from tests.harness import RawWebSocket, eventually, serve_app
 
 pytestmark = [
@@ -84,6 +86,31 @@ async def stalled_client(host: str) -> AsyncIterator[tuple[RawWebSocket, socket.
         await stream.aclose()
 
 
+@asynccontextmanager
+async def serve_uvicorn(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn (asyncio only) in the running loop; yields ``host:port``."""
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        await eventually(lambda: server.started, timeout=10)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+
+
+def serve_with(server_kind: str, app: Any) -> AbstractAsyncContextManager[str]:
+    if server_kind == "uvicorn":
+        if sniffio.current_async_library() != "asyncio":
+            pytest.skip("uvicorn runs on asyncio only")
+        return serve_uvicorn(app)
+    return serve_app(app)
+
+
 def slow_client_server(**options: Any) -> tuple[gosf.SocketIOServer, list[str], anyio.Event]:
     server = gosf.SocketIOServer(**options)
     reasons: list[str] = []
@@ -101,13 +128,17 @@ def slow_client_server(**options: Any) -> tuple[gosf.SocketIOServer, list[str], 
     return server, reasons, gone
 
 
-async def test_a_slow_client_cut_off_by_broadcasts_leaves_at_once(anyio_backend: str) -> None:
+@pytest.mark.parametrize("server_kind", ["hypercorn", "uvicorn"])
+async def test_a_slow_client_cut_off_by_broadcasts_leaves_at_once(
+    anyio_backend: str, server_kind: str
+) -> None:
     # Broadcasts fill the queue of a client whose TCP connection accepts
     # nothing more: gosf disconnects it as a slow client. Its session must end
     # then (disconnect handlers, tables), not when its peer lets a write
-    # through, and the server must drop the TCP connection.
+    # through, and the server must drop the TCP connection (no ASGI server
+    # does it by itself).
     server, reasons, gone = slow_client_server(max_outbound_buffer=4)
-    async with serve_app(server.asgi) as host, stalled_client(host) as (_, sock):
+    async with serve_with(server_kind, server.asgi) as host, stalled_client(host) as (_, sock):
         with anyio.fail_after(10):
             while not gone.is_set():  # bounded by the buffer: a few dozen rounds
                 await server.emit("news", BIG, to="everyone")

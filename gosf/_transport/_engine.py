@@ -478,13 +478,14 @@ class EngineSession:
         self,
         send_frame: Callable[[Packet], Awaitable[None]],
         reader: anyio.CancelScope,
-        abort: Callable[[], None],
+        abort: Callable[[], None] | None = None,
     ) -> None:
         """The websocket transport took over: frames go out through ``send_frame``.
 
         ``reader`` is the cancel scope of the task reading the websocket:
         closing the session cancels it (nothing more is accepted). ``abort``
-        drops the websocket's connection at once (see :meth:`abort_transport`).
+        drops the websocket's connection at once (see :meth:`abort_transport`;
+        without it, a write blocked by the client can only be cancelled).
         """
         self._send_frame = send_frame
         self._reader = reader
@@ -519,7 +520,7 @@ class EngineSession:
         """Run ``write`` (a closing session's last writes) for at most ``seconds``,
         then abort the connection if it is still writing."""
         abort = self._abort  # the websocket's close frame detaches it first
-        if abort is None:  # a polling session: nothing to wait for
+        if abort is None:  # polling (nothing to write), or nothing to abort with
             with anyio.move_on_after(seconds):
                 await write()
             return
