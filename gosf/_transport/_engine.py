@@ -199,11 +199,10 @@ class EngineSession:
         self._writer_retire = False  # it should end once the queue is empty
         self._flushing = False
         self._flush_idle: Event | None = None
-        # Write progress, checked by the heartbeat (see _stalled): frames the
-        # websocket wrote, and what the last check saw and since when.
-        self._written = 0
-        self._progress_seen = 0
-        self._progress_since = 0.0
+        # What the last heartbeat check saw of the outbox's progress, and
+        # since when (see _stalled). One attribute, not two: past a few
+        # more, the instance dict stops sharing its keys and grows ~5x.
+        self._stall_mark = (0, 0.0)
 
     @property
     def closed(self) -> bool:
@@ -589,7 +588,7 @@ class EngineSession:
                             item.done.set()
                         else:
                             await send_frame(item)
-                            self._written += 1
+                            outbox.progress += 1
                 except Exception:  # how an ASGI server says "the peer is gone" varies
                     log.debug("session %s: websocket send failed", self.sid, exc_info=True)
                     release_flushes(items[done:])
@@ -690,7 +689,8 @@ class EngineSession:
 
     def start_heartbeat(self, now: float) -> None:
         """Schedule this session's first heartbeat check (the server calls it once)."""
-        self._last_heard = self._progress_since = now
+        self._last_heard = now
+        self._stall_mark = (self.outbox.progress, now)
         first = self._options.ping_interval
         if self.protocol < 4:
             first += self._options.ping_timeout
@@ -703,18 +703,18 @@ class EngineSession:
         A heartbeat does not prove a client reads: one may answer pings and
         never read, holding all that is queued for it (and a write) for ever.
         """
-        progress = self._written + self.outbox.taken
+        progress = self.outbox.progress
+        seen, since = self._stall_mark
         waiting = self._flushing or len(self.outbox)
-        if progress != self._progress_seen or not waiting or self.upgrading:
-            self._progress_seen = progress
-            self._progress_since = now
+        if progress != seen or not waiting or self.upgrading:
+            self._stall_mark = (progress, now)
             return False
-        if now - self._progress_since < self._options.stall_timeout:
+        if now - since < self._options.stall_timeout:
             return False
         log.warning(
             "session %s: nothing written for %.1f s, disconnecting slow client",
             self.sid,
-            now - self._progress_since,
+            now - since,
         )
         self.close("slow client", discard=True)
         return True
