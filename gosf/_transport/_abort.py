@@ -37,6 +37,11 @@ log = logging.getLogger("gosf.engineio")
 _LINGER_RESET = struct.pack("ii", 1, 0)
 """``SO_LINGER`` on with a zero timeout: closing the socket resets the connection."""
 
+_MULTIPLEXED = frozenset({"hypercorn.protocol.h2", "hypercorn.protocol.h3"})
+"""hypercorn's protocols that carry a websocket among other requests (an
+upgraded session's scope is its first polling request's, so the websocket's
+HTTP version is checked on the way too)."""
+
 _MOST_HOPS = 4
 """How far :func:`find_abort` follows ``send`` callables (hypercorn: the
 websocket stream, the HTTP/1.1 protocol, the TCP server)."""
@@ -53,6 +58,8 @@ def find_abort(send: Any, scope: Mapping[str, Any]) -> Callable[[], None] | None
         if owner is None:
             return None
         module = type(owner).__module__
+        if module in _MULTIPLEXED:
+            return None  # the connection carries other requests too
         if module.startswith("uvicorn.protocols.websockets."):
             return _asyncio_abort(owner.transport)
         if module == "hypercorn.asyncio.tcp_server":
