@@ -74,6 +74,16 @@ class ServerOptions(BaseModel):
     a broadcast never waits: a client whose queue is full is disconnected.
     """
 
+    write_timeout: float | None = Field(default=None, gt=0)
+    """Seconds a client's outbound queue may stay stuck (something to send,
+    nothing written) before the client is disconnected as a slow consumer.
+
+    ``None`` (the default): ``ping_interval + ping_timeout``, the time a
+    client that stopped reading would take to fail its heartbeat, were it
+    not still answering pings. Checked at each heartbeat, so a stuck client
+    goes within ``write_timeout + ping_interval``.
+    """
+
     max_concurrent_handlers: int = Field(default=64, ge=1)
     """Event handlers one connection may run at once before its reader waits."""
 
@@ -85,6 +95,13 @@ class ServerOptions(BaseModel):
     def _whole_milliseconds(cls, value: float) -> float:
         # The handshake announces milliseconds: use exactly what is announced.
         return round(value * 1000) / 1000
+
+    @property
+    def stall_timeout(self) -> float:
+        """:attr:`write_timeout`, or its default."""
+        if self.write_timeout is not None:
+            return self.write_timeout
+        return self.ping_interval + self.ping_timeout
 
     @property
     def ping_interval_ms(self) -> int:
@@ -161,6 +178,10 @@ class Config(BaseModel):
     max_payload: int = Field(default=1_000_000, ge=1024)
     allow_eio3: bool = True
     max_outbound_buffer: int = Field(default=1024, ge=1)
+    write_timeout: float | None = Field(default=None, gt=0)
+    """Seconds a client's outbound queue may stay stuck before it is
+    disconnected as a slow client (default: ``ping_interval + ping_timeout``)."""
+
     max_concurrent_requests: int = Field(default=64, ge=1)
     """Requests one client may have in flight before its reader waits."""
 
@@ -237,6 +258,7 @@ class Config(BaseModel):
             valid_hostnames=hostnames,
             hostnames_certificate=certificate,
             max_outbound_buffer=self.max_outbound_buffer,
+            write_timeout=self.write_timeout,
             max_concurrent_handlers=self.max_concurrent_requests,
             connect_timeout=self.connect_timeout,
         )

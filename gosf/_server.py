@@ -595,9 +595,9 @@ class SocketIOServer:
         """Stop gracefully: refuse new sessions, give running handlers ``grace``
         seconds to finish, then disconnect every client cleanly."""
         self.engine.accepting = False
-        with anyio.move_on_after(grace):
+        with anyio.move_on_after(grace) as idle:
             await self.wait_idle()
-        await self.engine.close_all("server shutting down", grace=min(grace, 2.0))
+        await self.engine.close_all("server shutting down", deadline=idle.deadline)
 
     async def wait_idle(self) -> None:
         """Wait until no event handler is running."""

@@ -197,12 +197,17 @@ class EngineSession:
         self.polling_post_active = False
         self.transport_failed = False
         self._send_frame: Callable[[Packet], Awaitable[None]] | None = None
+        self._abort: Callable[[], None] | None = None  # drops the websocket's connection
         self._reader: anyio.CancelScope | None = None  # the websocket's reading
         self._closed_wakeup: Wakeup | None = None  # a polling session's task waits for close
         self._writer_running = False  # a writer task is alive (see _kick_writer)
         self._writer_retire = False  # it should end once the queue is empty
         self._flushing = False
         self._flush_idle: Event | None = None
+        # What the last heartbeat check saw of the outbox's progress, and
+        # since when (see _stalled). One attribute, not two: past a few
+        # more, the instance dict stops sharing its keys and grows ~5x.
+        self._stall_mark = (0, 0.0)
 
     @property
     def closed(self) -> bool:
@@ -279,7 +284,10 @@ class EngineSession:
         reading) returns or is cancelled when the session closes; then the
         handlers are cancelled, the last queued packets written (a graceful
         close), ``after_flush`` called, and the layer above told
-        (``on_close``) under a shield.
+        (``on_close``) under a shield. None of it waits on the client's
+        network for long: a write still blocked after ``ping_timeout`` (or
+        in flight when the session closes with nothing more owed to the
+        client) has its connection aborted (see :meth:`abort_transport`).
         """
         if take_over and not self._take_over():
             if after_flush is not None:
@@ -303,8 +311,7 @@ class EngineSession:
                 if self._send_frame is not None:
                     # A graceful close's last packets, bounded: a client that
                     # stopped reading must not hold the session's end forever.
-                    with anyio.move_on_after(self._options.ping_timeout):
-                        await self.flush_outbox()
+                    await self._within(self._options.ping_timeout, self.flush_outbox)
         finally:
             if self._tg is tg:
                 self._tg = None
@@ -342,7 +349,7 @@ class EngineSession:
                     await self._predecessor_done.wait()
             try:
                 if after_flush is not None:
-                    await after_flush()
+                    await self._within(self._options.ping_timeout, after_flush)
                 # The layer above closes its sockets and runs their
                 # disconnect handlers now that their handlers have ended.
                 await self._server.handler.on_close(self, self.close_reason or "closed")
@@ -353,9 +360,19 @@ class EngineSession:
                 if lingering and len(self.outbox):
                     # A polling client fetches its last packets (the DISCONNECT
                     # and CLOSE of a server-side disconnect) with one more GET:
-                    # keep the session reachable until then, briefly.
-                    with anyio.move_on_after(min(self._options.ping_timeout, LINGER)):
-                        await self.outbox.wait_empty()
+                    # keep the session reachable until then, briefly, and no
+                    # later than a graceful shutdown's deadline (close_all).
+                    server = self._server
+                    with anyio.CancelScope() as linger:
+                        linger.deadline = min(
+                            anyio.current_time() + min(self._options.ping_timeout, LINGER),
+                            server.deadline,
+                        )
+                        server.lingering.add(linger)
+                        try:
+                            await self.outbox.wait_empty()
+                        finally:
+                            server.lingering.discard(linger)
             finally:
                 self._server.sessions.pop(self.sid, None)
                 self._has_finished = True
@@ -462,15 +479,21 @@ class EngineSession:
         return True
 
     def attach_websocket(
-        self, send_frame: Callable[[Packet], Awaitable[None]], reader: anyio.CancelScope
+        self,
+        send_frame: Callable[[Packet], Awaitable[None]],
+        reader: anyio.CancelScope,
+        abort: Callable[[], None] | None = None,
     ) -> None:
         """The websocket transport took over: frames go out through ``send_frame``.
 
         ``reader`` is the cancel scope of the task reading the websocket:
-        closing the session cancels it (nothing more is accepted).
+        closing the session cancels it (nothing more is accepted). ``abort``
+        drops the websocket's connection at once (see :meth:`abort_transport`;
+        without it, a write blocked by the client can only be cancelled).
         """
         self._send_frame = send_frame
         self._reader = reader
+        self._abort = abort
         self._kick_writer()
 
     def detach_websocket(self, send_frame: Callable[[Packet], Awaitable[None]]) -> None:
@@ -478,6 +501,61 @@ class EngineSession:
         if self._send_frame == send_frame:
             self._send_frame = None
             self._reader = None
+            self._abort = None
+
+    def abort_transport(self) -> None:
+        """Drop the websocket's connection at once, without a close frame.
+
+        For a write to a client that reads nothing: cancelling it is not
+        always possible (hypercorn's trio worker shields it), and a close
+        frame would wait behind it. Aborting ends the write (it fails or
+        returns) and frees the connection.
+        """
+        self._abort_with(self._abort)
+
+    def _abort_with(self, abort: Callable[[], None] | None) -> None:
+        if abort is None or self.transport_failed:
+            return
+        self.transport_failed = True  # nothing more goes through it, no close frame either
+        log.info("session %s: aborting its connection", self.sid)
+        abort()
+
+    async def _within(self, seconds: float, write: Callable[[], Awaitable[None]]) -> None:
+        """Run ``write`` (a closing session's last writes) for at most ``seconds``,
+        then abort the connection if it is still writing."""
+        abort = self._abort  # the websocket's close frame detaches it first
+        if abort is None:  # polling (nothing to write), or nothing to abort with
+            with anyio.move_on_after(seconds):
+                await write()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def abort_when_late() -> None:
+                # For a write that cannot be cancelled: aborting ends it.
+                await anyio.sleep(seconds)
+                self._abort_with(abort)
+
+            tg.start_soon(abort_when_late)
+            with anyio.move_on_after(seconds) as late:
+                await write()
+            tg.cancel_scope.cancel()
+        if late.cancelled_caught:
+            # Cancelled, what it wrote may still sit in the server's buffer,
+            # which the server would keep the connection open to deliver.
+            self._abort_with(abort)
+
+    async def _cut_off_write(self) -> None:
+        """A graceful close found a write in flight: it gets ``ping_timeout``
+        to end (the session's task group waits for it), then the connection
+        is aborted."""
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + self._options.ping_timeout
+            while self._flushing:
+                if self._flush_idle is None:
+                    self._flush_idle = new_event()
+                await self._flush_idle.wait()
+        if self._flushing:
+            self.abort_transport()
 
     async def flush_outbox(self) -> None:
         """Write everything queued through the websocket, one writer at a time.
@@ -515,6 +593,7 @@ class EngineSession:
                             item.done.set()
                         else:
                             await send_frame(item)
+                            outbox.progress += 1
                 except Exception:  # how an ASGI server says "the peer is gone" varies
                     log.debug("session %s: websocket send failed", self.sid, exc_info=True)
                     release_flushes(items[done:])
@@ -565,6 +644,17 @@ class EngineSession:
             self._reader.cancel()  # stop reading: nothing more is accepted
         if self._predecessor is not None:
             self._predecessor.cancel()  # the handlers left in the polling task
+        if self._flushing and self._abort is not None:
+            # A write is in flight, maybe to a client that reads nothing:
+            # the session's end must not wait for it. Cancelling it is not
+            # enough (hypercorn's trio worker shields it).
+            if discard:
+                self.abort_transport()  # nothing more is owed to the client
+            elif self._tg is not None:
+                try:
+                    self._tg.start_soon(self._cut_off_write)
+                except RuntimeError:  # the task group has ended: so has the write
+                    pass
 
     # -- inbound --------------------------------------------------------------
 
@@ -622,10 +712,34 @@ class EngineSession:
     def start_heartbeat(self, now: float) -> None:
         """Schedule this session's first heartbeat check (the server calls it once)."""
         self._last_heard = now
+        self._stall_mark = (self.outbox.progress, now)
         first = self._options.ping_interval
         if self.protocol < 4:
             first += self._options.ping_timeout
         self._server.schedule_beat(self, now + first)
+
+    def _stalled(self, now: float) -> bool:
+        """Whether the client has taken nothing of what waits for it for
+        ``write_timeout`` (checked at heartbeats); if so, it is disconnected.
+
+        A heartbeat does not prove a client reads: one may answer pings and
+        never read, holding all that is queued for it (and a write) for ever.
+        """
+        progress = self.outbox.progress
+        seen, since = self._stall_mark
+        waiting = self._flushing or len(self.outbox)
+        if progress != seen or not waiting or self.upgrading:
+            self._stall_mark = (progress, now)
+            return False
+        if now - since < self._options.stall_timeout:
+            return False
+        log.warning(
+            "session %s: nothing written for %.1f s, disconnecting slow client",
+            self.sid,
+            now - since,
+        )
+        self.close("slow client", discard=True)
+        return True
 
     def beat(self, now: float) -> float | None:
         """A scheduled heartbeat check is due: act; when the next one is due (or ``None``).
@@ -637,7 +751,8 @@ class EngineSession:
 
         A client the layer above has not been reading (:meth:`hold_reading`)
         is given another pingTimeout rather than closed: its answer may be
-        waiting unread.
+        waiting unread. A live session whose outbound queue has not moved for
+        ``write_timeout`` is closed as a slow client (see :meth:`_stalled`).
 
         Each check of a live session also ends the tasks that wait for work
         (the writer, the layer above's idle handler workers: see
@@ -646,6 +761,8 @@ class EngineSession:
         if self.protocol < 4:
             deadline = self._last_heard + self._options.ping_interval + self._options.ping_timeout
             if now < deadline:
+                if self._stalled(now):
+                    return None
                 self._server.handler.on_beat(self)
                 if self._writer_running:  # no ping to write: woken, it ends
                     self._writer_retire = True
@@ -663,6 +780,8 @@ class EngineSession:
         next_ping = self._last_heard + self._options.ping_interval
         if now < next_ping:
             return next_ping  # the pong came: the next ping is due later
+        if self._stalled(now):
+            return None
         self._server.handler.on_beat(self)
         # A writer still waiting since the last traffic writes the ping and
         # ends; with none, one is started for the ping alone.
@@ -688,6 +807,11 @@ class EngineServer:
         self.sessions: dict[str, EngineSession] = {}
         self.stopping = False
         self.accepting = True
+        self.deadline = math.inf
+        """When a graceful shutdown (:meth:`close_all`) wants every session ended."""
+        self.lingering: set[anyio.CancelScope] = set()
+        """The waits of closed polling sessions for their last GET (cut short by
+        :meth:`close_all`)."""
         self._tg: TaskGroup | None = None
         # Every session's next heartbeat check, soonest first: one loop for
         # all sessions instead of a sleeping task each. Entries hold weak
@@ -714,6 +838,7 @@ class EngineServer:
         """Own every session until cancelled; sessions are closed on the way out."""
         self.stopping = False
         self.accepting = True
+        self.deadline = math.inf
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
@@ -727,8 +852,10 @@ class EngineServer:
                     session.close("server shutting down")
                 # Sessions born on a websocket end in their ASGI calls, not in
                 # this task group: wait for them too (their disconnect
-                # handlers are bounded by the layer above).
-                with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_WAIT):
+                # handlers are bounded by the layer above), until a graceful
+                # shutdown's deadline if there was one.
+                with anyio.CancelScope(shield=True) as waiting:
+                    waiting.deadline = min(anyio.current_time() + SHUTDOWN_WAIT, self.deadline)
                     for session in sessions:
                         await session.wait_finished()
 
@@ -761,12 +888,21 @@ class EngineServer:
                 await wakeup_wait(changed)
             self._beats_changed = None
 
-    async def close_all(self, reason: str, *, grace: float) -> None:
-        """Close every session gracefully and wait up to ``grace`` seconds for them to end."""
+    async def close_all(self, reason: str, *, deadline: float) -> None:
+        """Close every session gracefully and wait for them to end, until
+        ``deadline`` (anyio's clock).
+
+        It is the shutdown's: polling sessions waiting for their client's
+        last GET stop waiting then, and so does the server's own wait for its
+        sessions when it stops (:meth:`serve`).
+        """
+        self.deadline = min(self.deadline, deadline)
+        for linger in self.lingering:
+            linger.deadline = min(linger.deadline, deadline)
         sessions = list(self.sessions.values())
         for session in sessions:
             session.close(reason)
-        with anyio.move_on_after(grace):
+        with anyio.CancelScope(deadline=deadline):
             for session in sessions:
                 await session.wait_finished()
 

@@ -29,7 +29,7 @@ class OutboxClosed(Exception):
 class Outbox(Generic[T]):
     """A FIFO of at most ``maxlen`` items with async waits for data and room."""
 
-    __slots__ = ("_closed", "_items", "_maxlen", "_readable", "_woken", "_writable")
+    __slots__ = ("_closed", "_items", "_maxlen", "_readable", "_woken", "_writable", "progress")
 
     def __init__(self, maxlen: int) -> None:
         self._items: list[T] = []
@@ -40,6 +40,10 @@ class Outbox(Generic[T]):
         self._writable: Event | None = None
         self._closed = False
         self._woken = False
+        self.progress = 0
+        """Bumped as the queue's consumer moves on: by :meth:`drain` (per item
+        taken) and by a writer per item written. The session's heartbeat
+        compares it between checks (see ``EngineSession._stalled``)."""
 
     def __len__(self) -> int:
         return len(self._items)
@@ -120,6 +124,7 @@ class Outbox(Generic[T]):
         else:
             taken = items[:limit]
             del items[:limit]
+        self.progress += len(taken)
         self._signal_writable()
         return taken
 

@@ -7,8 +7,9 @@ polling (see ``EngineSession.host``). Writes
 come from handlers (their acks), from the reader (what it queued), and from a
 writer task started on demand for what other tasks queue. When the session
 closes, its last packets are written (a graceful close ends with a CLOSE
-packet), then the websocket is closed. One task per idle client: the ASGI
-server's.
+packet), then the websocket is closed; a client that reads none of it within
+pingTimeout has its TCP connection aborted instead (see ``_abort``). One task
+per idle client: the ASGI server's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import anyio
 
 from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
+from ._abort import find_abort
 from ._engine import EngineServer, EngineSession
 from ._http import Receive, Scope, Send, websocket_connected
 
@@ -194,7 +196,7 @@ class _Reader:
                 }
             )
         # Closing the session cancels the task group, this reading with it.
-        session.attach_websocket(self.send_frame, session.task_group.cancel_scope)
+        session.attach_websocket(self.send_frame, session.task_group.cancel_scope, self.abort)
         on_message = session.handler.on_message
         # This task serves this client only: after each message it writes
         # what it queued (the CONNECT answer, say), so a writer task started
@@ -229,9 +231,21 @@ class _Reader:
             self.code = _CLOSE_TOO_BIG if "maxPayload" in str(exc) else _CLOSE_POLICY
             session.close("parse error", discard=True)
 
+    def abort(self) -> None:
+        """Drop the websocket's TCP connection at once (see ``_abort``)."""
+        abort = find_abort(self.send, self.session.scope)
+        if abort is None:
+            log.warning(
+                "session %s: cannot abort its connection under this ASGI server; "
+                "a write to it may wait for as long as the client stays",
+                self.session.sid,
+            )
+        else:
+            abort()
+
     async def close(self) -> None:
         """Detach the websocket from the session and close it, unless the
-        client is gone or writing to it failed."""
+        client is gone or writing to it failed (the session bounds this)."""
         self.session.detach_websocket(self.send_frame)
         if not self.client_gone and not self.session.transport_failed:
             await _close(self.send, self.code)
