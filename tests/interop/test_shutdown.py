@@ -149,3 +149,20 @@ async def test_a_signal_drains_before_the_server_stops(
     # uvicorn hands the signal back to the process after its own shutdown
     assert process.returncode in (0, -signal.SIGTERM, -signal.SIGINT), process.returncode
     assert marker.read_text() == "deactivated"  # plugins were deactivated on the way out
+
+
+async def test_a_hypercorn_graceful_timeout_shorter_than_the_drain_is_reported(
+    tmp_path: Path,
+) -> None:
+    """Under hypercorn's supervisor the drain runs within hypercorn's own
+    graceful timeout (3 seconds by default): too short for the app's grace,
+    and gosf says which flag to give."""
+    port = free_port()
+    with launched("hypercorn-asyncio", port, (), tmp_path / "marker") as process:
+        assert await read_line(process) == "READY"
+        await _wait_listening(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", True)
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(GRACE + MARGIN):
+            await anyio.to_thread.run_sync(process.wait)
+        assert process.stderr is not None
+        assert f"--graceful-timeout {GRACE + 3}" in process.stderr.read()
