@@ -124,30 +124,34 @@ class _Relay:
         return _Previous(handler)
 
     def _is_ours(self, sig: signal.Signals) -> bool:
+        """Whether gosf's handler still handles ``sig`` (nobody replaced it since)."""
         if self._loop is not None:
             table = getattr(self._loop, "_signal_handlers", None)
-            handle = table.get(sig) if isinstance(table, dict) else None
+            if not isinstance(table, dict):
+                return True  # a loop gosf cannot read: it installed its handler there
+            handle = table.get(sig)
             return handle is not None and handle._callback == self._on_signal
         return bool(signal.getsignal(sig) == self._on_trio_signal)
 
-    def _restore(self, sig: signal.Signals) -> _Previous | None:
-        """Put back what handled ``sig`` before gosf; return it."""
+    def _restore(self, sig: signal.Signals) -> bool:
+        """Put back what handled ``sig`` before gosf.
+
+        Returns False when someone has replaced gosf's handler since: it then
+        stays under theirs (they may pass signals on to it) and passes on
+        itself.
+        """
         previous = self._previous.get(sig)
-        if previous is None:
-            return None
-        if not self._is_ours(sig):
-            # Someone installed a handler over gosf's since: gosf's stays
-            # under theirs and passes signals on (see _on_signal).
-            return previous
+        if previous is None or not self._is_ours(sig):
+            return False
         del self._previous[sig]
         if self._loop is not None:
             if previous.loop_callback is not None:
                 callback, args = previous.loop_callback
                 self._loop.add_signal_handler(sig, callback, *args)
-                return previous
+                return True
             self._loop.remove_signal_handler(sig)
         signal.signal(sig, previous.handler)
-        return previous
+        return True
 
     def close(self) -> None:
         """The app stops: restore the server's handlers and stop watching."""
@@ -192,12 +196,11 @@ class _Relay:
 
     def _pass_on(self, sig: signal.Signals) -> None:
         """Hand ``sig`` to the handler the server had, as if gosf had not been there."""
-        previous = self._previous.get(sig)
-        if previous is None:
-            return
         graceful_sigint = self._previous.get(signal.SIGINT)
+        previous = self._previous.get(sig)
         if (
             sig == signal.SIGTERM
+            and previous is not None
             and previous.loop_callback is None
             and previous.handler == signal.SIG_DFL
             and graceful_sigint is not None
@@ -207,19 +210,30 @@ class _Relay:
             # process without the lifespan's shutdown; ask it to stop the way
             # it does on Ctrl-C.
             self._restore(sig)
-            sig = signal.SIGINT
-        previous = self._restore(sig)
+            sig, previous = signal.SIGINT, graceful_sigint
         if previous is None:
-            return
-        if previous.loop_callback is not None:
+            return  # handed on already
+        if self._restore(sig):
+            if previous.loop_callback is not None:
+                callback, args = previous.loop_callback
+                callback(*args)
+            else:
+                # Raised from the event loop's own callbacks: trio then takes a
+                # KeyboardInterrupt to its main task rather than into this one.
+                self._call_soon(signal.raise_signal, sig)
+        elif previous.loop_callback is not None:
             callback, args = previous.loop_callback
             callback(*args)
-        elif self._loop is not None:
-            self._loop.call_soon(signal.raise_signal, sig)
+        elif callable(previous.handler):
+            # Raising the signal would come back here through the handler
+            # that has replaced gosf's: call the one before gosf directly.
+            self._call_soon(previous.handler, sig, None)
+
+    def _call_soon(self, func: Callable[..., object], *args: Any) -> None:
+        if self._loop is not None:
+            self._loop.call_soon(func, *args)
         else:
-            # From trio's own callback queue, where a KeyboardInterrupt goes to
-            # the main task rather than into this one.
-            self._trio_token.run_sync_soon(signal.raise_signal, sig)
+            self._trio_token.run_sync_soon(func, *args)
 
     # -- hypercorn's supervisor -------------------------------------------------------
 
