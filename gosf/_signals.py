@@ -3,8 +3,8 @@
 gosf drains (see :meth:`gosf.App.drain`) at the ASGI lifespan's shutdown, but
 the servers send that only after they have dealt with the connections
 themselves: hypercorn waits its ``graceful_timeout`` for them to end on their
-own and then cuts them; uvicorn closes websockets at once (code 1012). A
-request in flight is lost and clients see a transport error. So, while the
+own and then cuts them; uvicorn closes websockets at once ("service
+restart"). A request in flight is lost and clients see a transport error. So, while the
 app runs, gosf hears of the stop first and drains before the server starts
 its own shutdown:
 

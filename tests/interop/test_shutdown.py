@@ -155,7 +155,7 @@ async def test_a_hypercorn_graceful_timeout_shorter_than_the_drain_is_reported(
     tmp_path: Path,
 ) -> None:
     """Under hypercorn's supervisor the drain runs within hypercorn's own
-    graceful timeout (3 seconds by default): too short for the app's grace,
+    graceful timeout, by default too short for the app's grace,
     and gosf says which flag to give."""
     port = free_port()
     with launched("hypercorn-asyncio", port, (), tmp_path / "marker") as process:
