@@ -46,6 +46,7 @@ from ._message import Message
 from ._microservice import Microservice
 from ._plugins import Plugin, plugin_name
 from ._server import SocketIOServer
+from ._signals import drain_first
 from ._socket import Socket
 from ._transport._asgi import serve_lifespan
 from .brokers import DEFAULT_QUERY_TIMEOUT
@@ -503,6 +504,10 @@ class App:
         On the way out: new connections are refused, in-flight requests get
         ``shutdown_grace`` seconds to finish, clients are disconnected cleanly,
         then plugins are deactivated in reverse order.
+
+        The way out starts at the process's SIGINT or SIGTERM (or at
+        hypercorn's supervisor's stop), before the ASGI server closes the
+        connections itself; the server's own shutdown follows the drain.
         """
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.server.running())
@@ -516,7 +521,9 @@ class App:
                     for plugin in self.plugins.values():
                         await _maybe_await(plugin.activate(self))
                         activated.append(plugin)
-                    yield self
+                    # A stop signal drains before the server cuts connections.
+                    async with drain_first(tg, self.drain, grace=self.config.shutdown_grace):
+                        yield self
                     await self.drain()
                 finally:
                     for plugin in reversed(activated):

@@ -1,8 +1,9 @@
 """``gosf.startup``: serve an app with hypercorn until Ctrl-C or SIGTERM.
 
 Shutting down, in order: stop taking new connections, give in-flight requests
-``shutdown_grace`` seconds, disconnect clients cleanly, stop hypercorn, then
-deactivate plugins (the ASGI lifespan's exit).
+``shutdown_grace`` seconds, disconnect clients cleanly (the app does this when
+the signal comes, see ``gosf/_signals.py``), stop hypercorn, then deactivate
+plugins (the ASGI lifespan's exit).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.abc import TaskStatus
 
 if TYPE_CHECKING:
     from ._app import App
@@ -52,15 +54,17 @@ async def _serve(app: App, asgi: Any, hypercorn: Any) -> None:
         from hypercorn.asyncio import serve as serve_with  # type: ignore[assignment]
     stop = anyio.Event()
 
-    async def on_signal() -> None:
+    async def stop_on_signal(*, task_status: TaskStatus[None]) -> None:
+        # The app drains first (App.run takes the signal while it runs and
+        # passes it on here after the drain), then hypercorn stops.
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for signum in signals:
-                log.info("%s: shutting down", signal.Signals(signum).name)
+                log.info("%s: stopping the server", signal.Signals(signum).name)
                 break
-        await app.drain()
         stop.set()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(on_signal)
+        await tg.start(stop_on_signal)
         await serve_with(asgi, hypercorn, shutdown_trigger=stop.wait)
         tg.cancel_scope.cancel()

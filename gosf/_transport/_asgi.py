@@ -15,13 +15,13 @@ connection stays usable and the client sees the answer.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
 
+from .._backend import current_backend
 from . import _hypercorn_guard
 from ._engine import EngineServer, RequestForwarder, ServerNotRunning
 from ._http import (
@@ -271,17 +271,6 @@ async def _nothing() -> None:
     """An ASGI call of a kind this app does not serve."""
 
 
-def _in_trio_run() -> bool:
-    """Whether this thread runs trio.
-
-    Asked of trio itself: anyio has no public way to name the running
-    backend, and sniffio (which anyio used to bring along) may be absent. A
-    trio run has imported trio, so it is not imported here.
-    """
-    trio = sys.modules.get("trio")
-    return trio is not None and bool(trio.lowlevel.in_trio_run())
-
-
 async def serve_lifespan(
     receive: Receive, send: Send, running: Callable[[], AbstractAsyncContextManager[Any]]
 ) -> None:
@@ -289,7 +278,7 @@ async def serve_lifespan(
     message = await receive()
     if message["type"] != "lifespan.startup":
         return
-    if _in_trio_run():
+    if current_backend() == "trio":
         _hypercorn_guard.install()
     started = False
     try:

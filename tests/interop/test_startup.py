@@ -98,7 +98,11 @@ async def test_startup_serves_and_shuts_down_gracefully(backend: str, tmp_path: 
                     replies.append(await client.call("slow", {"body": {"seconds": 1}}, timeout=10))
 
                 tg.start_soon(in_flight)
-                await anyio.sleep(0.3)
+                assert process.stdout is not None
+                running = await anyio.to_thread.run_sync(
+                    process.stdout.readline, abandon_on_cancel=True
+                )
+                assert running.strip() == "SLOW"  # the request is in flight
                 process.send_signal(signal.SIGTERM)
             await gone.wait()
             # the request that was running when the signal came still got its answer
