@@ -522,7 +522,10 @@ class App:
                         await _maybe_await(plugin.activate(self))
                         activated.append(plugin)
                     # A stop signal drains before the server cuts connections.
-                    async with drain_first(tg, self.drain, grace=self.config.shutdown_grace):
+                    if self.config.drain_on_signal:
+                        async with drain_first(tg, self.drain, grace=self.config.shutdown_grace):
+                            yield self
+                    else:
                         yield self
                     await self.drain()
                 finally:

@@ -191,6 +191,12 @@ class Config(BaseModel):
     shutdown_grace: float = Field(default=10.0, ge=0)
     """Seconds in-flight requests get to finish when the server stops."""
 
+    drain_on_signal: bool = True
+    """Take SIGINT/SIGTERM while the app runs in the main thread, drain, then
+    hand the signal to the server (see docs/deployment.md). Off: the process's
+    signals are left alone (a program that handles them itself calls
+    :meth:`gosf.App.drain`)."""
+
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new connection has to complete its Socket.IO connect."""
 

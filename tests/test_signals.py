@@ -113,3 +113,10 @@ async def test_handlers_are_put_back_when_no_signal_came(server_handler: ServerH
     assert not server_handler.called.is_set()
     assert signal.getsignal(signal.SIGTERM) is server_handler
     assert signal.getsignal(signal.SIGINT) is sigint_before
+
+
+async def test_drain_on_signal_off_leaves_the_signals_alone(server_handler: ServerHandler) -> None:
+    sigint_before = signal.getsignal(signal.SIGINT)
+    async with gosf.testing.serve(gosf.App({"drain_on_signal": False})):
+        assert signal.getsignal(signal.SIGTERM) is server_handler
+        assert signal.getsignal(signal.SIGINT) is sigint_before
