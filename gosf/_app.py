@@ -364,17 +364,20 @@ class App:
 
     # -- broadcasts ---------------------------------------------------------------
 
-    async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
+    async def broadcast(
+        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+    ) -> None:
         """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``: everyone).
 
         Runs the ``on_before_broadcast``/``on_after_broadcast`` hooks with
-        ``(endpoint, room, message)``.
-        """
-        await self._broadcast(room, endpoint, message, sender=None)
+        ``(endpoint, room, message)``. With a ``sender`` (what
+        :meth:`Client.broadcast` does) that client is left out, and the
+        ``on_before_client_broadcast``/``on_after_client_broadcast`` hooks
+        run instead, with ``(sender, endpoint, room, message)``.
 
-    async def _broadcast(
-        self, room: str, endpoint: str, message: Message, *, sender: Client | None
-    ) -> None:
+        Raises:
+            TypeError: ``message`` is not a :class:`gosf.Message`.
+        """
         hooks = self.hooks
         if sender is None:
             await hooks.run("on_before_broadcast", endpoint, room, message)
@@ -382,7 +385,7 @@ class App:
             await hooks.run("on_before_client_broadcast", sender, endpoint, room, message)
         await self.server.emit(
             endpoint,
-            self._outgoing(message),
+            self.to_wire(message),
             to=room or None,
             skip=None if sender is None else sender.socket,
         )
@@ -391,7 +394,14 @@ class App:
         else:
             await hooks.run("on_after_client_broadcast", sender, endpoint, room, message)
 
-    def _outgoing(self, message: Message, client: Client | None = None) -> dict[str, Any]:
+    def to_wire(self, message: Message, client: Client | None = None) -> dict[str, Any]:
+        """``message`` as sent to ``client``: its ``meta`` kept or stripped as the
+        client's ``expose_meta`` says, else as the app's (``None``: a broadcast,
+        which follows the app's setting).
+
+        Raises:
+            TypeError: ``message`` is not a :class:`gosf.Message`.
+        """
         if not isinstance(message, Message):
             raise TypeError(f"expected a gosf.Message, got {type(message).__name__}")
         expose = self.config.expose_meta
@@ -410,7 +420,7 @@ class App:
         controller = self.endpoints.get(endpoint)
         if controller is None:
             if ack_id is not None:
-                await socket.ack(ack_id, self._outgoing(Message.failure(NOT_FOUND)))
+                await socket.ack(ack_id, self.to_wire(Message.failure(NOT_FOUND)))
             return
         payload = args[0] if args else None
         try:
@@ -419,7 +429,7 @@ class App:
             failure = Message.failure(BAD_REQUEST, {"reason": exc.reason})
             if isinstance(payload, dict) and type(payload.get("id")) is int:
                 failure.id = payload["id"]
-            await socket.emit_and_ack(endpoint, self._outgoing(failure, client), ack_id)
+            await socket.emit_and_ack(endpoint, self.to_wire(failure, client), ack_id)
             return
         request = Request(endpoint, message, client, ack_id is not None, tuple(args[1:]))
         hooks = self.hooks
@@ -450,7 +460,7 @@ class App:
                 await socket.ack(ack_id)
             return
         await hooks.run("on_before_response", client, request, response)
-        wire = self._outgoing(response, client)
+        wire = self.to_wire(response, client)
         try:
             await socket.emit_and_ack(endpoint, wire, ack_id)  # GOSF: as an event and as the ack
         except LocalProtocolError as exc:
@@ -459,7 +469,7 @@ class App:
             # client gets the failure instead of waiting for an answer.
             self.server.log_unencodable("response", endpoint, socket.sid, exc, INTERNAL_ERROR)
             response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
-            await socket.emit_and_ack(endpoint, self._outgoing(response, client), ack_id)
+            await socket.emit_and_ack(endpoint, self.to_wire(response, client), ack_id)
         if hooks.has("on_after_response"):
             await socket.flush()  # "after the response was sent" means written out
             await hooks.run("on_after_response", client, request, response)
