@@ -25,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
 import anyio
 from anyio.abc import TaskGroup
@@ -44,16 +44,16 @@ from ._hooks import (
 )
 from ._message import Message
 from ._microservice import Microservice
-from ._plugins import Plugin, plugin_name
 from ._server import SocketIOServer
 from ._signals import drain_first
 from ._socket import Socket
+from ._startup import serve
 from ._transport._asgi import serve_lifespan
 from .brokers import DEFAULT_QUERY_TIMEOUT
 from .protocol.errors import LocalProtocolError
 from .types import ASGIApp, Receive, Scope, Send
 
-__all__ = ("App", "Controller")
+__all__ = ("App", "Controller", "Plugin", "plugin_name")
 
 log = logging.getLogger("gosf")
 
@@ -74,6 +74,31 @@ PLUGIN_DEACTIVATE_TIMEOUT = 10.0
 NOT_FOUND = "NOT_FOUND"
 BAD_REQUEST = "BAD_REQUEST"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    """What :meth:`App.register_plugin` accepts: an object that registers hooks
+    and offers methods to apps.
+
+    A plugin has a ``name`` (defaults to its class name), ``activate(app)`` and
+    ``deactivate(app)``; both may be coroutines. Plugins are activated in
+    registration order when the app starts (inside the app's task group, so
+    they may start background tasks with ``app.start_soon``) and deactivated
+    in the reverse order when it stops.
+
+    It lives with :class:`App` because each names the other.
+    """
+
+    def activate(self, app: App) -> Any: ...
+
+    def deactivate(self, app: App) -> Any: ...
+
+
+def plugin_name(plugin: Plugin) -> str:
+    """The plugin's ``name``, or its class name when it has none."""
+    name = getattr(plugin, "name", None)
+    return name if isinstance(name, str) and name else type(plugin).__name__
 
 
 def _hook(name: str, signature: str) -> Any:
@@ -567,9 +592,7 @@ class App:
 
     def startup(self) -> None:
         """Serve the app with hypercorn until Ctrl-C/SIGTERM; see :func:`gosf.startup`."""
-        from ._startup import serve
-
-        serve(self)
+        serve(self, self.config)
 
 
 def _with_request_ids(response: Message, request: Message) -> Message:
