@@ -15,7 +15,7 @@ Public names are re-exported here; the modules behind them are private.
 
 from __future__ import annotations
 
-from ._app import App, Controller
+from ._app import App, Controller, Plugin
 from ._client import Client, Request
 from ._config import Config, ServerOptions
 from ._default import (
@@ -57,7 +57,6 @@ from ._message import (
 )
 from ._microservice import Microservice
 from ._namespace import Namespace
-from ._plugins import Plugin
 from ._server import SocketIOServer
 from ._sioclient import SocketIOClient
 from ._socket import Socket

@@ -25,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
 import anyio
 from anyio.abc import TaskGroup
@@ -44,16 +44,16 @@ from ._hooks import (
 )
 from ._message import Message
 from ._microservice import Microservice
-from ._plugins import Plugin, plugin_name
 from ._server import SocketIOServer
 from ._signals import drain_first
 from ._socket import Socket
+from ._startup import serve
 from ._transport._asgi import serve_lifespan
 from .brokers import DEFAULT_QUERY_TIMEOUT
 from .protocol.errors import LocalProtocolError
 from .types import ASGIApp, Receive, Scope, Send
 
-__all__ = ("App", "Controller")
+__all__ = ("App", "Controller", "Plugin", "plugin_name")
 
 log = logging.getLogger("gosf")
 
@@ -74,6 +74,31 @@ PLUGIN_DEACTIVATE_TIMEOUT = 10.0
 NOT_FOUND = "NOT_FOUND"
 BAD_REQUEST = "BAD_REQUEST"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    """What :meth:`App.register_plugin` accepts: an object that registers hooks
+    and offers methods to apps.
+
+    A plugin has a ``name`` (defaults to its class name), ``activate(app)`` and
+    ``deactivate(app)``; both may be coroutines. Plugins are activated in
+    registration order when the app starts (inside the app's task group, so
+    they may start background tasks with ``app.start_soon``) and deactivated
+    in the reverse order when it stops.
+
+    It lives with :class:`App` because each names the other.
+    """
+
+    def activate(self, app: App) -> Any: ...
+
+    def deactivate(self, app: App) -> Any: ...
+
+
+def plugin_name(plugin: Plugin) -> str:
+    """The plugin's ``name``, or its class name when it has none."""
+    name = getattr(plugin, "name", None)
+    return name if isinstance(name, str) and name else type(plugin).__name__
 
 
 def _hook(name: str, signature: str) -> Any:
@@ -364,17 +389,20 @@ class App:
 
     # -- broadcasts ---------------------------------------------------------------
 
-    async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
+    async def broadcast(
+        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+    ) -> None:
         """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``: everyone).
 
         Runs the ``on_before_broadcast``/``on_after_broadcast`` hooks with
-        ``(endpoint, room, message)``.
-        """
-        await self._broadcast(room, endpoint, message, sender=None)
+        ``(endpoint, room, message)``. With a ``sender`` (what
+        :meth:`Client.broadcast` does) that client is left out, and the
+        ``on_before_client_broadcast``/``on_after_client_broadcast`` hooks
+        run instead, with ``(sender, endpoint, room, message)``.
 
-    async def _broadcast(
-        self, room: str, endpoint: str, message: Message, *, sender: Client | None
-    ) -> None:
+        Raises:
+            TypeError: ``message`` is not a :class:`gosf.Message`.
+        """
         hooks = self.hooks
         if sender is None:
             await hooks.run("on_before_broadcast", endpoint, room, message)
@@ -382,7 +410,7 @@ class App:
             await hooks.run("on_before_client_broadcast", sender, endpoint, room, message)
         await self.server.emit(
             endpoint,
-            self._outgoing(message),
+            self.to_wire(message),
             to=room or None,
             skip=None if sender is None else sender.socket,
         )
@@ -391,7 +419,14 @@ class App:
         else:
             await hooks.run("on_after_client_broadcast", sender, endpoint, room, message)
 
-    def _outgoing(self, message: Message, client: Client | None = None) -> dict[str, Any]:
+    def to_wire(self, message: Message, client: Client | None = None) -> dict[str, Any]:
+        """``message`` as sent to ``client``: its ``meta`` kept or stripped as the
+        client's ``expose_meta`` says, else as the app's (``None``: a broadcast,
+        which follows the app's setting).
+
+        Raises:
+            TypeError: ``message`` is not a :class:`gosf.Message`.
+        """
         if not isinstance(message, Message):
             raise TypeError(f"expected a gosf.Message, got {type(message).__name__}")
         expose = self.config.expose_meta
@@ -410,7 +445,7 @@ class App:
         controller = self.endpoints.get(endpoint)
         if controller is None:
             if ack_id is not None:
-                await socket.ack(ack_id, self._outgoing(Message.failure(NOT_FOUND)))
+                await socket.ack(ack_id, self.to_wire(Message.failure(NOT_FOUND)))
             return
         payload = args[0] if args else None
         try:
@@ -419,7 +454,7 @@ class App:
             failure = Message.failure(BAD_REQUEST, {"reason": exc.reason})
             if isinstance(payload, dict) and type(payload.get("id")) is int:
                 failure.id = payload["id"]
-            await socket.emit_and_ack(endpoint, self._outgoing(failure, client), ack_id)
+            await socket.emit_and_ack(endpoint, self.to_wire(failure, client), ack_id)
             return
         request = Request(endpoint, message, client, ack_id is not None, tuple(args[1:]))
         hooks = self.hooks
@@ -450,7 +485,7 @@ class App:
                 await socket.ack(ack_id)
             return
         await hooks.run("on_before_response", client, request, response)
-        wire = self._outgoing(response, client)
+        wire = self.to_wire(response, client)
         try:
             await socket.emit_and_ack(endpoint, wire, ack_id)  # GOSF: as an event and as the ack
         except LocalProtocolError as exc:
@@ -459,7 +494,7 @@ class App:
             # client gets the failure instead of waiting for an answer.
             self.server.log_unencodable("response", endpoint, socket.sid, exc, INTERNAL_ERROR)
             response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
-            await socket.emit_and_ack(endpoint, self._outgoing(response, client), ack_id)
+            await socket.emit_and_ack(endpoint, self.to_wire(response, client), ack_id)
         if hooks.has("on_after_response"):
             await socket.flush()  # "after the response was sent" means written out
             await hooks.run("on_after_response", client, request, response)
@@ -557,9 +592,7 @@ class App:
 
     def startup(self) -> None:
         """Serve the app with hypercorn until Ctrl-C/SIGTERM; see :func:`gosf.startup`."""
-        from ._startup import serve
-
-        serve(self)
+        serve(self, self.config)
 
 
 def _with_request_ids(response: Message, request: Message) -> Message:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio.from_thread
 
@@ -13,10 +13,25 @@ from ._message import Message
 from ._socket import Socket
 from ._transport._http import query_params
 
-if TYPE_CHECKING:
-    from ._app import App
+__all__ = ("Client", "ClientHost", "Request")
 
-__all__ = ("Client", "Request")
+
+class ClientHost(Protocol):
+    """What a :class:`Client` needs of its app (:class:`gosf.App` is one).
+
+    A protocol rather than the app itself: the app module builds clients, so
+    this module cannot import it back.
+    """
+
+    def to_wire(self, message: Message, client: Client | None = None) -> dict[str, Any]:
+        """``message`` as sent to ``client`` (``None``: as broadcast to every client)."""
+        ...
+
+    async def broadcast(
+        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+    ) -> None:
+        """Send ``message`` to every client in ``room``; ``sender`` is left out."""
+        ...
 
 
 class Client:
@@ -29,7 +44,7 @@ class Client:
 
     __slots__ = ("_app", "_loop_thread", "_socket", "expose_meta", "state")
 
-    def __init__(self, app: App, socket: Socket) -> None:
+    def __init__(self, app: ClientHost, socket: Socket) -> None:
         self._app = app
         self._socket = socket
         # Made on the event loop's thread (the app's connect handler): a call
@@ -111,14 +126,14 @@ class Client:
 
     async def emit(self, endpoint: str, message: Message) -> None:
         """Send ``message`` to this client as an ``endpoint`` event."""
-        await self._socket.emit(endpoint, self._app._outgoing(message, self))
+        await self._socket.emit(endpoint, self._app.to_wire(message, self))
 
     async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
         """Send to every client in ``room`` but this one (``""``: every client but this one).
 
         Runs the ``on_before_client_broadcast`` and ``on_after_client_broadcast`` hooks.
         """
-        await self._app._broadcast(room, endpoint, message, sender=self)
+        await self._app.broadcast(room, endpoint, message, sender=self)
 
     def disconnect(self) -> None:
         """Disconnect this client (its in-flight requests are cancelled)."""

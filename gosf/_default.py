@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from ._app import App, Controller
+from ._app import App, Controller, Plugin
 from ._config import Config
 from ._message import Message
 from ._microservice import Microservice
-from ._plugins import Plugin
 
 __all__ = (
     "app",

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from ._socket import Socket, to_engine
+from ._socket import Dispatcher, EventHandler, Socket, to_engine
 from ._transport._engine import OutItem
 from .brokers import Broadcast
 from .protocol.socketio import encode_event
@@ -15,9 +15,6 @@ from .protocol.socketio import encode_event
 __all__ = ("ConnectHandler", "DisconnectHandler", "Dispatcher", "EventHandler", "Namespace")
 
 log = logging.getLogger("gosf")
-
-EventHandler = Callable[..., Awaitable[Any]]
-"""``async def handler(socket, *args) -> ack`` (the return value is the ack)."""
 
 ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
 """``async def on_connect(socket, auth)``; raise :class:`gosf.ConnectionRefused` to refuse."""
@@ -27,10 +24,6 @@ DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
 
 Publish = Callable[[Broadcast], Awaitable[None]]
 """Hands a broadcast to the broker (set by the server)."""
-
-Dispatcher = Callable[[Socket, str, list[Any], int | None], Awaitable[None]]
-"""``async def dispatch(socket, event, args, ack_id)``: takes every event that has
-no handler of its own, and answers the ack itself (:meth:`Socket.ack`)."""
 
 
 class Namespace:

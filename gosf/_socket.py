@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeAlias
 
 import anyio
 
@@ -16,10 +16,7 @@ from ._transport._http import header
 from .protocol.engineio import message
 from .protocol.socketio import Packet, PacketType, encode, encode_ack, encode_event
 
-if TYPE_CHECKING:
-    from ._namespace import Namespace
-
-__all__ = ("Socket", "to_engine")
+__all__ = ("Dispatcher", "EventHandler", "Socket", "SocketNamespace", "to_engine")
 
 log = logging.getLogger("gosf")
 
@@ -33,6 +30,40 @@ def to_engine(parts: list[str | bytes]) -> list[OutItem]:
     if len(parts) == 1:  # no attachments, the usual case
         return [message(parts[0])]
     return [message(part) for part in parts]
+
+
+EventHandler: TypeAlias = Callable[..., Awaitable[Any]]
+"""``async def handler(socket, *args) -> ack`` (the return value is the ack)."""
+
+Dispatcher: TypeAlias = Callable[["Socket", str, list[Any], int | None], Awaitable[None]]
+"""``async def dispatch(socket, event, args, ack_id)``: takes every event that has
+no handler of its own, and answers the ack itself (:meth:`Socket.ack`)."""
+
+
+class SocketNamespace(Protocol):
+    """A socket's namespace as the socket and the server see it (:class:`gosf.Namespace` is one).
+
+    A protocol rather than the class: the namespace module holds sockets, so
+    this module cannot import it back.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def rooms(self) -> dict[str, set[Socket]]:
+        """Members of each room joined; a socket adds and removes itself."""
+        ...
+
+    @property
+    def handlers(self) -> dict[str, EventHandler]: ...
+
+    @property
+    def dispatcher(self) -> Dispatcher | None: ...
+
+    async def _socket_closed(self, socket: Socket) -> None:
+        """Forget ``socket`` and run the disconnect handlers (once its handlers ended)."""
+        ...
 
 
 class _Worker:
@@ -65,7 +96,7 @@ class Socket:
 
     def __init__(
         self,
-        namespace: Namespace,
+        namespace: SocketNamespace,
         session: EngineSession,
         auth: Mapping[str, Any],
         siblings: dict[str, Socket],

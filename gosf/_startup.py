@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import signal
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
 
-if TYPE_CHECKING:
-    from ._app import App
-    from ._config import Config
+from ._config import Config
+from .types import ASGIApp
 
 __all__ = ("hypercorn_config", "serve")
 
@@ -40,15 +39,19 @@ def hypercorn_config(config: Config) -> Any:
     return result
 
 
-def serve(app: App) -> None:
-    """Serve ``app`` with hypercorn under ``app.config.backend`` until a signal; blocks."""
-    config = app.config
+def serve(app: ASGIApp, config: Config) -> None:
+    """Serve ``app`` (a :class:`gosf.App`, with its ``config``) with hypercorn
+    under ``config.backend`` until a signal; blocks.
+
+    The app is taken as a plain ASGI callable, not as :class:`gosf.App`: the
+    app module calls this one, so this one cannot import it back.
+    """
     asgi: Any = app  # rejectInvalidHostnames is the app's own check, however it is served
-    anyio.run(partial(_serve, app, asgi, hypercorn_config(config)), backend=config.backend)
+    anyio.run(partial(_serve, config, asgi, hypercorn_config(config)), backend=config.backend)
 
 
-async def _serve(app: App, asgi: Any, hypercorn: Any) -> None:
-    if app.config.backend == "trio":
+async def _serve(config: Config, asgi: Any, hypercorn: Any) -> None:
+    if config.backend == "trio":
         from hypercorn.trio import serve as serve_with
     else:
         from hypercorn.asyncio import serve as serve_with  # type: ignore[assignment]
