@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol, TypeAlias
 
 import anyio
@@ -60,6 +60,20 @@ class SocketNamespace(Protocol):
 
     @property
     def dispatcher(self) -> Dispatcher | None: ...
+
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        skip: Socket | None = None,
+    ) -> int:
+        """Broadcast to the namespace or to rooms in it (see :meth:`gosf.Namespace.emit`)."""
+        ...
+
+    def members(self, room: str | None = None) -> list[Socket]:
+        """The connected sockets in ``room`` (all of the namespace's for ``None``)."""
+        ...
 
     async def _socket_closed(self, socket: Socket) -> None:
         """Forget ``socket`` and run the disconnect handlers (once its handlers ended)."""
