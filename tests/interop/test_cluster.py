@@ -96,11 +96,14 @@ def cluster(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterat
 
 
 class Peer:
-    """A SocketIOClient connected to one worker, recording the broadcast events it gets."""
+    """A SocketIOClient connected to one worker, recording the broadcast events it gets.
 
-    def __init__(self, name: str) -> None:
+    ``client``: another client with the same ``on``/``call`` (python-socketio's).
+    """
+
+    def __init__(self, name: str, client: Any = None) -> None:
         self.name = name
-        self.client = gosf.SocketIOClient()
+        self.client = client if client is not None else gosf.SocketIOClient()
         self.events: dict[str, list[str]] = defaultdict(list)
         self._changed = anyio.Event()
         for event in EVENTS:
@@ -300,37 +303,13 @@ async def _fault_scenario(cluster: Cluster, redis: RedisServer) -> None:
         assert lost, "Redis was stopped for a second, yet nothing was lost: was it stopped?"
 
 
-class PollingPeer:
+class PollingPeer(Peer):
     """A python-socketio client on long-polling only, a new connection per request
     (so a round-robin balancer spreads its requests over both workers), recording
     the broadcast events it gets. asyncio only."""
 
     def __init__(self, name: str, client: Any) -> None:
-        self.name = name
-        self.client = client
-        self.events: dict[str, list[str]] = defaultdict(list)
-        self._changed = anyio.Event()
-        for event in EVENTS:
-            client.on(event, self._recorder(event))
-
-    def _recorder(self, event: str) -> Any:
-        def record(message: dict[str, Any]) -> None:
-            self.events[event].append(str(message.get("text", "")))
-            self._changed.set()
-            self._changed = anyio.Event()
-
-        return record
-
-    async def call(self, endpoint: str, text: str = "", **body: Any) -> Any:
-        payload: dict[str, Any] = {"text": text}
-        if body:
-            payload["body"] = body
-        return await self.client.call(endpoint, payload, timeout=TIMEOUT)
-
-    async def wait_for(self, event: str, text: str) -> None:
-        """Wait until ``event`` has brought ``text`` (the caller bounds the wait)."""
-        while text not in self.events[event]:
-            await self._changed.wait()
+        super().__init__(name, client)
 
 
 @asynccontextmanager
@@ -403,7 +382,7 @@ async def test_polling_clients_behind_a_balancer_recover_from_a_redis_restart(
                 markers = [unique("marker"), unique("marker")]
                 await ws1.call("announce", markers[0])
                 await ws2.call("announce", markers[1])
-                everyone: list[Peer | PollingPeer] = [*survivors, ws1, ws2]
+                everyone: list[Peer] = [*survivors, ws1, ws2]
                 with anyio.fail_after(TIMEOUT):
                     for peer in everyone:
                         for marker in markers:
