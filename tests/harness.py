@@ -40,7 +40,6 @@ __all__ = (
     "Closed",
     "RawWebSocket",
     "Watch",
-    "eventually",
     "listening_socket",
     "serve_app",
     "sessions_end",
@@ -52,17 +51,6 @@ WAIT = 5.0
 """How long a :class:`Watch` waits by default, seconds."""
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    """Wait until ``predicate()`` holds (on its way out: use a :class:`Watch`).
-
-    Raises:
-        TimeoutError: it did not hold within ``timeout`` seconds.
-    """
-    with anyio.fail_after(timeout):
-        while not predicate():  # noqa: ASYNC110 - observing state owned by the server
-            await anyio.sleep(0.01)
-
-
 class Watch:
     """Changes of some state, signalled by whoever makes them, for tests to wait on.
 
@@ -72,12 +60,14 @@ class Watch:
     """
 
     def __init__(self) -> None:
-        self._changed = anyio.Event()
+        # Made when a test waits (so a Watch can be made outside an event loop).
+        self._changed: anyio.Event | None = None
 
     def notify(self) -> None:
         """The state changed: wake every waiter to look again."""
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     async def until(self, condition: Callable[[], bool], timeout: float = WAIT) -> None:  # noqa: ASYNC109
         """Wait until ``condition()`` holds, looking again at each :meth:`notify`.
@@ -87,6 +77,8 @@ class Watch:
         """
         with anyio.fail_after(timeout):
             while not condition():
+                if self._changed is None:
+                    self._changed = anyio.Event()
                 await self._changed.wait()
 
 
