@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 import gosf
-from tests.harness import eventually, serve_app
+from tests.harness import serve_app
 from tests.sioclient import ConnectRefused, SioClient
 
 pytestmark = pytest.mark.anyio
@@ -173,10 +173,13 @@ async def test_meta_reaches_clients_only_when_exposed(anyio_backend: str, expose
 async def test_all_ten_hooks_fire_in_order_with_gosf_arguments(anyio_backend: str) -> None:
     app = gosf.App()
     seen: list[tuple[Any, ...]] = []
+    disconnected = anyio.Event()
 
     def record(name: str) -> Any:
         def hook(*args: Any) -> None:
             seen.append((name, *args))
+            if name == "on_disconnect":
+                disconnected.set()
 
         return hook
 
@@ -204,7 +207,8 @@ async def test_all_ten_hooks_fire_in_order_with_gosf_arguments(anyio_backend: st
         async with SioClient.connect(host) as client:
             await client.call("shout", {"id": 1})
             sid = client.sid
-        await eventually(lambda: seen[-1][0] == "on_disconnect")
+        with anyio.fail_after(5):
+            await disconnected.wait()
 
     names = [entry[0] for entry in seen]
     assert names == [
@@ -336,16 +340,20 @@ async def test_disconnect_cancels_in_flight_controllers_then_on_disconnect(
         finally:
             events.append("controller cancelled")
 
+    disconnected = anyio.Event()
+
     @app.on_disconnect
     def gone(client: gosf.Client, request: gosf.Request) -> None:
         events.append("on_disconnect")
+        disconnected.set()
 
     async with serving(app) as host:
         async with SioClient.connect(host) as client:
             await client.emit("forever", {})
             with anyio.fail_after(5):
                 await started.wait()
-        await eventually(lambda: len(events) == 2)
+        with anyio.fail_after(5):
+            await disconnected.wait()
     assert events == ["controller cancelled", "on_disconnect"]
     assert app.clients == {}
 
@@ -409,6 +417,7 @@ async def test_plugins_activate_and_deactivate_around_the_app(anyio_backend: str
 async def test_members_and_rooms_seen_by_on_disconnect(anyio_backend: str) -> None:
     app = gosf.App()
     rooms_at_disconnect: list[frozenset[str]] = []
+    both_left = anyio.Event()
 
     @app.listen("join")
     async def join(client: gosf.Client, request: gosf.Request) -> gosf.Message:
@@ -419,12 +428,15 @@ async def test_members_and_rooms_seen_by_on_disconnect(anyio_backend: str) -> No
     @app.on_disconnect
     def remember(client: gosf.Client, request: gosf.Request) -> None:
         rooms_at_disconnect.append(client.rooms)
+        if len(rooms_at_disconnect) == 2:
+            both_left.set()
 
     async with serving(app) as host:
         async with SioClient.connect(host) as first, SioClient.connect(host) as second:
             assert (await first.call("join", {"text": "r"}))[0]["body"] == {"members": 1, "all": 2}
             assert (await second.call("join", {"text": "r"}))[0]["body"] == {"members": 2, "all": 2}
-        await eventually(lambda: len(rooms_at_disconnect) == 2)
+        with anyio.fail_after(5):
+            await both_left.wait()
     assert rooms_at_disconnect == [frozenset({"r"}), frozenset({"r"})]
     assert app.members("r") == []
 

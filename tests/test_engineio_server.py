@@ -20,8 +20,16 @@ import orjson
 import pytest
 
 import gosf
+from gosf._transport._engine import EngineSession
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
-from tests.harness import Closed, RawWebSocket, eventually, serve_app
+from tests.harness import (
+    Closed,
+    RawWebSocket,
+    Watch,
+    serve_app,
+    sessions_end,
+    watch_attribute,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -225,7 +233,10 @@ async def test_bad_websocket_requests_get_json_errors(
         await Polling(http).handshake()
 
 
-async def test_duplicate_get_closes_the_session(anyio_backend: str) -> None:
+async def test_duplicate_get_closes_the_session(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
     async with running() as (server, _, http):
         client = Polling(http)
         await client.handshake()
@@ -237,7 +248,7 @@ async def test_duplicate_get_closes_the_session(anyio_backend: str) -> None:
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pending_get)
-                await eventually(
+                await polls.until(
                     lambda: any(s.polling_get_active for s in server.engine.sessions.values())
                 )
                 second = await http.get(client.url)
@@ -311,7 +322,7 @@ async def test_ping_timeout_closes_the_session_on_time(anyio_backend: str) -> No
                 waited = anyio.current_time() - pinged
         assert isinstance(closed, Closed)
         assert waited >= 0.25  # not before pingTimeout has passed
-        await eventually(lambda: not server.engine.sessions)
+        await sessions_end(server.engine)
 
 
 async def test_answered_pings_keep_the_session(anyio_backend: str) -> None:
@@ -344,7 +355,7 @@ async def test_one_silent_client_among_many_is_closed_on_time(anyio_backend: str
                 assert anyio.current_time() - pinged >= 0.2
                 await echo_works(first)
                 await echo_works(last)
-        await eventually(lambda: not server.engine.sessions)
+        await sessions_end(server.engine)
 
 
 @pytest.mark.parametrize(("interval", "pong_timeout"), [(0.2, 0.15), (0.15, 0.4)])
@@ -388,38 +399,49 @@ async def test_eio3_session_lives_while_the_client_pings_and_dies_when_silent(
                     assert await ws.receive() == "3"
                 assert isinstance(await ws.receive(), Closed)
                 assert anyio.current_time() - silent_since >= 0.4
-        await eventually(lambda: not server.engine.sessions)
+        await sessions_end(server.engine)
 
 
 async def test_a_closed_session_is_not_kept_alive_by_its_heartbeat(anyio_backend: str) -> None:
     # The heartbeat schedule holds sessions weakly: a session that ended is
     # garbage once the server forgot it, long before its next check is due.
-    async with running(ping_interval=60, ping_timeout=60) as (server, host, _):
+    server = make_server(ping_interval=60, ping_timeout=60)
+    returned = anyio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await server.asgi(scope, receive, send)
+        finally:
+            if scope["type"] == "websocket":
+                returned.set()  # the websocket's ASGI call, which hosted the session
+
+    async with serve_app(app) as host:
         async with socketio_ws(host):
             (session,) = server.engine.sessions.values()
             gone = weakref.ref(session)
             del session
-        await eventually(lambda: not server.engine.sessions)
-
-        def freed() -> bool:  # once the websocket's ASGI call has returned too
-            gc.collect()
-            return gone() is None
-
-        await eventually(freed)  # its heartbeat check is due only in 60 s
+        with anyio.fail_after(5):
+            await returned.wait()
+        assert not server.engine.sessions
+        gc.collect()
+        assert gone() is None  # its heartbeat check is due only in 60 s
 
 
-async def test_an_idle_websocket_client_has_no_writer_task(anyio_backend: str) -> None:
+async def test_an_idle_websocket_client_has_no_writer_task(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # What other tasks queue for a websocket client is written by a task
     # started on demand: none is left once connected, nor after each ping.
+    writers = watch_attribute(monkeypatch, EngineSession, "_writer_running")
     async with running(ping_interval=0.1, ping_timeout=1) as (server, host, _):
         async with socketio_ws(host) as ws:
             (session,) = server.engine.sessions.values()
-            await eventually(lambda: not session._writer_running)
+            await writers.until(lambda: not session._writer_running)
             with anyio.fail_after(5):
                 for _ in range(3):
                     assert await ws.receive() == "2"
                     await ws.send("3")
-                    await eventually(lambda: not session._writer_running)
+                    await writers.until(lambda: not session._writer_running)
                 await echo_works(ws)
 
 
@@ -429,10 +451,13 @@ def handler_workers(server: gosf.SocketIOServer) -> int:
     return socket._workers
 
 
-async def test_a_client_gone_quiet_keeps_no_handler_worker(anyio_backend: str) -> None:
+async def test_a_client_gone_quiet_keeps_no_handler_worker(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A handler runs in a worker task that waits for the client's next event
     # (cheaper than a task per event); a heartbeat ends it once it is idle,
     # and the next event starts one again.
+    workers = watch_attribute(monkeypatch, gosf.Socket, "_workers")
     async with running(ping_interval=0.2, ping_timeout=1) as (server, host, _):
         async with socketio_ws(host) as ws:
             with anyio.fail_after(5):
@@ -440,7 +465,7 @@ async def test_a_client_gone_quiet_keeps_no_handler_worker(anyio_backend: str) -
                 assert handler_workers(server) == 1  # idle, waiting for the next event
                 assert await ws.receive() == "2"
                 await ws.send("3")
-                await eventually(lambda: handler_workers(server) == 0)
+                await workers.until(lambda: handler_workers(server) == 0)
                 await echo_works(ws)
                 assert handler_workers(server) == 1
 
@@ -569,9 +594,11 @@ async def test_upgrade_from_polling(anyio_backend: str) -> None:
 async def upgraded(host: str, client: Polling) -> AsyncIterator[RawWebSocket]:
     """Upgrade ``client``'s session to a websocket, as the stock clients do."""
     pending: list[str] = []
+    released = anyio.Event()
 
     async def pending_get() -> None:
         pending.extend(await client.get())
+        released.set()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(pending_get)
@@ -579,16 +606,19 @@ async def upgraded(host: str, client: Polling) -> AsyncIterator[RawWebSocket]:
         async with RawWebSocket.connect(host, target) as ws:
             await ws.send("2probe")
             assert await ws.receive() == "3probe"
-            await eventually(lambda: bool(pending))
+            await released.wait()
             assert pending == ["6"]  # the pending GET is released with a NOOP
             await ws.send("5")
             yield ws
 
 
-async def test_the_websocket_takes_an_upgraded_session_over(anyio_backend: str) -> None:
+async def test_the_websocket_takes_an_upgraded_session_over(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # After the upgrade the session lives in the websocket's ASGI call: the
     # polling task ends once a handler it started has finished (its ack goes
     # out over the websocket), and new handlers run in the websocket's call.
+    transports = watch_attribute(monkeypatch, EngineSession, "transport")
     server = make_server()
     release = anyio.Event()
 
@@ -604,13 +634,13 @@ async def test_the_websocket_takes_an_upgraded_session_over(anyio_backend: str) 
         with anyio.fail_after(10):
             await client.post('421["wait"]')  # runs in the polling task's task group
             async with upgraded(host, client) as ws:
-                await eventually(lambda: session.transport == "websocket")
+                await transports.until(lambda: session.transport == "websocket")
                 await echo_works(ws)  # a new handler, in the websocket's call
                 done = session._predecessor_done
                 assert done is not None and not done.is_set()  # "wait" still runs there
                 release.set()
                 assert await ws.receive() == '431["released"]'
-                await eventually(done.is_set)
+                await done.wait()
                 await echo_works(ws)
 
 
@@ -643,7 +673,7 @@ async def test_closing_a_taken_over_session_cancels_what_the_polling_task_runs(
                 await echo_works(ws)
             await cancelled.wait()
             await disconnected.wait()
-        await eventually(lambda: not server.engine.sessions)
+        await sessions_end(server.engine)
 
 
 async def test_cors_allow_list(anyio_backend: str) -> None:
@@ -729,7 +759,7 @@ async def test_slow_polling_client_is_disconnected_by_broadcasts(anyio_backend: 
 async def test_handlers_are_cancelled_when_the_client_disconnects(anyio_backend: str) -> None:
     server = make_server()
     events: list[str] = []
-    started = anyio.Event()
+    started, disconnected = anyio.Event(), anyio.Event()
 
     @server.on("forever")
     async def forever(socket: gosf.Socket) -> None:
@@ -741,6 +771,7 @@ async def test_handlers_are_cancelled_when_the_client_disconnects(anyio_backend:
 
     async def on_disconnect(socket: gosf.Socket, reason: str) -> None:
         events.append(f"disconnected: {reason}")
+        disconnected.set()
 
     server.on_disconnect(on_disconnect)
     async with running(server) as (_, host, _):
@@ -748,7 +779,7 @@ async def test_handlers_are_cancelled_when_the_client_disconnects(anyio_backend:
             async with socketio_ws(host) as ws:
                 await ws.send('42["forever"]')
                 await started.wait()
-            await eventually(lambda: len(events) == 2)
+            await disconnected.wait()
     assert events == ["handler cancelled", "disconnected: transport close"]
 
 
@@ -757,12 +788,14 @@ async def test_concurrent_handlers_per_client_are_bounded(anyio_backend: str) ->
     running_now = 0
     peak = 0
     release = anyio.Event()
+    started = Watch()
 
     @server.on("hold")
     async def hold(socket: gosf.Socket, n: int) -> int:
         nonlocal running_now, peak
         running_now += 1
         peak = max(peak, running_now)
+        started.notify()
         await release.wait()
         running_now -= 1
         return n
@@ -772,7 +805,7 @@ async def test_concurrent_handlers_per_client_are_bounded(anyio_backend: str) ->
             with anyio.fail_after(5):
                 for n in range(5):
                     await ws.send(f'42{n}["hold",{n}]')
-                await eventually(lambda: running_now == 2)
+                await started.until(lambda: running_now == 2)
                 await anyio.sleep(0.1)
                 assert running_now == 2  # the reader waits for a free slot
                 release.set()
@@ -784,6 +817,7 @@ async def test_concurrent_handlers_per_client_are_bounded(anyio_backend: str) ->
 async def test_server_call_times_out_without_ack(anyio_backend: str) -> None:
     server = make_server()
     outcome: list[str] = []
+    answered = anyio.Event()
 
     @server.on("ask")
     async def ask(socket: gosf.Socket) -> None:
@@ -791,11 +825,13 @@ async def test_server_call_times_out_without_ack(anyio_backend: str) -> None:
             await socket.call("question", timeout=0.2)
         except TimeoutError:
             outcome.append("timeout")
+        finally:
+            answered.set()
 
     async with running(server) as (_, host, _):
         async with socketio_ws(host) as ws:
             with anyio.fail_after(5):
                 await ws.send('42["ask"]')
                 assert await ws.receive() == '420["question"]'  # never acked
-                await eventually(lambda: bool(outcome))
+                await answered.wait()
     assert outcome == ["timeout"]

@@ -18,13 +18,13 @@ import orjson
 import pytest
 
 import gosf
-from gosf._transport._engine import owner_of
+from gosf._transport._engine import EngineSession, owner_of
 from gosf._transport._forward import Forwarder
 from gosf._transport._forward_wire import decode_forward, encode_forward
 from gosf._transport._relay import WINDOW
 from gosf.brokers import MemoryBus
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
-from tests.harness import RawWebSocket, eventually, serve_app
+from tests.harness import RawWebSocket, serve_app, watch_attribute
 from tests.proxy import python_socketio_per_request, round_robin
 
 pytestmark = pytest.mark.anyio
@@ -68,10 +68,11 @@ async def pending_get(client: Hopping, host: str, session: Any) -> AsyncIterator
     async def long_poll() -> None:
         got.extend(await client.get(host=host))
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(5), pytest.MonkeyPatch.context() as patch:
+        polls = watch_attribute(patch, EngineSession, "polling_get_active")
         async with anyio.create_task_group() as tg:
             tg.start_soon(long_poll)
-            await eventually(lambda: session.polling_get_active)
+            await polls.until(lambda: session.polling_get_active)
             yield got
 
 
@@ -191,8 +192,9 @@ async def test_a_forwarded_get_waits_while_a_post_goes_elsewhere(anyio_backend: 
 
 
 async def test_a_client_leaving_a_forwarded_get_leaves_its_packets_queued(
-    anyio_backend: str,
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
     async with pair() as cluster, http_client() as http:
         owner, other = cluster.hosts
         client = Hopping(http, [other])
@@ -203,9 +205,9 @@ async def test_a_client_leaving_a_forwarded_get_leaves_its_packets_queued(
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(client.get)
-                await eventually(lambda: session.polling_get_active)
+                await polls.until(lambda: session.polling_get_active)
                 tg.cancel_scope.cancel()  # httpx drops the connection: the client left
-            await eventually(lambda: not session.polling_get_active)
+            await polls.until(lambda: not session.polling_get_active)
             await client.post('421["echo","kept"]', host=owner)
             assert await client.get(host=owner) == ['431["kept"]']
 
@@ -264,8 +266,9 @@ async def test_overlapping_forwarded_gets_close_the_session(anyio_backend: str) 
 
 
 async def test_an_upgrade_on_the_other_process_is_relayed_to_the_owner(
-    anyio_backend: str,
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    transports = watch_attribute(monkeypatch, EngineSession, "transport")
     async with pair() as cluster, http_client() as http:
         owner, other = cluster.hosts
         session_server = cluster.servers[0]
@@ -283,7 +286,7 @@ async def test_an_upgrade_on_the_other_process_is_relayed_to_the_owner(
                 assert await client.get() == ["6"]  # the pending GET is released
                 await ws.send("5")
                 session = session_server.engine.sessions[client.sid]
-                await eventually(lambda: session.transport == "websocket")
+                await transports.until(lambda: session.transport == "websocket")
                 await ws.send('421["echo","over the relay"]')
                 assert await ws.receive() == '431["over the relay"]'
                 await ws.send('42["later","pushed"]')
@@ -294,7 +297,8 @@ async def test_an_upgrade_on_the_other_process_is_relayed_to_the_owner(
                 assert await ws.receive() == '461-2[{"_placeholder":true,"num":0}]'
                 assert await ws.receive() == b"\x04" + blob
             # The client closed its websocket: the owner's session ends.
-            await eventually(lambda: client.sid not in session_server.engine.sessions)
+            await session.wait_finished()
+            assert client.sid not in session_server.engine.sessions
         assert cluster.servers[1].engine.sessions == {}
 
 
@@ -360,13 +364,20 @@ async def test_python_socketio_behind_a_round_robin_balancer(
         python_socketio_per_request() as client,
     ):
         news: list[Any] = []
-        client.on("news", news.append)
+        heard = anyio.Event()
+
+        def on_news(data: Any) -> None:
+            news.append(data)
+            heard.set()
+
+        client.on("news", on_news)
         with anyio.fail_after(20):
             await client.connect(f"http://{balancer.host}", transports=transports, wait_timeout=5)
             for n in range(20):
                 assert await client.call("echo", n, timeout=5) == n
             await client.emit("later", "broadcast-free")
-            await eventually(lambda: news == ["broadcast-free"])
+            await heard.wait()
+            assert news == ["broadcast-free"]
             assert client.connected
             # The upgrade may land on either process: it works on both.
             assert client.transport() == transports[-1]

@@ -10,7 +10,8 @@ unread PONGs need a real websocket reader.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 import gosf
 import gosf._server
 from gosf._transport._engine import EngineSession
-from tests.harness import eventually, serve_app
+from tests.harness import Watch, serve_app
 from tests.sioclient import SioClient
 
 pytestmark = pytest.mark.anyio
@@ -29,8 +30,35 @@ PING = 0.2
 """pingInterval and pingTimeout of these tests' servers, seconds."""
 
 
+class WatchedQueue(deque[Any]):
+    """A connection's queue of events waiting for a slot, telling a :class:`Watch`
+    of every change (the server keeps no event for it)."""
+
+    def __init__(self, watch: Watch) -> None:
+        super().__init__()
+        self._watch = watch
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        self._watch.notify()
+
+    def extend(self, items: Iterable[Any]) -> None:
+        super().extend(items)
+        self._watch.notify()
+
+    def popleft(self) -> Any:
+        item = super().popleft()
+        self._watch.notify()
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._watch.notify()
+
+
 class Holding:
-    """A server whose ``hold`` handler runs until the test releases it."""
+    """A server whose ``hold`` handler runs until the test releases it; ``changes``
+    is told when a handler starts or ends and when the queue changes."""
 
     def __init__(self, slots: int) -> None:
         self.server = gosf.SocketIOServer(
@@ -40,16 +68,19 @@ class Holding:
         self.started: list[int] = []
         self.running = 0
         self.most_running = 0
+        self.changes = Watch()
 
         @self.server.on("hold")
         async def hold(socket: gosf.Socket, n: int) -> int:
             self.started.append(n)
             self.running += 1
             self.most_running = max(self.most_running, self.running)
+            self.changes.notify()
             try:
                 await self.release.wait()
             finally:
                 self.running -= 1
+                self.changes.notify()
             return n
 
         @self.server.on("echo")
@@ -68,6 +99,7 @@ class Holding:
 @asynccontextmanager
 async def connected(holding: Holding) -> AsyncIterator[SioClient]:
     async with serve_app(holding.server) as host, SioClient.connect(host) as client:
+        holding.session().upper.queue = WatchedQueue(holding.changes)
         yield client
 
 
@@ -88,7 +120,7 @@ async def test_more_events_than_slots_keep_the_heartbeat_going(anyio_backend: st
     holding = Holding(slots=4)
     async with connected(holding) as client:
         await send_holds(client, 6)  # two more than the slots: they wait in the queue
-        await eventually(lambda: holding.started == [0, 1, 2, 3])
+        await holding.changes.until(lambda: holding.started == [0, 1, 2, 3])
         # Each PING comes only once the last PONG was read: more of them
         # mean the reader kept reading while every slot was taken.
         await client.wait_pings(client.pings + 3)
@@ -122,7 +154,7 @@ async def test_a_flood_past_every_bound_is_held_not_timed_out(
     holding = Holding(slots=2)
     async with connected(holding) as client:
         await send_holds(client, 20)
-        await eventually(lambda: holding.started == [0, 1])
+        await holding.changes.until(lambda: holding.started == [0, 1])
         # The reader waits for room in the queue: the PONGs are not read.
         # Heartbeat checks go on meanwhile, and none closes the session.
         seen = checks
@@ -145,7 +177,7 @@ async def test_queued_events_get_the_slots_in_the_order_they_came(anyio_backend:
     holding = Holding(slots=1)  # one at a time: the order they run in is the order of the slots
     async with connected(holding) as client:
         await send_holds(client, 6)
-        await eventually(lambda: holding.queued() == 5)
+        await holding.changes.until(lambda: holding.queued() == 5)
         holding.release.set()
         assert await acks(client, 6) == [[n] for n in range(6)]
         assert holding.started == list(range(6))
@@ -155,9 +187,9 @@ async def test_namespace_disconnect_drops_its_queued_events(anyio_backend: str) 
     holding = Holding(slots=1)
     async with connected(holding) as client:
         await send_holds(client, 3)
-        await eventually(lambda: holding.queued() == 2)
+        await holding.changes.until(lambda: holding.queued() == 2)
         await client.ws.send("41")  # leave: the running one is cancelled, the queued dropped
-        await eventually(lambda: holding.running == 0 and holding.queued() == 0)
+        await holding.changes.until(lambda: holding.running == 0 and holding.queued() == 0)
         await client.ws.send("40")  # back in: answered before the next packet is read
         assert await client.call("echo", "back") == ["back"]
         assert holding.started == [0]
@@ -176,7 +208,7 @@ async def test_close_is_read_while_every_slot_is_taken(anyio_backend: str) -> No
 
     async with connected(holding) as client:
         await send_holds(client, 3)
-        await eventually(lambda: holding.started == [0])
+        await holding.changes.until(lambda: holding.started == [0])
         await client.ws.send("1")  # Engine.IO CLOSE, behind the events with no slot
         with anyio.fail_after(5):
             await closed.wait()

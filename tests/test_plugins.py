@@ -8,6 +8,8 @@ by hypercorn (tests/harness.py) to a bare websocket client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -16,7 +18,7 @@ import pytest
 
 import gosf
 from examples.plugins import MessageCounter, SamplePlugin
-from tests.harness import RawWebSocket, eventually, serve_app
+from tests.harness import RawWebSocket, Watch, serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +34,32 @@ ECHO_CYCLE = [
 
 def lines(caplog: pytest.LogCaptureFixture, logger: str) -> list[str]:
     return [record.getMessage() for record in caplog.records if record.name == logger]
+
+
+class _Notify(logging.Handler):
+    def __init__(self, watch: Watch) -> None:
+        super().__init__(logging.INFO)
+        self._watch = watch
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._watch.notify()
+
+
+@contextmanager
+def logged(logger: str) -> Iterator[Watch]:
+    """A :class:`Watch` told of every ``INFO`` record (or above) ``logger`` makes,
+    meanwhile (the plugins report through their loggers)."""
+    watch = Watch()
+    handler = _Notify(watch)
+    target = logging.getLogger(logger)
+    level = target.level
+    target.setLevel(logging.INFO)
+    target.addHandler(handler)
+    try:
+        yield watch
+    finally:
+        target.removeHandler(handler)
+        target.setLevel(level)
 
 
 def sample_app() -> gosf.App:
@@ -55,6 +83,18 @@ async def test_sample_plugin_logs_one_request_cycle_in_order(
 ) -> None:
     caplog.set_level(logging.INFO, logger=SAMPLE_LOGGER)
     app = sample_app()
+    with logged(SAMPLE_LOGGER) as logs:
+        await served_echo(app, caplog, logs)
+    assert lines(caplog, SAMPLE_LOGGER) == [
+        "Client connected.",
+        *ECHO_CYCLE,
+        "Client disconnected.",
+    ]
+    assert not any(app.hooks.has(name) for name in ("on_connect", "on_after_response"))
+
+
+async def served_echo(app: gosf.App, caplog: pytest.LogCaptureFixture, logs: Watch) -> None:
+    """One ``util.echo`` request over a websocket, from connect to disconnect."""
     async with serve_app(app) as host:  # hypercorn runs the lifespan: app.run()
         async with RawWebSocket.connect(host, "/socket.io/?EIO=4&transport=websocket") as ws:
             with anyio.fail_after(10):
@@ -70,14 +110,8 @@ async def test_sample_plugin_logs_one_request_cycle_in_order(
             assert event == "42" + orjson.dumps(["util.echo", reply]).decode()
             assert ack == "431" + orjson.dumps([reply]).decode()
             # on_after_response runs once the ack was written: maybe after we read it.
-            await eventually(lambda: len(lines(caplog, SAMPLE_LOGGER)) >= 5)
-        await eventually(lambda: "Client disconnected." in lines(caplog, SAMPLE_LOGGER))
-    assert lines(caplog, SAMPLE_LOGGER) == [
-        "Client connected.",
-        *ECHO_CYCLE,
-        "Client disconnected.",
-    ]
-    assert not any(app.hooks.has(name) for name in ("on_connect", "on_after_response"))
+            await logs.until(lambda: len(lines(caplog, SAMPLE_LOGGER)) >= 5)
+        await logs.until(lambda: "Client disconnected." in lines(caplog, SAMPLE_LOGGER))
 
 
 async def test_sample_plugin_hooks_registered_while_active(
@@ -145,14 +179,15 @@ async def test_counter_counts_responses_and_reports_the_rate(
     counter = MessageCounter(interval=interval)
     app = gosf.App()
     app.register_plugin(counter)
-    async with app.run():
-        await respond(app, 3)  # no checkpoint in between: all in the first window
-        assert counter.total == 3
-        await eventually(lambda: counter.reports >= 1)
-        first = counter.messages_per_second
-        await eventually(lambda: counter.reports >= 2)
-        second = counter.messages_per_second  # nothing responded in that window
-        await respond(app, 2)
+    with logged(COUNTER_LOGGER) as reported:
+        async with app.run():
+            await respond(app, 3)  # no checkpoint in between: all in the first window
+            assert counter.total == 3
+            await reported.until(lambda: counter.reports >= 1)
+            first = counter.messages_per_second
+            await reported.until(lambda: counter.reports >= 2)
+            second = counter.messages_per_second  # nothing responded in that window
+            await respond(app, 2)
     assert counter.total == 5
     # At least `interval` passed (give the clocks' resolution some slack), so
     # at most 3 / interval; positive since 3 responses were counted.
@@ -167,15 +202,17 @@ async def test_counter_task_stops_on_deactivate(anyio_backend: str) -> None:
     counter = MessageCounter(interval=0.05)
     app = gosf.App()
     app.register_plugin(counter)
-    async with app.run():
-        await eventually(lambda: counter.reporting)
-        await counter.deactivate(app)  # returns once the reporting loop has ended
-        assert not counter.reporting
-        reports = counter.reports
-        await respond(app, 2)  # the hook is gone too
-        await anyio.sleep(0.2)  # four intervals
-        assert counter.reports == reports
-        assert counter.total == 0
+    with logged(COUNTER_LOGGER) as reported:
+        async with app.run():
+            await reported.until(lambda: counter.reports >= 1)  # the loop runs
+            assert counter.reporting
+            await counter.deactivate(app)  # returns once the reporting loop has ended
+            assert not counter.reporting
+            reports = counter.reports
+            await respond(app, 2)  # the hook is gone too
+            await anyio.sleep(0.2)  # four intervals
+            assert counter.reports == reports
+            assert counter.total == 0
     # app.run() deactivated it again (a no-op) and its task group, which owns
     # the loop, has exited.
     assert not counter.reporting
@@ -186,13 +223,16 @@ async def test_counter_stops_when_the_app_stops_and_reactivates(anyio_backend: s
     counter = MessageCounter(interval=0.05)
     app = gosf.App()
     app.register_plugin(counter)
-    with anyio.fail_after(10):
+    with anyio.fail_after(10), logged(COUNTER_LOGGER) as reported:
         async with app.run():
-            await eventually(lambda: counter.reporting)
+            await reported.until(lambda: counter.reports >= 1)  # the loop runs
+            assert counter.reporting
         assert not counter.reporting
         assert not app.hooks.has("on_after_response")
+        before = counter.reports
         async with app.run():  # the same app started again activates it again
-            await eventually(lambda: counter.reporting)
+            await reported.until(lambda: counter.reports > before)
+            assert counter.reporting
             await respond(app, 1)
         assert counter.total == 1
         assert not counter.reporting

@@ -19,11 +19,12 @@ import anyio
 import pytest
 
 import gosf
+from gosf._transport._engine import EngineSession
 from gosf.brokers import Broadcast, Broker, from_url
 from gosf.brokers._redis import RedisBroker, decode_message, encode_message
 from tests import redis_fixtures
 from tests.conftest import free_port
-from tests.harness import serve_app
+from tests.harness import Watch, serve_app, watch_attribute
 from tests.redis_fixtures import RedisServer
 from tests.test_forwarding import Hopping, http_client
 
@@ -57,13 +58,24 @@ class Inbox:
 
     async def wait_for(self, count: int) -> list[Broadcast]:
         """The broadcasts delivered, once there are ``count`` (within ``WAIT`` seconds)."""
-        with anyio.fail_after(WAIT):
-            while len(self.received) < count:
-                await self._changed.wait()
+        await self.until(lambda: len(self.received) >= count)
         return self.received
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait (within ``WAIT`` seconds) until ``condition()`` holds, looking
+        again at each delivery."""
+        with anyio.fail_after(WAIT):
+            while not condition():
+                await self._changed.wait()
 
     def texts(self) -> list[str]:
         return [str(b.parts[0]) for b in self.received]
+
+
+def note(into: list[bytes], watch: Watch, message: bytes) -> None:
+    """A direct message's arrival: kept in ``into``, and ``watch`` told."""
+    into.append(message)
+    watch.notify()
 
 
 def make_broker(url: str, chan: str, **options: float) -> RedisBroker:
@@ -88,13 +100,6 @@ async def running(*brokers: RedisBroker) -> AsyncIterator[list[Inbox]]:
                 await tg.start(broker.run, inbox.deliver)
         yield inboxes
         tg.cancel_scope.cancel()
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Wait (within ``WAIT`` seconds) until ``condition()`` holds."""
-    with anyio.fail_after(WAIT):
-        while not condition():  # noqa: ASYNC110 - polls state that has no event to wait on
-            await anyio.sleep(0.02)
 
 
 async def connected(*brokers: RedisBroker, state: bool = True) -> None:
@@ -236,9 +241,11 @@ async def test_a_failing_deliver_does_not_stop_the_subscription(
     chan = channel()
     a, b = make_broker(redis_url, chan), make_broker(redis_url, chan)
     got: list[Broadcast] = []
+    delivered = Watch()
 
     def deliver(broadcast: Broadcast) -> None:
         got.append(broadcast)
+        delivered.notify()
         if len(got) == 1:
             raise RuntimeError("a bug in deliver")
 
@@ -247,7 +254,7 @@ async def test_a_failing_deliver_does_not_stop_the_subscription(
         with caplog.at_level(logging.ERROR, "gosf.broker"):
             await a.publish(Broadcast("/", ("one",)))
             await a.publish(Broadcast("/", ("two",)))
-            await eventually(lambda: len(got) == 2)
+            await delivered.until(lambda: len(got) == 2, WAIT)
         assert "a bug in deliver" in caplog.text
         tg.cancel_scope.cancel()
 
@@ -260,17 +267,17 @@ async def test_direct_messages_reach_only_their_process_in_order(redis_url: str)
     chan = channel()
     first, second, third = (make_broker(redis_url, chan) for _ in range(3))
     got: dict[str, list[bytes]] = {b.node_id: [] for b in (first, second, third)}
+    arrived = Watch()
     async with anyio.create_task_group() as tg:
         for broker in (first, second, third):
             with anyio.fail_after(WAIT):
-                await tg.start(
-                    partial(broker.run, Inbox().deliver, inbox=got[broker.node_id].append)
-                )
+                inbox = partial(note, got[broker.node_id], arrived)
+                await tg.start(partial(broker.run, Inbox().deliver, inbox=inbox))
         messages = [b"\x00binary\n" + bytes([n]) for n in range(50)]
         for message in messages:
             assert await first.send_to(second.node_id, message)
         assert not await first.send_to("no-such-node", b"lost")
-        await eventually(lambda: len(got[second.node_id]) == len(messages))
+        await arrived.until(lambda: len(got[second.node_id]) == len(messages), WAIT)
         await anyio.sleep(QUIET)
         assert got[second.node_id] == messages
         assert got[first.node_id] == got[third.node_id] == []
@@ -285,10 +292,11 @@ async def test_direct_messages_from_many_tasks_are_batched_in_order(redis_url: s
     chan = channel()
     first, second = make_broker(redis_url, chan), make_broker(redis_url, chan)
     got: list[bytes] = []
+    arrived = Watch()
     async with anyio.create_task_group() as tg:
         with anyio.fail_after(WAIT):
             await tg.start(partial(first.run, Inbox().deliver))
-            await tg.start(partial(second.run, Inbox().deliver, inbox=got.append))
+            await tg.start(partial(second.run, Inbox().deliver, inbox=partial(note, got, arrived)))
         outcomes: list[bool] = []
 
         async def sender(task: int) -> None:
@@ -300,7 +308,7 @@ async def test_direct_messages_from_many_tasks_are_batched_in_order(redis_url: s
                 for task in range(25):
                     senders.start_soon(sender, task)
         assert outcomes == [True] * 1000
-        await eventually(lambda: len(got) == 1000)
+        await arrived.until(lambda: len(got) == 1000, WAIT)
         for task in range(25):
             mine = [m for m in got if m.startswith(f"{task}:".encode())]
             assert mine == [f"{task}:{n}".encode() for n in range(40)]
@@ -379,7 +387,7 @@ async def test_redis_restart_mid_traffic(
         for i in range(20):
             sent.append(f"after{i}")
             await a.publish(Broadcast("/", (sent[-1],)))
-        await eventually(lambda: "after19" in inbox_b.texts())
+        await inbox_b.until(lambda: "after19" in inbox_b.texts())
         await anyio.sleep(QUIET)
 
         texts = inbox_b.texts()
@@ -430,7 +438,7 @@ async def test_a_hung_redis_costs_one_publish_timeout(own_redis: RedisServer) ->
 @pytest.mark.anyio
 @pytest.mark.parametrize("outage", ["stopped", "hung"])
 async def test_a_forwarded_get_answered_during_an_outage_reaches_its_client_after(
-    own_redis: RedisServer, outage: str
+    own_redis: RedisServer, outage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A polling client's GET waits at the process that does not hold its
     session (forwarded to the owner) when Redis stops (or hangs: SIGSTOP). A
@@ -455,6 +463,7 @@ async def test_a_forwarded_get_answered_during_an_outage_reaches_its_client_afte
             (opened,) = await client.get()
             assert opened.startswith("40")
         session = owner.engine.sessions[client.sid]
+        polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
 
         got: list[str] = []
 
@@ -464,7 +473,8 @@ async def test_a_forwarded_get_answered_during_an_outage_reaches_its_client_afte
         with anyio.fail_after(WAIT):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(long_poll)
-                await eventually(lambda: session.polling_get_active)  # forwarded to the owner
+                # Forwarded to the owner, where it waits for packets.
+                await polls.until(lambda: session.polling_get_active, WAIT)
                 if outage == "stopped":
                     await anyio.to_thread.run_sync(own_redis.stop)
                 else:

@@ -38,7 +38,7 @@ from gosf._errors import ConnectionClosed, HandshakeError
 from gosf._sioclient import SocketIOClient
 from gosf._transport._wsclient import connect_websocket
 from tests.conftest import free_port
-from tests.harness import eventually, serve_app
+from tests.harness import Watch, serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -54,6 +54,8 @@ class App:
     def __init__(self, **options: Any) -> None:
         self.server = server = gosf.SocketIOServer(**options)
         self.left: dict[str, str] = {}
+        self.leaving = Watch()
+        """Told of each disconnect recorded in ``left``."""
 
         async def check_auth(socket: gosf.Socket, auth: dict[str, Any]) -> None:
             if auth.get("token") == "bad":
@@ -62,6 +64,7 @@ class App:
 
         async def record(socket: gosf.Socket, reason: str) -> None:
             self.left[socket.sid] = reason
+            self.leaving.notify()
 
         for namespace in ("/", "/admin"):
             server.on_connect(check_auth, namespace=namespace)
@@ -170,7 +173,7 @@ async def test_namespaces(protocol: Literal[4, 5]) -> None:
 
             await client.disconnect("/admin")  # leaves one namespace, keeps the connection
             assert client.namespaces == {"/"} and client.connected
-            await eventually(lambda: admin_server_sid in app.left)
+            await app.leaving.until(lambda: admin_server_sid in app.left)
             assert app.left[admin_server_sid] == "client namespace disconnect"
             with pytest.raises(gosf.Disconnected):
                 await client.call("echo", namespace="/admin")
@@ -295,7 +298,7 @@ async def test_disconnect_is_clean(protocol: Literal[4, 5]) -> None:
             async with client.connect(url):  # leaving the block disconnects too
                 second = (await client.call("whoami"))["sid"]
             assert not client.connected
-            await eventually(lambda: sid in app.left and second in app.left)
+            await app.leaving.until(lambda: sid in app.left and second in app.left)
     # the server got DISCONNECT packets, not just a closed socket
     assert app.left[sid] == app.left[second] == "client namespace disconnect"
 

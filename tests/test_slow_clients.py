@@ -11,10 +11,12 @@ for the peer, under hypercorn's asyncio and trio workers (and uvicorn).
 from __future__ import annotations
 
 import os
+import select
 import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -28,9 +30,16 @@ from wsproto.events import AcceptConnection, Request
 
 import gosf
 from gosf._transport._abort import find_abort
-from gosf._transport._engine import LINGER
-from tests.conftest import free_port
-from tests.harness import RawWebSocket, eventually, serve_app
+from gosf._transport._engine import LINGER, EngineSession
+from tests.harness import (
+    RawWebSocket,
+    Watch,
+    listening_socket,
+    serve_app,
+    sessions_end,
+    started_app,
+    watch_attribute,
+)
 
 pytestmark = [
     pytest.mark.anyio,
@@ -51,6 +60,25 @@ def reset(sock: socket.socket) -> bool:
     nothing cannot see an end of stream (it sits behind unread data), but its
     kernel sees the reset."""
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == _TCP_CLOSE
+
+
+async def hung_up(sock: socket.socket, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait until the kernel reports ``sock`` hung up or in error (a reset does
+    both; unread data, which keeps it readable, does not count), then check
+    that it was reset.
+
+    Raises:
+        TimeoutError: it had not hung up after ``timeout`` seconds.
+    """
+    poller = select.poll()
+    poller.register(sock, 0)  # hang-ups and errors are always reported
+
+    def wait() -> bool:
+        return bool(poller.poll(timeout * 1000))
+
+    if not await anyio.to_thread.run_sync(wait):
+        raise TimeoutError(f"the connection was not dropped within {timeout} s")
+    assert reset(sock)
 
 
 @asynccontextmanager
@@ -92,16 +120,21 @@ async def serve_uvicorn(app: Any) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn (asyncio only) in the running loop; yields ``host:port``."""
     import uvicorn
 
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # Listening from the start (see tests/harness.py): nothing polls for the
+    # server to come up; the lifespan's startup says it is up.
+    sock = listening_socket()
+    wrapped, started = started_app(app)
+    config = uvicorn.Config(wrapped, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve)
-        await eventually(lambda: server.started, timeout=10)
-        try:
-            yield f"127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
+    with sock:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(server.serve, sockets=[sock]))
+            with anyio.fail_after(10):
+                await started.wait()
+            try:
+                yield f"127.0.0.1:{sock.getsockname()[1]}"
+            finally:
+                server.should_exit = True
 
 
 def serve_with(server_kind: str, app: Any) -> AbstractAsyncContextManager[str]:
@@ -147,16 +180,17 @@ async def test_a_slow_client_cut_off_by_broadcasts_leaves_at_once(
             await gone.wait()
         assert reasons == ["slow client"]
         assert server.namespace("/").members() == []
-        await eventually(lambda: not server.engine.sessions)
-        await eventually(lambda: reset(sock))
+        await sessions_end(server.engine)
+        await hung_up(sock)
 
 
 async def test_a_client_that_answers_pings_but_never_reads_is_cut_off(
-    anyio_backend: str,
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Everything fits the queue (no broadcast finds it full) and the client
     # answers every ping without reading: only the write-progress deadline
     # can tell that it takes nothing.
+    writing = watch_attribute(monkeypatch, EngineSession, "_flushing")
     server, reasons, gone = slow_client_server(
         ping_interval=0.3, ping_timeout=1.0, write_timeout=0.5
     )
@@ -165,10 +199,10 @@ async def test_a_client_that_answers_pings_but_never_reads_is_cut_off(
         # The session's writer task is to be the one stuck: were the reader
         # (still writing the CONNECT answer) to take the broadcasts over, the
         # pongs would go unread and the ping timeout would close the session.
-        await eventually(lambda: not member.session.flushing)
+        await writing.until(lambda: not member.session.flushing)
         for _ in range(40):
             await server.emit("news", BIG, to="everyone")
-        await eventually(lambda: member.session.flushing)
+        await writing.until(lambda: member.session.flushing)
         with anyio.fail_after(10):
             while not gone.is_set():  # pongs, blind: bounded by the fail_after
                 try:
@@ -180,28 +214,41 @@ async def test_a_client_that_answers_pings_but_never_reads_is_cut_off(
             await gone.wait()
         assert reasons == ["slow client"]
         assert server.namespace("/").members() == []
-        await eventually(lambda: not server.engine.sessions)
-        await eventually(lambda: reset(sock))
+        await sessions_end(server.engine)
+        await hung_up(sock)
 
 
 async def test_a_graceful_disconnect_of_a_client_that_reads_nothing_is_bounded(
-    anyio_backend: str,
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The server disconnects a client while a write to it is blocked: its
     # last packets get ping_timeout to go out, then the connection is
     # aborted and the session ends.
+    writing = watch_attribute(monkeypatch, EngineSession, "_flushing")
     server, reasons, gone = slow_client_server(ping_interval=30.0, ping_timeout=0.5)
     async with serve_app(server.asgi) as host, stalled_client(host) as (_, sock):
         for _ in range(40):
             await server.emit("news", BIG, to="everyone")
         (member,) = server.namespace("/").members()
-        await eventually(lambda: member.session.flushing)  # the writer is stuck
+        await writing.until(lambda: member.session.flushing)  # the writer is stuck
         member.disconnect()
         with anyio.fail_after(10):
             await gone.wait()
         assert len(reasons) == 1
-        await eventually(lambda: not server.engine.sessions)
-        await eventually(lambda: reset(sock))
+        await sessions_end(server.engine)
+        await hung_up(sock)
+
+
+class WatchedSet(set[anyio.CancelScope]):
+    """The engine's set of lingering sessions, telling a :class:`Watch` when one joins."""
+
+    def __init__(self, watch: Watch) -> None:
+        super().__init__()
+        self._watch = watch
+
+    def add(self, scope: anyio.CancelScope) -> None:
+        super().add(scope)
+        self._watch.notify()
 
 
 def test_write_timeout_defaults_to_the_heartbeat() -> None:
@@ -243,6 +290,8 @@ async def test_a_graceful_shutdown_keeps_to_its_grace_despite_abandoned_polling_
     # well under LINGER, whatever the machine.)
     server = gosf.SocketIOServer(ping_interval=30.0, ping_timeout=30.0)
     assert LINGER >= 5.0
+    lingering = Watch()
+    server.engine.lingering = WatchedSet(lingering)
     async with serve_app(server.asgi) as host:
         async with httpx.AsyncClient(base_url=f"http://{host}", timeout=5) as http:
             for _ in range(3):
@@ -253,7 +302,7 @@ async def test_a_graceful_shutdown_keeps_to_its_grace_despite_abandoned_polling_
         sessions = list(server.engine.sessions.values())
         # One is already waiting for its last GET when the shutdown begins.
         server.namespace("/").members()[0].disconnect()
-        await eventually(lambda: bool(server.engine.lingering))
+        await lingering.until(lambda: bool(server.engine.lingering))
         with anyio.fail_after(LINGER / 2):
             await server.shutdown(0.2)
             for session in sessions:

@@ -14,7 +14,7 @@ import pytest
 
 import gosf
 import gosf._socket
-from tests.harness import eventually, serve_app
+from tests.harness import serve_app, watch_attribute
 from tests.sioclient import SioClient
 
 pytestmark = pytest.mark.anyio
@@ -27,6 +27,7 @@ async def test_namespace_disconnect_during_a_blocked_thread_still_cleans_up(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(gosf._socket, "DISCONNECT_GRACE", 0.2)
+    workers = watch_attribute(monkeypatch, gosf._socket.Socket, "_workers")
     app = gosf.App()
     started, release = threading.Event(), threading.Event()
     sockets: list[gosf.Socket] = []
@@ -51,7 +52,8 @@ async def test_namespace_disconnect_during_a_blocked_thread_still_cleans_up(
     try:
         async with serve_app(app) as host, SioClient.connect(host) as client:
             await client.ws.send('42100["slow",{}]')
-            await eventually(started.is_set)
+            # A thread's event, waited for in another thread: bounded, not polled.
+            assert await anyio.to_thread.run_sync(started.wait, THREAD_BOUND)
             await client.ws.send("41")  # leave the namespace; the session stays
             with anyio.fail_after(5):
                 await disconnected.wait()
@@ -60,7 +62,7 @@ async def test_namespace_disconnect_during_a_blocked_thread_still_cleans_up(
             assert not release.is_set()  # all that while the thread was still blocked
 
             release.set()
-            await eventually(lambda: sockets[0]._workers == 0)
+            await workers.until(lambda: sockets[0]._workers == 0)
             await client.ws.send("40")  # back in: answered before the next packet is read
             reply = await client.call("echo", {"text": "back"})
             assert reply == [{"success": True, "text": "back"}]

@@ -19,7 +19,7 @@ import socketio
 
 import gosf
 from gosf._transport._engine import EngineSession
-from tests.harness import eventually, serve_app
+from tests.harness import serve_app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -54,10 +54,13 @@ async def test_more_long_requests_than_slots_all_answered_across_heartbeats(
     )
     release = anyio.Event()
     started: list[int] = []
+    slots_taken = anyio.Event()
 
     @server.on("slow")
     async def slow(socket: gosf.Socket, n: int) -> int:
         started.append(n)
+        if len(started) == SLOTS:
+            slots_taken.set()
         await release.wait()
         return n
 
@@ -74,7 +77,9 @@ async def test_more_long_requests_than_slots_all_answered_across_heartbeats(
             async with anyio.create_task_group() as tg:
                 for n in range(REQUESTS):
                     tg.start_soon(call, n)
-                await eventually(lambda: len(started) == SLOTS)
+                with anyio.fail_after(5):
+                    await slots_taken.wait()
+                assert len(started) == SLOTS
                 (session,) = server.engine.sessions.values()
                 seen = checks
                 with anyio.fail_after(10):
