@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import httpx
 import orjson
 import pytest
 
-from tests.harness import Closed, RawWebSocket
+from tests.harness import Closed, RawWebSocket, eventually
 from tests.test_engineio_server import Polling, echo_works, running, upgraded
 from tests.test_forwarding import Hopping, http_client, pair, upgrade_through
 
@@ -33,6 +34,73 @@ _CLOSE_POLICY = 1008
 
 def _websocket_target(sid: str) -> str:
     return f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+
+
+# -- polling once the websocket has taken over ------------------------------------
+
+
+async def test_a_get_sent_right_after_the_upgrade_packet_is_refused(anyio_backend: str) -> None:
+    async with running() as (_, host, http):
+        client = Polling(http)
+        await client.connect()
+        with anyio.fail_after(10):
+            async with RawWebSocket.connect(host, _websocket_target(client.sid)) as ws:
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+                await ws.send("5")
+                # No wait for the server to read the "5": the GET may reach
+                # it first, over its own connection.
+                response = await http.get(client.url)
+                assert response.status_code == 400
+                assert response.json()["code"] == _BAD_REQUEST
+                await echo_works(ws)
+
+
+async def test_a_get_that_arrives_while_the_upgrade_packet_is_in_flight_is_refused(
+    anyio_backend: str,
+) -> None:
+    async with running() as (server, host, http):
+        client = Polling(http)
+        await client.connect()
+        (session,) = server.engine.sessions.values()
+        with anyio.fail_after(10):
+            async with RawWebSocket.connect(host, _websocket_target(client.sid)) as ws:
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+                # The "5" in a text frame (masked with zeros) cut in two: the
+                # server holds its head when the GET arrives.
+                await ws.send_raw(b"\x81\x81\x00\x00\x00\x00")
+                responses: list[httpx.Response] = []
+
+                async def late_get() -> None:
+                    responses.append(await http.get(client.url))
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(late_get)
+                    # Waiting at the server, or (a wrong answer) answered at once.
+                    await eventually(lambda: session.polling_get_active or bool(responses))
+                    await ws.send_raw(b"5")
+                (response,) = responses
+                assert response.status_code == 400
+                assert response.json()["code"] == _BAD_REQUEST
+                await echo_works(ws)
+
+
+async def test_a_get_during_the_upgrade_leaves_the_queue_to_the_websocket(
+    anyio_backend: str,
+) -> None:
+    async with running() as (_, host, http):
+        client = Polling(http)
+        await client.connect()
+        with anyio.fail_after(10):
+            async with RawWebSocket.connect(host, _websocket_target(client.sid)) as ws:
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+                await client.post('421["echo","for the websocket"]')  # its ack is queued
+                assert await client.get() == ["6"]
+                await ws.send("5")
+                assert await ws.receive() == '431["for the websocket"]'
+                await echo_works(ws)
 
 
 # -- a second websocket for the session -------------------------------------------

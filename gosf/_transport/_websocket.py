@@ -23,6 +23,7 @@ from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, enco
 from ..protocol.errors import RemoteProtocolError
 from ._abort import find_abort
 from ._engine import EngineServer, EngineSession
+from ._event import Event, new_event
 from ._http import Receive, Scope, Send, websocket_connected
 
 __all__ = ("open_websocket_session", "serve_upgrade")
@@ -113,6 +114,7 @@ async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_pay
     # -> the session switches to this websocket. Marked as upgrading before
     # the first await: a second websocket for the session finds it taken.
     session.upgrading = True
+    probed: Event | None = None
     try:
         await send({"type": "websocket.accept"})
         with anyio.move_on_after(UPGRADE_TIMEOUT):
@@ -128,6 +130,10 @@ async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_pay
                     "text": encode_ws(Packet(PacketType.PONG, "probe"), session.protocol),
                 }
             )
+            # Polling requests from now on may have been sent after the
+            # client's "5", still on its way here: they wait for it (see
+            # _polling._settled_upgrade).
+            probed = session.upgrade_probed = new_event()
             session.outbox.wake()
             while True:
                 frame = await _read_frame(receive, max_payload)
@@ -145,6 +151,9 @@ async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_pay
         log.info("session %s: upgrade failed: %s", session.sid, exc)
     finally:
         session.upgrading = False
+        if probed is not None:
+            session.upgrade_probed = None
+            probed.set()
     await _close(send, _CLOSE_POLICY)
     return False
 
