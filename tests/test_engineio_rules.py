@@ -21,8 +21,9 @@ import httpx
 import orjson
 import pytest
 
+import gosf
 from tests.harness import Closed, RawWebSocket, eventually
-from tests.test_engineio_server import Polling, echo_works, running, upgraded
+from tests.test_engineio_server import Polling, echo_works, make_server, running, upgraded
 from tests.test_forwarding import Hopping, http_client, pair, upgrade_through
 
 pytestmark = pytest.mark.anyio
@@ -34,6 +35,44 @@ _CLOSE_POLICY = 1008
 
 def _websocket_target(sid: str) -> str:
     return f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+
+
+# -- a client's CLOSE over long-polling ---------------------------------------------
+
+
+async def test_a_client_close_answers_the_pending_get_with_a_noop_and_ends_the_session(
+    anyio_backend: str,
+) -> None:
+    server = make_server()
+    reasons: list[str] = []
+    disconnected = anyio.Event()
+
+    @server.on_disconnect
+    async def gone(socket: gosf.Socket, reason: str) -> None:
+        reasons.append(reason)
+        disconnected.set()
+
+    async with running(server) as (_, _, http):
+        client = Polling(http)
+        await client.connect()
+        (session,) = server.engine.sessions.values()
+        pending: list[str] = []
+
+        async def long_poll() -> None:
+            pending.extend(await client.get())
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(long_poll)
+                await eventually(lambda: session.polling_get_active)
+                assert (await client.post("1")).text == "ok"
+            assert pending == ["6"]
+            for after in (await http.get(client.url), await client.post("40")):
+                assert after.status_code == 400
+                assert after.json()["code"] == _UNKNOWN_SID
+            await disconnected.wait()
+    # The reference calls it "transport close"; gosf keeps its own reason.
+    assert reasons == ["client closed"]
 
 
 # -- polling once the websocket has taken over ------------------------------------

@@ -61,6 +61,7 @@ often as this) and refuses the second: it has read the ``5`` by then. Waiting
 this long does both. A POST is not held back: a stock client in the middle of
 an upgrade waits for its POST before it sends the ``5``."""
 
+_CLIENT_CLOSED = "client closed"  # the close reason of a client's CLOSE packet (EngineSession)
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 
@@ -127,7 +128,10 @@ def session_for_polling(engine: EngineServer, sid: str) -> EngineSession:
         EngineError: no such session here, or it uses another transport.
     """
     session = engine.sessions.get(sid)
-    if session is None:
+    if session is None or (session.closed and not len(session.outbox)):
+        # A closed session is reachable only while its client has packets to
+        # fetch (a graceful close's last ones); otherwise it is gone, as it
+        # is from the reference server the moment it closes.
         raise EngineError(EngineError.UNKNOWN_SID)
     if session.transport != "polling":
         raise _other_transport()
@@ -185,7 +189,8 @@ async def poll(
     A GET is released with a NOOP, whatever is queued, once the client was
     told ``3probe`` (it pauses polling to upgrade) or its websocket took the
     session over: what is queued is the websocket's. A GET of a session that
-    ends while it waits gets the CLOSE.
+    ends while it waits gets the CLOSE, or a NOOP when the client itself
+    closed the session (with a POST), as the reference server answers.
 
     Raises:
         EngineError: a GET is already waiting for this session (a broken
@@ -217,7 +222,8 @@ async def poll(
                 items = outbox.drain(MAX_PACKETS_PER_POLL)
                 packets = [item for item in items if not isinstance(item, Flush)]
                 if not packets:
-                    packets = [_CLOSE] if session.closed else [_NOOP]
+                    ended = session.closed and session.close_reason != _CLIENT_CLOSED
+                    packets = [_CLOSE] if ended else [_NOOP]
                 elif len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
                     # The CLOSE goes in a response of its own, as the reference
                     # server does: socket.io-client handles the packets before
