@@ -154,6 +154,10 @@ class EngineSession:
     (see :meth:`host`): its task group changed."""
     _predecessor: anyio.CancelScope | None = None  # the polling task's, while its handlers finish
     _predecessor_done: Event | None = None  # set when they have
+    upgrade_probed: Event | None = None
+    """While the websocket taking the session over has been answered ``3probe``:
+    set once the upgrade is done (``transport`` is then "websocket") or given
+    up. Polling requests meanwhile wait for it briefly (see ``_polling``)."""
     # While the layer above holds the reading (backpressure, see
     # hold_reading), and when it last let go: class defaults, set only on
     # sessions that were held.

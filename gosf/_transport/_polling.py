@@ -49,6 +49,19 @@ python-engineio's client (python-socketio's) refuses a response of more and
 drops the connection (``Payload.max_decode_packets``); socket.io-client takes
 any number, and one more round trip per 16 packets costs it little."""
 
+UPGRADE_GRACE = 0.1
+"""Longest wait, in seconds, of a GET that arrives once the client was told
+``3probe``, for the upgrade to finish or be given up.
+
+A stock client sends no GET then (it pauses polling to upgrade) unless the
+NOOP that released its last one overtook the ``3probe``; a GET sent after its
+``5`` may get here first, over its own connection. The reference server
+answers the first kind with a NOOP at its next check for a fast upgrade (as
+often as this) and refuses the second: it has read the ``5`` by then. Waiting
+this long does both. A POST is not held back: a stock client in the middle of
+an upgrade waits for its POST before it sends the ``5``."""
+
+_CLIENT_CLOSED = "client closed"  # the close reason of a client's CLOSE packet (EngineSession)
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 
@@ -115,11 +128,29 @@ def session_for_polling(engine: EngineServer, sid: str) -> EngineSession:
         EngineError: no such session here, or it uses another transport.
     """
     session = engine.sessions.get(sid)
-    if session is None:
+    if session is None or (session.closed and not len(session.outbox)):
+        # A closed session is reachable only while its client has packets to
+        # fetch (a graceful close's last ones); otherwise it is gone, as it
+        # is from the reference server the moment it closes.
         raise EngineError(EngineError.UNKNOWN_SID)
     if session.transport != "polling":
-        raise EngineError(EngineError.BAD_REQUEST, detail="session uses another transport")
+        raise _other_transport()
     return session
+
+
+def _other_transport() -> EngineError:
+    return EngineError(EngineError.BAD_REQUEST, detail="session uses another transport")
+
+
+async def _settled_upgrade(session: EngineSession) -> bool:
+    """Wait for the upgrade of a session whose client was told ``3probe`` to
+    finish, for :data:`UPGRADE_GRACE` at most; whether polling still carries
+    the session (no websocket took it over)."""
+    probed = session.upgrade_probed
+    if probed is not None:
+        with anyio.move_on_after(UPGRADE_GRACE):
+            await probed.wait()
+    return session.transport == "polling"
 
 
 async def client_left(receive: Receive) -> None:
@@ -155,30 +186,55 @@ async def poll(
     The caller sends the body, then sets the flush markers of the items
     (:func:`release_flushes`), whether sending worked or not.
 
+    A GET is released with a NOOP, whatever is queued, once the client was
+    told ``3probe`` (it pauses polling to upgrade) or its websocket took the
+    session over: what is queued is the websocket's. A GET of a session that
+    ends while it waits gets the CLOSE, or a NOOP when the client itself
+    closed the session (with a POST), as the reference server answers.
+
     Raises:
         EngineError: a GET is already waiting for this session (a broken
-            client: the session is closed, as the reference server does).
+            client: the session is closed, as the reference server does), or
+            a websocket took the session over before this GET was looked at.
     """
     if session.polling_get_active:
         session.close("overlapping GET requests", discard=True)
         raise EngineError(EngineError.BAD_REQUEST, detail="overlapping GET requests")
     session.polling_get_active = True
+    items: list[OutItem] = []
     try:
-        if not session.upgrading and not await unless_gone(session.outbox.wait, client_gone):
-            return None
-        items: list[OutItem] = (
-            [] if session.upgrading else session.outbox.drain(MAX_PACKETS_PER_POLL)
-        )
-        packets = [item for item in items if not isinstance(item, Flush)]
-        if session.upgrading:
-            packets = [_NOOP]
-        elif not packets:
-            packets = [_CLOSE] if session.closed else [_NOOP]
-        elif len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
-            # The CLOSE goes in a response of its own, as the reference server
-            # does: socket.io-client handles the packets before it on the next
-            # tick, and would otherwise see the transport close first.
-            session.outbox.putback([packets.pop()])
+        if session.upgrade_probed is not None:
+            polling: list[bool] = []
+
+            async def settle() -> None:
+                polling.append(await _settled_upgrade(session))
+
+            if not await unless_gone(settle, client_gone):
+                return None
+            if not polling[0]:
+                raise _other_transport()
+        outbox = session.outbox
+        while True:
+            if session.upgrade_probed is not None or session.transport != "polling":
+                packets = [_NOOP]
+                break
+            if len(outbox) or session.closed:
+                items = outbox.drain(MAX_PACKETS_PER_POLL)
+                packets = [item for item in items if not isinstance(item, Flush)]
+                if not packets:
+                    ended = session.closed and session.close_reason != _CLIENT_CLOSED
+                    packets = [_CLOSE] if ended else [_NOOP]
+                elif len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
+                    # The CLOSE goes in a response of its own, as the reference
+                    # server does: socket.io-client handles the packets before
+                    # it on the next tick, and would otherwise see the
+                    # transport close first.
+                    outbox.putback([packets.pop()])
+                break
+            # Woken by packets, by the probe, by the websocket taking over or
+            # by the session's end (a stale wake-up finds none: wait again).
+            if not await unless_gone(outbox.wait, client_gone):
+                return None
     finally:
         session.polling_get_active = False
     try:
@@ -216,9 +272,12 @@ async def deliver_payload(
     """Hand the packets of a POST body to ``session``.
 
     Raises:
-        EngineError: the body is too large (413) or not a valid payload (400);
-            the session is closed.
+        EngineError: the body is too large (413) or not a valid payload (400),
+            and the session is closed; or a websocket took the session over
+            before the body was looked at (400, the session goes on).
     """
+    if session.transport != "polling":  # the websocket took over while the body came
+        raise _other_transport()
     if len(data) > max_payload:
         session.close("payload too large", discard=True)
         raise EngineError(EngineError.BAD_REQUEST, status=413, detail="payload too large")

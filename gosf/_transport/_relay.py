@@ -66,16 +66,17 @@ class RelayRefused(Exception):
 
 
 def session_for_upgrade(engine: EngineServer, sid: str) -> EngineSession:
-    """The session ``sid`` of this process, if a websocket may upgrade it.
+    """The live session ``sid`` of this process, for a websocket asking to upgrade it.
+
+    One that a websocket carries already (or is taking over) is returned all
+    the same: ``serve_upgrade`` accepts that websocket and closes it.
 
     Raises:
-        EngineError: no such session here, or it cannot upgrade now.
+        EngineError: no such session here, or it has closed.
     """
     session = engine.sessions.get(sid)
-    if session is None:
+    if session is None or session.closed:
         raise EngineError(EngineError.UNKNOWN_SID)
-    if session.transport != "polling" or session.upgrading or session.closed:
-        raise EngineError(EngineError.BAD_REQUEST, detail="session cannot upgrade")
     return session
 
 

@@ -23,6 +23,7 @@ from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, enco
 from ..protocol.errors import RemoteProtocolError
 from ._abort import find_abort
 from ._engine import EngineServer, EngineSession
+from ._event import Event, new_event
 from ._http import Receive, Scope, Send, websocket_connected
 
 __all__ = ("open_websocket_session", "serve_upgrade")
@@ -76,7 +77,14 @@ async def serve_upgrade(
     """
     if connect and not await websocket_connected(receive):
         return
-    await send({"type": "websocket.accept"})
+    if session.closed or session.transport != "polling" or session.upgrading:
+        # A websocket carries the session already, or is taking it over: as
+        # the reference server does, this one is accepted and closed (a
+        # refused handshake would surface in a stock client as an error of
+        # its own) and the first one goes on.
+        await send({"type": "websocket.accept"})
+        await _close(send, _CLOSE_POLICY)
+        return
     if await _upgrade(session, receive, send, max_payload):
         session.b64 = b64  # from now on frames follow this transport's capability
         # The session's life moves into this call, as if it had begun here.
@@ -103,9 +111,12 @@ async def _read_frame(receive: Receive, max_payload: int) -> str | bytes | None:
 async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_payload: int) -> bool:
     # The probe dance: client "2probe" -> server "3probe"; the pending polling
     # GET is answered with a NOOP so the client can pause polling; client "5"
-    # -> the session switches to this websocket.
+    # -> the session switches to this websocket. Marked as upgrading before
+    # the first await: a second websocket for the session finds it taken.
     session.upgrading = True
+    probed: Event | None = None
     try:
+        await send({"type": "websocket.accept"})
         with anyio.move_on_after(UPGRADE_TIMEOUT):
             frame = await _read_frame(receive, max_payload)
             if frame is None:
@@ -119,6 +130,10 @@ async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_pay
                     "text": encode_ws(Packet(PacketType.PONG, "probe"), session.protocol),
                 }
             )
+            # Polling requests from now on may have been sent after the
+            # client's "5", still on its way here: they wait for it (see
+            # _polling._settled_upgrade).
+            probed = session.upgrade_probed = new_event()
             session.outbox.wake()
             while True:
                 frame = await _read_frame(receive, max_payload)
@@ -136,6 +151,9 @@ async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_pay
         log.info("session %s: upgrade failed: %s", session.sid, exc)
     finally:
         session.upgrading = False
+        if probed is not None:
+            session.upgrade_probed = None
+            probed.set()
     await _close(send, _CLOSE_POLICY)
     return False
 
