@@ -22,7 +22,8 @@ import orjson
 import pytest
 
 import gosf
-from tests.harness import Closed, RawWebSocket, eventually
+from gosf._transport._engine import EngineSession
+from tests.harness import Closed, RawWebSocket, watch_attribute
 from tests.test_engineio_server import Polling, echo_works, make_server, running, upgraded
 from tests.test_forwarding import Hopping, http_client, pair, upgrade_through
 
@@ -41,8 +42,9 @@ def _websocket_target(sid: str) -> str:
 
 
 async def test_a_client_close_answers_the_pending_get_with_a_noop_and_ends_the_session(
-    anyio_backend: str,
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
     server = make_server()
     reasons: list[str] = []
     disconnected = anyio.Event()
@@ -64,7 +66,7 @@ async def test_a_client_close_answers_the_pending_get_with_a_noop_and_ends_the_s
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(long_poll)
-                await eventually(lambda: session.polling_get_active)
+                await polls.until(lambda: session.polling_get_active)
                 assert (await client.post("1")).text == "ok"
             assert pending == ["6"]
             for after in (await http.get(client.url), await client.post("40")):
@@ -96,8 +98,9 @@ async def test_a_get_sent_right_after_the_upgrade_packet_is_refused(anyio_backen
 
 
 async def test_a_get_that_arrives_while_the_upgrade_packet_is_in_flight_is_refused(
-    anyio_backend: str,
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
     async with running() as (server, host, http):
         client = Polling(http)
         await client.connect()
@@ -113,11 +116,12 @@ async def test_a_get_that_arrives_while_the_upgrade_packet_is_in_flight_is_refus
 
                 async def late_get() -> None:
                     responses.append(await http.get(client.url))
+                    polls.notify()
 
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(late_get)
                     # Waiting at the server, or (a wrong answer) answered at once.
-                    await eventually(lambda: session.polling_get_active or bool(responses))
+                    await polls.until(lambda: session.polling_get_active or bool(responses))
                     await ws.send_raw(b"5")
                 (response,) = responses
                 assert response.status_code == 400
