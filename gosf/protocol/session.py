@@ -28,6 +28,10 @@ The rules the reference server (``socketio/engine.io``, ``lib/socket.ts``,
 * Heartbeat, protocol 3: the client pings; the server answers with a pong
   carrying the same data; ``ping_interval + ping_timeout`` without a ping
   closes the session.
+* While the layer above holds the reading (backpressure: its handlers are
+  all busy), an answer to the heartbeat may wait unread: it is not counted
+  against the client, which gets a full ``ping_timeout`` of reading once
+  reading resumes.
 * Long-polling: one GET and one POST at a time; a second one of either closes
   the session and is refused (400). A GET is answered with everything queued,
   except that a CLOSE goes in a response of its own (socket.io-client handles
@@ -35,17 +39,19 @@ The rules the reference server (``socketio/engine.io``, ``lib/socket.ts``,
 * A client's CLOSE over polling while a GET waits: the GET is answered with a
   NOOP, the session is gone at once (the next request gets "unknown sid").
 * Upgrade: a websocket for a polling session waits for ``2probe`` (answered
-  ``3probe`` on that websocket; every GET is then answered with a NOOP at
-  once, so the client can pause polling), then ``5``: from then on the
+  ``3probe`` on that websocket; the GET pending then is answered with a
+  NOOP, so the client can pause polling), then ``5``: from then on the
   websocket carries the session and a polling request for it is refused
-  (400). No ``5`` within ``upgrade_timeout``, or anything but a NOOP before
-  it, and that websocket is closed; the session goes on polling.
+  (400). A GET that arrives after the probe waits up to ``upgrade_grace``:
+  refused if the ``5`` comes meanwhile (it was sent after it), else a NOOP.
+  No ``5`` within ``upgrade_timeout``, or anything but a NOOP before it, and
+  that websocket is closed; the session goes on polling.
 * A websocket for a session that a websocket already carries (or that is
   upgrading) is accepted and closed at once; the first one goes on.
 * The outbound queue holds at most ``max_buffer`` packets: one more closes the
   session as a slow client. So does a client that answers pings but does not
-  read: a write that has not completed ``drain_timeout`` after the transport
-  took its packets (its socket buffers are full).
+  read: checked as the heartbeat moves, packets waiting (queued, or taken
+  and not yet written) with nothing written for ``write_timeout``.
 * A graceful close queues a CLOSE after what is queued; the client has
   ``linger`` seconds to take it (a polling client fetches it with one more
   GET) before the session is gone.
@@ -118,7 +124,7 @@ class CloseReason(enum.Enum):
     OVERLAPPING_POST = "overlapping POST requests"
     """Two long-polling POSTs at once: a broken client."""
     SLOW_CLIENT = "slow client"
-    """The outbound queue overflowed, or nobody drained it for ``drain_timeout``."""
+    """The outbound queue overflowed, or nothing was written for ``write_timeout``."""
     SERVER_DISCONNECT = "server disconnect"
     """The application disconnected the client."""
     SERVER_SHUTTING_DOWN = "server shutting down"
@@ -155,9 +161,11 @@ class SessionConfig:
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
     upgrade_timeout: float = 10.0
+    upgrade_grace: float = 0.1
+    """How long a GET that arrives after the probe waits for the ``5``."""
     max_buffer: int = 1024
-    drain_timeout: float = 45.0
-    """How long one write to the client may take."""
+    write_timeout: float = 45.0
+    """How long packets may wait for the client with nothing written."""
     linger: float = 5.0
     """How long a gracefully closed session waits for its client to take the CLOSE."""
 
@@ -189,6 +197,10 @@ class Session:
         self._post_pending = False
         self._probed = False  # UPGRADING: the websocket has sent its probe
         self._in_flight = False  # taken by the transport, not yet written
+        self._writes = 0  # writes completed; and at the last stall check, since when
+        self._stall_writes, self._stall_since = 0, now
+        self._read_held = False  # the layer above holds the reading (backpressure)
+        self._read_resumed = -math.inf
         # Deadlines (math.inf: none). Heartbeat: protocol 4 pings at _ping_due
         # and waits for the pong until _pong_due; protocol 3 waits for the
         # client's ping until _pong_due.
@@ -196,7 +208,7 @@ class Session:
         self._pong_due = math.inf
         self._upgrade_due = math.inf
         self._linger_due = math.inf
-        self._drain_due = math.inf  # while a write is in flight
+        self._get_held_due = math.inf  # a GET that came after the probe
         if protocol >= 4:
             self._ping_due = now + config.ping_interval
         else:
@@ -224,7 +236,7 @@ class Session:
         if self.state is State.CLOSED:
             return math.inf
         return min(
-            self._ping_due, self._pong_due, self._upgrade_due, self._linger_due, self._drain_due
+            self._ping_due, self._pong_due, self._upgrade_due, self._linger_due, self._get_held_due
         )
 
     # -- time --------------------------------------------------------------------
@@ -239,20 +251,52 @@ class Session:
         if self.state is State.CLOSED:
             return
         if now >= self._pong_due:
-            self._end(CloseReason.PING_TIMEOUT)
-            return
+            unread_until = self._unread_grace(now)
+            if unread_until is None:
+                self._end(CloseReason.PING_TIMEOUT)
+                return
+            self._pong_due = unread_until
         if now >= self._linger_due:
             self._end(self.close_reason or CloseReason.SERVER_DISCONNECT)
             return
-        if now >= self._drain_due:
-            self._end(CloseReason.SLOW_CLIENT)
-            return
         if now >= self._upgrade_due:
             self._abort_upgrade()
+        if now >= self._get_held_due:
+            self._get_held_due = math.inf  # poll_answer() now releases it
         if now >= self._ping_due:
+            if self._stalled(now):
+                return
             self._ping_due = math.inf
             if self.send([_PING]):
                 self._pong_due = now + self.config.ping_timeout
+
+    def hold_reading(self, held: bool, now: float) -> None:
+        """The layer above stops (``True``) or resumes reading the client's input."""
+        self._read_held = held
+        if not held:
+            self._read_resumed = now
+
+    def _unread_grace(self, now: float) -> float | None:
+        """When to look again at a heartbeat answer that may wait unread, or
+        ``None``: the client was read and is late."""
+        if self._read_held:
+            return now + self.config.ping_timeout
+        grace_ends = self._read_resumed + self.config.ping_timeout
+        return grace_ends if now < grace_ends else None
+
+    def _stalled(self, now: float) -> bool:
+        """Whether packets have waited for the client with nothing written for
+        ``write_timeout`` (looked at as the heartbeat moves); if so, the
+        session is closed as a slow client. A heartbeat does not prove that a
+        client reads."""
+        waiting = bool(self._queue) or self._in_flight
+        if not waiting or self._writes != self._stall_writes or self.upgrading:
+            self._stall_writes, self._stall_since = self._writes, now
+            return False
+        if now - self._stall_since < self.config.write_timeout:
+            return False
+        self._end(CloseReason.SLOW_CLIENT)
+        return True
 
     # -- inbound -----------------------------------------------------------------
 
@@ -278,6 +322,8 @@ class Session:
                 self._ping_due = now + self.config.ping_interval
             return None
         if kind is PacketType.PING and self.protocol < 4:
+            if self._stalled(now):
+                return None
             self._pong_due = now + self.config.ping_interval + self.config.ping_timeout
             self.send([Packet(PacketType.PONG, packet.data)])
             return None
@@ -304,11 +350,13 @@ class Session:
 
     # -- long-polling --------------------------------------------------------------
 
-    def get_request(self) -> PollVerdict:
+    def get_request(self, now: float) -> PollVerdict:
         """A long-polling GET arrived; on ``SERVE`` it is pending until :meth:`get_done`."""
         verdict = self._poll_verdict(self._get_pending, CloseReason.OVERLAPPING_GET)
         if verdict is PollVerdict.SERVE:
             self._get_pending = True
+            if self.upgrading and self._probed:
+                self._get_held_due = now + self.config.upgrade_grace  # see poll_answer()
         return verdict
 
     def post_request(self) -> PollVerdict:
@@ -328,20 +376,28 @@ class Session:
             return PollVerdict.OVERLAP
         return PollVerdict.SERVE
 
-    def poll_answer(self, now: float) -> list[Packet] | None:
-        """What the pending GET answers now, or ``None``: keep it waiting.
-
-        Taking the packets counts as the driver writing them (see :meth:`take`).
+    def poll_answer(self, now: float) -> list[Packet] | PollVerdict | None:
+        """What the pending GET answers now: packets (taken, see :meth:`take`),
+        ``WRONG_TRANSPORT`` (a GET that came after the probe, overtaken by the
+        ``5``: refuse it), or ``None``: keep it waiting.
         """
         if self.state is State.CLOSED:
             # Ended while the GET waited: the client's own CLOSE (over a POST)
             # gets its GET back empty, anything else tells it the session is over.
             return [_NOOP] if self.close_reason is CloseReason.CLIENT_CLOSE else [_CLOSE]
-        if self.transport is not Transport.POLLING or (self.upgrading and self._probed):
-            return [_NOOP]  # a websocket carries it, or the client pauses polling to upgrade
+        held = self._get_held_due < math.inf
+        if self.transport is not Transport.POLLING:
+            # Sent after its "5", which was read first: refused as the reference
+            # server refuses it; one pending from before is released.
+            self._get_held_due = math.inf
+            return PollVerdict.WRONG_TRANSPORT if held else [_NOOP]
+        if self.upgrading and self._probed:
+            # The client pauses polling to upgrade: release it, but give one that
+            # came after the probe a moment for the "5" (tick() ends the moment).
+            return None if held else [_NOOP]
         if not self._queue:
             return None
-        packets = self.take(now)
+        packets = self.take()
         if len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
             self._queue.insert(0, packets.pop())  # the CLOSE in a response of its own
         return packets
@@ -350,11 +406,11 @@ class Session:
         """The pending GET is over: answered (``written``), or its client left
         first (what it had taken is lost with it, as with the reference server)."""
         self._get_pending = False
+        self._get_held_due = math.inf
         if written:
             self.written()
         else:
             self._in_flight = False
-            self._drain_due = math.inf
 
     def post_done(self) -> None:
         """The pending POST's body has been handled."""
@@ -427,25 +483,24 @@ class Session:
         self._queue.extend(packets)
         return True
 
-    def take(self, now: float, limit: int | None = None) -> list[Packet]:
+    def take(self, limit: int | None = None) -> list[Packet]:
         """Hand up to ``limit`` queued packets to the carrying transport (all
         when ``None``) to write now; the driver calls :meth:`written` once
-        they are. The write has ``drain_timeout`` seconds."""
+        they are."""
         queue = self._queue
         if limit is None or limit >= len(queue):
             taken, self._queue = queue, []
         else:
             taken, self._queue = queue[:limit], queue[limit:]
-        if taken and not self._in_flight:
+        if taken:
             self._in_flight = True
-            self._drain_due = now + self.config.drain_timeout
         return taken
 
     def written(self) -> None:
         """What the transport took has been written. A closing session with
         nothing left to write is now closed."""
         self._in_flight = False
-        self._drain_due = math.inf
+        self._writes += 1
         if self.state is State.CLOSING and not self._queue:
             self._end(self.close_reason or CloseReason.SERVER_DISCONNECT)
 
@@ -480,4 +535,4 @@ class Session:
         self._probed = False
         self._in_flight = False
         self._ping_due = self._pong_due = self._upgrade_due = math.inf
-        self._linger_due = self._drain_due = math.inf
+        self._linger_due = self._get_held_due = math.inf
