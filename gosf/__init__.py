@@ -47,6 +47,7 @@ from ._errors import (
     MicroserviceError,
     MicroserviceTimeout,
     MicroserviceUnavailable,
+    ServerNotRunning,
 )
 from ._message import (
     Message,
@@ -60,7 +61,6 @@ from ._namespace import Namespace
 from ._server import SocketIOServer
 from ._sioclient import SocketIOClient
 from ._socket import Socket
-from ._transport._engine import ServerNotRunning
 from .types import ASGIApp, Receive, Scope, Send
 
 __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)

@@ -38,6 +38,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .._config import ServerOptions
+from .._errors import ServerNotRunning
 from ..protocol.engineio import Packet, PacketType, encode_open
 from ..protocol.errors import RemoteProtocolError
 from ._event import Event, Wakeup, new_event, new_wakeup, wake, wakeup_wait
@@ -50,7 +51,6 @@ __all__ = (
     "EngineSession",
     "Flush",
     "OutItem",
-    "ServerNotRunning",
     "RequestForwarder",
     "current_session",
     "owner_of",
@@ -120,14 +120,6 @@ class RequestForwarder(Protocol):
     async def relay_websocket(
         self, receive: Receive, send: Send, *, owner: str, sid: str, b64: bool
     ) -> None: ...
-
-
-class ServerNotRunning(RuntimeError):
-    """A request arrived while the server is not running (or is shutting down).
-
-    Run the app under an ASGI server with lifespan support (hypercorn and
-    uvicorn have it on by default) or inside ``async with server:``.
-    """
 
 
 class EngineHandler(Protocol):
