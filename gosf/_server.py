@@ -37,7 +37,7 @@ import anyio
 from ._config import ServerOptions
 from ._errors import ConnectionRefused
 from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
-from ._socket import Socket, to_engine
+from ._socket import DisconnectReason, Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
 from ._transport._event import Event, new_event
@@ -45,6 +45,7 @@ from ._transport._forward import Forwarder
 from ._transport._http import query_params
 from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
 from .protocol.errors import LocalProtocolError, RemoteProtocolError
+from .protocol.session import CloseReason
 from .protocol.socketio import Decoder, Packet, PacketType, encode
 from .types import ASGIApp, Receive, Scope, Send
 
@@ -428,12 +429,12 @@ class SocketIOServer:
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
-                socket._close("client namespace disconnect")
+                socket._close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
                 self._drop_queued(conn, socket)
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
 
-    async def on_close(self, session: EngineSession, reason: str) -> None:
+    async def on_close(self, session: EngineSession, reason: CloseReason) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):
         close its sockets and run their disconnect handlers, side by side."""
         conn: _Connection | None = session.upper
@@ -597,7 +598,7 @@ class SocketIOServer:
         self.engine.accepting = False
         with anyio.move_on_after(grace) as idle:
             await self.wait_idle()
-        await self.engine.close_all("server shutting down", deadline=idle.deadline)
+        await self.engine.close_all(CloseReason.SERVER_SHUTTING_DOWN, deadline=idle.deadline)
 
     async def wait_idle(self) -> None:
         """Wait until no event handler is running."""
@@ -660,4 +661,4 @@ class SocketIOServer:
         with anyio.move_on_after(self.options.connect_timeout):
             await connected.wait()
             return  # the task ends as soon as a namespace is connected
-        session.close("connect timeout")
+        session.close(CloseReason.CONNECT_TIMEOUT)
