@@ -73,6 +73,8 @@ class Scene:
     disconnected: anyio.Event
     polls: Watch
     """Notified whenever a session's ``polling_get_active`` changes."""
+    posts: Watch
+    """Notified whenever a session's ``polling_post_active`` changes."""
 
 
 Provoke = Callable[[Scene], Awaitable[None]]
@@ -136,6 +138,22 @@ async def poll_twice_at_once(scene: Scene) -> None:
         assert (await scene.http.get(client.url)).status_code == 400
 
 
+async def post_twice_at_once(scene: Scene) -> None:
+    client = Polling(scene.http)
+    await client.connect()
+    (session,) = scene.server.engine.sessions.values()
+    address, port = scene.host.rsplit(":", 1)
+    async with await anyio.connect_tcp(address, int(port)) as first:
+        # A POST whose body has not all come: the server is still reading it.
+        head = (
+            f"POST {client.url} HTTP/1.1\r\nHost: {scene.host}\r\n"
+            "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 10\r\n\r\n"
+        )
+        await first.send(head.encode() + b"4")
+        await scene.posts.until(lambda: session.polling_post_active)
+        assert (await client.post("4x")).status_code == 400
+
+
 async def close_over_polling(scene: Scene) -> None:
     client = Polling(scene.http)
     await client.connect()
@@ -152,6 +170,7 @@ CLIENT_CAUSED: list[tuple[Provoke, Reason]] = [
     (post_too_much, gosf.CloseReason.PAYLOAD_TOO_LARGE),
     (post_garbage, gosf.CloseReason.PARSE_ERROR),
     (poll_twice_at_once, gosf.CloseReason.OVERLAPPING_GET),
+    (post_twice_at_once, gosf.CloseReason.OVERLAPPING_POST),
     (close_over_polling, gosf.CloseReason.CLIENT_CLOSE),
 ]
 
@@ -166,6 +185,7 @@ async def test_a_reason_the_client_causes_reaches_the_disconnect_handler_as_its_
 ) -> None:
     server = make_server(ping_interval=0.2, ping_timeout=0.3, max_payload=2048)
     polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
+    posts = watch_attribute(monkeypatch, EngineSession, "polling_post_active")
     reasons: list[str] = []
     disconnected = anyio.Event()
 
@@ -176,7 +196,7 @@ async def test_a_reason_the_client_causes_reaches_the_disconnect_handler_as_its_
 
     async with running(server) as (_, host, http):
         with anyio.fail_after(10):
-            await provoke(Scene(server, host, http, disconnected, polls))
+            await provoke(Scene(server, host, http, disconnected, polls, posts))
             await disconnected.wait()
     assert reasons == [OLD_WORDS[expected]]
     (reason,) = reasons
