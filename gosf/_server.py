@@ -184,6 +184,9 @@ class SocketIOServer:
         """Register ``async def on_disconnect(socket, reason)``.
 
         It runs once the socket's handlers have ended (they are cancelled).
+        ``reason`` is a :class:`gosf.CloseReason` (the session ended) or a
+        :class:`gosf.DisconnectReason` (the socket left its namespace), each
+        a :class:`str` (docs/protocol.md lists them).
         """
         self.namespace(namespace).disconnect_handlers.append(handler)
         return handler

@@ -145,6 +145,7 @@ class Socket:
         self.auth: Mapping[str, Any] = auth
         self.connected = False
         self.disconnect_reason: CloseReason | DisconnectReason | None = None
+        """Why the socket was closed (the first reason given); ``None`` until then."""
         self.state: dict[str, Any] = {}
         # The rooms joined besides its own (made on the first such join); its
         # own room (its sid) is a flag: the namespace finds the socket by sid.
