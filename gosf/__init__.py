@@ -47,6 +47,7 @@ from ._errors import (
     MicroserviceError,
     MicroserviceTimeout,
     MicroserviceUnavailable,
+    ServerNotRunning,
 )
 from ._message import (
     Message,
@@ -59,8 +60,8 @@ from ._microservice import Microservice
 from ._namespace import Namespace
 from ._server import SocketIOServer
 from ._sioclient import SocketIOClient
-from ._socket import Socket
-from ._transport._engine import ServerNotRunning
+from ._socket import DisconnectReason, Socket
+from ._transport._engine import CloseReason
 from .types import ASGIApp, Receive, Scope, Send
 
 __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
@@ -69,9 +70,11 @@ __all__ = (
     "ASGIApp",
     "App",
     "Client",
+    "CloseReason",
     "Config",
     "ConnectionRefused",
     "Controller",
+    "DisconnectReason",
     "Disconnected",
     "GosfError",
     "HandshakeError",

@@ -32,6 +32,7 @@ __all__ = (
     "MicroserviceError",
     "MicroserviceTimeout",
     "MicroserviceUnavailable",
+    "ServerNotRunning",
     "WebSocketError",
 )
 
@@ -98,3 +99,11 @@ class MessageError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ServerNotRunning(RuntimeError):
+    """A request arrived while the server is not running (or is shutting down).
+
+    Run the app under an ASGI server with lifespan support (hypercorn and
+    uvicorn have it on by default) or inside ``async with server:``.
+    """

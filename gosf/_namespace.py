@@ -119,7 +119,8 @@ class Namespace:
         if self.sockets.get(socket.sid) is not socket:
             return
         del self.sockets[socket.sid]
-        reason = socket.disconnect_reason or "closed"
+        reason = socket.disconnect_reason
+        assert reason is not None, "a socket gets its reason when it is closed, before this"
         try:
             # Handlers still see the rooms the socket was in; it no longer
             # receives anything (it is not connected any more).

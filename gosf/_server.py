@@ -37,7 +37,7 @@ import anyio
 from ._config import ServerOptions
 from ._errors import ConnectionRefused
 from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
-from ._socket import Socket, to_engine
+from ._socket import DisconnectReason, Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
 from ._transport._event import Event, new_event
@@ -45,6 +45,7 @@ from ._transport._forward import Forwarder
 from ._transport._http import query_params
 from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
 from .protocol.errors import LocalProtocolError, RemoteProtocolError
+from .protocol.session import CloseReason
 from .protocol.socketio import Decoder, Packet, PacketType, encode
 from .types import ASGIApp, Receive, Scope, Send
 
@@ -183,6 +184,9 @@ class SocketIOServer:
         """Register ``async def on_disconnect(socket, reason)``.
 
         It runs once the socket's handlers have ended (they are cancelled).
+        ``reason`` is a :class:`gosf.CloseReason` (the session ended) or a
+        :class:`gosf.DisconnectReason` (the socket left its namespace), each
+        a :class:`str` (docs/protocol.md lists them).
         """
         self.namespace(namespace).disconnect_handlers.append(handler)
         return handler
@@ -428,12 +432,12 @@ class SocketIOServer:
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
-                socket._close("client namespace disconnect")
+                socket._close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
                 self._drop_queued(conn, socket)
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
 
-    async def on_close(self, session: EngineSession, reason: str) -> None:
+    async def on_close(self, session: EngineSession, reason: CloseReason) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):
         close its sockets and run their disconnect handlers, side by side."""
         conn: _Connection | None = session.upper
@@ -597,7 +601,7 @@ class SocketIOServer:
         self.engine.accepting = False
         with anyio.move_on_after(grace) as idle:
             await self.wait_idle()
-        await self.engine.close_all("server shutting down", deadline=idle.deadline)
+        await self.engine.close_all(CloseReason.SERVER_SHUTTING_DOWN, deadline=idle.deadline)
 
     async def wait_idle(self) -> None:
         """Wait until no event handler is running."""
@@ -660,4 +664,4 @@ class SocketIOServer:
         with anyio.move_on_after(self.options.connect_timeout):
             await connected.wait()
             return  # the task ends as soon as a namespace is connected
-        session.close("connect timeout")
+        session.close(CloseReason.CONNECT_TIMEOUT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -14,15 +15,38 @@ from ._transport._engine import EngineSession, OutItem, current_session
 from ._transport._event import Wakeup, new_wakeup, wake, wakeup_wait
 from ._transport._http import header
 from .protocol.engineio import message
+from .protocol.session import CloseReason
 from .protocol.socketio import Packet, PacketType, encode, encode_ack, encode_event
 
-__all__ = ("Dispatcher", "EventHandler", "Socket", "SocketNamespace", "to_engine")
+__all__ = (
+    "DisconnectReason",
+    "Dispatcher",
+    "EventHandler",
+    "Socket",
+    "SocketNamespace",
+    "to_engine",
+)
 
 log = logging.getLogger("gosf")
 
 DISCONNECT_GRACE = 10.0
 """Seconds a closed socket's handlers get to end, and then its disconnect handlers
 to run (see :meth:`Socket._finish`)."""
+
+
+class DisconnectReason(enum.StrEnum):
+    """Why a socket left its namespace by a Socket.IO DISCONNECT packet.
+
+    A socket whose Engine.IO session ended gets the session's
+    :class:`~gosf.protocol.session.CloseReason` instead: disconnect handlers
+    receive one or the other. Both are :class:`str` enums whose members are
+    the reference server's words, the strings gosf has always given.
+    """
+
+    CLIENT_NAMESPACE_DISCONNECT = "client namespace disconnect"
+    """The client left the namespace (socket.io-client's ``socket.disconnect()``)."""
+    SERVER_NAMESPACE_DISCONNECT = "server namespace disconnect"
+    """The application called :meth:`Socket.disconnect`."""
 
 
 def to_engine(parts: list[str | bytes]) -> list[OutItem]:
@@ -120,7 +144,8 @@ class Socket:
         self.session = session
         self.auth: Mapping[str, Any] = auth
         self.connected = False
-        self.disconnect_reason: str | None = None
+        self.disconnect_reason: CloseReason | DisconnectReason | None = None
+        """Why the socket was closed (the first reason given); ``None`` until then."""
         self.state: dict[str, Any] = {}
         # The rooms joined besides its own (made on the first such join); its
         # own room (its sid) is a flag: the namespace finds the socket by sid.
@@ -296,7 +321,7 @@ class Socket:
         if early is None:
             early = self._early = []
         if len(early) >= self.session.outbox.maxlen:
-            self.session.close("slow client", discard=True)
+            self.session.close(CloseReason.SLOW_CLIENT, discard=True)
             return
         early.append(packets)
 
@@ -307,11 +332,11 @@ class Socket:
         self.session.send_nowait(
             to_engine(encode(Packet(PacketType.DISCONNECT, self.namespace.name), self.protocol))
         )
-        self._close("server namespace disconnect")
+        self._close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
         if self._siblings.get(self.namespace.name) is self:
             del self._siblings[self.namespace.name]
         if not self._siblings:
-            self.session.close("server disconnect")
+            self.session.close(CloseReason.SERVER_DISCONNECT)
 
     # -- lifecycle (driven by the server) --------------------------------------------
 
@@ -321,7 +346,7 @@ class Socket:
             waiter.result = args
             waiter.done.set()
 
-    def _close(self, reason: str) -> None:
+    def _close(self, reason: CloseReason | DisconnectReason) -> None:
         """Close the socket (idempotent): cancel its handlers, fail its pending calls.
 
         Its disconnect handlers run once its handlers have ended: in a task of

@@ -14,6 +14,7 @@ from anyio.abc import TaskStatus
 from gosf._config import ServerOptions
 from gosf._transport._engine import EngineServer, EngineSession
 from gosf.protocol.engineio import Packet
+from gosf.protocol.session import CloseReason
 
 pytestmark = pytest.mark.anyio
 
@@ -95,7 +96,7 @@ async def test_a_polling_task_cancelled_as_it_is_taken_over_still_hands_over(
             tg.start_soon(websocket)
             await anyio.sleep(0.05)
             assert session.taken_over and not session.closed
-            session.close("client closed")
+            session.close(CloseReason.CLIENT_CLOSE)
             await session.wait_finished()
             assert handler.closed == ["client closed"]
 
@@ -120,7 +121,7 @@ async def test_handlers_of_the_polling_task_are_cancelled_when_the_session_close
                 tg.start_soon(lambda: session.host(reading(session), take_over=True))
                 await anyio.sleep(0.05)
                 assert not cancelled.is_set()  # it outlives the hand-over
-                session.close("client closed")
+                session.close(CloseReason.CLIENT_CLOSE)
                 await cancelled.wait()
             await session.wait_finished()
             assert handler.closed == ["client closed"]

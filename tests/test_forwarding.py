@@ -311,7 +311,9 @@ async def test_a_relayed_session_closed_by_the_owner_closes_the_client_s_websock
         await client.handshake(owner)
         with anyio.fail_after(10):
             async with upgrade_through(other, client.sid) as ws:
-                cluster.servers[0].engine.sessions[client.sid].close("kicked")
+                cluster.servers[0].engine.sessions[client.sid].close(
+                    gosf.CloseReason.SERVER_DISCONNECT
+                )
                 assert await ws.receive() == "1"  # CLOSE, then the websocket closes
                 closed = await ws.receive()
                 assert getattr(closed, "code", None) == 1000

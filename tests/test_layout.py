@@ -60,8 +60,7 @@ def test_every_public_exception_lives_in_one_module() -> None:
     }
     assert len(exceptions) >= 9
     homes = {name: cls.__module__ for name, cls in exceptions.items()}
-    # ServerNotRunning still lives with the engine until the engine's redesign.
-    assert {name for name, home in homes.items() if home != "gosf._errors"} <= {"ServerNotRunning"}
+    assert {name for name, home in homes.items() if home != "gosf._errors"} == set()
 
 
 # -- the import graph -------------------------------------------------------------------

@@ -22,8 +22,9 @@ from typing import Any
 import anyio
 
 from .._backend import current_backend
+from .._errors import ServerNotRunning
 from . import _hypercorn_guard
-from ._engine import EngineServer, RequestForwarder, ServerNotRunning
+from ._engine import EngineServer, RequestForwarder
 from ._http import (
     ASGIApp,
     EngineError,

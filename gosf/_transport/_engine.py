@@ -38,19 +38,21 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .._config import ServerOptions
+from .._errors import ServerNotRunning
 from ..protocol.engineio import Packet, PacketType, encode_open
 from ..protocol.errors import RemoteProtocolError
+from ..protocol.session import CloseReason
 from ._event import Event, Wakeup, new_event, new_wakeup, wake, wakeup_wait
 from ._http import Receive, Scope, Send
 from ._outbox import Outbox, OutboxClosed
 
 __all__ = (
+    "CloseReason",
     "EngineHandler",
     "EngineServer",
     "EngineSession",
     "Flush",
     "OutItem",
-    "ServerNotRunning",
     "RequestForwarder",
     "current_session",
     "owner_of",
@@ -122,14 +124,6 @@ class RequestForwarder(Protocol):
     ) -> None: ...
 
 
-class ServerNotRunning(RuntimeError):
-    """A request arrived while the server is not running (or is shutting down).
-
-    Run the app under an ASGI server with lifespan support (hypercorn and
-    uvicorn have it on by default) or inside ``async with server:``.
-    """
-
-
 class EngineHandler(Protocol):
     """What the layer above Engine.IO (Socket.IO) implements."""
 
@@ -137,7 +131,7 @@ class EngineHandler(Protocol):
 
     async def on_message(self, session: EngineSession, data: str | bytes) -> None: ...
 
-    async def on_close(self, session: EngineSession, reason: str) -> None: ...
+    async def on_close(self, session: EngineSession, reason: CloseReason) -> None: ...
 
     def on_beat(self, session: EngineSession) -> None:
         """A heartbeat of a live session (every pingInterval or so): a moment to
@@ -180,7 +174,7 @@ class EngineSession:
         self.scope = scope
         self.upgrading = False
         self.outbox: Outbox[OutItem] = Outbox(server.options.max_outbound_buffer)
-        self.close_reason: str | None = None
+        self.close_reason: CloseReason | None = None
         self.upper: Any = None
         """The layer above's state for this session (Socket.IO's: the connection)."""
         self._server = server
@@ -343,8 +337,10 @@ class EngineSession:
 
     async def _wind_up(self, after_flush: Callable[[], Awaitable[None]] | None) -> None:
         """The end of the session's life, once its task group is done (see :meth:`host`)."""
-        if self.close_reason is None:  # cancelled from outside
-            self.close("server shutting down")
+        reason = self.close_reason
+        if reason is None:  # cancelled from outside
+            reason = CloseReason.SERVER_SHUTTING_DOWN
+            self.close(reason)
         with anyio.CancelScope(shield=True):
             if self._predecessor_done is not None:
                 # The handlers left in the polling task (cancelled by close();
@@ -356,7 +352,7 @@ class EngineSession:
                     await self._within(self._options.ping_timeout, after_flush)
                 # The layer above closes its sockets and runs their
                 # disconnect handlers now that their handlers have ended.
-                await self._server.handler.on_close(self, self.close_reason or "closed")
+                await self._server.handler.on_close(self, reason)
             except Exception:
                 log.exception("error while closing session %s", self.sid)
             try:
@@ -444,7 +440,7 @@ class EngineSession:
         except OutboxClosed:
             return False
         log.warning("session %s: outbound buffer full, disconnecting slow client", self.sid)
-        self.close("slow client", discard=True)
+        self.close(CloseReason.SLOW_CLIENT, discard=True)
         return False
 
     def send(self, packets: list[OutItem]) -> Coroutine[Any, Any, bool]:
@@ -602,7 +598,7 @@ class EngineSession:
                     log.debug("session %s: websocket send failed", self.sid, exc_info=True)
                     release_flushes(items[done:])
                     self.transport_failed = True
-                    self.close("transport error", discard=True)
+                    self.close(CloseReason.TRANSPORT_ERROR, discard=True)
                     return True
                 except BaseException:  # cancelled: the frame in flight counts as sent
                     outbox.putback(items[done:])
@@ -627,7 +623,7 @@ class EngineSession:
         if await self.send([marker]):
             await marker.done.wait()
 
-    def close(self, reason: str, *, discard: bool = False, notify: bool = True) -> None:
+    def close(self, reason: CloseReason, *, discard: bool = False, notify: bool = True) -> None:
         """Close the session (idempotent).
 
         With ``discard`` false, packets already queued are still delivered,
@@ -687,11 +683,11 @@ class EngineSession:
             self._last_heard = anyio.current_time()
             self.send_nowait([Packet(PacketType.PONG, packet.data)])
         elif kind is PacketType.CLOSE:
-            self.close("client closed", discard=True)
+            self.close(CloseReason.CLIENT_CLOSE, discard=True)
         elif kind is PacketType.NOOP:
             pass
         else:
-            self.close("protocol error", discard=True)
+            self.close(CloseReason.PROTOCOL_ERROR, discard=True)
             raise RemoteProtocolError(f"unexpected {kind.name} packet")
 
     def hold_reading(self, held: bool) -> None:
@@ -742,7 +738,7 @@ class EngineSession:
             self.sid,
             now - since,
         )
-        self.close("slow client", discard=True)
+        self.close(CloseReason.SLOW_CLIENT, discard=True)
         return True
 
     def beat(self, now: float) -> float | None:
@@ -774,12 +770,12 @@ class EngineSession:
                 return deadline
             if (later := self._unread_grace(now)) is not None:
                 return later
-            self.close("ping timeout", discard=True)
+            self.close(CloseReason.PING_TIMEOUT, discard=True)
             return None
         if self._awaiting_pong:
             if (later := self._unread_grace(now)) is not None:
                 return later
-            self.close("ping timeout", discard=True)
+            self.close(CloseReason.PING_TIMEOUT, discard=True)
             return None
         next_ping = self._last_heard + self._options.ping_interval
         if now < next_ping:
@@ -853,7 +849,7 @@ class EngineServer:
                 self.stopping = True
                 sessions = list(self.sessions.values())
                 for session in sessions:
-                    session.close("server shutting down")
+                    session.close(CloseReason.SERVER_SHUTTING_DOWN)
                 # Sessions born on a websocket end in their ASGI calls, not in
                 # this task group: wait for them too (their disconnect
                 # handlers are bounded by the layer above), until a graceful
@@ -892,7 +888,7 @@ class EngineServer:
                 await wakeup_wait(changed)
             self._beats_changed = None
 
-    async def close_all(self, reason: str, *, deadline: float) -> None:
+    async def close_all(self, reason: CloseReason, *, deadline: float) -> None:
         """Close every session gracefully and wait for them to end, until
         ``deadline`` (anyio's clock).
 

@@ -18,6 +18,7 @@ import anyio
 
 from ..protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from ..protocol.errors import RemoteProtocolError
+from ..protocol.session import CloseReason
 from ._engine import EngineServer, EngineSession, Flush, OutItem, release_flushes
 from ._http import (
     EngineError,
@@ -61,7 +62,6 @@ often as this) and refuses the second: it has read the ``5`` by then. Waiting
 this long does both. A POST is not held back: a stock client in the middle of
 an upgrade waits for its POST before it sends the ``5``."""
 
-_CLIENT_CLOSED = "client closed"  # the close reason of a client's CLOSE packet (EngineSession)
 _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 
@@ -198,7 +198,7 @@ async def poll(
             a websocket took the session over before this GET was looked at.
     """
     if session.polling_get_active:
-        session.close("overlapping GET requests", discard=True)
+        session.close(CloseReason.OVERLAPPING_GET, discard=True)
         raise EngineError(EngineError.BAD_REQUEST, detail="overlapping GET requests")
     session.polling_get_active = True
     items: list[OutItem] = []
@@ -222,7 +222,7 @@ async def poll(
                 items = outbox.drain(MAX_PACKETS_PER_POLL)
                 packets = [item for item in items if not isinstance(item, Flush)]
                 if not packets:
-                    ended = session.closed and session.close_reason != _CLIENT_CLOSED
+                    ended = session.closed and session.close_reason is not CloseReason.CLIENT_CLOSE
                     packets = [_CLOSE] if ended else [_NOOP]
                 elif len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
                     # The CLOSE goes in a response of its own, as the reference
@@ -279,7 +279,7 @@ async def deliver_payload(
     if session.transport != "polling":  # the websocket took over while the body came
         raise _other_transport()
     if len(data) > max_payload:
-        session.close("payload too large", discard=True)
+        session.close(CloseReason.PAYLOAD_TOO_LARGE, discard=True)
         raise EngineError(EngineError.BAD_REQUEST, status=413, detail="payload too large")
     try:
         for packet in decode_payload(data, session.protocol, content_type=content_type):
@@ -288,7 +288,7 @@ async def deliver_payload(
             await session.receive(packet)
     except RemoteProtocolError as exc:
         log.info("session %s: bad payload: %s", session.sid, exc)
-        session.close("parse error", discard=True)
+        session.close(CloseReason.PARSE_ERROR, discard=True)
         raise EngineError(EngineError.BAD_REQUEST, detail=str(exc)) from None
 
 
@@ -301,7 +301,7 @@ def posting(session: EngineSession) -> Iterator[None]:
             session is closed, as the reference server does).
     """
     if session.polling_post_active:
-        session.close("overlapping POST requests", discard=True)
+        session.close(CloseReason.OVERLAPPING_POST, discard=True)
         raise EngineError(EngineError.BAD_REQUEST, detail="overlapping POST requests")
     session.polling_post_active = True
     try:

@@ -38,6 +38,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ..protocol.session import CloseReason
 from ._engine import EngineServer, EngineSession
 from ._forward_wire import encode_forward
 from ._http import ASGIMessage, EngineError, Receive, Send
@@ -216,7 +217,7 @@ class OwnerRelay:
         except anyio.WouldBlock:
             log.warning("relay %s from %s: more frames than its window", self.rid, self.edge)
             if self.session is not None:  # it lives in this relay's task once upgraded
-                self.session.close("relay overflow", discard=True)
+                self.session.close(CloseReason.RELAY_OVERFLOW, discard=True)
             self.scope.cancel()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
@@ -270,9 +271,9 @@ class OwnerRelay:
         except Exception as exc:  # the edge is gone (send_to said so) mid-upgrade
             log.info("session %s: relay from %s failed: %s", session.sid, self.edge, exc)
             if session.transport == "websocket":
-                session.close("transport error", discard=True)
+                session.close(CloseReason.TRANSPORT_ERROR, discard=True)
         if self.scope.cancelled_caught:
-            session.close("relay overflow", discard=True)
+            session.close(CloseReason.RELAY_OVERFLOW, discard=True)
 
 
 async def _close(send: Send, code: int) -> None:

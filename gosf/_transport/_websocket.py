@@ -21,6 +21,7 @@ import anyio
 
 from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
+from ..protocol.session import CloseReason
 from ._abort import find_abort
 from ._engine import EngineServer, EngineSession
 from ._event import Event, new_event
@@ -203,7 +204,7 @@ class _Reader:
             # session's host are all the frames an idle client's call holds.
             if not await websocket_connected(receive):
                 self.client_gone = True
-                session.close("transport close", discard=True)
+                session.close(CloseReason.TRANSPORT_CLOSE, discard=True)
                 return
             await self.send({"type": "websocket.accept"})
             await session.server.start_session(session)
@@ -228,7 +229,7 @@ class _Reader:
                 message = await receive()
                 if message["type"] != "websocket.receive":
                     self.client_gone = True
-                    session.close("transport close", discard=True)
+                    session.close(CloseReason.TRANSPORT_CLOSE, discard=True)
                     return
                 # _read_frame, inlined: one await level less per message.
                 frame: str | bytes | None = message.get("text")
@@ -247,7 +248,7 @@ class _Reader:
         except RemoteProtocolError as exc:
             log.info("session %s: closing on bad input: %s", session.sid, exc)
             self.code = _CLOSE_TOO_BIG if "maxPayload" in str(exc) else _CLOSE_POLICY
-            session.close("parse error", discard=True)
+            session.close(CloseReason.PARSE_ERROR, discard=True)
 
     def abort(self) -> None:
         """Drop the websocket's TCP connection at once (see ``_abort``)."""

@@ -102,8 +102,13 @@ class Transport(enum.Enum):
     WEBSOCKET = "websocket"
 
 
-class CloseReason(enum.Enum):
-    """Why a session ended: one reason each, the way the layer above is told."""
+class CloseReason(enum.StrEnum):
+    """Why a session ended: one reason each, the way the layer above is told.
+
+    Each member is the string gosf has always given (a :class:`str`), so code
+    that compares a reason with ``"ping timeout"`` or logs it keeps working;
+    the words are the reference server's where it has the same reason.
+    """
 
     TRANSPORT_CLOSE = "transport close"
     """The connection carrying the session went away."""
@@ -129,6 +134,11 @@ class CloseReason(enum.Enum):
     """The application disconnected the client."""
     SERVER_SHUTTING_DOWN = "server shutting down"
     """The server is stopping."""
+    CONNECT_TIMEOUT = "connect timeout"
+    """The client joined no namespace within ``connect_timeout``."""
+    RELAY_OVERFLOW = "relay overflow"
+    """The process relaying this session's websocket sent more frames than its
+    window allows (a cluster)."""
 
 
 class PollVerdict(enum.Enum):
