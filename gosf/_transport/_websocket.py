@@ -20,7 +20,7 @@ from collections.abc import Awaitable
 import anyio
 
 from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, encode_ws
-from ..protocol.errors import RemoteProtocolError
+from ..protocol.errors import PayloadTooLarge, RemoteProtocolError
 from ..protocol.session import CloseReason
 from ._abort import find_abort
 from ._engine import EngineServer, EngineSession
@@ -97,7 +97,7 @@ async def _read_frame(receive: Receive, max_payload: int) -> str | bytes | None:
     """The next frame's payload, or ``None`` once the client is gone.
 
     Raises:
-        RemoteProtocolError: the frame is larger than ``max_payload``.
+        PayloadTooLarge: the frame is larger than ``max_payload``.
     """
     message = await receive()
     if message["type"] != "websocket.receive":
@@ -105,7 +105,7 @@ async def _read_frame(receive: Receive, max_payload: int) -> str | bytes | None:
     text: str | None = message.get("text")
     data: str | bytes = text if text is not None else message.get("bytes") or b""
     if len(data) > max_payload:
-        raise RemoteProtocolError(f"message of {len(data)} bytes exceeds maxPayload")
+        raise PayloadTooLarge(f"message of {len(data)} bytes exceeds maxPayload")
     return data
 
 
@@ -236,7 +236,7 @@ class _Reader:
                 if frame is None:
                     frame = message.get("bytes") or b""
                 if len(frame) > max_payload:
-                    raise RemoteProtocolError(f"message of {len(frame)} bytes exceeds maxPayload")
+                    raise PayloadTooLarge(f"message of {len(frame)} bytes exceeds maxPayload")
                 if type(frame) is str and frame[:1] == "4":
                     # A text MESSAGE (both protocols), the hot path: straight
                     # to the layer above, as EngineSession.receive would.
@@ -247,7 +247,7 @@ class _Reader:
                     await session.flush_outbox()  # a writer busy meanwhile drains it all
         except RemoteProtocolError as exc:
             log.info("session %s: closing on bad input: %s", session.sid, exc)
-            self.code = _CLOSE_TOO_BIG if "maxPayload" in str(exc) else _CLOSE_POLICY
+            self.code = _CLOSE_TOO_BIG if isinstance(exc, PayloadTooLarge) else _CLOSE_POLICY
             session.close(CloseReason.PARSE_ERROR, discard=True)
 
     def abort(self) -> None:
