@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 from urllib.parse import parse_qsl
 
 import anyio
@@ -43,7 +43,20 @@ from ._transport._engine import EngineServer, EngineSession
 from ._transport._event import Event, new_event
 from ._transport._forward import Forwarder
 from ._transport._http import query_params
-from .brokers import DEFAULT_QUERY_TIMEOUT, Broadcast, Broker, LocalBroker
+from .brokers import (
+    DEFAULT_QUERY_TIMEOUT,
+    AnyAnswer,
+    AnyQuery,
+    Broadcast,
+    Broker,
+    CommandResult,
+    CountQuery,
+    LocalBroker,
+    RoomCounts,
+    RoomsQuery,
+    SocketCommand,
+    SocketCount,
+)
 from .protocol.errors import LocalProtocolError, RemoteProtocolError
 from .protocol.session import CloseReason
 from .protocol.socketio import Decoder, Packet, PacketType, encode
@@ -287,12 +300,9 @@ class SocketIOServer:
             ValueError: ``timeout`` is not positive.
         """
         rooms: dict[str, int] = {}
-        for answer in await self.broker.query({"op": "rooms", "n": namespace}, timeout):
-            counts = answer.get("rooms")
-            if isinstance(counts, dict):
-                for room, count in counts.items():
-                    if isinstance(count, int):
-                        rooms[room] = rooms.get(room, 0) + count
+        for answer in await self.broker.query(RoomsQuery(namespace), timeout):
+            for room, count in answer.rooms.items():
+                rooms[room] = rooms.get(room, 0) + count
         return rooms
 
     async def cluster_socket_count(
@@ -306,8 +316,8 @@ class SocketIOServer:
         Raises:
             ValueError: ``timeout`` is not positive.
         """
-        answers = await self.broker.query({"op": "count", "n": namespace}, timeout)
-        return sum(a["count"] for a in answers if isinstance(a.get("count"), int))
+        answers = await self.broker.query(CountQuery(namespace), timeout)
+        return sum(answer.count for answer in answers)
 
     async def command_socket(
         self,
@@ -325,50 +335,41 @@ class SocketIOServer:
             ValueError: an unknown ``op``, ``join``/``leave`` without a room,
                 or ``timeout`` is not positive.
         """
-        if op not in ("disconnect", "join", "leave"):
-            raise ValueError(f"unknown socket command {op!r}")
-        request: dict[str, Any] = {"op": op, "n": namespace, "sid": sid}
-        if op != "disconnect":
-            if not isinstance(room, str) or not room:
-                raise ValueError(f"{op} needs a room")
-            request["room"] = room
-        local = self._answer(request)  # most often here: no need to ask the others
-        if local is not None and local.get("found") is True:
-            return True
-        answers = await self.broker.query(request, timeout)
-        return any(answer.get("found") is True for answer in answers)
+        command = SocketCommand(op, sid, room, namespace)  # type: ignore[arg-type]  # checked there
+        if self._answer(command) == CommandResult(True):
+            return True  # most often here: no need to ask the others
+        answers = await self.broker.query(command, timeout)
+        return any(answer.found for answer in answers)
 
-    def _answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+    def _answer(self, query: AnyQuery) -> AnyAnswer:
         """Answer a cluster query for this process's sockets (see :meth:`cluster_rooms`)."""
-        op, name = request.get("op"), request.get("n", "/")
-        ns = self.namespaces.get(name) if isinstance(name, str) else None
-        if op == "rooms":
-            rooms: dict[str, int] = {}
-            if ns is not None:
-                for room, members in ns.rooms.items():
-                    if room in ns.sockets:
-                        continue  # named by a sid: that socket's own room, joined by others
-                    count = sum(1 for socket in members if socket.connected)
-                    if count:
-                        rooms[room] = count
-            return {"rooms": rooms}
-        if op == "count":
-            return {"count": 0 if ns is None else len(ns.members())}
-        if op in ("disconnect", "join", "leave"):
-            sid, target = request.get("sid"), request.get("room")
-            socket = ns.sockets.get(sid) if ns is not None and isinstance(sid, str) else None
-            if socket is None or not socket.connected:
-                return {"found": False}
-            if op == "disconnect":
-                socket.disconnect()
-            elif not isinstance(target, str) or not target:
-                return {"found": False}
-            elif op == "join":
-                socket.join(target)
-            elif target != socket.sid:
-                socket.leave(target)
-            return {"found": True}
-        return None
+        ns = self.namespaces.get(query.namespace)
+        match query:
+            case RoomsQuery():
+                rooms: dict[str, int] = {}
+                if ns is not None:
+                    for room, members in ns.rooms.items():
+                        if room in ns.sockets:
+                            continue  # named by a sid: that socket's own room, joined by others
+                        count = sum(1 for socket in members if socket.connected)
+                        if count:
+                            rooms[room] = count
+                return RoomCounts(rooms)
+            case CountQuery():
+                return SocketCount(0 if ns is None else len(ns.members()))
+            case SocketCommand(op=op, sid=sid, room=room):
+                socket = ns.sockets.get(sid) if ns is not None else None
+                if socket is None or not socket.connected:
+                    return CommandResult(False)
+                if op == "disconnect":
+                    socket.disconnect()
+                elif op == "join" and room is not None:
+                    socket.join(room)
+                elif op == "leave" and room is not None and room != socket.sid:
+                    socket.leave(room)
+                return CommandResult(True)
+            case _:
+                assert_never(query)
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()

@@ -16,12 +16,35 @@ from functools import partial
 from typing import cast
 
 import anyio
+import coredis
+import orjson
 import pytest
+from anyio.abc import TaskStatus
 
 import gosf
 from gosf._transport._engine import EngineSession
-from gosf.brokers import Broadcast, Broker, from_url
+from gosf.brokers import (
+    AnyAnswer,
+    AnyQuery,
+    Broadcast,
+    Broker,
+    CommandResult,
+    CountQuery,
+    RoomCounts,
+    RoomsQuery,
+    SocketCommand,
+    SocketCount,
+    UnknownQuery,
+    from_url,
+)
+from gosf.brokers._queries import decode_answer
 from gosf.brokers._redis import RedisBroker, decode_message, encode_message
+from gosf.brokers._redis_wire import (
+    decode_answer_message,
+    decode_query_message,
+    encode_answer,
+    encode_query,
+)
 from tests import redis_fixtures
 from tests.conftest import free_port
 from tests.harness import Watch, serve_app, watch_attribute
@@ -148,6 +171,53 @@ def test_wire_round_trip() -> None:
 def test_wire_rejects_malformed(data: bytes) -> None:
     with pytest.raises(ValueError):
         decode_message(data)
+
+
+def test_query_messages_round_trip() -> None:
+    for query in (
+        RoomsQuery("/chat"),
+        CountQuery(),
+        SocketCommand("disconnect", "s1"),
+        SocketCommand("join", "s1", "room é"),
+    ):
+        assert decode_query_message(encode_query("node-a", "17", query)) == ("node-a", "17", query)
+    data = encode_query("node-a", "3", RoomsQuery())
+    assert orjson.loads(data) == {"v": 1, "o": "node-a", "q": "3", "r": {"op": "rooms", "n": "/"}}
+    for asked, answer in (
+        (RoomsQuery(), RoomCounts({"red": 2})),
+        (CountQuery(), SocketCount(4)),
+        (SocketCommand("leave", "s", "r"), CommandResult(True)),
+    ):
+        origin, qid, body = decode_answer_message(encode_answer("node-b", "9", answer))
+        assert (origin, qid) == ("node-b", "9")
+        assert decode_answer(asked, body) == answer
+
+
+# What processes of other versions, or broken ones, might publish on the query channel.
+BAD_QUERIES = [
+    b"",
+    b"not json",
+    b"\xff\xfe",
+    b"[1]",
+    b'{"v":2,"o":"x","q":"1","r":{"op":"rooms","n":"/"}}',
+    b'{"v":1,"o":7,"q":"1","r":{"op":"rooms","n":"/"}}',
+    b'{"v":1,"o":"x","q":"1"}',
+    b'{"v":1,"o":"x","q":"1","r":{"op":"rooms"}}',
+    b'{"v":1,"o":"x","q":"1","r":{"op":"join","n":"/","sid":"s"}}',
+]
+UNKNOWN_QUERY = b'{"v":1,"o":"x","q":"1","r":{"op":"fetchSockets","n":"/","opts":{}}}'
+
+
+@pytest.mark.parametrize("data", BAD_QUERIES)
+def test_wire_rejects_malformed_queries(data: bytes) -> None:
+    with pytest.raises(ValueError) as caught:
+        decode_query_message(data)
+    assert not isinstance(caught.value, UnknownQuery)
+
+
+def test_wire_rejects_unknown_queries() -> None:
+    with pytest.raises(UnknownQuery):
+        decode_query_message(UNKNOWN_QUERY)
 
 
 def test_from_url_and_bad_settings() -> None:
@@ -492,3 +562,102 @@ async def test_a_forwarded_get_answered_during_an_outage_reaches_its_client_afte
         with anyio.fail_after(WAIT):
             await owner.emit("news", "after the outage")
             assert await client.get() == ['42["news","after the outage"]']
+
+
+# -- queries ------------------------------------------------------------------------------
+
+
+def counting(count: int) -> Callable[[AnyQuery], AnyAnswer | None]:
+    """An ``answer`` callback for a process with ``count`` sockets (and no rooms)."""
+
+    def answer(query: AnyQuery) -> AnyAnswer | None:
+        match query:
+            case CountQuery():
+                return SocketCount(count)
+            case RoomsQuery():
+                return RoomCounts({})
+            case _:
+                return CommandResult(False)
+
+    return answer
+
+
+@asynccontextmanager
+async def answering(*brokers: RedisBroker) -> AsyncIterator[None]:
+    """Run each broker, the ``i``-th answering that it has ``i + 1`` sockets."""
+    async with anyio.create_task_group() as tg:
+        for count, broker in enumerate(brokers, 1):
+            with anyio.fail_after(WAIT):
+                await tg.start(partial(broker.run, lambda _: None, answer=counting(count)))
+        await connected(*brokers)
+        yield
+        tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def raw_client(url: str) -> AsyncIterator[coredis.Redis[bytes]]:
+    """A plain coredis client: a process that sends whatever bytes a test gives it."""
+    client: coredis.Redis[bytes] = coredis.Redis.from_url(url, decode_responses=False)
+    async with client:
+        yield client
+
+
+@pytest.mark.anyio
+async def test_queries_a_process_cannot_read_are_dropped_and_the_next_answered(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "gosf.broker")
+    chan = channel()
+    a, b = make_broker(redis_url, chan), make_broker(redis_url, chan)
+    async with answering(a, b), raw_client(redis_url) as other:
+        for data in [*BAD_QUERIES, UNKNOWN_QUERY, UNKNOWN_QUERY]:
+            assert await other.publish(f"{chan}:query", data) == 2
+        with anyio.fail_after(WAIT):
+            answers = await a.query(CountQuery(), timeout=WAIT)
+        assert answers == [SocketCount(1), SocketCount(2)]
+        assert await b.query(RoomsQuery(), timeout=WAIT) == [RoomCounts({}), RoomCounts({})]
+    for broker in (a, b):
+        assert broker.drops.counts == {
+            "a query it cannot decode": len(BAD_QUERIES),
+            "an unknown query": 2,
+        }
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # once per kind and process, not once per message
+    assert sum("dropped a query it cannot decode" in m for m in warnings) == 2, warnings
+    assert sum("dropped an unknown query" in m for m in warnings) == 2, warnings
+
+
+@pytest.mark.anyio
+async def test_an_answer_that_does_not_decode_counts_as_its_process_answer(
+    redis_url: str,
+) -> None:
+    """The asker stops waiting once every process has answered, readable or not."""
+    chan = channel()
+    asker = make_broker(redis_url, chan)
+
+    async def garbled_peer(*, task_status: TaskStatus[None]) -> None:
+        """A process that answers two queries with answers that do not decode, then leaves:
+        one of the wrong shape, then one that is not even an object."""
+        garbled: list[object] = [{"count": "many"}, ["many"]]
+        async with (
+            raw_client(redis_url) as client,
+            client.pubsub(ignore_subscribe_messages=True) as pubsub,
+        ):
+            await pubsub.subscribe(f"{chan}:query")
+            task_status.started()
+            async for message in pubsub:
+                if message["type"] == "message":
+                    _, qid, _ = decode_query_message(cast(bytes, message["data"]))
+                    reply = {"v": 1, "o": "garbled", "q": qid, "a": garbled.pop(0)}
+                    await client.publish(f"{chan}:reply:{asker.node_id}", orjson.dumps(reply))
+                    if not garbled:
+                        break
+
+    # (it leaves by itself: cancelled, coredis's pub/sub may fail in its teardown)
+    with anyio.fail_after(WAIT):
+        async with answering(asker), anyio.create_task_group() as tg:
+            await tg.start(garbled_peer)
+            # far longer than the test's own bound: waiting it out would fail the test
+            for _ in range(2):
+                assert await asker.query(CountQuery(), timeout=10 * WAIT) == [SocketCount(1)]
+    assert asker.drops.counts == {"an answer it cannot decode": 2}

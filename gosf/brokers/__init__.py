@@ -3,7 +3,10 @@
 ``LocalBroker`` (the default) keeps everything in one process; ``MemoryBroker``
 links several servers of one process (a ``MemoryBus``); ``RedisBroker``
 carries broadcasts between processes and machines through Redis pub/sub.
-:func:`from_url` picks one from the ``broker`` setting.
+:func:`from_url` picks one from the ``broker`` setting. Cluster queries and
+their answers are typed: :class:`RoomsQuery`, :class:`CountQuery`,
+:class:`SocketCommand`, answered by :class:`RoomCounts`,
+:class:`SocketCount`, :class:`CommandResult`.
 """
 
 from __future__ import annotations
@@ -16,11 +19,25 @@ from ._base import (
     Broadcast,
     Broker,
     Deliver,
+    Drops,
     Inbox,
     LocalBroker,
     new_node_id,
 )
 from ._memory import MemoryBroker, MemoryBus
+from ._queries import (
+    AnyAnswer,
+    AnyQuery,
+    CommandResult,
+    CountQuery,
+    Query,
+    QueryAnswer,
+    RoomCounts,
+    RoomsQuery,
+    SocketCommand,
+    SocketCount,
+    UnknownQuery,
+)
 
 if TYPE_CHECKING:
     from ._redis import RedisBroker
@@ -28,14 +45,26 @@ if TYPE_CHECKING:
 __all__ = (
     "DEFAULT_QUERY_TIMEOUT",
     "Answer",
+    "AnyAnswer",
+    "AnyQuery",
     "Broadcast",
     "Broker",
+    "CommandResult",
+    "CountQuery",
     "Deliver",
+    "Drops",
     "Inbox",
     "LocalBroker",
     "MemoryBroker",
     "MemoryBus",
+    "Query",
+    "QueryAnswer",
     "RedisBroker",
+    "RoomCounts",
+    "RoomsQuery",
+    "SocketCommand",
+    "SocketCount",
+    "UnknownQuery",
     "from_url",
     "new_node_id",
 )

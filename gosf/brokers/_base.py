@@ -13,21 +13,27 @@ to the process that does (no sticky sessions needed).
 
 A broker also carries *queries* (cluster-wide questions and commands: the
 rooms of the cluster, a client's disconnection by sid): :meth:`Broker.query`
-hands a small JSON object to every process, each answers it with its
-:data:`Answer` callback, and the asker gathers the answers, bounded by a
-timeout.
+hands a typed query (:mod:`gosf.brokers._queries`) to every process, each
+answers it with its :data:`Answer` callback, and the asker gathers the
+answers, of the type the query names, bounded by a timeout. A broker that
+crosses processes decodes what arrives once, where it arrives: a query it
+cannot read, or of a kind it does not know, is dropped (counted, logged
+once), never raised into its subscription.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import anyio
 from anyio.abc import TaskStatus
+
+from ._queries import QUERY_TYPES, A, AnyAnswer, AnyQuery, Query
 
 __all__ = (
     "DEFAULT_QUERY_TIMEOUT",
@@ -35,6 +41,7 @@ __all__ = (
     "Broadcast",
     "Broker",
     "Deliver",
+    "Drops",
     "Inbox",
     "LocalBroker",
     "answer_locally",
@@ -76,22 +83,55 @@ Deliver = Callable[[Broadcast], None]
 Inbox = Callable[[bytes], None]
 """Receives a direct message sent to this process by :meth:`Broker.send_to` (never blocks)."""
 
-Answer = Callable[[dict[str, Any]], dict[str, Any] | None]
+Answer = Callable[[AnyQuery], AnyAnswer | None]
 """Answers a query (from this process or another) for this process (never blocks).
 
-Both the request and the answer are small JSON objects; ``None``: no answer
-(a request this process does not understand)."""
+It returns an answer of the query's ``answer_type``; ``None``: no answer."""
 
 
-def answer_locally(answer: Answer | None, request: dict[str, Any]) -> dict[str, Any] | None:
-    """``answer(request)``, or ``None`` when there is no callback or it fails (logged)."""
+class Drops:
+    """What a broker dropped from other processes, counted by kind.
+
+    The first drop of each kind is logged as a warning, later ones at debug
+    level: a cluster mid-upgrade, whose newer processes ask what older ones
+    do not know, must not fill the logs with one line per query.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.counts: Counter[str] = Counter()
+
+    def drop(self, kind: str, detail: object) -> None:
+        """Count a drop of ``kind`` (a fixed phrase, such as "an unknown query")."""
+        self.counts[kind] += 1
+        if self.counts[kind] == 1:
+            log.warning("%s: dropped %s: %s (logged once)", self.label, kind, detail)
+        else:
+            log.debug("%s: dropped %s: %s", self.label, kind, detail)
+
+
+def answer_locally(answer: Answer | None, query: Query[A], drops: Drops) -> A | None:
+    """``answer(query)``, or ``None`` when there is no callback, it fails (logged),
+    or ``query`` or its answer is of a kind this process does not know (counted
+    in ``drops``)."""
     if answer is None:
         return None
-    try:
-        return answer(request)
-    except Exception:
-        log.exception("answering the query %r failed", request)
+    # (another name: narrowing ``query`` itself would lose the type of its answers)
+    known: Query[A] | AnyQuery = query
+    if not isinstance(known, QUERY_TYPES):
+        drops.drop("an unknown query", type(query).__name__)
         return None
+    try:
+        reply = answer(known)
+    except Exception:
+        log.exception("%s: answering the query %r failed", drops.label, query)
+        return None
+    if reply is None:
+        return None
+    if not isinstance(reply, query.answer_type):
+        drops.drop("an answer of the wrong type", f"{type(reply).__name__} to {query!r}")
+        return None
+    return reply
 
 
 def check_timeout(timeout: float) -> None:
@@ -133,9 +173,9 @@ class Broker(Protocol):
 
     async def query(
         self,
-        request: dict[str, Any],
+        query: Query[A],
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[A]: ...
 
     async def run(
         self,
@@ -153,6 +193,7 @@ class LocalBroker:
     def __init__(self) -> None:
         self.node_id = new_node_id()
         self._answer: Answer | None = None
+        self.drops = Drops(f"local broker {self.node_id}")
 
     async def publish(self, broadcast: Broadcast) -> None:
         return None
@@ -163,16 +204,16 @@ class LocalBroker:
 
     async def query(
         self,
-        request: dict[str, Any],
+        query: Query[A],
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> list[dict[str, Any]]:
+    ) -> list[A]:
         """This process's answer (the only process), if it has one.
 
         Raises:
             ValueError: ``timeout`` is not positive.
         """
         check_timeout(timeout)
-        local = answer_locally(self._answer, request)
+        local = answer_locally(self._answer, query, self.drops)
         return [] if local is None else [local]
 
     async def run(

@@ -9,13 +9,15 @@ A direct message (:meth:`MemoryBroker.send_to`) is handed to the inbox of
 the running broker it is addressed to, at once, in the sending task.
 
 A query is answered by every broker of the bus whose :meth:`MemoryBroker.run`
-is running, at once and in the asking task (the answers never block).
+is running, at once and in the asking task (the answers never block). The
+bus carries queries and answers as the typed objects they are (no encoding:
+they never leave the process); an object that is not a query this gosf
+knows is dropped by each broker that gets it (counted, logged once).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -27,11 +29,13 @@ from ._base import (
     Answer,
     Broadcast,
     Deliver,
+    Drops,
     Inbox,
     answer_locally,
     check_timeout,
     new_node_id,
 )
+from ._queries import A, Query
 
 __all__ = ("MemoryBroker", "MemoryBus")
 
@@ -44,7 +48,8 @@ class MemoryBus:
     def __init__(self, buffer: int = 1024) -> None:
         self.buffer = buffer
         self._subscribers: dict[str, MemoryObjectSendStream[Broadcast]] = {}
-        self._answerers: dict[str, Answer | None] = {}  # the running brokers
+        # the running brokers: how each answers, and where it counts what it drops
+        self._answerers: dict[str, tuple[Answer | None, Drops]] = {}
         self._inboxes: dict[str, Inbox | None] = {}  # the running brokers
 
     def broker(self) -> MemoryBroker:
@@ -69,6 +74,7 @@ class MemoryBroker:
     def __init__(self, bus: MemoryBus) -> None:
         self.node_id = new_node_id()
         self._bus = bus
+        self.drops = Drops(f"memory broker {self.node_id}")
 
     async def publish(self, broadcast: Broadcast) -> None:
         if broadcast.origin != self.node_id:
@@ -92,9 +98,9 @@ class MemoryBroker:
 
     async def query(
         self,
-        request: dict[str, Any],
+        query: Query[A],
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> list[dict[str, Any]]:
+    ) -> list[A]:
         """The answers of this broker, then of every other running broker of the bus.
 
         Raises:
@@ -104,10 +110,11 @@ class MemoryBroker:
         await anyio.lowlevel.checkpoint()
         answerers = self._bus._answerers
         order = [self.node_id] + [node for node in answerers if node != self.node_id]
-        answers = []
+        answers: list[A] = []
         for node in order:
             if node in answerers:
-                answer = answer_locally(answerers[node], dict(request))
+                answerer, drops = answerers[node]
+                answer = answer_locally(answerer, query, drops)
                 if answer is not None:
                     answers.append(answer)
         return answers
@@ -122,7 +129,7 @@ class MemoryBroker:
     ) -> None:
         send, receive = anyio.create_memory_object_stream[Broadcast](self._bus.buffer)
         self._bus._subscribers[self.node_id] = send
-        self._bus._answerers[self.node_id] = answer
+        self._bus._answerers[self.node_id] = (answer, self.drops)
         self._bus._inboxes[self.node_id] = inbox
         try:
             task_status.started()

@@ -52,7 +52,14 @@ A query and an answer are each one JSON object (orjson), small by design::
     answer: {"v": 1, "o": "a81d0f3c9e02", "q": "17", "a": {...answer...}}
 
 ``o`` is the node id of the sender, ``q`` the query's id within the asking
-process, ``r`` the request, ``a`` the answer. The asker first counts the
+process, ``r`` the query, ``a`` the answer, each as
+:mod:`gosf.brokers._queries` writes it (``{"op": "rooms", "n": "/"}``,
+``{"rooms": {"red": 2}}``...). A process decodes what arrives once, where it
+arrives, into the typed query or answer, and drops (counted in
+:attr:`RedisBroker.drops`, logged once per kind) what it cannot read: a
+query of a kind it does not know (from a newer gosf, say) is not answered,
+and an answer that does not decode counts as its process's answer, so
+the asker does not wait for it. The asker first counts the
 processes subscribed to ``<channel>:query`` (``PUBSUB NUMSUB``), publishes the
 query, answers it itself, and waits until every other process counted has
 answered, or ``timeout`` has passed (1 s by default). A process that is not
@@ -79,12 +86,11 @@ import random
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import anyio.lowlevel
-import orjson
 from anyio.abc import TaskGroup, TaskStatus
 
 from ._base import (
@@ -92,6 +98,7 @@ from ._base import (
     Answer,
     Broadcast,
     Deliver,
+    Drops,
     Inbox,
     answer_locally,
     check_timeout,
@@ -106,8 +113,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "the Redis broker needs coredis: pip install 'gosf[redis]' (or coredis>=6.0)"
     ) from exc
 
+from ._queries import A, Query, QueryAnswer, UnknownQuery, decode_answer
 from ._redis_publisher import Publisher
 from ._redis_wire import (
+    decode_answer_message,
     decode_message,
     decode_query_message,
     encode_answer,
@@ -126,12 +135,30 @@ _MAX_ANSWERING = 64
 
 
 @dataclass(slots=True)
-class _Pending:
+class _Pending(Generic[A]):
     """A query of this process waiting for answers."""
 
-    expected: int
-    answers: list[dict[str, Any]] = field(default_factory=list)
+    query: Query[A]
+    expected: int = 0
+    """How many other processes were subscribed when it was sent."""
+    replied: int = 0
+    """How many of them have answered (with an answer that decoded or not)."""
+    answers: list[A] = field(default_factory=list)
     done: anyio.Event = field(default_factory=anyio.Event)
+
+    def receive(self, body: object, drops: Drops) -> None:
+        """One process's answer: decoded as an answer to the query, or dropped (counted).
+
+        A process whose answer does not decode has still answered: waiting
+        longer for it would only cost the asker its timeout.
+        """
+        try:
+            self.answers.append(decode_answer(self.query, body))
+        except ValueError as exc:
+            drops.drop("an answer it cannot decode", exc)
+        self.replied += 1
+        if self.replied >= self.expected:
+            self.done.set()
 
 
 def _redact(url: str) -> str:
@@ -222,7 +249,9 @@ class RedisBroker:
         self._inbox: Inbox | None = None
         self._answering = 0  # queries of other processes being answered now
         self._publisher: Publisher | None = None  # set while subscribed
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, _Pending[Any]] = {}
+        self.drops = Drops(self._label)
+        """Queries and answers of other processes dropped, by kind."""
         self._qids = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -355,32 +384,34 @@ class RedisBroker:
 
     async def query(
         self,
-        request: dict[str, Any],
+        query: Query[A],
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> list[dict[str, Any]]:
-        """Ask every process ``request``; their answers, this process's first.
+    ) -> list[A]:
+        """Ask every process ``query``; their answers, this process's first.
 
         Returns once every other process subscribed when the query was sent
         has answered, or after ``timeout`` seconds. Never raises because
         Redis is unreachable, slow or failing: the answers gathered so far
         (at least this process's, if it has one) are returned, and the
-        failure is logged.
+        failure is logged. An answer that does not decode as an answer to
+        ``query`` is dropped (counted, logged once), its process counted as
+        having answered.
 
         Raises:
             ValueError: ``timeout`` is not positive.
-            TypeError: ``request`` is not JSON-serialisable.
+            TypeError: a string of ``query`` cannot be encoded (a lone surrogate).
         """
         check_timeout(timeout)
-        payload_request = orjson.loads(orjson.dumps(request))  # TypeError now, and a copy
+        qid = str(next(self._qids))
+        payload = encode_query(self.node_id, qid, query)  # a TypeError now, not mid-way
         deadline = anyio.current_time() + timeout
-        local = answer_locally(self._answer, payload_request)
+        local = answer_locally(self._answer, query, self.drops)
         answers = [] if local is None else [local]
         client = self._client
         if client is None:
             log.debug("%s: not connected to Redis: query answered locally only", self._label)
             return answers
-        qid = str(next(self._qids))
-        pending = _Pending(expected=0)
+        pending = _Pending(query)
         self._pending[qid] = pending
         try:
             with anyio.move_on_after(deadline - anyio.current_time()) as scope:
@@ -388,17 +419,15 @@ class RedisBroker:
                 subscribed = sum(counts.values())
                 pending.expected = max(0, subscribed - 1)  # less this process
                 if pending.expected:
-                    await self._publish(
-                        self.query_channel, encode_query(self.node_id, qid, payload_request)
-                    )
-                    if len(pending.answers) < pending.expected:
+                    await self._publish(self.query_channel, payload)
+                    if pending.replied < pending.expected:
                         await pending.done.wait()
             if scope.cancelled_caught:
                 log.info(
                     "%s: query %s: %d of %d process(es) answered within %ss",
                     self._label,
-                    payload_request.get("op", "?"),
-                    len(pending.answers),
+                    type(query).__name__,
+                    pending.replied,
                     pending.expected,
                     timeout,
                 )
@@ -430,21 +459,29 @@ class RedisBroker:
         tg.start_soon(answer)
 
     async def _answer_query(self, client: coredis.Redis[bytes], data: Any) -> None:
-        """Answer a query of another process (bounded by ``publish_timeout``; never raises)."""
+        """Answer a query of another process (bounded by ``publish_timeout``; never raises).
+
+        A query of a kind this process does not know (a newer gosf's) or one
+        it cannot read is dropped: counted, logged once, never answered.
+        """
         try:
-            origin, qid, request = decode_query_message(data, "r")
-        except (ValueError, TypeError) as exc:
-            log.warning("%s: dropped a query it cannot decode: %s", self._label, exc)
+            origin, qid, query = decode_query_message(data)
+        except UnknownQuery as exc:
+            self.drops.drop("an unknown query", exc)
+            return
+        except ValueError as exc:
+            self.drops.drop("a query it cannot decode", exc)
             return
         if origin == self.node_id:
             return
-        answer = answer_locally(self._answer, request)
+        asked: Query[QueryAnswer] = query
+        answer = answer_locally(self._answer, asked, self.drops)
         if answer is None:
             return
         try:
             payload = encode_answer(self.node_id, qid, answer)
         except TypeError as exc:
-            log.error("%s: an answer is not JSON-serialisable: %s", self._label, exc)
+            log.error("%s: an answer cannot be encoded: %s", self._label, exc)
             return
         _, reason = await self._publish_bounded(f"{self.channel}:reply:{origin}", payload)
         if reason is not None:
@@ -452,16 +489,14 @@ class RedisBroker:
 
     def _receive_answer(self, data: Any) -> None:
         try:
-            _, qid, answer = decode_query_message(data, "a")
-        except (ValueError, TypeError) as exc:
-            log.warning("%s: dropped an answer it cannot decode: %s", self._label, exc)
+            _, qid, body = decode_answer_message(data)
+        except ValueError as exc:
+            self.drops.drop("an answer it cannot decode", exc)
             return
         pending = self._pending.get(qid)
         if pending is None:
             return  # late: the query is over
-        pending.answers.append(answer)
-        if len(pending.answers) >= pending.expected:
-            pending.done.set()
+        pending.receive(body, self.drops)
 
     # -- receiving ----------------------------------------------------------------------
 

@@ -28,8 +28,9 @@ not read: on the wire, and in the :class:`~gosf.brokers.Broadcast` delivered
 on the other side, the origin is always the publishing broker's ``node_id``.
 
 Queries and answers are each one JSON object (orjson), described in
-:mod:`gosf.brokers._redis`. Direct messages (:meth:`RedisBroker.send_to`)
-are carried as given.
+:mod:`gosf.brokers._redis`; their bodies are the JSON forms of
+:mod:`gosf.brokers._queries` (unchanged since version 1). Direct messages
+(:meth:`RedisBroker.send_to`) are carried as given.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ from typing import Any
 import orjson
 
 from ._base import Broadcast
+from ._queries import AnyQuery, Query, QueryAnswer, decode_query, encode
 
 __all__ = (
     "WIRE_VERSION",
+    "decode_answer_message",
     "decode_message",
     "decode_query_message",
     "encode_answer",
@@ -147,37 +150,60 @@ def decode_message(data: bytes) -> tuple[Broadcast, int]:
     return broadcast, seq
 
 
-def encode_query(origin: str, qid: str, request: dict[str, Any]) -> bytes:
-    """Encode a query (see the module docstring).
+def encode_query(origin: str, qid: str, query: Query[Any]) -> bytes:
+    """Encode a query (see :mod:`gosf.brokers._redis`).
 
     Raises:
-        TypeError: ``request`` is not JSON-serialisable.
+        TypeError: a string of ``query`` cannot be encoded (a lone surrogate).
     """
-    return orjson.dumps({"v": WIRE_VERSION, "o": origin, "q": qid, "r": request})
+    return orjson.dumps({"v": WIRE_VERSION, "o": origin, "q": qid, "r": encode(query)})
 
 
-def encode_answer(origin: str, qid: str, answer: dict[str, Any]) -> bytes:
-    """Encode the answer to the query ``qid`` (see the module docstring).
+def encode_answer(origin: str, qid: str, answer: QueryAnswer) -> bytes:
+    """Encode the answer to the query ``qid`` (see :mod:`gosf.brokers._redis`).
 
     Raises:
-        TypeError: ``answer`` is not JSON-serialisable.
+        TypeError: a string of ``answer`` cannot be encoded (a lone surrogate).
     """
-    return orjson.dumps({"v": WIRE_VERSION, "o": origin, "q": qid, "a": answer})
+    return orjson.dumps({"v": WIRE_VERSION, "o": origin, "q": qid, "a": encode(answer)})
 
 
-def decode_query_message(data: bytes, key: str) -> tuple[str, str, dict[str, Any]]:
-    """Decode a query (``key`` ``"r"``) or an answer (``"a"``): origin, query id, object.
+def decode_query_message(data: bytes) -> tuple[str, str, AnyQuery]:
+    """Decode a query: its origin, its id, the query.
+
+    Raises:
+        UnknownQuery: a query of a kind this process does not know.
+        ValueError: ``data`` is not a query of this wire format version.
+    """
+    origin, qid, body = _envelope(data, "r")
+    return origin, qid, decode_query(body)
+
+
+def decode_answer_message(data: bytes) -> tuple[str, str, object]:
+    """Decode an answer's envelope: its origin, the id of its query, its body.
+
+    The body is read by :func:`gosf.brokers._queries.decode_answer`, given
+    the query it answers (which only the asker knows).
+
+    Raises:
+        ValueError: ``data`` is not an answer of this wire format version.
+    """
+    return _envelope(data, "a")
+
+
+def _envelope(data: bytes, key: str) -> tuple[str, str, object]:
+    """Decode a query (``key`` ``"r"``) or an answer (``"a"``): origin, query id, body.
 
     Raises:
         ValueError: ``data`` is not such a message of this wire format version.
     """
     try:
         message = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+    except (orjson.JSONDecodeError, TypeError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(message, dict) or message.get("v") != WIRE_VERSION:
         raise ValueError("not an object of this wire format version")
     origin, qid, body = message.get("o"), message.get("q"), message.get(key)
-    if not (isinstance(origin, str) and isinstance(qid, str) and isinstance(body, dict)):
-        raise ValueError("origin, query id or body missing or of the wrong type")
+    if not (isinstance(origin, str) and isinstance(qid, str)):
+        raise ValueError("origin or query id missing or of the wrong type")
     return origin, qid, body

@@ -1,0 +1,308 @@
+"""Cluster queries: what one process asks the others, and what each answers.
+
+A query is a small frozen dataclass (:class:`RoomsQuery`, :class:`CountQuery`,
+:class:`SocketCommand`); its answer is another (:class:`RoomCounts`,
+:class:`SocketCount`, :class:`CommandResult`). Each query names the type of
+its answer (``answer_type``), so :meth:`gosf.brokers.Broker.query` returns
+answers of that type and nobody downstream checks shapes by hand.
+
+Brokers that cross processes carry both as small JSON objects:
+:func:`encode` makes one, :func:`decode_query` and :func:`decode_answer` read
+one back, checking every field. They raise :class:`ValueError` for anything
+else (:class:`UnknownQuery` for a well-formed query of a kind this process does
+not know, most likely from a newer gosf): a broker decodes once, where the
+message arrives, and drops what does not decode. The JSON objects are the
+ones gosf has always sent (the Redis broker's wire format version 1)::
+
+    {"op": "rooms", "n": "/chat"}                           → {"rooms": {"red": 2}}
+    {"op": "count", "n": "/chat"}                           → {"count": 3}
+    {"op": "disconnect", "n": "/chat", "sid": "..."}        → {"found": true}
+    {"op": "join" | "leave", "n": "/chat", "sid": "...", "room": "red"}
+                                                            → {"found": false}
+
+A new kind of query is a dataclass for it (its ``ops``, ``answer_type``,
+``to_json`` and ``from_json``), one for its answer unless an existing one
+fits, its name in :data:`AnyQuery`, and one ``case`` where the server
+answers queries.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, get_args
+
+__all__ = (
+    "AnyQuery",
+    "CommandResult",
+    "CountQuery",
+    "Query",
+    "QueryAnswer",
+    "RoomCounts",
+    "RoomsQuery",
+    "SocketCommand",
+    "SocketCount",
+    "UnknownQuery",
+    "decode_answer",
+    "decode_query",
+    "encode",
+)
+
+
+class UnknownQuery(ValueError):
+    """A well-formed query of a kind this process does not know (a newer gosf's, most likely)."""
+
+
+class QueryAnswer(ABC):
+    """What one process answers to a :class:`Query`."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """This answer as a JSON object."""
+
+    @classmethod
+    @abstractmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        """The answer a JSON object stands for.
+
+        Raises:
+            ValueError: ``obj`` is not such an answer.
+        """
+
+
+A = TypeVar("A", bound=QueryAnswer)
+A_co = TypeVar("A_co", bound=QueryAnswer, covariant=True)
+
+
+class Query(ABC, Generic[A_co]):
+    """A question (or command) for every process of a cluster, answered by an ``A`` each."""
+
+    __slots__ = ()
+
+    ops: ClassVar[tuple[str, ...]]
+    """The values of ``"op"`` that stand for this kind of query on the wire."""
+
+    @property
+    @abstractmethod
+    def answer_type(self) -> type[A_co]:
+        """The type of the answers to this query."""
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """This query as a JSON object."""
+
+    @classmethod
+    @abstractmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        """The query a JSON object stands for (its ``"op"`` is one of ``ops``).
+
+        Raises:
+            ValueError: ``obj`` is not such a query.
+        """
+
+
+# -- answers ------------------------------------------------------------------------------
+
+
+def _count(value: object, what: str) -> int:
+    """``value`` if it is a count (a non-negative integer, not a boolean).
+
+    Raises:
+        ValueError: it is not.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, not {value!r}")
+    return value
+
+
+def _string(obj: Mapping[str, Any], key: str) -> str:
+    """``obj[key]``, which must be a string.
+
+    Raises:
+        ValueError: it is missing or not a string.
+    """
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} must be a string, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCounts(QueryAnswer):
+    """One process's rooms of a namespace, each with its number of connected members."""
+
+    rooms: Mapping[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rooms": dict(self.rooms)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        rooms = obj.get("rooms")
+        if not isinstance(rooms, dict):
+            raise ValueError(f"'rooms' must be an object, not {rooms!r}")
+        return cls({str(room): _count(count, "a room's count") for room, count in rooms.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class SocketCount(QueryAnswer):
+    """How many sockets one process has connected to a namespace."""
+
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        return cls(_count(obj.get("count"), "'count'"))
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult(QueryAnswer):
+    """Whether one process had the socket a :class:`SocketCommand` names (and acted on it)."""
+
+    found: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"found": self.found}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        found = obj.get("found")
+        if not isinstance(found, bool):
+            raise ValueError(f"'found' must be a boolean, not {found!r}")
+        return cls(found)
+
+
+# -- queries ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsQuery(Query[RoomCounts]):
+    """Every room of ``namespace`` with its number of members (sockets' own rooms left out)."""
+
+    namespace: str = "/"
+    ops: ClassVar[tuple[str, ...]] = ("rooms",)
+
+    @property
+    def answer_type(self) -> type[RoomCounts]:
+        return RoomCounts
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "rooms", "n": self.namespace}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        return cls(_string(obj, "n"))
+
+
+@dataclass(frozen=True, slots=True)
+class CountQuery(Query[SocketCount]):
+    """The number of sockets connected to ``namespace``."""
+
+    namespace: str = "/"
+    ops: ClassVar[tuple[str, ...]] = ("count",)
+
+    @property
+    def answer_type(self) -> type[SocketCount]:
+        return SocketCount
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "count", "n": self.namespace}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        return cls(_string(obj, "n"))
+
+
+SocketOp = Literal["disconnect", "join", "leave"]
+
+
+@dataclass(frozen=True, slots=True)
+class SocketCommand(Query[CommandResult]):
+    """``disconnect``, ``join`` or ``leave`` (``room``) the socket ``sid`` of ``namespace``.
+
+    Raises:
+        ValueError: an unknown ``op``, or ``join``/``leave`` without a room.
+    """
+
+    op: SocketOp
+    sid: str
+    room: str | None = None
+    namespace: str = "/"
+    ops: ClassVar[tuple[str, ...]] = get_args(SocketOp)
+
+    def __post_init__(self) -> None:
+        if self.op not in self.ops:
+            raise ValueError(f"unknown socket command {self.op!r}")
+        if self.op == "disconnect":
+            object.__setattr__(self, "room", None)  # a disconnection names no room
+        elif not isinstance(self.room, str) or not self.room:
+            raise ValueError(f"{self.op} needs a room")
+
+    @property
+    def answer_type(self) -> type[CommandResult]:
+        return CommandResult
+
+    def to_json(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {"op": self.op, "n": self.namespace, "sid": self.sid}
+        if self.room is not None:
+            obj["room"] = self.room
+        return obj
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        op = _string(obj, "op")
+        room = obj.get("room")
+        if room is not None and not isinstance(room, str):
+            raise ValueError(f"'room' must be a string, not {room!r}")
+        return cls(op, _string(obj, "sid"), room, _string(obj, "n"))  # type: ignore[arg-type]
+
+
+AnyQuery = RoomsQuery | CountQuery | SocketCommand
+"""Every kind of query this gosf asks and answers."""
+
+AnyAnswer = RoomCounts | SocketCount | CommandResult
+"""Every kind of answer to :data:`AnyQuery`."""
+
+QUERY_TYPES: tuple[type[AnyQuery], ...] = get_args(AnyQuery)
+_BY_OP: dict[str, type[AnyQuery]] = {op: kind for kind in QUERY_TYPES for op in kind.ops}
+
+
+# -- the codec ----------------------------------------------------------------------------
+
+
+def encode(item: Query[Any] | QueryAnswer) -> dict[str, Any]:
+    """A query or an answer as a JSON object (to be serialised by the broker)."""
+    return item.to_json()
+
+
+def decode_query(obj: object) -> AnyQuery:
+    """The query a JSON object (as parsed) stands for.
+
+    Raises:
+        UnknownQuery: a query whose ``"op"`` this process does not know.
+        ValueError: ``obj`` is not a query.
+    """
+    if not isinstance(obj, dict):
+        raise ValueError(f"a query must be an object, not {type(obj).__name__}")
+    op = _string(obj, "op")
+    kind = _BY_OP.get(op)
+    if kind is None:
+        raise UnknownQuery(f"unknown query {op[:40]!r}")
+    return kind.from_json(obj)
+
+
+def decode_answer(query: Query[A], obj: object) -> A:
+    """The answer to ``query`` a JSON object (as parsed) stands for.
+
+    Raises:
+        ValueError: ``obj`` is not an answer to such a query.
+    """
+    if not isinstance(obj, dict):
+        raise ValueError(f"an answer must be an object, not {type(obj).__name__}")
+    return query.answer_type.from_json(obj)
