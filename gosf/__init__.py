@@ -61,6 +61,7 @@ from ._namespace import Namespace
 from ._server import SocketIOServer
 from ._sioclient import SocketIOClient
 from ._socket import DisconnectReason, Socket
+from ._transport._eioclient import ClientDisconnectReason
 from ._transport._engine import CloseReason
 from .types import ASGIApp, Receive, Scope, Send
 
@@ -70,6 +71,7 @@ __all__ = (
     "ASGIApp",
     "App",
     "Client",
+    "ClientDisconnectReason",
     "CloseReason",
     "Config",
     "ConnectionRefused",

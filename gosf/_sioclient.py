@@ -40,7 +40,7 @@ import anyio
 
 from ._errors import ConnectionClosed, Disconnected
 from ._sioclient_conn import ANY_EVENT, Connection, Handler, Namespace, Waiter
-from ._transport._eioclient import Connector, open_engine
+from ._transport._eioclient import ClientDisconnectReason, Connector, open_engine
 from .protocol.socketio import Packet, PacketType, encode, encode_event
 
 __all__ = ("SocketIOClient",)
@@ -94,10 +94,10 @@ class SocketIOClient:
         return frozenset(name for name, ns in conn.namespaces.items() if ns.connected)
 
     @property
-    def disconnect_reason(self) -> str | None:
-        """Why the last connection ended: ``"io client disconnect"``, ``"io server
-        disconnect"``, ``"transport close"``, ``"ping timeout"`` or ``"parse error"``;
-        ``None`` while connected or before the first connection."""
+    def disconnect_reason(self) -> ClientDisconnectReason | None:
+        """Why the last connection ended (a :class:`~gosf.ClientDisconnectReason`, equal
+        to socket.io-client's words such as ``"io server disconnect"``); ``None`` while
+        connected or before the first connection."""
         conn = self._conn
         return conn.reason if conn is not None and conn.closed.is_set() else None
 
@@ -206,9 +206,9 @@ class SocketIOClient:
             if ns is None or not ns.connected:
                 return
             if len(self.namespaces) > 1:
-                await conn.leave(ns, "io client namespace disconnect")
+                await conn.leave(ns, ClientDisconnectReason.IO_CLIENT_DISCONNECT)
                 return
-        await conn.shutdown("io client disconnect")
+        await conn.shutdown(ClientDisconnectReason.IO_CLIENT_DISCONNECT)
 
     def _namespace(self, event: str, namespace: str) -> tuple[Connection, Namespace]:
         if event in _RESERVED:
@@ -290,10 +290,10 @@ class SocketIOClient:
                         except Exception as exc:  # raised below, not in an ExceptionGroup
                             error = exc
                         finally:
-                            await conn.shutdown("io client disconnect")
+                            await conn.shutdown(ClientDisconnectReason.IO_CLIENT_DISCONNECT)
                             tg.cancel_scope.cancel()
                 finally:
-                    conn.end("io client disconnect")
+                    conn.end(ClientDisconnectReason.IO_CLIENT_DISCONNECT)
         except ConnectionClosed as exc:  # only from open_engine: later closes are handled
             raise Disconnected(f"the server closed the connection while connecting: {exc}") from exc
         finally:

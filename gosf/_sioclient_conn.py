@@ -23,7 +23,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._errors import ConnectionRefused, Disconnected
-from ._transport._eioclient import EngineClient, EngineClosed
+from ._transport._eioclient import ClientDisconnectReason, EngineClient, EngineClosed
 from .protocol.errors import LocalProtocolError, ProtocolError
 from .protocol.socketio import Decoder, Packet, PacketType, encode
 
@@ -124,7 +124,7 @@ class Connection:
         self.protocol = protocol
         self.namespaces = {name: Namespace(name) for name in names}
         self.closed = anyio.Event()
-        self.reason: str | None = None
+        self.reason: ClientDisconnectReason | None = None
         self._handlers = handlers
         self._decoder = Decoder(protocol)
 
@@ -145,7 +145,7 @@ class Connection:
         except Disconnected:
             pass
 
-    async def leave(self, ns: Namespace, reason: str) -> None:
+    async def leave(self, ns: Namespace, reason: ClientDisconnectReason) -> None:
         """Send DISCONNECT for ``ns`` and close it."""
         if ns.connected:
             ns.close(Disconnected(reason))
@@ -153,7 +153,7 @@ class Connection:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def shutdown(self, reason: str) -> None:
+    async def shutdown(self, reason: ClientDisconnectReason) -> None:
         """Leave every namespace, close the websocket, wait for the reader to stop.
 
         Bounded by ``CLOSE_TIMEOUT``, shielded from cancellation; never raises.
@@ -168,7 +168,7 @@ class Connection:
             await self.engine.ws.aclose()
             await self.closed.wait()
 
-    def end(self, reason: str) -> None:
+    def end(self, reason: ClientDisconnectReason) -> None:
         """The connection is over: keep the first reason, fail what waits (idempotent)."""
         if self.reason is None:
             self.reason = reason
@@ -180,18 +180,18 @@ class Connection:
 
     async def read(self, tg: TaskGroup, limiter: anyio.Semaphore) -> None:
         """Dispatch the server's packets until the connection ends (then close it)."""
-        reason = "transport close"
+        reason = ClientDisconnectReason.TRANSPORT_CLOSE
         try:
             while True:
                 packet = self._decoder.feed(await self.engine.receive())
                 if packet is not None and not await self._dispatch(packet, tg, limiter):
-                    reason = "io server disconnect"
+                    reason = ClientDisconnectReason.IO_SERVER_DISCONNECT
                     break
         except EngineClosed as exc:
             reason = exc.reason
         except ProtocolError as exc:
             log.warning("closing the connection: the server sent a bad packet: %s", exc)
-            reason = "parse error"
+            reason = ClientDisconnectReason.PARSE_ERROR
         finally:
             self.end(reason)
             with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
@@ -216,7 +216,7 @@ class Connection:
                 log.warning("error from the server in %s: %r", ns.name, packet.data)
             ns.refused(refusal(packet.data))
         elif kind is PacketType.DISCONNECT:
-            ns.close(Disconnected("io server disconnect"))
+            ns.close(Disconnected(ClientDisconnectReason.IO_SERVER_DISCONNECT))
             return any(n.connected or not n.ready.is_set() for n in self.namespaces.values())
         return True
 

@@ -266,7 +266,7 @@ async def test_server_disconnect(protocol: Literal[4, 5]) -> None:
                 await client.call("disconnect-me", 0.05)
             await client.wait_disconnected()
             assert not client.connected and client.namespaces == frozenset()
-            assert client.disconnect_reason == "io server disconnect"
+            assert client.disconnect_reason is gosf.ClientDisconnectReason.IO_SERVER_DISCONNECT
             with pytest.raises(gosf.Disconnected):
                 await client.emit("echo")
 
@@ -293,7 +293,7 @@ async def test_disconnect_is_clean(protocol: Literal[4, 5]) -> None:
                 sid = (await client.call("whoami"))["sid"]
                 await client.disconnect()
                 assert not client.connected
-                assert client.disconnect_reason == "io client disconnect"
+                assert client.disconnect_reason is gosf.ClientDisconnectReason.IO_CLIENT_DISCONNECT
                 await client.wait_disconnected()
             async with client.connect(url):  # leaving the block disconnects too
                 second = (await client.call("whoami"))["sid"]
@@ -398,7 +398,7 @@ async def test_silent_server_counts_as_dead() -> None:
                 start = anyio.current_time()
                 await client.wait_disconnected()
                 assert 0.15 < anyio.current_time() - start < 1.0  # pingInterval + pingTimeout
-                assert client.disconnect_reason == "ping timeout"
+                assert client.disconnect_reason is gosf.ClientDisconnectReason.PING_TIMEOUT
 
 
 async def test_tls_verifies_the_server_and_takes_a_ca_bundle() -> None:

@@ -15,6 +15,7 @@ The codec is :mod:`gosf.protocol.engineio`; this module only does the I/O.
 
 from __future__ import annotations
 
+import enum
 import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -30,7 +31,15 @@ from ..protocol.engineio import Packet, PacketType, decode_ws, encode_ws
 from ..protocol.errors import RemoteProtocolError
 from ._wsclient import connect_websocket
 
-__all__ = ("Connector", "EngineClient", "EngineClosed", "Handshake", "MessageSocket", "open_engine")
+__all__ = (
+    "ClientDisconnectReason",
+    "Connector",
+    "EngineClient",
+    "EngineClosed",
+    "Handshake",
+    "MessageSocket",
+    "open_engine",
+)
 
 
 class MessageSocket(Protocol):
@@ -58,10 +67,35 @@ _PING = Packet(PacketType.PING)
 _MESSAGE = PacketType.MESSAGE
 
 
-class EngineClosed(Exception):
-    """The session ended; ``reason`` says how (socket.io-client's wording)."""
+class ClientDisconnectReason(enum.StrEnum):
+    """Why :class:`~gosf.SocketIOClient`'s connection ended, seen from the client.
 
-    def __init__(self, reason: str) -> None:
+    The members are socket.io-client's reasons, the strings gosf's client has
+    always given, so code written for either compares with the same words. They
+    live here, beside the Engine.IO client, because the Engine.IO session is
+    where most of them are found; the Socket.IO client adds its two ``IO_``
+    reasons.
+    """
+
+    IO_SERVER_DISCONNECT = "io server disconnect"
+    """The server sent DISCONNECT for every namespace the client had joined."""
+    IO_CLIENT_DISCONNECT = "io client disconnect"
+    """The client left: :meth:`~gosf.SocketIOClient.disconnect`, or its ``connect`` block ended."""
+    PING_TIMEOUT = "ping timeout"
+    """The server sent nothing, not even a ping, for its ping interval plus its ping timeout."""
+    TRANSPORT_CLOSE = "transport close"
+    """The websocket closed, or the server sent an Engine.IO CLOSE packet."""
+    TRANSPORT_ERROR = "transport error"
+    """socket.io-client's word for a transport that failed; gosf's client reports
+    a failed websocket as :attr:`TRANSPORT_CLOSE`, so it never gives this one."""
+    PARSE_ERROR = "parse error"
+    """The server sent a packet that does not decode, or one out of place."""
+
+
+class EngineClosed(Exception):
+    """The session ended; ``reason`` says how."""
+
+    def __init__(self, reason: ClientDisconnectReason) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -122,8 +156,8 @@ class EngineClient:
 
         Raises:
             EngineClosed: the server or the network closed the session
-                ("transport close"), or the server stayed silent past the ping
-                deadline ("ping timeout").
+                (``TRANSPORT_CLOSE``), or the server stayed silent past the ping
+                deadline (``PING_TIMEOUT``).
             RemoteProtocolError: the server sent something malformed.
         """
         silence = self.handshake.ping_interval + self.handshake.ping_timeout
@@ -133,9 +167,9 @@ class EngineClient:
                 try:
                     frame = await self.ws.receive()
                 except ConnectionClosed as exc:
-                    raise EngineClosed("transport close") from exc
+                    raise EngineClosed(ClientDisconnectReason.TRANSPORT_CLOSE) from exc
             if frame is None:
-                raise EngineClosed("ping timeout")
+                raise EngineClosed(ClientDisconnectReason.PING_TIMEOUT)
             packet = decode_ws(frame, self.protocol)
             kind = packet.type
             if kind is _MESSAGE:
@@ -143,7 +177,7 @@ class EngineClient:
             if kind is PacketType.PING:  # protocol 3 too: golang-socketio servers ping
                 await self._send_packet(Packet(PacketType.PONG, packet.data))
             elif kind is PacketType.CLOSE:
-                raise EngineClosed("transport close")
+                raise EngineClosed(ClientDisconnectReason.TRANSPORT_CLOSE)
             elif kind is PacketType.OPEN or kind is PacketType.UPGRADE:
                 raise RemoteProtocolError(f"unexpected {kind.name} packet")
             # PONG (protocol 3: the answer to our ping), NOOP: the deadline moved on
@@ -166,7 +200,7 @@ class EngineClient:
         try:
             await self.ws.send(encode_ws(packet, self.protocol))
         except ConnectionClosed as exc:
-            raise EngineClosed("transport close") from exc
+            raise EngineClosed(ClientDisconnectReason.TRANSPORT_CLOSE) from exc
 
 
 @asynccontextmanager

@@ -190,7 +190,7 @@ async def test_server_disconnect(target: Target) -> None:
                 await client.call("disconnect-me", 0.1)
             await client.wait_disconnected()
             assert not client.connected
-            assert client.disconnect_reason == "io server disconnect"
+            assert client.disconnect_reason is gosf.ClientDisconnectReason.IO_SERVER_DISCONNECT
             with pytest.raises(gosf.Disconnected):
                 await client.emit("echo")
 
@@ -221,7 +221,7 @@ async def test_clean_disconnect(target: Target) -> None:
             sid = client.sid()
             await client.disconnect()
             assert not client.connected
-            assert client.disconnect_reason == "io client disconnect"
+            assert client.disconnect_reason is gosf.ClientDisconnectReason.IO_CLIENT_DISCONNECT
         async with connected(target) as observer:
             reason = None
             while reason is None:  # the server saw the DISCONNECT, not just a closed socket
