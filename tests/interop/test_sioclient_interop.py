@@ -223,8 +223,7 @@ async def test_clean_disconnect(target: Target) -> None:
             assert not client.connected
             assert client.disconnect_reason == "io client disconnect"
         async with connected(target) as observer:
-            reason = None
-            while reason is None:  # the server saw the DISCONNECT, not just a closed socket
-                reason = await observer.call("disconnect-reason", sid)
-                await anyio.sleep(0.05)
+            # The server saw the DISCONNECT, not just a closed socket.
+            reason = await observer.call("wait-disconnect-reason", sid, 5)
+            assert reason is not None, "the server recorded no disconnect within 5 s"
             assert "client" in reason and "transport" not in reason, reason
