@@ -210,6 +210,7 @@ async def test_heartbeat_keeps_the_connection(target: Target) -> None:
     0.4 s later; python-socketio every 1 s, and gives up 0.5 s later."""
     with anyio.fail_after(10):
         async with connected(target) as client:
+            # Time passes on purpose: past the deadline twice, heartbeats kept it up.
             await anyio.sleep(2 * target.heartbeat_deadline + 0.2)
             assert client.connected
             assert await client.call("echo", 1) == 1
