@@ -96,7 +96,7 @@ def watch_attribute(
     watch = watch if watch is not None else Watch()
     # A class default may itself be None: tell it from no default at all.
     has_default = name in cls.__dict__
-    original = cls.__dict__.get(name)
+    original: Any = cls.__dict__.get(name)
     if has_default and hasattr(original, "__set__"):  # a slot
         slot = original
 
