@@ -124,6 +124,7 @@ class Microservice:
         self._owner: TaskGroup | None = None
         self._scope: anyio.CancelScope | None = None
         self._up = anyio.Event()
+        self._down = anyio.Event()  # set (and replaced) each time a connection ends
         self._own_tg: Any = None
         self.failed_attempts = 0
         """Attempts to connect that failed since the service was last connected."""
@@ -154,6 +155,21 @@ class Microservice:
                 await self._up.wait()
             return
         raise MicroserviceUnavailable(f"{self.name} did not connect within {timeout}s")
+
+    async def wait_disconnected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait until the service is not connected (at once when it is not).
+
+        The connection may drop (the service went away, :meth:`disconnect`,
+        the app deregistering the service); reconnecting goes on as before.
+
+        Raises:
+            TimeoutError: still connected after ``timeout`` seconds.
+        """
+        with anyio.move_on_after(timeout if timeout is not None else float("inf")):
+            while self.connected:
+                await self._down.wait()
+            return
+        raise TimeoutError(f"{self.name} was still connected after {timeout}s")
 
     # -- talking to the service --------------------------------------------------------
 
@@ -265,20 +281,8 @@ class Microservice:
             self.failed_attempts = 0
             while True:
                 try:
-                    async with self._client.connect(
-                        self.url,
-                        path=self.path + "socket.io",
-                        auth=self.auth,
-                        connect_timeout=self._connect_timeout,
-                        connector=self._connector,
-                        ca_file=self._ca_file,
-                        ssl_context=self._ssl_context,
-                    ):
-                        self._on_connected(anyio.current_time() - down_since)
-                        await self._client.wait_disconnected()
-                        reason = self._client.disconnect_reason
-                        log.warning("microservice %s disconnected: %s", self.name, reason)
-                        down_since = anyio.current_time()
+                    await self._stay_connected(down_since)
+                    down_since = anyio.current_time()
                 except (OSError, TimeoutError, GosfError, ProtocolError) as exc:
                     self.failed_attempts += 1
                     down_for = anyio.current_time() - down_since
@@ -289,6 +293,35 @@ class Microservice:
                 await anyio.sleep(next_pause(first, longest, 0.0, random.random()))
         if self._scope is scope:
             self._scope = None
+
+    async def _stay_connected(self, down_since: float) -> None:
+        """Connect once, and return when that connection has ended.
+
+        Raises:
+            OSError, TimeoutError, GosfError, ProtocolError: connecting failed.
+        """
+        up = False
+        try:
+            async with self._client.connect(
+                self.url,
+                path=self.path + "socket.io",
+                auth=self.auth,
+                connect_timeout=self._connect_timeout,
+                connector=self._connector,
+                ca_file=self._ca_file,
+                ssl_context=self._ssl_context,
+            ):
+                up = True
+                self._on_connected(anyio.current_time() - down_since)
+                await self._client.wait_disconnected()
+                reason = self._client.disconnect_reason
+                log.warning("microservice %s disconnected: %s", self.name, reason)
+        finally:
+            # Also when cancelled (disconnect()): the connection has ended by
+            # now, so a waiter woken here sees ``connected`` false.
+            if up:
+                self._down.set()
+                self._down = anyio.Event()
 
     def _on_connected(self, down_for: float) -> None:
         if self.failed_attempts:

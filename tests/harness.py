@@ -94,8 +94,10 @@ def watch_attribute(
     reads as before until an instance assigns its own value.
     """
     watch = watch if watch is not None else Watch()
-    original = cls.__dict__.get(name)
-    if original is not None and hasattr(original, "__set__"):  # a slot
+    # A class default may itself be None: tell it from no default at all.
+    has_default = name in cls.__dict__
+    original: Any = cls.__dict__.get(name)
+    if has_default and hasattr(original, "__set__"):  # a slot
         slot = original
 
         def get(obj: Any) -> Any:
@@ -111,7 +113,7 @@ def watch_attribute(
             try:
                 return vars(obj)[name]
             except KeyError:
-                if original is None:
+                if not has_default:
                     raise AttributeError(name) from None
                 return original
 

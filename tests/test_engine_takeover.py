@@ -15,6 +15,7 @@ from gosf._config import ServerOptions
 from gosf._transport._engine import EngineServer, EngineSession
 from gosf.protocol.engineio import Packet
 from gosf.protocol.session import CloseReason
+from tests.harness import watch_attribute
 
 pytestmark = pytest.mark.anyio
 
@@ -53,15 +54,23 @@ def polling_session(server: EngineServer) -> EngineSession:
 
 
 async def polling_task(
-    session: EngineSession, *, task_status: TaskStatus[anyio.CancelScope]
+    session: EngineSession,
+    ended: anyio.Event | None = None,
+    *,
+    task_status: TaskStatus[anyio.CancelScope],
 ) -> None:
-    """The polling-born session's own task, in a scope the test can cancel.
+    """The polling-born session's own task, in a scope the test can cancel;
+    ``ended`` is set when it returns (whether it handed over or wound up).
 
     The session's task runs up to its first wait before ``start`` returns.
     """
-    with anyio.CancelScope() as scope:
-        task_status.started(scope)
-        await session.run()
+    try:
+        with anyio.CancelScope() as scope:
+            task_status.started(scope)
+            await session.run()
+    finally:
+        if ended is not None:
+            ended.set()
 
 
 def reading(session: EngineSession) -> Callable[[], Awaitable[None]]:
@@ -87,14 +96,15 @@ async def test_a_polling_task_cancelled_as_it_is_taken_over_still_hands_over(
     with anyio.fail_after(5):
         async with engine() as (server, handler), anyio.create_task_group() as tg:
             session = polling_session(server)
-            polling = await tg.start(polling_task, session)
+            polling_ended = anyio.Event()
+            polling = await tg.start(polling_task, session, polling_ended)
 
             async def websocket() -> None:
                 polling.cancel()  # the polling task is told before it sees the take-over
                 await session.host(reading(session), take_over=True)
 
             tg.start_soon(websocket)
-            await anyio.sleep(0.05)
+            await polling_ended.wait()  # it handed over (winding up itself, it never ended)
             assert session.taken_over and not session.closed
             session.close(CloseReason.CLIENT_CLOSE)
             await session.wait_finished()
@@ -102,8 +112,11 @@ async def test_a_polling_task_cancelled_as_it_is_taken_over_still_hands_over(
 
 
 async def test_handlers_of_the_polling_task_are_cancelled_when_the_session_closes(
-    anyio_backend: str,
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The polling task keeps its handlers once it has handed the session
+    # over: it records its task group's scope as the predecessor's.
+    handed_over = watch_attribute(monkeypatch, EngineSession, "_predecessor")
     with anyio.fail_after(5):
         async with engine() as (server, handler):
             session = polling_session(server)
@@ -119,7 +132,7 @@ async def test_handlers_of_the_polling_task_are_cancelled_when_the_session_close
                 await tg.start(polling_task, session)
                 session.task_group.start_soon(handler_task)  # started before the upgrade
                 tg.start_soon(lambda: session.host(reading(session), take_over=True))
-                await anyio.sleep(0.05)
+                await handed_over.until(lambda: session._predecessor is not None)
                 assert not cancelled.is_set()  # it outlives the hand-over
                 session.close(CloseReason.CLIENT_CLOSE)
                 await cancelled.wait()

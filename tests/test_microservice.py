@@ -36,6 +36,10 @@ def make_service() -> gosf.App:
     async def nothing(client: gosf.Client, request: gosf.Request) -> None:
         return None
 
+    @service.listen("hang-up")
+    async def hang_up(client: gosf.Client, request: gosf.Request) -> None:
+        client.disconnect()
+
     @service.listen("shout")
     async def shout(client: gosf.Client, request: gosf.Request) -> None:
         await service.broadcast("", "news", gosf.Message.success(request.message.text))
@@ -144,24 +148,36 @@ async def test_registry_on_an_app(anyio_backend: str) -> None:
             assert reply == gosf.Message.success("via gateway", {"meta_back": {"m": 1}})
         gateway.deregister_microservice("utils")
         assert gateway.get_microservice("utils") is None
-        with anyio.fail_after(5):
-            while utils.connected:  # noqa: ASYNC110 - the client's own state
-                await anyio.sleep(0.01)
+        await utils.wait_disconnected(5)
+        assert not utils.connected
         with pytest.raises(gosf.MicroserviceUnavailable):
             await utils.call("echo", gosf.Message())
 
 
 async def test_disconnect_stops_reconnecting_and_connect_resumes(anyio_backend: str) -> None:
     async with connected(make_service(), backoff=(0.01, 0.05)) as utils:
+        with pytest.raises(TimeoutError):
+            await utils.wait_disconnected(0.05)  # connected: it waits, bounded
         utils.disconnect()
-        with anyio.fail_after(5):
-            while utils.connected:  # noqa: ASYNC110
-                await anyio.sleep(0.01)
-        await anyio.sleep(0.2)  # several backoff periods: it must stay down
+        await utils.wait_disconnected(5)
+        assert not utils.connected
+        await utils.wait_disconnected(0)  # not connected: at once
+        # Time passes on purpose: no reconnection within several backoff periods.
+        await anyio.sleep(0.2)
         assert not utils.connected
         utils.connect()
         await utils.wait_connected(5)
         assert (await utils.call("echo", gosf.Message(text="back"))).text == "back"
+
+
+async def test_wait_disconnected_sees_the_service_hang_up(anyio_backend: str) -> None:
+    # A long first pause: the service stays down while the test looks.
+    async with connected(make_service(), backoff=(5.0, 10.0)) as utils:
+        await utils.lob("hang-up", gosf.Message())
+        await utils.wait_disconnected(5)
+        assert not utils.connected
+        with pytest.raises(gosf.MicroserviceUnavailable):
+            await utils.call("echo", gosf.Message())
 
 
 # -- reconnecting ---------------------------------------------------------------------------

@@ -15,6 +15,9 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
 * ``kick``, ``pull-into``, ``push-out``: ``app.disconnect_client(body.sid)``,
   ``app.join_client(body.sid, body.room)``, ``app.leave_client(body.sid, body.room)``,
   whether a worker had the sid as ``body.found``;
+* ``local-count``: wait (at most ``body.timeout`` seconds) until this worker
+  alone has ``body.count`` clients (each disconnect looks again); answers
+  ``body.count`` as it is then;
 * ``broker-state``: wait (at most ``body.timeout`` seconds) until this worker's
   Redis broker is subscribed (``body.connected`` true) or not (false); answers
   ``body.connected`` as it is then.
@@ -108,3 +111,29 @@ async def broker_state(client: gosf.Client, request: gosf.Request) -> gosf.Messa
     with anyio.move_on_after(float(body["timeout"])):
         await broker.wait_connected(bool(body["connected"]))
     return gosf.Message.success(body={"connected": broker.connected})
+
+
+class _Left:
+    """Set (and replaced) at each disconnect, for ``local-count`` to look again."""
+
+    event: anyio.Event | None = None
+
+
+@app.on_disconnect
+async def left(client: gosf.Client, request: gosf.Request) -> None:
+    # The socket has left the namespace's table by now (see Namespace._socket_closed).
+    event, _Left.event = _Left.event, None
+    if event is not None:
+        event.set()
+
+
+@app.listen("local-count")
+async def local_count(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    members = app.server.namespaces["/"].members
+    with anyio.move_on_after(float(body["timeout"])):
+        while len(members()) != int(body["count"]):
+            if _Left.event is None:
+                _Left.event = anyio.Event()
+            await _Left.event.wait()
+    return gosf.Message.success(body={"count": len(members())})

@@ -18,6 +18,7 @@ sio = socketio.AsyncServer(async_mode="asgi", ping_interval=1, ping_timeout=0.5)
 app = socketio.ASGIApp(sio)
 
 disconnects: dict[str, str] = {}  # sid -> reason
+reason_recorded: dict[str, anyio.Event] = {}  # sid -> set once its reason is in disconnects
 
 
 def refuse_bad_token(auth: dict[str, Any] | None) -> None:
@@ -32,6 +33,7 @@ async def connect(sid: str, environ: dict[str, Any], auth: dict[str, Any] | None
 
 async def disconnect(sid: str, reason: str) -> None:
     disconnects[sid] = reason
+    reason_recorded.setdefault(sid, anyio.Event()).set()
 
 
 async def echo(sid: str, *args: Any) -> tuple[Any, ...]:
@@ -69,6 +71,13 @@ async def disconnect_reason(sid: str, of_sid: str) -> str | None:
     return disconnects.get(of_sid)
 
 
+async def wait_disconnect_reason(sid: str, of_sid: str, seconds: float) -> str | None:
+    """``of_sid``'s disconnect reason once it has one, or None after ``seconds``."""
+    with anyio.move_on_after(seconds):
+        await reason_recorded.setdefault(of_sid, anyio.Event()).wait()
+    return disconnects.get(of_sid)
+
+
 async def custom_connect(sid: str, environ: dict[str, Any], auth: dict[str, Any] | None) -> None:
     refuse_bad_token(auth)
 
@@ -87,6 +96,7 @@ for _event, _handler in {
     "sleep": sleep,
     "disconnect-me": disconnect_me,
     "disconnect-reason": disconnect_reason,
+    "wait-disconnect-reason": wait_disconnect_reason,
 }.items():
     sio.on(_event, _handler)
 sio.on("connect", custom_connect, namespace="/custom")

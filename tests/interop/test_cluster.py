@@ -263,11 +263,12 @@ async def _fault_scenario(cluster: Cluster, redis: RedisServer) -> None:
                 if stop_traffic.is_set():
                     return
                 await send(f"during-{i}")
-                await anyio.sleep(0.02)
+                await anyio.sleep(0.02)  # paces the traffic (it waits for nothing)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(traffic)
-            await anyio.sleep(0.2)
+            with anyio.fail_after(TIMEOUT):  # the traffic crosses to worker 2 before the outage
+                await b1.wait_for("told", "during-2")
             outage["start"] = len(sent)
             await anyio.to_thread.run_sync(redis.stop)
             await anyio.sleep(1.0)  # traffic goes on while Redis is down
@@ -418,18 +419,18 @@ async def test_cluster_queries_see_both_workers(cluster: Cluster) -> None:
         await a1.call("join", red)
         await b1.call("join", red)
         await a2.call("join", blue)
+        # The clients of the tests before may take a moment to be gone: each
+        # worker waits for its own to leave.
+        for peer, mine in ((a1, 2), (b1, 1)):
+            answer = await peer.call("local-count", count=mine, timeout=TIMEOUT)
+            assert answer["body"]["count"] == mine, (peer.name, answer)
         for peer in (a1, b1):
             answer = await peer.call("rooms")
             rooms = answer["body"]["rooms"]
             assert rooms[red] == 2 and rooms[blue] == 1, rooms
             assert a1.client.sid() not in rooms and b1.client.sid() not in rooms
-            # (the clients of the tests before may take a moment to be gone)
-            for _ in range(100):
-                count = await peer.call("count")
-                assert count["body"]["elapsed"] < 1.0, "a worker did not answer in time"
-                if count["body"]["count"] == 3:
-                    break
-                await anyio.sleep(0.05)
+            count = await peer.call("count")
+            assert count["body"]["elapsed"] < 1.0, "a worker did not answer in time"
             assert count["body"]["count"] == 3, count
     assert cluster.alive()
 
@@ -487,7 +488,8 @@ async def test_cluster_queries_with_redis_down(anyio_backend: str, kind: str) ->
                 assert (await a1.call("rooms"))["body"]["rooms"][room] == 2
                 b1_sid = b1.client.sid()
                 await anyio.to_thread.run_sync(redis.stop)
-                for _ in range(3):  # while the brokers notice, and once they have
+
+                async def ask() -> None:
                     answer = await a1.call("rooms")
                     assert answer["body"]["rooms"] == {room: 1}, answer
                     assert answer["body"]["elapsed"] < 1.5, answer
@@ -496,7 +498,11 @@ async def test_cluster_queries_with_redis_down(anyio_backend: str, kind: str) ->
                     assert count["body"]["elapsed"] < 1.5, count
                     kick = await a1.call("kick", sid=b1_sid)
                     assert kick["body"]["found"] is False
-                    await anyio.sleep(0.3)
+
+                await ask()  # while the brokers notice
+                for peer in (a1, b1):
+                    await broker_state(peer, connected=False)
+                await ask()  # and once they have
                 assert b1.client.connected
                 assert cluster.alive()
         finally:
@@ -549,7 +555,13 @@ async def test_python_socketio_behind_a_round_robin_balancer(
         peers(cluster.second.url, "ws-peer") as (peer,),
     ):
         told: list[Any] = []
-        client.on("told", told.append)
+        got_told = anyio.Event()
+
+        def on_told(message: Any) -> None:
+            told.append(message)
+            got_told.set()
+
+        client.on("told", on_told)
         with anyio.fail_after(30):
             await client.connect(f"http://{balancer.host}", transports=transports, wait_timeout=5)
             await client.call("join", {"text": room}, timeout=TIMEOUT)
@@ -561,8 +573,7 @@ async def test_python_socketio_behind_a_round_robin_balancer(
             assert len(pids) == 1
             await peer.call("tell-room", "to both", room=room)
             await peer.wait_for("told", "to both")
-            while not told:  # noqa: ASYNC110 - python-socketio's callback gives no event
-                await anyio.sleep(0.02)
+            await got_told.wait()
             await peer.marker(peer)
         assert [message["text"] for message in told] == ["to both"]
         assert client.connected

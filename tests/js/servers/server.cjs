@@ -21,6 +21,21 @@ const io = v4
   : require("socket.io-v2")(httpServer, options);
 
 const disconnects = new Map(); // sid -> reason
+const reasonWaiters = new Map(); // sid -> callbacks waiting for its reason
+
+// Answers a socket's disconnect reason once it has one, or null after `seconds`.
+function whenDisconnected(sid, seconds, ack) {
+  if (disconnects.has(sid)) return ack(disconnects.get(sid));
+  const waiters = reasonWaiters.get(sid) ?? [];
+  reasonWaiters.set(sid, waiters);
+  const tell = (reason) => {
+    clearTimeout(timer);
+    waiters.splice(waiters.indexOf(tell), 1);
+    ack(reason);
+  };
+  const timer = setTimeout(() => tell(null), seconds * 1000);
+  waiters.push(tell);
+}
 
 function split(args) {
   const last = args[args.length - 1];
@@ -67,6 +82,11 @@ io.on("connection", (socket) => {
   on(socket, "disconnect-me", ([delay]) => setTimeout(() => socket.disconnect(), (delay || 0) * 1000));
   on(socket, "disconnect-reason", ([sid], ack) => ack(disconnects.get(sid) ?? null));
   socket.on("disconnect", (reason) => disconnects.set(socket.id, reason));
+  on(socket, "wait-disconnect-reason", ([sid, seconds], ack) => whenDisconnected(sid, seconds, ack));
+  socket.on("disconnect", (reason) => {
+    for (const tell of [...(reasonWaiters.get(socket.id) ?? [])]) tell(reason);
+    reasonWaiters.delete(socket.id);
+  });
 });
 
 io.of("/custom").on("connection", (socket) => {
