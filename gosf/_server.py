@@ -22,8 +22,6 @@ would have been cancelled.
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -36,6 +34,7 @@ import anyio
 
 from ._config import ServerOptions
 from ._errors import ConnectionRefused
+from ._logs import Throttled
 from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
 from ._socket import DisconnectReason, Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
@@ -77,31 +76,6 @@ UNENCODABLE_LOG_INTERVAL = 10.0
 
 _ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
 """Query parameters of Engine.IO itself, not part of a socket.io 2.x client's auth query."""
-
-
-class _LogThrottle:
-    """One WARNING line per ``interval`` seconds for a failure clients can cause at
-    will; the others at DEBUG, counted in the next WARNING (the log is not flooded)."""
-
-    __slots__ = ("_interval", "_next", "_quiet")
-
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._next = -math.inf
-        self._quiet = 0
-
-    def log(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            self._quiet += 1
-            log.debug(message, *args)
-            return
-        self._next = now + self._interval
-        quiet, self._quiet = self._quiet, 0
-        if quiet:
-            message += " (and %d more since the last such warning, at DEBUG)"
-            args = (*args, quiet)
-        log.warning(message, *args)
 
 
 class _Connection:
@@ -156,7 +130,7 @@ class SocketIOServer:
         self._asgi = EngineASGI(self.engine, other_app)
         self._inflight = 0
         self._idle: anyio.Event | None = None
-        self._unencodable_log = _LogThrottle(UNENCODABLE_LOG_INTERVAL)
+        self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
 
     # -- registration -----------------------------------------------------------
 
@@ -226,7 +200,7 @@ class SocketIOServer:
         client can cause it at will, by sending data nested too deeply to an
         endpoint that echoes it, say.
         """
-        self._unencodable_log.log(
+        self._unencodable_log(
             "%s to %r cannot be encoded (socket %s): %s; sent %s instead",
             what,
             event,

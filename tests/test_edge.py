@@ -300,7 +300,7 @@ async def test_a_refused_origin_is_logged_once_with_the_setting_to_change(
 def test_refusal_warnings_are_bounded_against_many_distinct_values(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from gosf._transport._http import WarnOnce
+    from gosf._logs import WarnOnce
 
     logger = logging.getLogger("gosf.test_edge")
     warn = WarnOnce(logger, "refused %r", limit=3)

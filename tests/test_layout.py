@@ -216,9 +216,11 @@ class Layer(NamedTuple):
 
 
 LAYERS = {
-    "foundation": Layer(("gosf.types", "gosf._errors", "gosf._config", "gosf._backend")),
+    "foundation": Layer(
+        ("gosf.types", "gosf._errors", "gosf._config", "gosf._backend", "gosf._logs")
+    ),
     "protocol": Layer(("gosf.protocol",)),
-    "brokers": Layer(("gosf.brokers",)),
+    "brokers": Layer(("gosf.brokers",), ("foundation",)),
     "engine.io": Layer(("gosf._transport",), ("foundation", "protocol")),
     "socket.io server": Layer(
         ("gosf._server", "gosf._namespace", "gosf._socket"),

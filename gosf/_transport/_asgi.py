@@ -23,6 +23,7 @@ import anyio
 
 from .._backend import current_backend
 from .._errors import ServerNotRunning
+from .._logs import WarnOnce
 from . import _hypercorn_guard
 from ._engine import EngineServer, RequestForwarder
 from ._http import (
@@ -34,7 +35,6 @@ from ._http import (
     RequestBody,
     Scope,
     Send,
-    WarnOnce,
     cors_headers,
     header,
     origin_allowed,

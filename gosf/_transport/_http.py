@@ -4,7 +4,6 @@ checks of ``Origin`` (CORS) and ``Host`` (valid host names)."""
 from __future__ import annotations
 
 import fnmatch
-import logging
 import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
@@ -28,7 +27,6 @@ __all__ = (
     "RequestBody",
     "Scope",
     "Send",
-    "WarnOnce",
     "certificate_names",
     "cors_headers",
     "header",
@@ -152,40 +150,6 @@ def origin_allowed(options: ServerOptions, scope: Scope) -> bool:
         return True
     host = header(scope, b"host")
     return host is not None and urlsplit(origin).netloc.lower() == host.lower()
-
-
-class WarnOnce:
-    """Log a warning once per refused value (an origin, a host name).
-
-    The first refusal of each value is a WARNING, the repeats are DEBUG: the
-    operator learns what to allow without a log line per request. Values come
-    from clients, so only ``limit`` of them are remembered; past that every
-    refusal is logged at DEBUG, after one WARNING saying so.
-    """
-
-    def __init__(self, logger: logging.Logger, message: str, *, limit: int = 64) -> None:
-        self._log = logger
-        self._message = message
-        self._limit = limit
-        self._seen: set[str] = set()
-        self._full = False
-
-    def __call__(self, value: str, *args: object) -> None:
-        if value in self._seen or self._full:
-            self._log.debug(self._message, value, *args)
-            return
-        if len(self._seen) >= self._limit:
-            self._full = True
-            self._log.warning(
-                "refused %d distinct values; further refusals are logged at DEBUG only: "
-                + self._message,
-                len(self._seen),
-                value,
-                *args,
-            )
-            return
-        self._seen.add(value)
-        self._log.warning(self._message, value, *args)
 
 
 def certificate_names(certfile: str) -> list[str]:

@@ -33,6 +33,7 @@ from typing import Protocol, runtime_checkable
 import anyio
 from anyio.abc import TaskStatus
 
+from .._logs import WarnOnce
 from ._queries import QUERY_TYPES, A, AnyAnswer, AnyQuery, Query
 
 __all__ = (
@@ -93,21 +94,23 @@ class Drops:
     """What a broker dropped from other processes, counted by kind.
 
     The first drop of each kind is logged as a warning, later ones at debug
-    level: a cluster mid-upgrade, whose newer processes ask what older ones
-    do not know, must not fill the logs with one line per query.
+    level (:class:`gosf._logs.WarnOnce`): a cluster mid-upgrade, whose newer
+    processes ask what older ones do not know, must not fill the logs with
+    one line per query.
     """
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.counts: Counter[str] = Counter()
+        self._warn = WarnOnce(log, "dropped %s from another process (%s): %s")
+
+    @property
+    def counts(self) -> Counter[str]:
+        """How many drops of each kind."""
+        return self._warn.counts
 
     def drop(self, kind: str, detail: object) -> None:
         """Count a drop of ``kind`` (a fixed phrase, such as "an unknown query")."""
-        self.counts[kind] += 1
-        if self.counts[kind] == 1:
-            log.warning("%s: dropped %s: %s (logged once)", self.label, kind, detail)
-        else:
-            log.debug("%s: dropped %s: %s", self.label, kind, detail)
+        self._warn(kind, self.label, detail)
 
 
 def answer_locally(answer: Answer | None, query: Query[A], drops: Drops) -> A | None:
