@@ -162,6 +162,30 @@ def started_app(app: Any) -> tuple[Any, anyio.Event]:
     return wrapped, started
 
 
+class HeartbeatChecks:
+    """Counts the server's heartbeat checks (``EngineSession.beat``) for the
+    test's duration, so that a test can wait for several to pass."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from gosf._transport._engine import EngineSession
+
+        self.count = 0
+        self._watch = Watch()
+        beat = EngineSession.beat
+
+        def counting_beat(session: EngineSession, now: float) -> float | None:
+            self.count += 1
+            self._watch.notify()
+            return beat(session, now)
+
+        monkeypatch.setattr(EngineSession, "beat", counting_beat)
+
+    async def pass_(self, checks: int, timeout: float = WAIT) -> None:  # noqa: ASYNC109
+        """Wait until ``checks`` more heartbeat checks have run."""
+        target = self.count + checks
+        await self._watch.until(lambda: self.count >= target, timeout)
+
+
 @asynccontextmanager
 async def serve_app(app: Any) -> AsyncIterator[str]:
     """Serve ``app`` with hypercorn on the running backend; yields ``host:port``

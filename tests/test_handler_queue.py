@@ -21,7 +21,7 @@ import pytest
 import gosf
 import gosf._server
 from gosf._transport._engine import EngineSession
-from tests.harness import Watch, serve_app
+from tests.harness import HeartbeatChecks, Watch, serve_app
 from tests.sioclient import SioClient
 
 pytestmark = pytest.mark.anyio
@@ -139,28 +139,14 @@ async def test_a_flood_past_every_bound_is_held_not_timed_out(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(gosf._server, "MAX_QUEUED_EVENTS", 3, raising=False)
-    checks = 0
-    checked = anyio.Event()
-    beat = EngineSession.beat
-
-    def counting_beat(session: EngineSession, now: float) -> float | None:
-        nonlocal checks, checked
-        checks += 1
-        checked.set()
-        checked = anyio.Event()
-        return beat(session, now)
-
-    monkeypatch.setattr(EngineSession, "beat", counting_beat)
+    checks = HeartbeatChecks(monkeypatch)
     holding = Holding(slots=2)
     async with connected(holding) as client:
         await send_holds(client, 20)
         await holding.changes.until(lambda: holding.started == [0, 1])
         # The reader waits for room in the queue: the PONGs are not read.
         # Heartbeat checks go on meanwhile, and none closes the session.
-        seen = checks
-        with anyio.fail_after(5):
-            while checks < seen + 4:
-                await checked.wait()
+        await checks.pass_(4, timeout=5)
         assert not holding.session().closed
         assert not client.disconnected.is_set()
         assert holding.started == [0, 1]  # no more run, none more is read
