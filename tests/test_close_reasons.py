@@ -20,7 +20,13 @@ import gosf
 from gosf._transport._engine import EngineSession
 from gosf.protocol import session as session_module
 from tests.harness import Watch, watch_attribute
-from tests.test_engineio_server import Polling, make_server, running, socketio_ws
+from tests.test_engineio_server import (
+    Polling,
+    make_server,
+    record_disconnects,
+    running,
+    socketio_ws,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -186,13 +192,7 @@ async def test_a_reason_the_client_causes_reaches_the_disconnect_handler_as_its_
     server = make_server(ping_interval=0.2, ping_timeout=0.3, max_payload=2048)
     polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
     posts = watch_attribute(monkeypatch, EngineSession, "polling_post_active")
-    reasons: list[str] = []
-    disconnected = anyio.Event()
-
-    @server.on_disconnect
-    async def gone(socket: gosf.Socket, reason: str) -> None:
-        reasons.append(reason)
-        disconnected.set()
+    reasons, disconnected = record_disconnects(server)
 
     async with running(server) as (_, host, http):
         with anyio.fail_after(10):
@@ -210,17 +210,11 @@ async def test_the_server_disconnecting_a_socket_gives_the_namespace_reason(
     anyio_backend: str,
 ) -> None:
     server = make_server()
-    reasons: list[str] = []
-    disconnected = anyio.Event()
+    reasons, disconnected = record_disconnects(server)
 
     @server.on("bye")
     async def bye(socket: gosf.Socket) -> None:
         socket.disconnect()
-
-    @server.on_disconnect
-    async def gone(socket: gosf.Socket, reason: str) -> None:
-        reasons.append(reason)
-        disconnected.set()
 
     async with running(server) as (_, host, _):
         async with socketio_ws(host) as ws:
@@ -233,13 +227,7 @@ async def test_the_server_disconnecting_a_socket_gives_the_namespace_reason(
 
 async def test_a_server_shutting_down_gives_its_reason(anyio_backend: str) -> None:
     server = make_server()
-    reasons: list[str] = []
-    disconnected = anyio.Event()
-
-    @server.on_disconnect
-    async def gone(socket: gosf.Socket, reason: str) -> None:
-        reasons.append(reason)
-        disconnected.set()
+    reasons, disconnected = record_disconnects(server)
 
     async with running(server) as (_, host, _):
         async with socketio_ws(host):

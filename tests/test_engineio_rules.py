@@ -21,10 +21,16 @@ import httpx
 import orjson
 import pytest
 
-import gosf
 from gosf._transport._engine import EngineSession
 from tests.harness import Closed, RawWebSocket, watch_attribute
-from tests.test_engineio_server import Polling, echo_works, make_server, running, upgraded
+from tests.test_engineio_server import (
+    Polling,
+    echo_works,
+    make_server,
+    record_disconnects,
+    running,
+    upgraded,
+)
 from tests.test_forwarding import Hopping, http_client, pair, upgrade_through
 
 pytestmark = pytest.mark.anyio
@@ -46,13 +52,7 @@ async def test_a_client_close_answers_the_pending_get_with_a_noop_and_ends_the_s
 ) -> None:
     polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
     server = make_server()
-    reasons: list[str] = []
-    disconnected = anyio.Event()
-
-    @server.on_disconnect
-    async def gone(socket: gosf.Socket, reason: str) -> None:
-        reasons.append(reason)
-        disconnected.set()
+    reasons, disconnected = record_disconnects(server)
 
     async with running(server) as (_, _, http):
         client = Polling(http)

@@ -46,6 +46,20 @@ def make_server(**options: Any) -> gosf.SocketIOServer:
     return server
 
 
+def record_disconnects(server: gosf.SocketIOServer) -> tuple[list[str], anyio.Event]:
+    """The reasons ``server``'s disconnect handler gets, in order, and an
+    event set at the first."""
+    reasons: list[str] = []
+    disconnected = anyio.Event()
+
+    @server.on_disconnect
+    async def gone(socket: gosf.Socket, reason: str) -> None:
+        reasons.append(reason)
+        disconnected.set()
+
+    return reasons, disconnected
+
+
 @asynccontextmanager
 async def running(
     server: gosf.SocketIOServer | None = None, **options: Any
