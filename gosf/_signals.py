@@ -53,7 +53,9 @@ log = logging.getLogger("gosf")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 CLOSE_GRACE = 2.0
-"""Seconds a drain gives clients to take their close, after ``shutdown_grace``."""
+"""Margin past ``shutdown_grace`` that hypercorn's ``graceful_timeout`` should
+leave: the drain keeps to ``shutdown_grace``, then the clients' last frames
+and the server's own close need a moment before hypercorn cuts what is left."""
 
 SUPERVISOR_POLL_INTERVAL = 0.1
 """Seconds between looks at hypercorn's shutdown event (hypercorn's own interval)."""
@@ -290,7 +292,7 @@ async def drain_first(
         if isinstance(timeout, int | float) and timeout < grace + CLOSE_GRACE:
             log.warning(
                 "hypercorn's graceful_timeout (%gs) is shorter than gosf's drain "
-                "(shutdown_grace %gs and %gs to close): requests still running are "
+                "(shutdown_grace %gs, and %gs for the clients' last frames): requests still running are "
                 "cut at shutdown. Start hypercorn with --graceful-timeout %d.",
                 timeout,
                 grace,
