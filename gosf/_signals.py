@@ -292,8 +292,9 @@ async def drain_first(
         if isinstance(timeout, int | float) and timeout < grace + CLOSE_GRACE:
             log.warning(
                 "hypercorn's graceful_timeout (%gs) is shorter than gosf's drain "
-                "(shutdown_grace %gs, and %gs for the clients' last frames): requests still running are "
-                "cut at shutdown. Start hypercorn with --graceful-timeout %d.",
+                "(shutdown_grace %gs, and %gs for the clients' last frames): requests "
+                "still running are cut at shutdown. Start hypercorn with "
+                "--graceful-timeout %d.",
                 timeout,
                 grace,
                 CLOSE_GRACE,
