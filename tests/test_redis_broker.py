@@ -38,11 +38,14 @@ from gosf.brokers import (
     from_url,
 )
 from gosf.brokers._queries import decode_answer
-from gosf.brokers._redis import RedisBroker, decode_message, encode_message
+from gosf.brokers._redis import RedisBroker
 from gosf.brokers._redis_wire import (
+    Channels,
     decode_answer_message,
+    decode_message,
     decode_query_message,
     encode_answer,
+    encode_message,
     encode_query,
 )
 from tests import redis_fixtures
@@ -220,6 +223,22 @@ def test_wire_rejects_unknown_queries() -> None:
         decode_query_message(UNKNOWN_QUERY)
 
 
+def test_channel_names_are_those_gosf_always_used() -> None:
+    """Processes of older gosf versions subscribe to these names: they are wire format."""
+    names = Channels("app", "node-a")
+    assert names.subscribed == ("app", "app:query", "app:reply:node-a", "app:node:node-a")
+    assert (names.reply_to("node-b"), names.node_of("node-b")) == (
+        "app:reply:node-b",
+        "app:node:node-b",
+    )
+    broker = RedisBroker("redis://127.0.0.1:1/0", channel="app")
+    assert (broker.query_channel, broker.reply_channel, broker.node_channel) == (
+        "app:query",
+        f"app:reply:{broker.node_id}",
+        f"app:node:{broker.node_id}",
+    )
+
+
 def test_from_url_and_bad_settings() -> None:
     broker = from_url("redis://127.0.0.1:1/0")
     assert isinstance(broker, RedisBroker) and isinstance(broker, Broker)
@@ -231,6 +250,8 @@ def test_from_url_and_bad_settings() -> None:
         RedisBroker("redis://127.0.0.1:1/0", publish_timeout=0)
     with pytest.raises(ValueError):
         RedisBroker("redis://127.0.0.1:1/0", backoff_min=2, backoff_max=1)
+    with pytest.raises(AttributeError):  # read once, when made: a change would be ignored
+        broker.publish_timeout = 5  # type: ignore[misc]
 
 
 # -- two processes ------------------------------------------------------------------------

@@ -73,9 +73,9 @@ from ._redis_connection import RedisConnection
 from ._redis_queries import RedisQueries
 from ._redis_receiver import Receiver
 from ._redis_session import RedisSettings, redact
-from ._redis_wire import Channels, decode_message, encode_message
+from ._redis_wire import Channels, encode_message
 
-__all__ = ("RedisBroker", "decode_message", "encode_message")
+__all__ = ("RedisBroker",)
 
 log = logging.getLogger("gosf.broker")
 
