@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from typing import Final
 
 import anyio
 from anyio.abc import TaskStatus
@@ -97,7 +98,7 @@ class RedisBroker:
     PINGs Redis (a PING unanswered within ``publish_timeout`` counts as an
     outage). After a failed attempt :meth:`run` waits a random time between 0
     and ``min(backoff_max, backoff_min * 2 ** failures)`` before the next.
-    The settings are read once, here (:attr:`settings`).
+    They are read once, when the broker is made (into :attr:`settings`).
 
     Raises:
         ValueError: ``url`` is not a Redis URL, a timeout is not positive, or
@@ -117,7 +118,7 @@ class RedisBroker:
     ) -> None:
         if not channel:
             raise ValueError("the channel must not be empty")
-        self.settings = RedisSettings(
+        self.settings: Final = RedisSettings(
             url,
             connect_timeout=connect_timeout,
             publish_timeout=publish_timeout,
@@ -125,6 +126,13 @@ class RedisBroker:
             backoff_min=backoff_min,
             backoff_max=backoff_max,
         )
+        # The settings as given, for who reads them (the broker's parts read ``settings``).
+        self.url: Final = url
+        self.connect_timeout: Final = connect_timeout
+        self.publish_timeout: Final = publish_timeout
+        self.keepalive: Final = keepalive
+        self.backoff_min: Final = backoff_min
+        self.backoff_max: Final = backoff_max
         self.node_id = new_node_id()
         self.channel = channel
         self._label = f"redis broker {redact(url)} (channel {channel!r})"
@@ -145,32 +153,6 @@ class RedisBroker:
 
     def __repr__(self) -> str:
         return f"RedisBroker({redact(self.url)!r}, channel={self.channel!r})"
-
-    # The settings, as they were given (read-only: they are read once, when made).
-
-    @property
-    def url(self) -> str:
-        return self.settings.url
-
-    @property
-    def connect_timeout(self) -> float:
-        return self.settings.connect_timeout
-
-    @property
-    def publish_timeout(self) -> float:
-        return self.settings.publish_timeout
-
-    @property
-    def keepalive(self) -> float:
-        return self.settings.keepalive
-
-    @property
-    def backoff_min(self) -> float:
-        return self.settings.backoff_min
-
-    @property
-    def backoff_max(self) -> float:
-        return self.settings.backoff_max
 
     @property
     def connected(self) -> bool:
