@@ -39,6 +39,7 @@ from gosf.brokers import (
 )
 from gosf.brokers._queries import decode_answer
 from gosf.brokers._redis import RedisBroker
+from gosf.brokers._redis_connection import backoff_delay
 from gosf.brokers._redis_wire import (
     Channels,
     decode_answer_message,
@@ -237,6 +238,23 @@ def test_channel_names_are_those_gosf_always_used() -> None:
         f"app:reply:{broker.node_id}",
         f"app:node:{broker.node_id}",
     )
+
+
+def test_backoff_is_jittered_below_a_doubling_capped_ceiling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pause after ``n`` failures is uniform in ``[0, min(max, min * 2 ** (n - 1))]``,
+    however long the outage (no overflow after many failures)."""
+    bounds: list[tuple[float, float]] = []
+
+    def highest(low: float, high: float) -> float:
+        bounds.append((low, high))
+        return high
+
+    monkeypatch.setattr("random.uniform", highest)
+    settings = RedisBroker("redis://127.0.0.1:1/0", backoff_min=0.5, backoff_max=3.0).settings
+    assert [backoff_delay(settings, n) for n in (1, 2, 3, 4, 10**6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert {low for low, _ in bounds} == {0}
 
 
 def test_from_url_and_bad_settings() -> None:
