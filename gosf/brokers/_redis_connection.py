@@ -2,9 +2,9 @@
 
 :meth:`RedisConnection.run` runs one :func:`~gosf.brokers._redis_session.run_session`
 at a time, for as long as it runs: the old subscription is gone before a new
-one is made, so no broadcast arrives twice through two of them. After a
-failed attempt it waits a random time between 0 and
-``min(backoff_max, backoff_min * 2 ** failures)`` (capped exponential backoff
+one is made, so no broadcast arrives twice through two of them. After the
+``n``-th failed attempt in a row it waits a random time between 0 and
+``min(backoff_max, backoff_min * 2 ** (n - 1))`` (capped exponential backoff
 with full jitter, so the processes of a cluster do not all come back at once)
 before the next.
 
@@ -103,9 +103,10 @@ class RedisConnection:
             self._reset_reason = reason
             scope.cancel()
 
-    # -- what a session tells its owner ------------------------------------------------
+    # -- what a session tells its owner (a SessionOwner) --------------------------------
 
     def opened(self, session: Session) -> None:
+        """Publish through ``session`` from now on; the outage, if any, is over."""
         self._set_session(session)
         if self._down_since is not None:
             log.warning(
@@ -120,10 +121,12 @@ class RedisConnection:
         self._report_started()
 
     def closed(self, session: Session) -> None:
+        """``session`` is being torn down: not subscribed any more."""
         if self._session is session:
             self._set_session(None)
 
     def failed(self, session: Session, reason: str) -> None:
+        """A PUBLISH through ``session`` failed: reconnect."""
         self.reconnect(session, reason)
 
     # -- the loop ---------------------------------------------------------------------
