@@ -55,6 +55,7 @@ __all__ = (
     "serve_app",
     "sessions_end",
     "started_app",
+    "tapped",
     "watch_attribute",
 )
 
@@ -343,6 +344,20 @@ class _TappedWebSocket:
         await self._ws.aclose(code, reason)
 
 
+def tapped(connector: Any, record: Callable[[str | bytes], None]) -> Any:
+    """``connector`` (an in-memory one, ``gosf.testing.asgi_connector``) with
+    every message its websockets receive handed to ``record`` first: what a
+    client got, frame by frame, where its API shows less (heartbeats, a late ack)."""
+
+    @asynccontextmanager
+    async def connect(url: str, headers: Iterable[tuple[str, str]]) -> AsyncIterator[Any]:
+        opening: AbstractAsyncContextManager[Any] = connector(url, headers)
+        async with opening as ws:
+            yield _TappedWebSocket(ws, record)
+
+    return connect
+
+
 class WireClient:
     """gosf's own client (:attr:`sio`) to an app in memory, seen packet by packet.
 
@@ -386,10 +401,9 @@ class WireClient:
     async def _connector(
         self, url: str, headers: Iterable[tuple[str, str]]
     ) -> AsyncIterator[_TappedWebSocket]:
-        opening: AbstractAsyncContextManager[Any] = self._server.connector(url, headers)
-        async with opening as ws:
-            self._ws = _TappedWebSocket(ws, self._record)
-            yield self._ws
+        async with tapped(self._server.connector, self._record)(url, headers) as ws:
+            self._ws = ws
+            yield ws
 
     def _record(self, frame: str | bytes) -> None:
         engine = decode_ws(frame, 4)
