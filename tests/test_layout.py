@@ -234,6 +234,7 @@ LAYERS = {
         (
             "gosf._app",
             "gosf._client",
+            "gosf._cycle",
             "gosf._hooks",
             "gosf._message",
             "gosf._microservice",
