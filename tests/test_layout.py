@@ -233,6 +233,7 @@ LAYERS = {
     "application": Layer(
         (
             "gosf._app",
+            "gosf._broadcasting",
             "gosf._client",
             "gosf._cycle",
             "gosf._hooks",
