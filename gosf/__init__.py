@@ -15,9 +15,10 @@ Public names are re-exported here; the modules behind them are private.
 
 from __future__ import annotations
 
-from ._app import App, Controller, Plugin
+from ._app import App, Plugin
 from ._client import Client, Request
 from ._config import Config, ServerOptions
+from ._cycle import Controller
 from ._default import (
     app,
     broadcast,

@@ -233,7 +233,9 @@ LAYERS = {
     "application": Layer(
         (
             "gosf._app",
+            "gosf._broadcasting",
             "gosf._client",
+            "gosf._cycle",
             "gosf._hooks",
             "gosf._message",
             "gosf._microservice",
