@@ -37,7 +37,7 @@ class Namespace:
         self.handlers: dict[str, EventHandler] = {}
         self.connect_handlers: list[ConnectHandler] = []
         self.disconnect_handlers: list[DisconnectHandler] = []
-        self.dispatcher: Dispatcher | None = None
+        self._catch_all: Dispatcher | None = None
         self.sockets: dict[str, Socket] = {}
         self.rooms: dict[str, set[Socket]] = {}
         """Members of each room joined, but for the sockets' own rooms (see :meth:`_room`)."""
@@ -56,6 +56,20 @@ class Namespace:
         if not inspect.iscoroutinefunction(handler):
             raise TypeError(f"the handler of {event!r} must be an async function")
         self.handlers[event] = handler
+
+    def on_any(self, handler: Dispatcher) -> None:
+        """Register ``async def handler(socket, event, args, ack_id)`` for every event
+        that has no handler of its own (see :meth:`gosf.SocketIOServer.on_any`).
+
+        Raises:
+            ValueError: the namespace has one already.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+        if self._catch_all is not None:
+            raise ValueError(f"namespace {self.name!r} already has a catch-all handler")
+        if not inspect.iscoroutinefunction(handler):
+            raise TypeError("the catch-all handler must be an async function")
+        self._catch_all = handler
 
     async def emit(
         self,

@@ -35,7 +35,7 @@ import anyio
 from ._config import ServerOptions
 from ._connection import ENGINE_QUERY, Connection, auth_of
 from ._logs import Throttled
-from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
+from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, EventHandler, Namespace
 from ._socket import DisconnectReason, Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
@@ -135,6 +135,21 @@ class SocketIOServer:
             return handler
 
         return register
+
+    def on_any(self, handler: Dispatcher, *, namespace: str = "/") -> Dispatcher:
+        """Register ``async def handler(socket, event, args, ack_id)`` for every event
+        of ``namespace`` that has no handler of its own (python-socketio's ``"*"``;
+        unlike Node's ``socket.onAny`` it does not see the others).
+
+        It answers the ack itself, ``await socket.ack(ack_id, ...)`` when
+        ``ack_id`` is not ``None``; it runs in a handler slot as handlers do.
+
+        Raises:
+            ValueError: the namespace has one already.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+        self.namespace(namespace).on_any(handler)
+        return handler
 
     def on_connect(self, handler: ConnectHandler, *, namespace: str = "/") -> ConnectHandler:
         """Register ``async def on_connect(socket, auth)``.
@@ -433,7 +448,7 @@ class SocketIOServer:
         event, *args = packet.data
         ns = socket.namespace
         handler = ns.handlers.get(event)
-        if handler is None and ns.dispatcher is None:
+        if handler is None and ns._catch_all is None:
             log.debug("no handler for %r in %s", event, ns.name)
             return False
         socket._start_handler(self._run_event, conn, socket, handler, event, args, packet.id)
@@ -490,14 +505,14 @@ class SocketIOServer:
         args: list[Any],
         ack_id: int | None,
     ) -> None:
-        """Run an EVENT's handler (``None``: the namespace's dispatcher, which
+        """Run an EVENT's handler (``None``: the namespace's catch-all, which
         answers itself), log what it raises, free its slot. One coroutine: on
         the hot path every await level costs."""
         try:
             if handler is None:
-                dispatcher = socket.namespace.dispatcher
-                assert dispatcher is not None  # checked by _start_event
-                await dispatcher(socket, event, args, ack_id)
+                catch_all = socket.namespace._catch_all
+                assert catch_all is not None  # checked by _start_event
+                await catch_all(socket, event, args, ack_id)
                 return
             result = await handler(socket, *args)
             if ack_id is not None:

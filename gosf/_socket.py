@@ -60,8 +60,9 @@ EventHandler: TypeAlias = Callable[..., Awaitable[Any]]
 """``async def handler(socket, *args) -> ack`` (the return value is the ack)."""
 
 Dispatcher: TypeAlias = Callable[["Socket", str, list[Any], int | None], Awaitable[None]]
-"""``async def dispatch(socket, event, args, ack_id)``: takes every event that has
-no handler of its own, and answers the ack itself (:meth:`Socket.ack`)."""
+"""``async def dispatch(socket, event, args, ack_id)``: a namespace's catch-all
+(:meth:`gosf.SocketIOServer.on_any`), which takes every event that has no handler of
+its own and answers the ack itself (:meth:`Socket.ack`)."""
 
 
 class SocketNamespace(Protocol):
@@ -83,7 +84,9 @@ class SocketNamespace(Protocol):
     def handlers(self) -> dict[str, EventHandler]: ...
 
     @property
-    def dispatcher(self) -> Dispatcher | None: ...
+    def _catch_all(self) -> Dispatcher | None:
+        """What takes the events that have no handler (set by ``on_any``)."""
+        ...
 
     async def emit(
         self,
