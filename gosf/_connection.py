@@ -22,6 +22,7 @@ import anyio
 
 from ._errors import ConnectionRefused
 from ._namespace import Namespace
+from ._observer import Observers
 from ._socket import Socket, to_engine
 from ._transport._engine import EngineSession
 from ._transport._event import Event
@@ -44,6 +45,7 @@ class Connection:
         "free_slots",
         "queue",
         "queue_room",
+        "received_size",
         "sockets",
     )
 
@@ -60,6 +62,8 @@ class Connection:
         self.queue_room: Event | None = None
         # Set, then dropped, once a namespace is connected (the deadline's wait ends).
         self.connected: anyio.Event | None = anyio.Event()
+        # Bytes of the packet being decoded so far (its text and attachments), for observers.
+        self.received_size = 0
 
     async def connect(
         self,
@@ -67,6 +71,7 @@ class Connection:
         ns: Namespace | None,
         name: str,
         auth: dict[str, Any],
+        observer: Observers | None,
     ) -> None:
         """Join the namespace ``name`` (``ns``, ``None`` when there is none).
 
@@ -80,19 +85,19 @@ class Connection:
             raise RemoteProtocolError(f"namespace {name!r} is already connected")
         if ns is None:
             refusal = ConnectionRefused("Invalid namespace")
-            refuse(session, None, protocol, name, refusal)
+            refuse(session, None, protocol, name, refusal, observer)
             return
         socket = Socket(ns, session, auth, self.sockets)
         try:
             for handler in ns.connect_handlers:
                 await handler(socket, auth)
         except ConnectionRefused as exc:
-            refuse(session, socket, protocol, name, exc)
+            refuse(session, socket, protocol, name, exc, observer)
             return
         except Exception:
             log.exception("connect handler of namespace %s failed", name)
             refusal = ConnectionRefused("Internal server error")
-            refuse(session, socket, protocol, name, refusal)
+            refuse(session, socket, protocol, name, refusal, observer)
             return
         if session.closed:
             return
@@ -105,7 +110,11 @@ class Connection:
         packet = Packet(PacketType.CONNECT, name, {"sid": socket.sid} if protocol == 5 else None)
         parts = encode(packet, protocol)
         session.send_nowait(to_engine(parts))
+        if observer is not None:
+            observer.sent(socket, packet, parts)
         socket._connected()
+        if observer is not None:
+            observer.connected(socket)
 
     async def connect_deadline(self, session: EngineSession, timeout: float) -> None:  # noqa: ASYNC109
         """Close the session unless it joins a namespace within ``timeout`` seconds."""
@@ -124,6 +133,7 @@ def refuse(
     protocol: int,
     name: str,
     exc: ConnectionRefused,
+    observer: Observers | None,
 ) -> None:
     """Answer a CONNECT with CONNECT_ERROR (``socket``: the one refused, if it was made)."""
     if protocol == 5:
@@ -135,6 +145,8 @@ def refuse(
     packet = Packet(PacketType.CONNECT_ERROR, name, data)
     parts = encode(packet, protocol)
     session.send_nowait(to_engine(parts))
+    if observer is not None:
+        observer.sent(socket, packet, parts)
 
 
 def auth_of(packet: Packet) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from ._observer import Observers
 from ._socket import Dispatcher, EventHandler, Socket, to_engine
 from ._transport._engine import OutItem
 from .brokers import Broadcast
@@ -38,6 +39,8 @@ class Namespace:
         self.connect_handlers: list[ConnectHandler] = []
         self.disconnect_handlers: list[DisconnectHandler] = []
         self._catch_all: Dispatcher | None = None
+        self.observer: Observers | None = None
+        """The server's observers, ``None`` while it has none (set by the server)."""
         self.sockets: dict[str, Socket] = {}
         self.rooms: dict[str, set[Socket]] = {}
         """Members of each room joined, but for the sockets' own rooms (see :meth:`_room`)."""
@@ -88,6 +91,8 @@ class Namespace:
         parts = encode_event(self.name, event, args)
         rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
         sent = self.deliver(to_engine(parts), rooms, None if skip is None else skip.sid)
+        if self.observer is not None:
+            self.observer.broadcast(self.name, event, args, parts, rooms, sent)
         if self._publish is not None:
             skip_sid = None if skip is None else skip.sid
             await self._publish(Broadcast(self.name, tuple(parts), rooms, skip_sid))

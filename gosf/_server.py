@@ -23,6 +23,7 @@ would have been cancelled.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from ._config import ServerOptions
 from ._connection import ENGINE_QUERY, Connection, auth_of
 from ._logs import Throttled
 from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, EventHandler, Namespace
+from ._observer import Observer, Observers, size_of
 from ._socket import DisconnectReason, Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer, EngineSession
@@ -110,6 +112,8 @@ class SocketIOServer:
         self._inflight = 0
         self._idle: anyio.Event | None = None
         self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
+        self._observers = Observers()
+        self._observer: Observers | None = None  # the same while there are observers
 
     # -- registration -----------------------------------------------------------
 
@@ -118,6 +122,7 @@ class SocketIOServer:
         ns = self.namespaces.get(name)
         if ns is None:
             ns = self.namespaces[name] = Namespace(name, self._publish)
+            ns.observer = self._observer
         return ns
 
     def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
@@ -139,7 +144,8 @@ class SocketIOServer:
     def on_any(self, handler: Dispatcher, *, namespace: str = "/") -> Dispatcher:
         """Register ``async def handler(socket, event, args, ack_id)`` for every event
         of ``namespace`` that has no handler of its own (python-socketio's ``"*"``;
-        unlike Node's ``socket.onAny`` it does not see the others).
+        unlike Node's ``socket.onAny`` it does not see the others: an
+        :class:`Observer` sees every packet).
 
         It answers the ack itself, ``await socket.ack(ack_id, ...)`` when
         ``ack_id`` is not ``None``; it runs in a handler slot as handlers do.
@@ -150,6 +156,17 @@ class SocketIOServer:
         """
         self.namespace(namespace).on_any(handler)
         return handler
+
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Tell ``observer`` what happens, from now on (see :class:`Observer`);
+        returns what stops it. Several observers may be registered."""
+        return self._observers.add(observer, self._observers_changed)
+
+    def _observers_changed(self) -> None:
+        observer = self._observers if self._observers.observers else None
+        self._observer = observer
+        for ns in self.namespaces.values():
+            ns.observer = observer
 
     def on_connect(self, handler: ConnectHandler, *, namespace: str = "/") -> ConnectHandler:
         """Register ``async def on_connect(socket, auth)``.
@@ -250,7 +267,9 @@ class SocketIOServer:
         """A broadcast from another process: deliver it to this process's sockets."""
         ns = self.namespaces.get(broadcast.namespace)
         if ns is not None:
-            ns.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
+            sent = ns.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
+            if self._observer is not None:
+                self._observer.delivered(broadcast.parts, broadcast.rooms, sent)
 
     async def cluster_rooms(
         self,
@@ -368,13 +387,15 @@ class SocketIOServer:
             query = query_params(session.scope)
             for reserved in ENGINE_QUERY:
                 query.pop(reserved, None)
-            await conn.connect(session, self.namespaces.get("/"), "/", query)
+            await conn.connect(session, self.namespaces.get("/"), "/", query, self._observer)
 
     async def on_message(self, session: EngineSession, data: str | bytes) -> None:
         conn: Connection | None = session.upper
         if conn is None:
             return
         packet = conn.decoder.feed(data)
+        if self._observer is not None:
+            self._observe_received(self._observer, conn, packet, data)
         if packet is None:
             return
         kind = packet.type
@@ -398,7 +419,9 @@ class SocketIOServer:
                 socket._on_ack(packet.id, packet.data)
         elif kind is PacketType.CONNECT:
             name = packet.namespace
-            await conn.connect(session, self.namespaces.get(name), name, auth_of(packet))
+            await conn.connect(
+                session, self.namespaces.get(name), name, auth_of(packet), self._observer
+            )
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
@@ -430,6 +453,19 @@ class SocketIOServer:
         if conn is not None:
             for socket in conn.sockets.values():
                 socket._retire_idle_workers()
+
+    @staticmethod
+    def _observe_received(
+        observer: Observers, conn: Connection, packet: Packet | None, data: str | bytes
+    ) -> None:
+        """Report a packet received, once its last part (of several, with
+        attachments) is: its size counts them all."""
+        size = conn.received_size + size_of((data,))
+        if packet is None:
+            conn.received_size = size
+            return
+        conn.received_size = 0
+        observer.received(conn.sockets.get(packet.namespace), packet, size)
 
     # -- dispatch ------------------------------------------------------------------
 
@@ -506,33 +542,39 @@ class SocketIOServer:
         ack_id: int | None,
     ) -> None:
         """Run an EVENT's handler (``None``: the namespace's catch-all, which
-        answers itself), log what it raises, free its slot. One coroutine: on
-        the hot path every await level costs."""
+        answers itself), log what it raises, free its slot, tell the observers
+        how long it took. One coroutine: on the hot path every await level costs."""
+        observer = self._observer
+        started = time.perf_counter() if observer is not None else 0.0
+        failed = False
         try:
             if handler is None:
                 catch_all = socket.namespace._catch_all
                 assert catch_all is not None  # checked by _start_event
                 await catch_all(socket, event, args, ack_id)
-                return
-            result = await handler(socket, *args)
-            if ack_id is not None:
-                try:
-                    if result is None:
+            else:
+                result = await handler(socket, *args)
+                if ack_id is not None:
+                    try:
+                        if result is None:
+                            ack = socket.ack(ack_id)
+                        elif isinstance(result, tuple):
+                            ack = socket.ack(ack_id, *result)
+                        else:
+                            ack = socket.ack(ack_id, result)
+                    except LocalProtocolError as exc:
+                        # JSON cannot carry the result: the client gets an empty
+                        # ack rather than waiting for one that never comes.
+                        self.log_unencodable("ack", event, socket.sid, exc, "an empty ack")
                         ack = socket.ack(ack_id)
-                    elif isinstance(result, tuple):
-                        ack = socket.ack(ack_id, *result)
-                    else:
-                        ack = socket.ack(ack_id, result)
-                except LocalProtocolError as exc:
-                    # JSON cannot carry the result: the client gets an empty
-                    # ack rather than waiting for one that never comes.
-                    self.log_unencodable("ack", event, socket.sid, exc, "an empty ack")
-                    ack = socket.ack(ack_id)
-                await ack
+                    await ack
         except Exception:
+            failed = True
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
         finally:
             self._work_done(conn)
+        if observer is not None:  # not when cancelled: the exception goes on from finally
+            observer.finished(socket, event, time.perf_counter() - started, failed)
 
     def _work_done(self, conn: Connection) -> None:
         """A handler slot is free: the first queued event takes it, else it is counted free."""
