@@ -154,10 +154,13 @@ def sid_of(sio: gosf.SocketIOClient) -> str:
 async def test_a_connection_is_reported_in_order(anyio_backend: str) -> None:
     log: list[tuple[Any, ...]] = []
     server = make_server(log)
-    server.observe(Recorder(log))
+    recorder = Recorder(log)
+    server.observe(recorder)
     with anyio.fail_after(5):
-        async with running(server), client(server, auth={"token": "é"}) as sio:
-            sid = sid_of(sio)
+        async with running(server):
+            async with client(server, auth={"token": "é"}) as sio:
+                sid = sid_of(sio)
+            await recorder.until("left", sid, sid)
     connect_in = Packet(PacketType.CONNECT, "/", {"token": "é"})
     connect_out = Packet(PacketType.CONNECT, "/", {"sid": sid})
     assert log[:4] == [
