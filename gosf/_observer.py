@@ -10,7 +10,8 @@ How they are called, the rules:
 
 * Synchronously, in the task where the thing happens (a client's reader, a
   handler's worker), once per observer in the order they were registered.
-  They must be cheap and must not block: every client waits for them.
+  They must be cheap and must not block: the client they are called for
+  waits for them.
 * An observer that raises does not disturb the server: the client is served
   as if nothing had happened, and the failure is logged once per observer
   method at WARNING (its repeats at DEBUG).
@@ -39,7 +40,7 @@ __all__ = ("METHODS", "Observer", "Observers", "overrides", "size_of")
 log = logging.getLogger("gosf")
 
 # The packet types an observer's packets are built with, as globals: looking a
-# member up on its enum class costs more than the rest of building the packet.
+# member up on its enum class is a slow attribute lookup.
 _EVENT, _BINARY_EVENT = PacketType.EVENT, PacketType.BINARY_EVENT
 _ACK, _BINARY_ACK = PacketType.ACK, PacketType.BINARY_ACK
 
