@@ -59,6 +59,7 @@ from ._message import (
 )
 from ._microservice import Microservice
 from ._namespace import Namespace
+from ._observer import Observer
 from ._server import SocketIOServer
 from ._sioclient import SocketIOClient
 from ._socket import DisconnectReason, Socket
@@ -88,6 +89,7 @@ __all__ = (
     "MicroserviceTimeout",
     "MicroserviceUnavailable",
     "Namespace",
+    "Observer",
     "Plugin",
     "Receive",
     "Request",

@@ -145,7 +145,7 @@ class App(Broadcasting):
             other_app=self._other_app,
             broker=self._broker or brokers.from_url(self.config.broker),
         )
-        server.namespace("/").dispatcher = self._dispatch
+        server.on_any(self._dispatch)
         server.on_connect(self._connected)
         server.on_disconnect(self._disconnected)
         return server

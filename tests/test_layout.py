@@ -223,7 +223,7 @@ LAYERS = {
     "brokers": Layer(("gosf.brokers",), ("foundation",)),
     "engine.io": Layer(("gosf._transport",), ("foundation", "protocol")),
     "socket.io server": Layer(
-        ("gosf._server", "gosf._namespace", "gosf._socket"),
+        ("gosf._server", "gosf._connection", "gosf._namespace", "gosf._observer", "gosf._socket"),
         ("foundation", "protocol", "brokers", "engine.io"),
     ),
     "socket.io client": Layer(
