@@ -129,8 +129,8 @@ def root_page(config: Config, links: list[Link]) -> str:
         "border-radius:3px}</style></head>",
         "<body>",
         "<h1>gosf is running</h1>",
-        f"<p>Socket.IO answers at <code>{socketio}</code>: connect a socket.io "
-        f'client to this server with the path <code>"{socketio}"</code>.</p>',
+        f"<p>Socket.IO answers at <code>{socketio}</code>: "
+        f'<code>io(url, {{ path: "{socketio}" }})</code></p>',
     ]
     if config.health_endpoint is not None:
         health = escape(config.path + config.health_endpoint)
