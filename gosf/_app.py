@@ -12,7 +12,9 @@ of its own:
   :class:`~gosf._broadcasting.Broadcasting` (``_broadcasting.py``), a base
   class of :class:`App`;
 * the hooks (``_hooks.py``), microservices (``_microservice.py``), stop
-  signals (``_signals.py``) and serving with hypercorn (``_startup.py``).
+  signals (``_signals.py``) and serving with hypercorn (``_startup.py``);
+* what it answers beside Socket.IO, the root page and the health endpoint:
+  :class:`~gosf._pages.Pages` (``_pages.py``), in front of ``other_app``.
 
 :class:`Plugin` lives here, with :class:`App`, because each names the other.
 """
@@ -43,6 +45,7 @@ from ._hooks import (
     ResponseHookRegistrar,
 )
 from ._microservice import Microservice
+from ._pages import Pages, Status
 from ._server import SocketIOServer
 from ._signals import drain_first
 from ._startup import serve
@@ -121,7 +124,12 @@ class App(Broadcasting):
             options["broker"] = broker
             broker = None
         self.config = Config.from_mapping(config, **options)
-        self._other_app = other_app
+        self.pages = Pages(self, other_app)
+        """The root page and the health endpoint (``pages.links``: what the root
+        page links to), in front of ``other_app``."""
+        # What the server hands every request off the Socket.IO path.
+        self._other_app: ASGIApp = self.pages
+        self._draining = False
         self._broker: brokers.Broker | None = broker
         self.hooks = Hooks()
         # The request/response cycle, and the server's handlers _make_server
@@ -291,9 +299,18 @@ class App(Broadcasting):
     def running(self) -> bool:
         return self._tg is not None
 
+    @property
+    def status(self) -> Status:
+        """``"ok"`` while the app serves, ``"draining"`` once it shuts down,
+        ``"stopped"`` while it does not run: what the health endpoint says."""
+        if self._tg is None:
+            return "stopped"
+        return "draining" if self._draining else "ok"
+
     async def drain(self) -> None:
         """Shut down gracefully while still running: refuse new connections, give
         in-flight requests ``shutdown_grace`` seconds, disconnect every client."""
+        self._draining = True  # the health endpoint turns load balancers away first
         await self.server.shutdown(self.config.shutdown_grace)
 
     @asynccontextmanager
@@ -312,6 +329,7 @@ class App(Broadcasting):
             await stack.enter_async_context(self.server.running())
             tg = await stack.enter_async_context(anyio.create_task_group())
             self._tg = tg
+            self._draining = False
             try:
                 for service in self.microservices.values():
                     service._attach(tg)

@@ -188,6 +188,15 @@ class Config(BaseModel):
     expose_meta: bool = False
     """Send ``Message.meta`` to clients (by default it stays between services)."""
 
+    root_page: bool = True
+    """Answer ``path`` with a small page saying gosf is running and where
+    Socket.IO answers. With ``other_app``, ``path`` is the other app's."""
+
+    health_endpoint: str | None = "healthz"
+    """Where, under ``path``, load balancers ask whether the app serves:
+    ``{"status": "ok"}`` with 200 while it does, 503 while it drains or is not
+    running. Answered even with ``other_app``; ``None`` turns it off."""
+
     shutdown_grace: float = Field(default=10.0, ge=0)
     """Seconds in-flight requests get to finish when the server stops."""
 
@@ -222,6 +231,18 @@ class Config(BaseModel):
         if not value.startswith("/"):
             raise ValueError("path must start with '/'")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("health_endpoint")
+    @classmethod
+    def _health_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip("/")  # "/healthz" means what "healthz" means: under ``path``
+        if not value:
+            raise ValueError("health_endpoint needs a name (None turns it off)")
+        if value == "socket.io" or value.startswith("socket.io/"):
+            raise ValueError("health_endpoint cannot be on the Socket.IO path")
+        return value
 
     @model_validator(mode="after")
     def _tls(self) -> Config:

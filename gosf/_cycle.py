@@ -6,7 +6,8 @@ The cycle, in the order a request lives it::
     ├─ unknown endpoint      → ack NOT_FOUND (when an ack was asked for)
     ├─ payload not a Message → BAD_REQUEST failure, as event and ack
     └─ on_before_request(client, request)
-       controller(client, request) → Message | None   (INTERNAL_ERROR if it raises)
+       controller(client, request) → Message | None   (INTERNAL_ERROR if it raises,
+                                                      or returns anything else)
        on_after_request(client, request, response)
        ├─ None    → an empty ack, no event
        └─ Message → id/guid/uuid copied from the request unless set;
@@ -35,7 +36,7 @@ import anyio
 
 from ._client import Client, ClientHost, Request
 from ._errors import MessageError
-from ._hooks import Hooks
+from ._hooks import Hooks, check_signature
 from ._message import Message
 from ._server import SocketIOServer
 from ._socket import Socket
@@ -57,6 +58,9 @@ Controller = Callable[[Client, Request], Awaitable[Message | None] | Message | N
 """``async def controller(client, request) -> Message | None``.
 
 A plain ``def`` controller runs in a worker thread."""
+
+CONTROLLER_ARGUMENTS = ("client", "request")
+"""What a controller is called with, by position."""
 
 RESERVED_ENDPOINTS = frozenset(
     {"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"}
@@ -98,7 +102,8 @@ class RequestCycle:
         Raises:
             ValueError: ``endpoint`` already has a controller, or is a name
                 Socket.IO reserves.
-            TypeError: ``controller`` is not callable.
+            TypeError: ``controller`` is not callable, or cannot be called as
+                ``controller(client, request)``.
         """
         if not isinstance(endpoint, str) or not endpoint:
             raise ValueError(f"an endpoint is a non-empty string, got {endpoint!r}")
@@ -108,6 +113,12 @@ class RequestCycle:
             raise ValueError(f"endpoint {endpoint!r} already has a controller")
         if not callable(controller):
             raise TypeError(f"the controller of {endpoint!r} must be callable")
+        check_signature(
+            controller,
+            CONTROLLER_ARGUMENTS,
+            f"the controller of {endpoint!r}",
+            "async def controller(client, request) -> gosf.Message | None",
+        )
         self.endpoints[endpoint] = controller
         if not _is_async(controller):
             self._threaded.add(endpoint)
@@ -148,12 +159,14 @@ class RequestCycle:
                 response = await controller(client, request)  # type: ignore[misc]
             if response is not None:
                 if not isinstance(response, Message):
-                    raise TypeError(
-                        f"controller of {endpoint!r} returned {type(response).__name__}, "
-                        "not a gosf.Message or None"
-                    )
+                    raise _NotAMessage(endpoint, response)
                 response = _with_request_ids(response, message)
             await hooks.run("on_after_request", client, request, response)
+        except _NotAMessage as exc:
+            # The controller's mistake, the same at every call: the line says
+            # what to return instead; a traceback would point into gosf.
+            log.error("%s (client %s); the client got %s", exc, socket.sid, INTERNAL_ERROR)
+            response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
         except Exception:
             log.exception("request to %r failed (client %s)", endpoint, socket.sid)
             response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
@@ -193,6 +206,21 @@ class RequestCycle:
         if client is not None:
             request = Request("disconnect", Message(), client, reason=reason)
             await self.hooks.run("on_disconnect", client, request)
+
+
+class _NotAMessage(Exception):
+    """A controller returned something other than a :class:`Message` or ``None``.
+
+    A plain dict is refused too, not taken for a message: it could as well be
+    meant as the body, and a response is a GOSF message (docs/guide.md).
+    """
+
+    def __init__(self, endpoint: str, response: object) -> None:
+        super().__init__(
+            f"the controller of {endpoint!r} returned a {type(response).__name__}: "
+            "a gosf.Message is required (gosf.Message.success(text, body), "
+            "gosf.Message.failure(text, body)), or None for no response"
+        )
 
 
 def _with_request_ids(response: Message, request: Message) -> Message:

@@ -239,6 +239,7 @@ LAYERS = {
             "gosf._hooks",
             "gosf._message",
             "gosf._microservice",
+            "gosf._pages",
             "gosf._signals",
             "gosf._startup",
             "gosf._default",
