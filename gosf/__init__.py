@@ -15,9 +15,10 @@ Public names are re-exported here; the modules behind them are private.
 
 from __future__ import annotations
 
-from ._app import App, Controller, Plugin
+from ._app import App, Plugin
 from ._client import Client, Request
 from ._config import Config, ServerOptions
+from ._cycle import Controller
 from ._default import (
     app,
     broadcast,
@@ -58,6 +59,7 @@ from ._message import (
 )
 from ._microservice import Microservice
 from ._namespace import Namespace
+from ._observer import Observer
 from ._server import SocketIOServer
 from ._sioclient import SocketIOClient
 from ._socket import DisconnectReason, Socket
@@ -87,6 +89,7 @@ __all__ = (
     "MicroserviceTimeout",
     "MicroserviceUnavailable",
     "Namespace",
+    "Observer",
     "Plugin",
     "Receive",
     "Request",

@@ -1,28 +1,27 @@
-"""The GOSF application: endpoints, the request/response cycle, broadcasts, plugins.
+"""The GOSF application: what is registered on it (endpoints, hooks, plugins,
+microservices), and its life (running, draining, serving ASGI).
 
-The request/response cycle, in the order a request lives it::
+:class:`App` is the class users see; its parts live beside it, each in a module
+of its own:
 
-    client emits  endpoint, payload[, ack]
-    ├─ unknown endpoint      → ack NOT_FOUND (when an ack was asked for)
-    ├─ payload not a Message → BAD_REQUEST failure, as event and ack
-    └─ on_before_request(client, request)
-       controller(client, request) → Message | None   (INTERNAL_ERROR if it raises)
-       on_after_request(client, request, response)
-       ├─ None    → an empty ack, no event
-       └─ Message → id/guid/uuid copied from the request unless set;
-                    on_before_response; event ``endpoint`` + ack (meta stripped),
-                    INTERNAL_ERROR instead when JSON cannot carry it;
-                    on_after_response once both were written out
+* the request/response cycle, with the routes and the connected clients:
+  :class:`~gosf._cycle.RequestCycle` (``_cycle.py``), whose handlers the app
+  registers with the Socket.IO server, and which sees the app only as a
+  :class:`~gosf._cycle.CycleHost`;
+* broadcasts, room members and the cluster-wide queries and commands:
+  :class:`~gosf._broadcasting.Broadcasting` (``_broadcasting.py``), a base
+  class of :class:`App`;
+* the hooks (``_hooks.py``), microservices (``_microservice.py``), stop
+  signals (``_signals.py``) and serving with hypercorn (``_startup.py``).
 
-Everything above runs in the client's own task group: when it disconnects, the
-request is cancelled, hooks included, and ``on_disconnect`` runs after.
+:class:`Plugin` lives here, with :class:`App`, because each names the other.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any, Protocol, TypeVar, overload, runtime_checkable
@@ -31,9 +30,10 @@ import anyio
 from anyio.abc import TaskGroup
 
 from . import brokers
-from ._client import Client, Request
+from ._broadcasting import Broadcasting
+from ._client import Client
 from ._config import Config
-from ._errors import MessageError
+from ._cycle import Controller, RequestCycle
 from ._hooks import (
     AfterRequestHookRegistrar,
     BroadcastHookRegistrar,
@@ -42,38 +42,22 @@ from ._hooks import (
     Hooks,
     ResponseHookRegistrar,
 )
-from ._message import Message
 from ._microservice import Microservice
 from ._server import SocketIOServer
 from ._signals import drain_first
-from ._socket import Socket
 from ._startup import serve
 from ._transport._asgi import serve_lifespan
-from .brokers import DEFAULT_QUERY_TIMEOUT
-from .protocol.errors import LocalProtocolError
 from .types import ASGIApp, Receive, Scope, Send
 
-__all__ = ("App", "Controller", "Plugin", "plugin_name")
+__all__ = ("App", "Plugin", "plugin_name")
 
 log = logging.getLogger("gosf")
-
-Controller = Callable[[Client, Request], Awaitable[Message | None] | Message | None]
-"""``async def controller(client, request) -> Message | None``.
-
-A plain ``def`` controller runs in a worker thread."""
 
 P = TypeVar("P")
 C = TypeVar("C", bound=Controller)
 
-RESERVED_ENDPOINTS = frozenset(
-    {"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"}
-)
 PLUGIN_DEACTIVATE_TIMEOUT = 10.0
 """Seconds one plugin's ``deactivate`` may take at shutdown."""
-
-NOT_FOUND = "NOT_FOUND"
-BAD_REQUEST = "BAD_REQUEST"
-INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
 @runtime_checkable
@@ -111,7 +95,7 @@ def _hook(name: str, signature: str) -> Any:
     return register
 
 
-class App:
+class App(Broadcasting):
     """A GOSF application: what ``gosf.listen``, ``gosf.broadcast`` & co. act on.
 
     ``App`` is an ASGI application (``hypercorn module:app``); :meth:`startup`
@@ -139,16 +123,21 @@ class App:
         self.config = Config.from_mapping(config, **options)
         self._other_app = other_app
         self._broker: brokers.Broker | None = broker
-        self.server = self._make_server()
-        self.endpoints: dict[str, Controller] = {}
         self.hooks = Hooks()
+        # The request/response cycle, and the server's handlers _make_server
+        # registers: those of the cycle, which keeps the routes and clients.
+        self._cycle = RequestCycle(self, self.hooks)
+        self._dispatch = self._cycle.dispatch
+        self._connected = self._cycle.connected
+        self._disconnected = self._cycle.disconnected
+        self.server = self._make_server()
+        self.endpoints: dict[str, Controller] = self._cycle.endpoints
         self.plugins: dict[str, Plugin] = {}
-        self.clients: dict[str, Client] = {}
+        self.clients: dict[str, Client] = self._cycle.clients
         """The connected clients by sid (this process's)."""
         self.microservices: dict[str, Microservice] = {}
         """The registered microservices by name (GOSF's ``App.Microservices``)."""
         self._tg: TaskGroup | None = None
-        self._threaded: set[str] = set()  # endpoints whose controller is a plain def
 
     def _make_server(self) -> SocketIOServer:
         server = SocketIOServer(
@@ -156,7 +145,7 @@ class App:
             other_app=self._other_app,
             broker=self._broker or brokers.from_url(self.config.broker),
         )
-        server.namespace("/").dispatcher = self._dispatch
+        server.on_any(self._dispatch)
         server.on_connect(self._connected)
         server.on_disconnect(self._disconnected)
         return server
@@ -195,17 +184,7 @@ class App:
         """
         if controller is None:
             return partial(self.listen, endpoint)
-        if not isinstance(endpoint, str) or not endpoint:
-            raise ValueError(f"an endpoint is a non-empty string, got {endpoint!r}")
-        if endpoint in RESERVED_ENDPOINTS:
-            raise ValueError(f"{endpoint!r} is reserved by Socket.IO; pick another endpoint name")
-        if endpoint in self.endpoints:
-            raise ValueError(f"endpoint {endpoint!r} already has a controller")
-        if not callable(controller):
-            raise TypeError(f"the controller of {endpoint!r} must be callable")
-        self.endpoints[endpoint] = controller
-        if not _is_async(controller):
-            self._threaded.add(endpoint)
+        self._cycle.route(endpoint, controller)
         return controller
 
     on_connect: ClientHookRegistrar = _hook("on_connect", "(client, request)")
@@ -266,97 +245,6 @@ class App:
             raise TypeError(f"plugin {name!r} is a {type(plugin).__name__}, not a {kind.__name__}")
         return plugin
 
-    def members(self, room: str = "") -> list[Client]:
-        """The clients in ``room`` (``""``: every client) in this process."""
-        clients = self.clients
-        return [
-            client
-            for socket in self.server.namespace("/").members(room or None)
-            if (client := clients.get(socket.sid)) is not None
-        ]
-
-    # -- the whole cluster ----------------------------------------------------------
-    #
-    # Each asks every process of the cluster through the broker and waits for their
-    # answers, at most ``timeout`` seconds; a process that does not answer in time
-    # (Redis down, a process that went away) is left out, and none of them raises
-    # because the broker cannot reach the others.
-
-    async def cluster_rooms(
-        self,
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
-    ) -> dict[str, int]:
-        """Every room in the whole cluster with its number of clients.
-
-        Clients' own rooms (their sids) are left out; so are processes that
-        do not answer within ``timeout`` seconds.
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        return await self.server.cluster_rooms(timeout=timeout)
-
-    async def cluster_client_count(
-        self,
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
-    ) -> int:
-        """The number of clients connected to the whole cluster (see :meth:`cluster_rooms`).
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        return await self.server.cluster_socket_count(timeout=timeout)
-
-    async def disconnect_client(
-        self,
-        sid: str,
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
-    ) -> bool:
-        """Disconnect the client ``sid``, wherever in the cluster it is connected.
-
-        Returns whether some process had it (``False`` also when the process
-        that has it did not answer within ``timeout`` seconds).
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        return await self.server.command_socket("disconnect", sid, timeout=timeout)
-
-    async def join_client(
-        self,
-        sid: str,
-        room: str,
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
-    ) -> bool:
-        """Have the client ``sid`` join ``room``, wherever in the cluster it is connected.
-
-        Returns whether some process had it (see :meth:`disconnect_client`).
-
-        Raises:
-            ValueError: ``room`` is empty, or ``timeout`` is not positive.
-        """
-        return await self.server.command_socket("join", sid, room, timeout=timeout)
-
-    async def leave_client(
-        self,
-        sid: str,
-        room: str,
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
-    ) -> bool:
-        """Have the client ``sid`` leave ``room``, wherever in the cluster it is connected.
-
-        Returns whether some process had it (see :meth:`disconnect_client`).
-
-        Raises:
-            ValueError: ``room`` is empty, or ``timeout`` is not positive.
-        """
-        return await self.server.command_socket("leave", sid, room, timeout=timeout)
-
     # -- microservices ------------------------------------------------------------
 
     def register_microservice(
@@ -386,130 +274,6 @@ class App:
     def get_microservice(self, name: str) -> Microservice | None:
         """The microservice registered as ``name``, or ``None`` (GOSF's ``GetMicroservice``)."""
         return self.microservices.get(name)
-
-    # -- broadcasts ---------------------------------------------------------------
-
-    async def broadcast(
-        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
-    ) -> None:
-        """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``: everyone).
-
-        Runs the ``on_before_broadcast``/``on_after_broadcast`` hooks with
-        ``(endpoint, room, message)``. With a ``sender`` (what
-        :meth:`Client.broadcast` does) that client is left out, and the
-        ``on_before_client_broadcast``/``on_after_client_broadcast`` hooks
-        run instead, with ``(sender, endpoint, room, message)``.
-
-        Raises:
-            TypeError: ``message`` is not a :class:`gosf.Message`.
-        """
-        hooks = self.hooks
-        if sender is None:
-            await hooks.run("on_before_broadcast", endpoint, room, message)
-        else:
-            await hooks.run("on_before_client_broadcast", sender, endpoint, room, message)
-        await self.server.emit(
-            endpoint,
-            self.to_wire(message),
-            to=room or None,
-            skip=None if sender is None else sender.socket,
-        )
-        if sender is None:
-            await hooks.run("on_after_broadcast", endpoint, room, message)
-        else:
-            await hooks.run("on_after_client_broadcast", sender, endpoint, room, message)
-
-    def to_wire(self, message: Message, client: Client | None = None) -> dict[str, Any]:
-        """``message`` as sent to ``client``: its ``meta`` kept or stripped as the
-        client's ``expose_meta`` says, else as the app's (``None``: a broadcast,
-        which follows the app's setting).
-
-        Raises:
-            TypeError: ``message`` is not a :class:`gosf.Message`.
-        """
-        if not isinstance(message, Message):
-            raise TypeError(f"expected a gosf.Message, got {type(message).__name__}")
-        expose = self.config.expose_meta
-        if client is not None and client.expose_meta is not None:
-            expose = client.expose_meta
-        return message.to_wire(meta=expose)
-
-    # -- the request/response cycle ---------------------------------------------------
-
-    async def _dispatch(
-        self, socket: Socket, endpoint: str, args: list[Any], ack_id: int | None
-    ) -> None:
-        client = self.clients.get(socket.sid)
-        if client is None:  # disconnected meanwhile
-            return
-        controller = self.endpoints.get(endpoint)
-        if controller is None:
-            if ack_id is not None:
-                await socket.ack(ack_id, self.to_wire(Message.failure(NOT_FOUND)))
-            return
-        payload = args[0] if args else None
-        try:
-            message = Message.parse(payload)
-        except MessageError as exc:
-            failure = Message.failure(BAD_REQUEST, {"reason": exc.reason})
-            if isinstance(payload, dict) and type(payload.get("id")) is int:
-                failure.id = payload["id"]
-            await socket.emit_and_ack(endpoint, self.to_wire(failure, client), ack_id)
-            return
-        request = Request(endpoint, message, client, ack_id is not None, tuple(args[1:]))
-        hooks = self.hooks
-        response: Message | None
-        try:
-            await hooks.run("on_before_request", client, request)
-            if endpoint in self._threaded:
-                response = await anyio.to_thread.run_sync(controller, client, request)  # type: ignore[arg-type]
-                if not socket.connected:
-                    # The client left while the thread ran (a thread cannot be
-                    # cancelled): its late result, and the hooks, are dropped.
-                    return
-            else:
-                response = await controller(client, request)  # type: ignore[misc]
-            if response is not None:
-                if not isinstance(response, Message):
-                    raise TypeError(
-                        f"controller of {endpoint!r} returned {type(response).__name__}, "
-                        "not a gosf.Message or None"
-                    )
-                response = _with_request_ids(response, message)
-            await hooks.run("on_after_request", client, request, response)
-        except Exception:
-            log.exception("request to %r failed (client %s)", endpoint, socket.sid)
-            response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
-        if response is None:
-            if ack_id is not None:
-                await socket.ack(ack_id)
-            return
-        await hooks.run("on_before_response", client, request, response)
-        wire = self.to_wire(response, client)
-        try:
-            await socket.emit_and_ack(endpoint, wire, ack_id)  # GOSF: as an event and as the ack
-        except LocalProtocolError as exc:
-            # JSON cannot carry the response (a set, a Decimal, a client's
-            # body nested too deeply, echoed): nothing was sent, so the
-            # client gets the failure instead of waiting for an answer.
-            self.server.log_unencodable("response", endpoint, socket.sid, exc, INTERNAL_ERROR)
-            response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
-            await socket.emit_and_ack(endpoint, self.to_wire(response, client), ack_id)
-        if hooks.has("on_after_response"):
-            await socket.flush()  # "after the response was sent" means written out
-            await hooks.run("on_after_response", client, request, response)
-
-    async def _connected(self, socket: Socket, auth: dict[str, Any]) -> None:
-        client = Client(self, socket)
-        request = Request("connect", Message(), client)
-        await self.hooks.run("on_connect", client, request)  # may raise ConnectionRefused
-        self.clients[socket.sid] = client
-
-    async def _disconnected(self, socket: Socket, reason: str) -> None:
-        client = self.clients.pop(socket.sid, None)
-        if client is not None:
-            request = Request("disconnect", Message(), client, reason=reason)
-            await self.hooks.run("on_disconnect", client, request)
 
     # -- running --------------------------------------------------------------------
 
@@ -593,29 +357,6 @@ class App:
     def startup(self) -> None:
         """Serve the app with hypercorn until Ctrl-C/SIGTERM; see :func:`gosf.startup`."""
         serve(self, self.config)
-
-
-def _with_request_ids(response: Message, request: Message) -> Message:
-    """``response`` with the request's id/guid/uuid where the controller set none.
-
-    A copy when anything changes, so a Message the controller reuses (a
-    module-level constant, say) stays as it is.
-    """
-    fields = response.__dict__
-    ids: dict[str, Any] = {}
-    if fields["id"] is None and request.id is not None:
-        ids["id"] = request.id
-    if not fields["guid"] and request.guid:
-        ids["guid"] = request.guid
-    if not fields["uuid"] and request.uuid:
-        ids["uuid"] = request.uuid
-    return response.model_copy(update=ids) if ids else response
-
-
-def _is_async(func: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)  # noqa: B004 - an object with an async __call__
-    )
 
 
 async def _maybe_await(value: Any) -> None:

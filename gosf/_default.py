@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from ._app import App, Controller, Plugin
+from ._app import App, Plugin
 from ._config import Config
+from ._cycle import Controller
 from ._message import Message
 from ._microservice import Microservice
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from ._observer import Observers
 from ._socket import Dispatcher, EventHandler, Socket, to_engine
 from .brokers import Broadcast
 from .protocol.engineio import Packet as EnginePacket
@@ -37,7 +38,9 @@ class Namespace:
         self.handlers: dict[str, EventHandler] = {}
         self.connect_handlers: list[ConnectHandler] = []
         self.disconnect_handlers: list[DisconnectHandler] = []
-        self.dispatcher: Dispatcher | None = None
+        self._catch_all: Dispatcher | None = None
+        self.observer: Observers | None = None
+        """The server's observers, ``None`` while it has none (set by the server)."""
         self.sockets: dict[str, Socket] = {}
         self.rooms: dict[str, set[Socket]] = {}
         """Members of each room joined, but for the sockets' own rooms (see :meth:`_room`)."""
@@ -57,6 +60,20 @@ class Namespace:
             raise TypeError(f"the handler of {event!r} must be an async function")
         self.handlers[event] = handler
 
+    def on_any(self, handler: Dispatcher) -> None:
+        """Register ``async def handler(socket, event, args, ack_id)`` for every event
+        that has no handler of its own (see :meth:`gosf.SocketIOServer.on_any`).
+
+        Raises:
+            ValueError: the namespace has one already.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+        if self._catch_all is not None:
+            raise ValueError(f"namespace {self.name!r} already has a catch-all handler")
+        if not inspect.iscoroutinefunction(handler):
+            raise TypeError("the catch-all handler must be an async function")
+        self._catch_all = handler
+
     async def emit(
         self,
         event: str,
@@ -74,6 +91,8 @@ class Namespace:
         parts = encode_event(self.name, event, args)
         rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
         sent = self.deliver(to_engine(parts), rooms, None if skip is None else skip.sid)
+        if self.observer is not None:
+            self.observer.broadcast(self.name, event, args, parts, rooms, sent)
         if self._publish is not None:
             skip_sid = None if skip is None else skip.sid
             await self._publish(Broadcast(self.name, tuple(parts), rooms, skip_sid))

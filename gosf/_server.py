@@ -1,8 +1,9 @@
 """The Socket.IO server: packets from Engine.IO sessions to namespace handlers.
 
-Per Engine.IO session the server keeps a :class:`_Connection` (on the session,
-``EngineSession.upper``): the packet decoder, the namespaces the client joined
-and the handler slots that bound how many handlers the client may run at once.
+Per Engine.IO session the server keeps a :class:`~gosf._connection.Connection`
+(on the session, ``EngineSession.upper``): the packet decoder, the namespaces
+the client joined and the handler slots that bound how many handlers the
+client may run at once.
 Inbound packets are dispatched in the transport's reader, in order: CONNECT is
 answered before the next packet is read, and an EVENT's handler is handed to a
 worker task of its socket (in the session's task group) in a free handler slot.
@@ -22,24 +23,25 @@ would have been cancelled.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar, assert_never
-from urllib.parse import parse_qsl
 
 import anyio
 
 from ._config import ServerOptions
-from ._errors import ConnectionRefused
+from ._connection import ENGINE_QUERY, Connection, auth_of
 from ._logs import Throttled
-from ._namespace import ConnectHandler, DisconnectHandler, EventHandler, Namespace
+from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, EventHandler, Namespace
+from ._observer import Observer, Observers, size_of
 from ._socket import DisconnectReason, Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer
-from ._transport._event import Event, new_event
+from ._transport._event import new_event
 from ._transport._forward import Forwarder
 from ._transport._http import query_params
 from ._transport._session import EngineSession
@@ -59,7 +61,7 @@ from .brokers import (
 )
 from .protocol.errors import LocalProtocolError, RemoteProtocolError
 from .protocol.session import CloseReason
-from .protocol.socketio import Decoder, Packet, PacketType, encode
+from .protocol.socketio import Packet, PacketType
 from .types import ASGIApp, Receive, Scope, Send
 
 __all__ = ("SocketIOServer",)
@@ -74,27 +76,6 @@ stops reading it (see the module's docstring)."""
 
 UNENCODABLE_LOG_INTERVAL = 10.0
 """Seconds between WARNING lines about answers that cannot be encoded (the rest go to DEBUG)."""
-
-_ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
-"""Query parameters of Engine.IO itself, not part of a socket.io 2.x client's auth query."""
-
-
-class _Connection:
-    __slots__ = ("connected", "decoder", "free_slots", "queue", "queue_room", "sockets")
-
-    def __init__(self, protocol: int, max_handlers: int, max_payload: int) -> None:
-        # One packet's attachments together are bounded as one message is.
-        self.decoder = Decoder(protocol, max_attachment_bytes=max_payload)
-        self.sockets: dict[str, Socket] = {}
-        # Handler slots: a counter (cheaper than a semaphore on the hot path).
-        self.free_slots = max_handlers
-        # Events waiting for a slot, in order (made when first needed; never
-        # holds any while a slot is free), and an event while the reader
-        # waits for room in it.
-        self.queue: deque[tuple[Socket, Packet]] | None = None
-        self.queue_room: Event | None = None
-        # Set, then dropped, once a namespace is connected (the deadline's wait ends).
-        self.connected: anyio.Event | None = anyio.Event()
 
 
 class SocketIOServer:
@@ -132,6 +113,8 @@ class SocketIOServer:
         self._inflight = 0
         self._idle: anyio.Event | None = None
         self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
+        self._observers = Observers()
+        self._observer: Observers | None = None  # the same while there are observers
 
     # -- registration -----------------------------------------------------------
 
@@ -140,6 +123,7 @@ class SocketIOServer:
         ns = self.namespaces.get(name)
         if ns is None:
             ns = self.namespaces[name] = Namespace(name, self._publish)
+            ns.observer = self._observer
         return ns
 
     def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
@@ -157,6 +141,33 @@ class SocketIOServer:
             return handler
 
         return register
+
+    def on_any(self, handler: Dispatcher, *, namespace: str = "/") -> Dispatcher:
+        """Register ``async def handler(socket, event, args, ack_id)`` for every event
+        of ``namespace`` that has no handler of its own (python-socketio's ``"*"``;
+        unlike Node's ``socket.onAny`` it does not see the others: an
+        :class:`Observer` sees every packet).
+
+        It answers the ack itself, ``await socket.ack(ack_id, ...)`` when
+        ``ack_id`` is not ``None``; it runs in a handler slot as handlers do.
+
+        Raises:
+            ValueError: the namespace has one already.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+        self.namespace(namespace).on_any(handler)
+        return handler
+
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Tell ``observer`` what happens, from now on (see :class:`Observer`);
+        returns what stops it. Several observers may be registered."""
+        return self._observers.add(observer, self._observers_changed)
+
+    def _observers_changed(self) -> None:
+        observer = self._observers if self._observers.observers else None
+        self._observer = observer
+        for ns in self.namespaces.values():
+            ns.observer = observer
 
     def on_connect(self, handler: ConnectHandler, *, namespace: str = "/") -> ConnectHandler:
         """Register ``async def on_connect(socket, auth)``.
@@ -257,7 +268,9 @@ class SocketIOServer:
         """A broadcast from another process: deliver it to this process's sockets."""
         ns = self.namespaces.get(broadcast.namespace)
         if ns is not None:
-            ns.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
+            sent = ns.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
+            if self._observer is not None:
+                self._observer.delivered(broadcast.parts, broadcast.rooms, sent)
 
     async def cluster_rooms(
         self,
@@ -362,26 +375,28 @@ class SocketIOServer:
 
     async def on_open(self, session: EngineSession) -> None:
         options = self.options
-        conn = _Connection(
+        conn = Connection(
             5 if session.protocol >= 4 else 4,
             options.max_concurrent_handlers,
             options.max_payload,
         )
         session.upper = conn
-        session.task_group.start_soon(self._connect_deadline, session, conn)
+        session.task_group.start_soon(conn.connect_deadline, session, options.connect_timeout)
         if session.protocol < 4:
             # Socket.IO 4 (socket.io 2.x): the default namespace is joined
             # implicitly, with the handshake's query as its auth.
             query = query_params(session.scope)
-            for reserved in _ENGINE_QUERY:
+            for reserved in ENGINE_QUERY:
                 query.pop(reserved, None)
-            await self._connect(session, conn, "/", query)
+            await conn.connect(session, self.namespaces.get("/"), "/", query, self._observer)
 
     async def on_message(self, session: EngineSession, data: str | bytes) -> None:
-        conn: _Connection | None = session.upper
+        conn: Connection | None = session.upper
         if conn is None:
             return
         packet = conn.decoder.feed(data)
+        if self._observer is not None:
+            self._observe_received(self._observer, conn, packet, data)
         if packet is None:
             return
         kind = packet.type
@@ -404,7 +419,10 @@ class SocketIOServer:
             if packet.id is not None:
                 socket._on_ack(packet.id, packet.data)
         elif kind is PacketType.CONNECT:
-            await self._connect(session, conn, packet.namespace, self._auth(packet))
+            name = packet.namespace
+            await conn.connect(
+                session, self.namespaces.get(name), name, auth_of(packet), self._observer
+            )
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
@@ -416,7 +434,7 @@ class SocketIOServer:
     async def on_close(self, session: EngineSession, reason: CloseReason) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):
         close its sockets and run their disconnect handlers, side by side."""
-        conn: _Connection | None = session.upper
+        conn: Connection | None = session.upper
         session.upper = None
         if conn is None:
             return
@@ -432,30 +450,34 @@ class SocketIOServer:
 
     def on_beat(self, session: EngineSession) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""
-        conn: _Connection | None = session.upper
+        conn: Connection | None = session.upper
         if conn is not None:
             for socket in conn.sockets.values():
                 socket._retire_idle_workers()
 
+    @staticmethod
+    def _observe_received(
+        observer: Observers, conn: Connection, packet: Packet | None, data: str | bytes
+    ) -> None:
+        """Report a packet received, once its last part (of several, with
+        attachments) is: its size counts them all."""
+        size = conn.received_size + size_of((data,))
+        if packet is None:
+            conn.received_size = size
+            return
+        conn.received_size = 0
+        observer.received(conn.sockets.get(packet.namespace), packet, size)
+
     # -- dispatch ------------------------------------------------------------------
 
     @staticmethod
-    def _auth(packet: Packet) -> dict[str, Any]:
-        data = packet.data
-        if not isinstance(data, dict):
-            return {}
-        if "query" in data and isinstance(data["query"], str) and len(data) == 1:
-            return dict(parse_qsl(data["query"], keep_blank_values=True))
-        return data
-
-    @staticmethod
-    def _socket_for(conn: _Connection, packet: Packet) -> Socket:
+    def _socket_for(conn: Connection, packet: Packet) -> Socket:
         socket = conn.sockets.get(packet.namespace)
         if socket is None:
             raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
         return socket
 
-    def _start_event(self, conn: _Connection, socket: Socket, packet: Packet) -> bool:
+    def _start_event(self, conn: Connection, socket: Socket, packet: Packet) -> bool:
         """Start the handler of an EVENT in a handler slot the caller took (and counted).
 
         Returns whether one started; if not (no handler), the slot is still the caller's.
@@ -463,14 +485,14 @@ class SocketIOServer:
         event, *args = packet.data
         ns = socket.namespace
         handler = ns.handlers.get(event)
-        if handler is None and ns.dispatcher is None:
+        if handler is None and ns._catch_all is None:
             log.debug("no handler for %r in %s", event, ns.name)
             return False
         socket._start_handler(self._run_event, conn, socket, handler, event, args, packet.id)
         return True
 
     async def _queue_event(
-        self, session: EngineSession, conn: _Connection, socket: Socket, packet: Packet
+        self, session: EngineSession, conn: Connection, socket: Socket, packet: Packet
     ) -> None:
         """Queue an EVENT that found every handler slot taken; when the queue is
         full, first wait for room in it (the client is not read meanwhile)."""
@@ -499,7 +521,7 @@ class SocketIOServer:
         queue.append((socket, packet))
 
     @staticmethod
-    def _drop_queued(conn: _Connection, socket: Socket) -> None:
+    def _drop_queued(conn: Connection, socket: Socket) -> None:
         """Drop the queued events of a socket that closed (their handlers would be cancelled)."""
         queue = conn.queue
         if queue and any(queued is socket for queued, _ in queue):
@@ -513,43 +535,49 @@ class SocketIOServer:
 
     async def _run_event(
         self,
-        conn: _Connection,
+        conn: Connection,
         socket: Socket,
         handler: EventHandler | None,
         event: str,
         args: list[Any],
         ack_id: int | None,
     ) -> None:
-        """Run an EVENT's handler (``None``: the namespace's dispatcher, which
-        answers itself), log what it raises, free its slot. One coroutine: on
-        the hot path every await level costs."""
+        """Run an EVENT's handler (``None``: the namespace's catch-all, which
+        answers itself), log what it raises, free its slot, tell the observers
+        how long it took. One coroutine: on the hot path every await level costs."""
+        observer = self._observer
+        started = time.perf_counter() if observer is not None else 0.0
+        failed = False
         try:
             if handler is None:
-                dispatcher = socket.namespace.dispatcher
-                assert dispatcher is not None  # checked by _start_event
-                await dispatcher(socket, event, args, ack_id)
-                return
-            result = await handler(socket, *args)
-            if ack_id is not None:
-                try:
-                    if result is None:
+                catch_all = socket.namespace._catch_all
+                assert catch_all is not None  # checked by _start_event
+                await catch_all(socket, event, args, ack_id)
+            else:
+                result = await handler(socket, *args)
+                if ack_id is not None:
+                    try:
+                        if result is None:
+                            ack = socket.ack(ack_id)
+                        elif isinstance(result, tuple):
+                            ack = socket.ack(ack_id, *result)
+                        else:
+                            ack = socket.ack(ack_id, result)
+                    except LocalProtocolError as exc:
+                        # JSON cannot carry the result: the client gets an empty
+                        # ack rather than waiting for one that never comes.
+                        self.log_unencodable("ack", event, socket.sid, exc, "an empty ack")
                         ack = socket.ack(ack_id)
-                    elif isinstance(result, tuple):
-                        ack = socket.ack(ack_id, *result)
-                    else:
-                        ack = socket.ack(ack_id, result)
-                except LocalProtocolError as exc:
-                    # JSON cannot carry the result: the client gets an empty
-                    # ack rather than waiting for one that never comes.
-                    self.log_unencodable("ack", event, socket.sid, exc, "an empty ack")
-                    ack = socket.ack(ack_id)
-                await ack
+                    await ack
         except Exception:
+            failed = True
             log.exception("handler for %r failed (socket %s)", event, socket.sid)
         finally:
             self._work_done(conn)
+        if observer is not None:  # not when cancelled: the exception goes on from finally
+            observer.finished(socket, event, time.perf_counter() - started, failed)
 
-    def _work_done(self, conn: _Connection) -> None:
+    def _work_done(self, conn: Connection) -> None:
         """A handler slot is free: the first queued event takes it, else it is counted free."""
         queue = conn.queue
         while queue:
@@ -585,59 +613,3 @@ class SocketIOServer:
             if self._idle is None:
                 self._idle = anyio.Event()
             await self._idle.wait()
-
-    async def _connect(
-        self, session: EngineSession, conn: _Connection, name: str, auth: dict[str, Any]
-    ) -> None:
-        protocol = 5 if session.protocol >= 4 else 4
-        if name in conn.sockets:
-            if protocol == 4:
-                return  # socket.io 2.x clients may confirm the implicit "/" connect
-            raise RemoteProtocolError(f"namespace {name!r} is already connected")
-        ns = self.namespaces.get(name)
-        if ns is None:
-            self._refuse(session, protocol, name, ConnectionRefused("Invalid namespace"))
-            return
-        socket = Socket(ns, session, auth, conn.sockets)
-        try:
-            for handler in ns.connect_handlers:
-                await handler(socket, auth)
-        except ConnectionRefused as exc:
-            self._refuse(session, protocol, name, exc)
-            return
-        except Exception:
-            log.exception("connect handler of namespace %s failed", name)
-            self._refuse(session, protocol, name, ConnectionRefused("Internal server error"))
-            return
-        if session.closed:
-            return
-        conn.sockets[name] = socket
-        if conn.connected is not None:
-            conn.connected.set()
-            conn.connected = None
-        ns.sockets[socket.sid] = socket
-        socket.join(socket.sid)
-        data = {"sid": socket.sid} if protocol == 5 else None
-        session.send_nowait(to_engine(encode(Packet(PacketType.CONNECT, name, data), protocol)))
-        socket._connected()
-
-    @staticmethod
-    def _refuse(session: EngineSession, protocol: int, name: str, exc: ConnectionRefused) -> None:
-        if protocol == 5:
-            data: Any = {"message": exc.message}
-            if exc.data is not None:
-                data["data"] = exc.data
-        else:
-            data = exc.message if exc.data is None else exc.data
-        session.send_nowait(
-            to_engine(encode(Packet(PacketType.CONNECT_ERROR, name, data), protocol))
-        )
-
-    async def _connect_deadline(self, session: EngineSession, conn: _Connection) -> None:
-        connected = conn.connected
-        if connected is None:
-            return
-        with anyio.move_on_after(self.options.connect_timeout):
-            await connected.wait()
-            return  # the task ends as soon as a namespace is connected
-        session.close(CloseReason.CONNECT_TIMEOUT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol, TypeAlias
 
@@ -25,6 +26,7 @@ __all__ = (
     "EventHandler",
     "Socket",
     "SocketNamespace",
+    "SocketObserver",
     "to_engine",
 )
 
@@ -61,8 +63,42 @@ EventHandler: TypeAlias = Callable[..., Awaitable[Any]]
 """``async def handler(socket, *args) -> ack`` (the return value is the ack)."""
 
 Dispatcher: TypeAlias = Callable[["Socket", str, list[Any], int | None], Awaitable[None]]
-"""``async def dispatch(socket, event, args, ack_id)``: takes every event that has
-no handler of its own, and answers the ack itself (:meth:`Socket.ack`)."""
+"""``async def dispatch(socket, event, args, ack_id)``: a namespace's catch-all
+(:meth:`gosf.SocketIOServer.on_any`), which takes every event that has no handler of
+its own and answers the ack itself (:meth:`Socket.ack`)."""
+
+
+class SocketObserver(Protocol):
+    """What a socket reports to its server's observers: the socket's side of
+    ``gosf._observer.Observers``, which fans each report out to every
+    :class:`gosf.Observer` (and builds what they receive only then).
+
+    A protocol rather than that class, which names :class:`Socket` in its
+    methods: this module cannot import it back.
+    """
+
+    def sent_event(
+        self,
+        socket: Socket,
+        event: str,
+        args: tuple[Any, ...],
+        ack_id: int | None,
+        parts: list[str | bytes],
+    ) -> None: ...
+
+    def sent_ack(
+        self, socket: Socket, ack_id: int, args: tuple[Any, ...], parts: list[str | bytes]
+    ) -> None: ...
+
+    def sent(self, socket: Socket | None, packet: Packet, parts: list[str | bytes]) -> None: ...
+
+    def joined(self, socket: Socket, room: str) -> None: ...
+
+    def left(self, socket: Socket, room: str) -> None: ...
+
+    def disconnected(self, socket: Socket, reason: CloseReason | DisconnectReason) -> None: ...
+
+    def acked(self, socket: Socket, event: str, latency: float) -> None: ...
 
 
 class SocketNamespace(Protocol):
@@ -84,7 +120,14 @@ class SocketNamespace(Protocol):
     def handlers(self) -> dict[str, EventHandler]: ...
 
     @property
-    def dispatcher(self) -> Dispatcher | None: ...
+    def observer(self) -> SocketObserver | None:
+        """The server's observers, ``None`` while it has none (the test on the hot path)."""
+        ...
+
+    @property
+    def _catch_all(self) -> Dispatcher | None:
+        """What takes the events that have no handler (set by ``on_any``)."""
+        ...
 
     async def emit(
         self,
@@ -211,27 +254,41 @@ class Socket:
     def join(self, room: str) -> None:
         if room == self.sid:
             # Its own room costs no set: the namespace finds it by sid.
+            if self._own_room:
+                return
             self._own_room = True
-            return
-        if self._rooms is None:
-            self._rooms = set()
-        self._rooms.add(room)
-        self.namespace.rooms.setdefault(room, set()).add(self)
+        else:
+            rooms = self._rooms
+            if rooms is None:
+                rooms = self._rooms = set()
+            elif room in rooms:
+                return  # observers hear of changes only
+            rooms.add(room)
+            self.namespace.rooms.setdefault(room, set()).add(self)
+        observer = self.namespace.observer
+        if observer is not None:
+            observer.joined(self, room)
 
     def leave(self, room: str) -> None:
         if room == self.sid:
+            if not self._own_room:
+                return
             self._own_room = False
-            return
-        if self._rooms is not None:
-            self._rooms.discard(room)
-        members = self.namespace.rooms.get(room)
-        if members is not None:
+        else:
+            if self._rooms is not None:
+                self._rooms.discard(room)
+            members = self.namespace.rooms.get(room)
+            if members is None or self not in members:
+                return
             members.discard(self)
             if not members:
                 del self.namespace.rooms[room]
+        observer = self.namespace.observer
+        if observer is not None:
+            observer.left(self, room)
 
     def leave_all(self) -> None:
-        self._own_room = False
+        self.leave(self.sid)
         for room in list(self._rooms or ()):
             self.leave(room)
 
@@ -243,7 +300,11 @@ class Socket:
         Waits while the client's outbound buffer is full (backpressure); does
         nothing once the client is gone.
         """
-        await self._send(to_engine(encode_event(self.namespace.name, event, args)))
+        parts = encode_event(self.namespace.name, event, args)
+        observer = self.namespace.observer
+        if observer is not None and not self._closed:
+            observer.sent_event(self, event, args, None, parts)
+        await self._send(to_engine(parts))
 
     async def call(self, event: str, *args: Any, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
         """Send an event and wait for the client's acknowledgement.
@@ -262,14 +323,22 @@ class Socket:
         if acks is None:
             acks = self._acks = {}
         waiter = acks[ack_id] = _AckWaiter()
+        sent_at = time.perf_counter()
         try:
             with anyio.fail_after(timeout):
-                await self._send(to_engine(encode_event(self.namespace.name, event, args, ack_id)))
+                parts = encode_event(self.namespace.name, event, args, ack_id)
+                observer = self.namespace.observer
+                if observer is not None:
+                    observer.sent_event(self, event, args, ack_id, parts)
+                await self._send(to_engine(parts))
                 await waiter.done.wait()
         finally:
             acks.pop(ack_id, None)
         if waiter.error is not None:
             raise waiter.error
+        observer = self.namespace.observer
+        if observer is not None:
+            observer.acked(self, event, time.perf_counter() - sent_at)
         result = waiter.result
         return None if not result else result[0] if len(result) == 1 else tuple(result)
 
@@ -283,7 +352,11 @@ class Socket:
             LocalProtocolError: JSON cannot carry ``args`` (raised by the call
                 itself, before anything is queued).
         """
-        return self._send(to_engine(encode_ack(self.namespace.name, ack_id, args)))
+        parts = encode_ack(self.namespace.name, ack_id, args)
+        observer = self.namespace.observer
+        if observer is not None and not self._closed:
+            observer.sent_ack(self, ack_id, args, parts)
+        return self._send(to_engine(parts))
 
     async def emit_and_ack(self, event: str, data: Any, ack_id: int | None) -> None:
         """Send ``data`` as an ``event`` and, when ``ack_id`` is given, as that ack,
@@ -292,10 +365,17 @@ class Socket:
         Raises:
             LocalProtocolError: JSON cannot carry ``data`` (nothing was queued).
         """
-        name = self.namespace.name
-        packets = to_engine(encode_event(name, event, (data,)))
+        ns = self.namespace
+        parts = encode_event(ns.name, event, (data,))
+        packets = to_engine(parts)
         if ack_id is not None:
-            packets += to_engine(encode_ack(name, ack_id, (data,)))
+            ack_parts = encode_ack(ns.name, ack_id, (data,))
+            packets += to_engine(ack_parts)
+        observer = ns.observer
+        if observer is not None and not self._closed:
+            observer.sent_event(self, event, (data,), None, parts)
+            if ack_id is not None:
+                observer.sent_ack(self, ack_id, (data,), ack_parts)
         await self._send(packets)
 
     async def flush(self) -> None:
@@ -330,9 +410,12 @@ class Socket:
         """Disconnect the client from this namespace (the whole connection when it is the last)."""
         if self._closed:
             return
-        self.session.send_nowait(
-            to_engine(encode(Packet(PacketType.DISCONNECT, self.namespace.name), self.protocol))
-        )
+        packet = Packet(PacketType.DISCONNECT, self.namespace.name)
+        parts = encode(packet, self.protocol)
+        observer = self.namespace.observer
+        if observer is not None:
+            observer.sent(self, packet, parts)
+        self.session.send_nowait(to_engine(parts))
         self._close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
         if self._siblings.get(self.namespace.name) is self:
             del self._siblings[self.namespace.name]
@@ -360,6 +443,10 @@ class Socket:
         if self.disconnect_reason is None:
             self.disconnect_reason = reason
         self.connected = False
+        observer = self.namespace.observer
+        if observer is not None:
+            # Before anything is undone: observers still see its rooms and state.
+            observer.disconnected(self, self.disconnect_reason)
         for scope in self._scopes or ():
             scope.cancel()
         for waiter in self._acks.values() if self._acks else ():

@@ -1,9 +1,12 @@
-"""In-process servers, a raw websocket client and waits on state, for tests under asyncio and trio.
+"""In-process servers, raw clients and waits on state, for tests under asyncio and trio.
 
 ``serve_app`` runs hypercorn inside the test's own event loop (its asyncio or
 trio flavour, whichever the test runs on) on a loopback socket it listens on
 from the start. ``RawWebSocket`` speaks bare websocket frames through wsproto
 over an anyio TCP stream, so tests can send exactly the bytes they want.
+``WireClient`` is gosf's own client talking to an app in memory
+(``gosf.testing``), with every packet the app sent it kept for tests to
+assert on: no socket, no server.
 
 Tests never sleep-poll. They wait on events; where the state they wait for
 belongs to the server and has no event of its own, ``watch_attribute`` makes
@@ -13,8 +16,9 @@ every assignment of that attribute notify a :class:`Watch` the test waits on.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -36,14 +40,22 @@ from wsproto.events import (
     TextMessage,
 )
 
+from gosf import App, SocketIOClient
+from gosf.protocol.engineio import PacketType as EngineType
+from gosf.protocol.engineio import decode_ws
+from gosf.protocol.socketio import Decoder, Packet, PacketType
+from gosf.testing import TestServer
+
 __all__ = (
     "Closed",
     "RawWebSocket",
     "Watch",
+    "WireClient",
     "listening_socket",
     "serve_app",
     "sessions_end",
     "started_app",
+    "tapped",
     "watch_attribute",
 )
 
@@ -311,3 +323,140 @@ async def sessions_end(engine: Any, timeout: float = WAIT) -> None:  # noqa: ASY
         for session in list(engine.sessions.values()):
             await session.wait_finished()
     assert not engine.sessions
+
+
+class _TappedWebSocket:
+    """An in-memory websocket that hands each message it receives to ``record`` first."""
+
+    def __init__(self, ws: Any, record: Callable[[str | bytes], None]) -> None:
+        self._ws = ws
+        self._record = record
+
+    async def send(self, message: str | bytes) -> None:
+        await self._ws.send(message)
+
+    async def receive(self) -> str | bytes:
+        message: str | bytes = await self._ws.receive()
+        self._record(message)
+        return message
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        await self._ws.aclose(code, reason)
+
+
+def tapped(connector: Any, record: Callable[[str | bytes], None]) -> Any:
+    """``connector`` (an in-memory one, ``gosf.testing.asgi_connector``) with
+    every message its websockets receive handed to ``record`` first: what a
+    client got, frame by frame, where its API shows less (heartbeats, a late ack)."""
+
+    @asynccontextmanager
+    async def connect(url: str, headers: Iterable[tuple[str, str]]) -> AsyncIterator[Any]:
+        opening: AbstractAsyncContextManager[Any] = connector(url, headers)
+        async with opening as ws:
+            yield _TappedWebSocket(ws, record)
+
+    return connect
+
+
+class WireClient:
+    """gosf's own client (:attr:`sio`) to an app in memory, seen packet by packet.
+
+    The client connects through ``server``'s in-memory connector
+    (``gosf.testing``); every Socket.IO packet the app sends it is decoded
+    here as well, so a test can assert on what went over the wire where the
+    client's API would blur it: an ack's argument list (``[]`` is not
+    ``[null]``, though :meth:`gosf.SocketIOClient.call` returns ``None`` for
+    both), an event's arguments, a refusal's exact payload. Protocol 5, the
+    default namespace, one :meth:`call` at a time.
+    """
+
+    def __init__(self, server: TestServer) -> None:
+        self.sio = SocketIOClient()
+        self._server = server
+        self.packets: list[Packet] = []
+        """Every Socket.IO packet received, in order."""
+        self._events: dict[str, list[list[Any]]] = defaultdict(list)
+        self._acks = 0
+        self._last_ack: list[Any] = []
+        self._arrived = Watch()
+        self._decoder = Decoder(5)
+        self._ws: _TappedWebSocket | None = None
+
+    @asynccontextmanager
+    async def connect(self, *, auth: dict[str, Any] | None = None) -> AsyncIterator[WireClient]:
+        """Connect for the duration of the block (leaving it says goodbye, as a client does).
+
+        Raises:
+            gosf.ConnectionRefused: the app refused the connection (:attr:`refusal`
+                holds the packet's payload).
+        """
+        app = self._server.app
+        path = app.config.path + "socket.io" if isinstance(app, App) else "/socket.io"
+        async with self.sio.connect(
+            "http://testserver", auth=auth, path=path, connector=self._connector
+        ):
+            yield self
+
+    @asynccontextmanager
+    async def _connector(
+        self, url: str, headers: Iterable[tuple[str, str]]
+    ) -> AsyncIterator[_TappedWebSocket]:
+        async with tapped(self._server.connector, self._record)(url, headers) as ws:
+            self._ws = ws
+            yield ws
+
+    def _record(self, frame: str | bytes) -> None:
+        engine = decode_ws(frame, 4)
+        if engine.type is not EngineType.MESSAGE:
+            return
+        packet = self._decoder.feed(engine.data)
+        if packet is None:  # a binary packet waiting for its attachments
+            return
+        self.packets.append(packet)
+        if packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT):
+            name, *args = packet.data
+            self._events[name].append(args)
+        elif packet.type in (PacketType.ACK, PacketType.BINARY_ACK):
+            self._acks += 1
+            self._last_ack = packet.data
+        self._arrived.notify()
+
+    @property
+    def sid(self) -> str:
+        return self.sio.sid() or ""
+
+    @property
+    def refusal(self) -> Any:
+        """The payload of the CONNECT_ERROR packet the app answered with, if any."""
+        errors = [p.data for p in self.packets if p.type is PacketType.CONNECT_ERROR]
+        return errors[-1] if errors else None
+
+    @property
+    def disconnect_reason(self) -> str | None:
+        return self.sio.disconnect_reason
+
+    async def emit(self, event: str, *args: Any) -> None:
+        await self.sio.emit(event, *args)
+
+    async def call(self, event: str, *args: Any, timeout: float = WAIT) -> list[Any]:  # noqa: ASYNC109
+        """Emit with an ack and return the ack's arguments, as the packet carried them."""
+        before = self._acks
+        await self.sio.call(event, *args, timeout=timeout)
+        assert self._acks == before + 1, "one call at a time"
+        return self._last_ack
+
+    async def next_event(self, name: str, timeout: float = WAIT) -> list[Any]:  # noqa: ASYNC109
+        """The arguments of the next ``name`` event not taken yet (waiting for it if needed)."""
+        await self._arrived.until(lambda: bool(self._events[name]), timeout)
+        return self._events[name].pop(0)
+
+    def events(self, name: str) -> list[list[Any]]:
+        """The ``name`` events received and not taken yet."""
+        return list(self._events[name])
+
+    async def drop(self) -> None:
+        """End the connection as a network failure would: no DISCONNECT packet,
+        the websocket just goes away (the app's reason: ``transport close``)."""
+        assert self._ws is not None, "not connected"
+        await self._ws.aclose(1006)
+        await self.sio.wait_disconnected()

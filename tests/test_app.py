@@ -1,31 +1,37 @@
 """The GOSF request/response cycle, hooks, rooms and broadcasts, end to end.
 
-An App is served in-process by hypercorn on the test's backend (asyncio and
-trio) and driven by the small anyio Socket.IO client in tests/sioclient.py.
+An App runs in memory (``gosf.testing.serve``) on the test's backend (asyncio
+and trio), driven by gosf's own client through ``tests.harness.WireClient``,
+which also keeps the packets it received: the tests assert on the argument
+lists acks and events carried, as a client on the network sees them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
 import pytest
 
 import gosf
-from tests.harness import serve_app
-from tests.sioclient import ConnectRefused, SioClient
+import gosf.testing
+from gosf.testing import TestServer
+from tests.harness import WireClient
 
 pytestmark = pytest.mark.anyio
 
 
-@asynccontextmanager
-async def serving(app: gosf.App) -> AsyncIterator[str]:
-    async with serve_app(app) as host:
-        yield host
+def serving(app: gosf.App) -> AbstractAsyncContextManager[TestServer]:
+    return gosf.testing.serve(app)
+
+
+def connect(
+    server: TestServer, auth: dict[str, Any] | None = None
+) -> AbstractAsyncContextManager[WireClient]:
+    return WireClient(server).connect(auth=auth)
 
 
 def echo_app(**config: Any) -> gosf.App:
@@ -39,7 +45,7 @@ def echo_app(**config: Any) -> gosf.App:
 
 
 async def test_response_arrives_as_ack_and_as_event_with_ids_echoed(anyio_backend: str) -> None:
-    async with serving(echo_app()) as host, SioClient.connect(host) as client:
+    async with serving(echo_app()) as server, connect(server) as client:
         request = {"id": 7, "guid": "g-1", "uuid": "u-1", "text": "Hello world."}
         ack = await client.call("echo", request)
         event = await client.next_event("echo")
@@ -59,7 +65,7 @@ async def test_controller_ids_win_and_none_sends_no_event(anyio_backend: str) ->
     async def quiet(client: gosf.Client, request: gosf.Request) -> None:
         return None
 
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         assert await client.call("own-id", {"id": 1, "guid": "g"}) == [
             {"id": 99, "guid": "g", "success": True}
         ]
@@ -70,7 +76,7 @@ async def test_controller_ids_win_and_none_sends_no_event(anyio_backend: str) ->
 
 
 async def test_request_without_ack_gets_the_event(anyio_backend: str) -> None:
-    async with serving(echo_app()) as host, SioClient.connect(host) as client:
+    async with serving(echo_app()) as server, connect(server) as client:
         await client.emit("echo", {"id": 3, "text": "no ack"})
         assert await client.next_event("echo") == [{"id": 3, "success": True, "text": "no ack"}]
 
@@ -93,8 +99,8 @@ async def test_request_without_ack_gets_the_event(anyio_backend: str) -> None:
 async def test_bad_requests_get_bad_request(
     anyio_backend: str, args: tuple[Any, ...], reason: str
 ) -> None:
-    async with serving(echo_app()) as host:
-        async with SioClient.connect(host) as offender, SioClient.connect(host) as bystander:
+    async with serving(echo_app()) as server:
+        async with connect(server) as offender, connect(server) as bystander:
             (ack,) = await offender.call("echo", *args)
             assert ack["success"] is False
             assert ack["text"] == "BAD_REQUEST"
@@ -106,7 +112,7 @@ async def test_bad_requests_get_bad_request(
 
 
 async def test_unknown_endpoint_is_not_found(anyio_backend: str) -> None:
-    async with serving(echo_app()) as host, SioClient.connect(host) as client:
+    async with serving(echo_app()) as server, connect(server) as client:
         assert await client.call("nope", {"id": 1}) == [{"success": False, "text": "NOT_FOUND"}]
         await client.emit("nope", {})
         assert (await client.call("echo", {"text": "still"}))[0]["text"] == "still"
@@ -127,7 +133,7 @@ async def test_failing_controller_gets_internal_error_without_details(
         return {"success": True}
 
     caplog.set_level(logging.ERROR, logger="gosf")
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         assert await client.call("boom", {"id": 4}) == [
             {"id": 4, "success": False, "text": "INTERNAL_ERROR"}
         ]
@@ -147,7 +153,7 @@ async def test_sync_controller_runs_in_a_worker_thread(anyio_backend: str) -> No
         return gosf.Message.success("from a thread")
 
     app.listen("blocking", blocking)
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         ack = await client.call("blocking", {})
     assert ack == [{"success": True, "text": "from a thread"}]
     assert threads and threads[0] != threading.main_thread().name
@@ -162,7 +168,7 @@ async def test_meta_reaches_clients_only_when_exposed(anyio_backend: str, expose
         await app.broadcast("", "news", gosf.Message(success=True, meta={"secret": 1}))
         return gosf.Message(success=True, meta={"secret": 1}, body={"public": 2})
 
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         (ack,) = await client.call("meta", {})
         (news,) = await client.next_event("news")
     assert ack["body"] == {"public": 2}
@@ -203,10 +209,11 @@ async def test_all_ten_hooks_fire_in_order_with_gosf_arguments(anyio_backend: st
         await app.broadcast("", "news", gosf.Message.success("to all"))
         return gosf.Message.success("done")
 
-    async with serving(app) as host:
-        async with SioClient.connect(host) as client:
+    async with serving(app) as server:
+        async with connect(server) as client:
             await client.call("shout", {"id": 1})
             sid = client.sid
+            await client.drop()  # no goodbye: the app sees the transport close
         with anyio.fail_after(5):
             await disconnected.wait()
 
@@ -250,7 +257,7 @@ async def test_async_hooks_run_in_sequence(anyio_backend: str) -> None:
 
     app.on_before_request(slow)
     app.on_before_request(fast)
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         await client.call("echo", {})
     assert order == ["slow", "fast"]
 
@@ -269,7 +276,7 @@ async def test_rooms_persist_across_requests_and_leave_all(anyio_backend: str) -
         client.leave_all()  # safe on a client in no room
         return gosf.Message.success(body={"rooms": sorted(client.rooms)})
 
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         assert (await client.call("join", {"text": "a"}))[0]["body"] == {"rooms": ["a"]}
         assert (await client.call("join", {"text": "b"}))[0]["body"] == {"rooms": ["a", "b"]}
         assert (await client.call("leave-all", {}))[0] == {"success": True, "body": {"rooms": []}}
@@ -290,11 +297,11 @@ async def test_client_broadcast_skips_sender_global_broadcast_does_not(anyio_bac
     async def tell_all(client: gosf.Client, request: gosf.Request) -> None:
         await gosf.App.broadcast(app, "", "announced", gosf.Message.success(request.message.text))
 
-    async with serving(app) as host:
+    async with serving(app) as server:
         async with (
-            SioClient.connect(host) as alice,
-            SioClient.connect(host) as bob,
-            SioClient.connect(host) as carol,  # not in the room
+            connect(server) as alice,
+            connect(server) as bob,
+            connect(server) as carol,  # not in the room
         ):
             await alice.call("join", {})
             await bob.call("join", {})
@@ -315,12 +322,13 @@ async def test_on_connect_can_refuse(anyio_backend: str) -> None:
             raise gosf.ConnectionRefused("UNAUTHORIZED")
         client.state["user"] = "alice"
 
-    async with serving(app) as host:
-        with pytest.raises(ConnectRefused) as refused:
-            async with SioClient.connect(host, auth={"token": "wrong"}):
+    async with serving(app) as server:
+        refused = WireClient(server)
+        with pytest.raises(gosf.ConnectionRefused):
+            async with refused.connect(auth={"token": "wrong"}):
                 pass
-        assert refused.value.data == {"message": "UNAUTHORIZED"}
-        async with SioClient.connect(host, auth={"token": "letmein"}) as client:
+        assert refused.refusal == {"message": "UNAUTHORIZED"}
+        async with connect(server, auth={"token": "letmein"}) as client:
             assert (await client.call("echo", {"text": "in"}))[0]["text"] == "in"
         assert not app.clients or all(c.state["user"] == "alice" for c in app.clients.values())
 
@@ -347,8 +355,8 @@ async def test_disconnect_cancels_in_flight_controllers_then_on_disconnect(
         events.append("on_disconnect")
         disconnected.set()
 
-    async with serving(app) as host:
-        async with SioClient.connect(host) as client:
+    async with serving(app) as server:
+        async with connect(server) as client:
             await client.emit("forever", {})
             with anyio.fail_after(5):
                 await started.wait()
@@ -365,10 +373,10 @@ async def test_client_disconnect_from_a_controller(anyio_backend: str) -> None:
     async def kick(client: gosf.Client, request: gosf.Request) -> None:
         client.disconnect()
 
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         await client.emit("kick-me", {})
         with anyio.fail_after(5):
-            await client.disconnected.wait()
+            await client.sio.wait_disconnected()
         assert client.disconnect_reason == "io server disconnect"
 
 
@@ -431,8 +439,8 @@ async def test_members_and_rooms_seen_by_on_disconnect(anyio_backend: str) -> No
         if len(rooms_at_disconnect) == 2:
             both_left.set()
 
-    async with serving(app) as host:
-        async with SioClient.connect(host) as first, SioClient.connect(host) as second:
+    async with serving(app) as server:
+        async with connect(server) as first, connect(server) as second:
             assert (await first.call("join", {"text": "r"}))[0]["body"] == {"members": 1, "all": 2}
             assert (await second.call("join", {"text": "r"}))[0]["body"] == {"members": 2, "all": 2}
         with anyio.fail_after(5):
@@ -449,7 +457,7 @@ async def test_a_reused_response_message_is_not_changed(anyio_backend: str) -> N
     async def constant(client: gosf.Client, request: gosf.Request) -> gosf.Message:
         return shared
 
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         assert await client.call("constant", {"id": 1}) == [
             {"id": 1, "success": True, "text": "same every time"}
         ]
@@ -469,7 +477,7 @@ async def test_sync_controller_can_join_rooms_from_its_thread(anyio_backend: str
         await app.broadcast("threaded", "told", gosf.Message.success("to the room"))
 
     app.listen("join", join)
-    async with serving(app) as host, SioClient.connect(host) as client:
+    async with serving(app) as server, connect(server) as client:
         assert await client.call("join", {}) == [{"success": True, "body": {"rooms": ["threaded"]}}]
         await client.call("tell", {})
         assert await client.next_event("told") == [{"success": True, "text": "to the room"}]

@@ -223,7 +223,7 @@ LAYERS = {
     "brokers": Layer(("gosf.brokers",), ("foundation",)),
     "engine.io": Layer(("gosf._transport",), ("foundation", "protocol")),
     "socket.io server": Layer(
-        ("gosf._server", "gosf._namespace", "gosf._socket"),
+        ("gosf._server", "gosf._connection", "gosf._namespace", "gosf._observer", "gosf._socket"),
         ("foundation", "protocol", "brokers", "engine.io"),
     ),
     "socket.io client": Layer(
@@ -233,7 +233,9 @@ LAYERS = {
     "application": Layer(
         (
             "gosf._app",
+            "gosf._broadcasting",
             "gosf._client",
+            "gosf._cycle",
             "gosf._hooks",
             "gosf._message",
             "gosf._microservice",

@@ -1,8 +1,8 @@
 """The ported GOSF plugins (examples/plugins): the sample plugin and the message counter.
 
-In-process, under asyncio and trio: hooks are run through ``app.hooks.run``
+In memory, under asyncio and trio: hooks are run through ``app.hooks.run``
 inside ``async with app.run()``, and one real ``util.echo`` request is served
-by hypercorn (tests/harness.py) to a bare websocket client.
+(``gosf.testing.serve``) to bare websocket frames over the in-memory connector.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import orjson
 import pytest
 
 import gosf
+import gosf.testing
 from examples.plugins import MessageCounter, SamplePlugin
-from tests.harness import RawWebSocket, Watch, serve_app
+from tests.harness import Watch
 
 pytestmark = pytest.mark.anyio
 
@@ -95,8 +96,9 @@ async def test_sample_plugin_logs_one_request_cycle_in_order(
 
 async def served_echo(app: gosf.App, caplog: pytest.LogCaptureFixture, logs: Watch) -> None:
     """One ``util.echo`` request over a websocket, from connect to disconnect."""
-    async with serve_app(app) as host:  # hypercorn runs the lifespan: app.run()
-        async with RawWebSocket.connect(host, "/socket.io/?EIO=4&transport=websocket") as ws:
+    async with gosf.testing.serve(app) as server:  # app.run(): the plugins activate
+        url = "http://testserver/socket.io/?EIO=4&transport=websocket"
+        async with server.connector(url, []) as ws:  # bare frames, in memory
             with anyio.fail_after(10):
                 opened = await ws.receive()
                 assert isinstance(opened, str) and opened.startswith("0{")
@@ -210,7 +212,7 @@ async def test_counter_task_stops_on_deactivate(anyio_backend: str) -> None:
             assert not counter.reporting
             reports = counter.reports
             await respond(app, 2)  # the hook is gone too
-            await anyio.sleep(0.2)  # four intervals
+            await anyio.sleep(0.2)  # not a poll: four intervals pass, and no report may come
             assert counter.reports == reports
             assert counter.total == 0
     # app.run() deactivated it again (a no-op) and its task group, which owns

@@ -37,11 +37,15 @@ from gosf.brokers import (
     from_url,
 )
 from gosf.brokers._queries import decode_answer
-from gosf.brokers._redis import RedisBroker, decode_message, encode_message
+from gosf.brokers._redis import RedisBroker
+from gosf.brokers._redis_connection import backoff_delay
 from gosf.brokers._redis_wire import (
+    Channels,
     decode_answer_message,
+    decode_message,
     decode_query_message,
     encode_answer,
+    encode_message,
     encode_query,
 )
 from gosf.protocol.session import Session
@@ -218,6 +222,39 @@ def test_wire_rejects_malformed_queries(data: bytes) -> None:
 def test_wire_rejects_unknown_queries() -> None:
     with pytest.raises(UnknownQuery):
         decode_query_message(UNKNOWN_QUERY)
+
+
+def test_channel_names_are_those_gosf_always_used() -> None:
+    """Processes of older gosf versions subscribe to these names: they are wire format."""
+    names = Channels("app", "node-a")
+    assert names.subscribed == ("app", "app:query", "app:reply:node-a", "app:node:node-a")
+    assert (names.reply_to("node-b"), names.node_of("node-b")) == (
+        "app:reply:node-b",
+        "app:node:node-b",
+    )
+    broker = RedisBroker("redis://127.0.0.1:1/0", channel="app")
+    assert (broker.query_channel, broker.reply_channel, broker.node_channel) == (
+        "app:query",
+        f"app:reply:{broker.node_id}",
+        f"app:node:{broker.node_id}",
+    )
+
+
+def test_backoff_is_jittered_below_a_doubling_capped_ceiling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pause after ``n`` failures is uniform in ``[0, min(max, min * 2 ** (n - 1))]``,
+    however long the outage (no overflow after many failures)."""
+    bounds: list[tuple[float, float]] = []
+
+    def highest(low: float, high: float) -> float:
+        bounds.append((low, high))
+        return high
+
+    monkeypatch.setattr("random.uniform", highest)
+    settings = RedisBroker("redis://127.0.0.1:1/0", backoff_min=0.5, backoff_max=3.0).settings
+    assert [backoff_delay(settings, n) for n in (1, 2, 3, 4, 10**6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert {low for low, _ in bounds} == {0}
 
 
 def test_from_url_and_bad_settings() -> None:

@@ -1,7 +1,10 @@
 """gosf's Socket.IO client (and its websocket client), under asyncio and trio.
 
-Most tests talk to a gosf server served in-process by hypercorn. The rest use
-``peer_server``: a bare websocket server on an anyio listener, driven by a
+Most tests talk to a gosf server in memory, over ``gosf.testing``'s
+connector: the client's logic (calls, events, binary, namespaces, refusals,
+heartbeats) needs no network. What is about real sockets stays on loopback:
+connection failures and a server's HTTP refusal against hypercorn, and
+``peer_server``, a bare websocket server on an anyio listener, driven by a
 script, for what a well-behaved server never does (go silent, ping at the
 websocket level, send oversized messages) and for TLS.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal
 
 import anyio
@@ -37,8 +40,9 @@ import gosf
 from gosf._errors import ConnectionClosed, HandshakeError
 from gosf._sioclient import SocketIOClient
 from gosf._transport._wsclient import connect_websocket
+from gosf.testing import asgi_connector
 from tests.conftest import free_port
-from tests.harness import Watch, serve_app
+from tests.harness import Watch, serve_app, tapped
 
 pytestmark = pytest.mark.anyio
 
@@ -111,11 +115,49 @@ class App:
             socket.disconnect()  # never acks: a call in flight fails when the namespace goes
 
 
+Connect = Callable[..., AbstractAsyncContextManager[SocketIOClient]]
+"""``connect(client, **options)``: ``client.connect`` to the server under test."""
+
+
 @asynccontextmanager
-async def running(**options: Any) -> AsyncIterator[tuple[App, str]]:
+async def running(
+    record: Callable[[str | bytes], None] | None = None, **options: Any
+) -> AsyncIterator[tuple[App, Connect]]:
+    """The test server, in memory; ``record`` sees every message its clients receive."""
+    app = App(**options)
+    connector = asgi_connector(app.server)
+    if record is not None:
+        connector = tapped(connector, record)
+
+    def connect(client: SocketIOClient, **options: Any) -> AbstractAsyncContextManager[Any]:
+        return client.connect("http://testserver", connector=connector, **options)
+
+    async with app.server:
+        yield app, connect
+
+
+@asynccontextmanager
+async def on_loopback(**options: Any) -> AsyncIterator[tuple[App, str]]:
+    """The test server under hypercorn on a loopback port, for what needs a real socket."""
     app = App(**options)
     async with serve_app(app.server.asgi) as host:
         yield app, f"http://{host}"
+
+
+class Received:
+    """Every message the in-memory server's clients received, for waits on what
+    the client's API does not show (heartbeats, an ack that came too late)."""
+
+    def __init__(self) -> None:
+        self.frames: list[str | bytes] = []
+        self.watch = Watch()
+
+    def __call__(self, frame: str | bytes) -> None:
+        self.frames.append(frame)
+        self.watch.notify()
+
+    async def until(self, condition: Callable[[list[str | bytes]], bool]) -> None:
+        await self.watch.until(lambda: condition(self.frames))
 
 
 def collector() -> tuple[Callable[..., None], anyio.abc.ObjectReceiveStream[tuple[Any, ...]]]:
@@ -133,7 +175,7 @@ async def test_call_and_emit(protocol: Literal[4, 5]) -> None:
     handler, events = collector()
     client.on("echo-event", handler)
     with anyio.fail_after(10):
-        async with running() as (_, url), client.connect(url) as connected:
+        async with running() as (_, connect), connect(client) as connected:
             assert connected is client and client.connected
             payload = {"text": "é ✓ 🎉", "n": [1, 2.5, None, True]}
             assert await client.call("echo", payload) == payload
@@ -151,7 +193,7 @@ async def test_binary_both_ways(protocol: Literal[4, 5]) -> None:
     handler, events = collector()
     client.on("echo-event", handler)
     with anyio.fail_after(10):
-        async with running() as (_, url), client.connect(url):
+        async with running() as (_, connect), connect(client):
             data = {"blob": blob, "nested": [b"", {"x": bytearray(b"y")}]}
             assert await client.call("echo", data) == {"blob": blob, "nested": [b"", {"x": b"y"}]}
             await client.emit("echo-event", b"\x00", "text", [b"\xff"])
@@ -162,7 +204,7 @@ async def test_binary_both_ways(protocol: Literal[4, 5]) -> None:
 async def test_namespaces(protocol: Literal[4, 5]) -> None:
     client = SocketIOClient(protocol=protocol)
     with anyio.fail_after(10):
-        async with running() as (app, url), client.connect(url, namespaces=["/", "/admin"]):
+        async with running() as (app, connect), connect(client, namespaces=["/", "/admin"]):
             assert client.namespaces == {"/", "/admin"}
             assert await client.call("echo", 1, namespace="/admin") == ("admin", 1)
             sid, admin_sid = client.sid("/"), client.sid("/admin")
@@ -183,7 +225,7 @@ async def test_namespaces(protocol: Literal[4, 5]) -> None:
 async def test_protocol_4_connects_the_default_namespace_implicitly() -> None:
     client = SocketIOClient(protocol=4)
     with anyio.fail_after(10):
-        async with running() as (_, url), client.connect(url, namespaces="/admin", auth={"k": 1}):
+        async with running() as (_, connect), connect(client, namespaces="/admin", auth={"k": 1}):
             assert client.namespaces == {"/", "/admin"}
             assert (await client.call("whoami"))["auth"] == {"k": "1"}  # a query: strings
 
@@ -210,14 +252,20 @@ async def test_server_calls_the_client(
     client.on("fail", fail)
     client.on("unsendable", lambda: object())
     with anyio.fail_after(10):
-        async with running() as (_, url), client.connect(url):
+        async with running() as (_, connect), connect(client):
             assert await client.call("call-me", 5, "add", 20, 22) == 42
             assert await client.call("call-me", 5, "pair") == ("a", b"b")
             assert await client.call("call-me", 5, "nothing") is None
+            answers: dict[str, Any] = {}
+
+            async def unanswered(event: str) -> None:
+                answers[event] = await client.call("call-me", 0.3, event)
+
             with caplog.at_level(logging.ERROR, logger="gosf.client"):
-                assert await client.call("call-me", 0.3, "fail") == "no answer"
-                assert await client.call("call-me", 0.3, "no-such-handler") == "no answer"
-                assert await client.call("call-me", 0.3, "unsendable") == "no answer"
+                async with anyio.create_task_group() as tg:  # the three waits at once
+                    for event in ("fail", "no-such-handler", "unsendable"):
+                        tg.start_soon(unanswered, event)
+            assert answers == dict.fromkeys(("fail", "no-such-handler", "unsendable"), "no answer")
             assert "handler bug" in caplog.text  # logged, and the client goes on
             assert "cannot send the ack" in caplog.text
             assert await client.call("call-me", 5, "add", 1, 1) == 2
@@ -228,7 +276,7 @@ async def test_sync_handlers_run_in_order() -> None:
     ticks: list[int] = []
     client.on("tick", ticks.append)
     with anyio.fail_after(10):
-        async with running() as (_, url), client.connect(url):
+        async with running() as (_, connect), connect(client):
             await client.call("burst", 50)
             await client.call("echo")  # after the ticks, in the same stream
     assert ticks == list(range(50))
@@ -241,9 +289,9 @@ async def test_sync_handlers_run_in_order() -> None:
 async def test_refused_connection(protocol: Literal[4, 5]) -> None:
     client = SocketIOClient(protocol=protocol)
     with anyio.fail_after(10):
-        async with running() as (_, url):
+        async with running() as (_, connect):
             with pytest.raises(gosf.ConnectionRefused) as refused:
-                async with client.connect(url, auth={"token": "bad"}):
+                async with connect(client, auth={"token": "bad"}):
                     pytest.fail("connected")
             if protocol == 5:
                 assert refused.value.message == "not authorized"
@@ -251,9 +299,9 @@ async def test_refused_connection(protocol: Literal[4, 5]) -> None:
             assert not client.connected
 
             with pytest.raises(gosf.ConnectionRefused, match="Invalid namespace"):
-                async with client.connect(url, namespaces=["/", "/nope"]):
+                async with connect(client, namespaces=["/", "/nope"]):
                     pytest.fail("connected")
-            async with client.connect(url):  # the same client connects again
+            async with connect(client):  # the same client connects again
                 assert await client.call("echo", 1) == 1
 
 
@@ -261,7 +309,7 @@ async def test_refused_connection(protocol: Literal[4, 5]) -> None:
 async def test_server_disconnect(protocol: Literal[4, 5]) -> None:
     client = SocketIOClient(protocol=protocol)
     with anyio.fail_after(10):
-        async with running() as (_, url), client.connect(url):
+        async with running() as (_, connect), connect(client):
             with pytest.raises(gosf.Disconnected):  # the call in flight fails at once
                 await client.call("disconnect-me", 0.05)
             await client.wait_disconnected()
@@ -273,14 +321,16 @@ async def test_server_disconnect(protocol: Literal[4, 5]) -> None:
 
 async def test_ack_timeout() -> None:
     client = SocketIOClient()
+    received = Received()
     with anyio.fail_after(10):
-        async with running() as (_, url), client.connect(url):
+        async with running(received) as (_, connect), connect(client):
             start = anyio.current_time()
             with pytest.raises(TimeoutError):
                 await client.call("sleep", 0.5, timeout=0.1)
             assert anyio.current_time() - start < 0.4
             assert await client.call("echo", "still here") == "still here"
-            await anyio.sleep(0.5)  # the late ack arrives and is dropped
+            # the late ack arrives and is dropped
+            await received.until(lambda frames: any(str(f).endswith('["slept"]') for f in frames))
             assert await client.call("echo", 1) == 1
 
 
@@ -288,14 +338,14 @@ async def test_ack_timeout() -> None:
 async def test_disconnect_is_clean(protocol: Literal[4, 5]) -> None:
     client = SocketIOClient(protocol=protocol)
     with anyio.fail_after(10):
-        async with running() as (app, url):
-            async with client.connect(url):
+        async with running() as (app, connect):
+            async with connect(client):
                 sid = (await client.call("whoami"))["sid"]
                 await client.disconnect()
                 assert not client.connected
                 assert client.disconnect_reason is gosf.ClientDisconnectReason.IO_CLIENT_DISCONNECT
                 await client.wait_disconnected()
-            async with client.connect(url):  # leaving the block disconnects too
+            async with connect(client):  # leaving the block disconnects too
                 second = (await client.call("whoami"))["sid"]
             assert not client.connected
             await app.leaving.until(lambda: sid in app.left and second in app.left)
@@ -311,9 +361,15 @@ async def test_heartbeat_keeps_the_connection(protocol: Literal[4, 5]) -> None:
     """The server drops a client 0.7 s after a missed heartbeat (v4: unanswered
     ping; v3: the client's ping not coming)."""
     client = SocketIOClient(protocol=protocol)
+    received = Received()
+    heartbeat = "2" if protocol == 5 else "3"  # the server's PING; v3: its PONG to ours
     with anyio.fail_after(10):
-        async with running(ping_interval=0.2, ping_timeout=0.5) as (_, url), client.connect(url):
-            await anyio.sleep(1.2)
+        async with (
+            running(received, ping_interval=0.2, ping_timeout=0.5) as (_, connect),
+            connect(client),
+        ):
+            # Four heartbeats take 0.8 s at least: longer than a missed one leaves a client.
+            await received.until(lambda frames: frames.count(heartbeat) >= 4)
             assert client.connected
             assert await client.call("echo", 1) == 1
 
@@ -471,7 +527,7 @@ async def test_connect_failures() -> None:
         with pytest.raises(ValueError, match="websocket URL"):
             async with client.connect("ftp://127.0.0.1:1"):
                 pytest.fail("connected")
-        async with running() as (_, url):
+        async with on_loopback() as (_, url):
             with pytest.raises(HandshakeError) as refused:
                 async with client.connect(url, path="/elsewhere"):
                     pytest.fail("connected")

@@ -1,6 +1,17 @@
 """The Redis broker's messages: broadcasts, queries and answers, as bytes.
 
-Pure functions (no I/O); :mod:`gosf.brokers._redis` sends and receives them.
+Pure functions and names (no I/O); the other ``_redis_*`` modules send and
+receive them.
+
+Channels
+--------
+A cluster is one base channel (``gosf`` unless told otherwise); from it come
+the names of the others (:class:`Channels`)::
+
+    <channel>                   broadcasts, one message each (version 1 below)
+    <channel>:query             every query of every process
+    <channel>:reply:<node id>   the answers to that process's queries
+    <channel>:node:<node id>    direct messages to that process
 
 Wire format (version 1)
 -----------------------
@@ -28,7 +39,7 @@ not read: on the wire, and in the :class:`~gosf.brokers.Broadcast` delivered
 on the other side, the origin is always the publishing broker's ``node_id``.
 
 Queries and answers are each one JSON object (orjson), described in
-:mod:`gosf.brokers._redis`; their bodies are the JSON forms of
+:mod:`gosf.brokers._redis_queries`; their bodies are the JSON forms of
 :mod:`gosf.brokers._queries` (unchanged since version 1). Direct messages
 (:meth:`RedisBroker.send_to`) are carried as given.
 """
@@ -44,6 +55,7 @@ from ._queries import AnyQuery, Query, QueryAnswer, decode_query, encode
 
 __all__ = (
     "WIRE_VERSION",
+    "Channels",
     "decode_answer_message",
     "decode_message",
     "decode_query_message",
@@ -53,6 +65,35 @@ __all__ = (
 )
 
 WIRE_VERSION = 1
+
+
+class Channels:
+    """The Redis channels of the cluster ``base``, as the process ``node_id`` uses them."""
+
+    __slots__ = ("broadcast", "node", "query", "reply")
+
+    def __init__(self, base: str, node_id: str) -> None:
+        self.broadcast = base
+        """Every broadcast of every process."""
+        self.query = f"{base}:query"
+        """Every query of every process."""
+        self.reply = self.reply_to(node_id)
+        """The answers to this process's queries."""
+        self.node = self.node_of(node_id)
+        """The direct messages to this process."""
+
+    @property
+    def subscribed(self) -> tuple[str, str, str, str]:
+        """The channels this process subscribes to."""
+        return (self.broadcast, self.query, self.reply, self.node)
+
+    def reply_to(self, node_id: str) -> str:
+        """Where the answers to the queries of the process ``node_id`` go."""
+        return f"{self.broadcast}:reply:{node_id}"
+
+    def node_of(self, node_id: str) -> str:
+        """Where the direct messages to the process ``node_id`` go."""
+        return f"{self.broadcast}:node:{node_id}"
 
 
 def encode_message(broadcast: Broadcast, origin: str, seq: int) -> bytes:
@@ -151,7 +192,7 @@ def decode_message(data: bytes) -> tuple[Broadcast, int]:
 
 
 def encode_query(origin: str, qid: str, query: Query[Any]) -> bytes:
-    """Encode a query (see :mod:`gosf.brokers._redis`).
+    """Encode a query (see :mod:`gosf.brokers._redis_queries`).
 
     Raises:
         TypeError: a string of ``query`` cannot be encoded (a lone surrogate).
@@ -160,7 +201,7 @@ def encode_query(origin: str, qid: str, query: Query[Any]) -> bytes:
 
 
 def encode_answer(origin: str, qid: str, answer: QueryAnswer) -> bytes:
-    """Encode the answer to the query ``qid`` (see :mod:`gosf.brokers._redis`).
+    """Encode the answer to the query ``qid`` (see :mod:`gosf.brokers._redis_queries`).
 
     Raises:
         TypeError: a string of ``answer`` cannot be encoded (a lone surrogate).
