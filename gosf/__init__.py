@@ -64,7 +64,7 @@ from ._server import SocketIOServer
 from ._sioclient import SocketIOClient
 from ._socket import DisconnectReason, Socket
 from ._transport._eioclient import ClientDisconnectReason
-from ._transport._engine import CloseReason
+from ._transport._session import CloseReason
 from .types import ASGIApp, Receive, Scope, Send
 
 __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)

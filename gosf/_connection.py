@@ -24,8 +24,8 @@ from ._errors import ConnectionRefused
 from ._namespace import Namespace
 from ._observer import Observers
 from ._socket import Socket, to_engine
-from ._transport._engine import EngineSession
 from ._transport._event import Event
+from ._transport._session import EngineSession
 from .protocol.errors import RemoteProtocolError
 from .protocol.session import CloseReason
 from .protocol.socketio import Decoder, Packet, PacketType, encode

@@ -9,8 +9,8 @@ from typing import Any
 
 from ._observer import Observers
 from ._socket import Dispatcher, EventHandler, Socket, to_engine
-from ._transport._engine import OutItem
 from .brokers import Broadcast
+from .protocol.engineio import Packet as EnginePacket
 from .protocol.socketio import encode_event
 
 __all__ = ("ConnectHandler", "DisconnectHandler", "Dispatcher", "EventHandler", "Namespace")
@@ -99,7 +99,7 @@ class Namespace:
         return sent
 
     def deliver(
-        self, packets: list[OutItem], rooms: tuple[str, ...] | None, skip: str | None
+        self, packets: list[EnginePacket], rooms: tuple[str, ...] | None, skip: str | None
     ) -> int:
         """Queue ``packets`` for this process's sockets in ``rooms`` (all: ``None``)
         except ``skip``; never waits. Returns how many sockets got them."""

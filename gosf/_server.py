@@ -40,10 +40,11 @@ from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, EventHand
 from ._observer import Observer, Observers, size_of
 from ._socket import DisconnectReason, Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
-from ._transport._engine import EngineServer, EngineSession
+from ._transport._engine import EngineServer
 from ._transport._event import new_event
 from ._transport._forward import Forwarder
 from ._transport._http import query_params
+from ._transport._session import EngineSession
 from .brokers import (
     DEFAULT_QUERY_TIMEOUT,
     AnyAnswer,

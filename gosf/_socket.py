@@ -12,9 +12,10 @@ from typing import Any, Protocol, TypeAlias
 import anyio
 
 from ._errors import Disconnected
-from ._transport._engine import EngineSession, OutItem, current_session
 from ._transport._event import Wakeup, new_wakeup, wake, wakeup_wait
 from ._transport._http import header
+from ._transport._session import EngineSession, current_session
+from .protocol.engineio import Packet as EnginePacket
 from .protocol.engineio import message
 from .protocol.session import CloseReason
 from .protocol.socketio import Packet, PacketType, encode, encode_ack, encode_event
@@ -51,7 +52,7 @@ class DisconnectReason(enum.StrEnum):
     """The application called :meth:`Socket.disconnect`."""
 
 
-def to_engine(parts: list[str | bytes]) -> list[OutItem]:
+def to_engine(parts: list[str | bytes]) -> list[EnginePacket]:
     """Wrap encoded Socket.IO parts (text packet + attachments) in Engine.IO messages."""
     if len(parts) == 1:  # no attachments, the usual case
         return [message(parts[0])]
@@ -203,7 +204,7 @@ class Socket:
         self._workers = 0  # worker tasks alive
         self._scopes: list[anyio.CancelScope] | None = None
         self._drained: anyio.Event | None = None  # set when the last worker ends
-        self._early: list[list[OutItem]] | None = None  # emitted before the CONNECT went out
+        self._early: list[list[EnginePacket]] | None = None  # emitted before the CONNECT went out
         self._siblings = siblings  # the client's sockets by namespace, this one included
 
     def __repr__(self) -> str:
@@ -385,7 +386,7 @@ class Socket:
         if self.connected:
             await self.session.flush()
 
-    def _send(self, packets: list[OutItem]) -> Coroutine[Any, Any, object]:
+    def _send(self, packets: list[EnginePacket]) -> Coroutine[Any, Any, object]:
         # Returns the coroutine of EngineSession.send itself: one coroutine
         # less per packet on the hot path (each await level costs ~1k
         # instructions); still a real coroutine, so tg.start_soon(socket.emit,
@@ -394,13 +395,13 @@ class Socket:
             return self.session.send(packets)
         return self._send_early(packets)
 
-    async def _send_early(self, packets: list[OutItem]) -> None:
+    async def _send_early(self, packets: list[EnginePacket]) -> None:
         if self._closed:
             return
         early = self._early
         if early is None:
             early = self._early = []
-        if len(early) >= self.session.outbox.maxlen:
+        if len(early) >= self.session.max_buffer:
             self.session.close(CloseReason.SLOW_CLIENT, discard=True)
             return
         early.append(packets)

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 import gosf
-from gosf._transport._engine import EngineSession
 from gosf.protocol import session as session_module
+from gosf.protocol.session import Session
 from tests.harness import Watch, watch_attribute
 from tests.test_engineio_server import (
     Polling,
@@ -78,9 +78,9 @@ class Scene:
     http: httpx.AsyncClient
     disconnected: anyio.Event
     polls: Watch
-    """Notified whenever a session's ``polling_get_active`` changes."""
+    """Notified whenever a session's ``get_pending`` changes."""
     posts: Watch
-    """Notified whenever a session's ``polling_post_active`` changes."""
+    """Notified whenever a session's ``post_pending`` changes."""
 
 
 Provoke = Callable[[Scene], Awaitable[None]]
@@ -140,7 +140,7 @@ async def poll_twice_at_once(scene: Scene) -> None:
     (session,) = scene.server.engine.sessions.values()
     async with anyio.create_task_group() as tg:
         tg.start_soon(client.get)  # answered with the CLOSE once the second one comes
-        await scene.polls.until(lambda: session.polling_get_active)
+        await scene.polls.until(lambda: session.machine.get_pending)
         assert (await scene.http.get(client.url)).status_code == 400
 
 
@@ -156,7 +156,7 @@ async def post_twice_at_once(scene: Scene) -> None:
             "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 10\r\n\r\n"
         )
         await first.send(head.encode() + b"4")
-        await scene.posts.until(lambda: session.polling_post_active)
+        await scene.posts.until(lambda: session.machine.post_pending)
         assert (await client.post("4x")).status_code == 400
 
 
@@ -190,8 +190,8 @@ async def test_a_reason_the_client_causes_reaches_the_disconnect_handler_as_its_
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch, provoke: Provoke, expected: Reason
 ) -> None:
     server = make_server(ping_interval=0.2, ping_timeout=0.3, max_payload=2048)
-    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
-    posts = watch_attribute(monkeypatch, EngineSession, "polling_post_active")
+    polls = watch_attribute(monkeypatch, Session, "get_pending")
+    posts = watch_attribute(monkeypatch, Session, "post_pending")
     reasons, disconnected = record_disconnects(server)
 
     async with running(server) as (_, host, http):

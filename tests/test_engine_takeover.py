@@ -12,7 +12,9 @@ import pytest
 from anyio.abc import TaskStatus
 
 from gosf._config import ServerOptions
-from gosf._transport._engine import EngineServer, EngineSession
+from gosf._transport._engine import EngineServer
+from gosf._transport._session import EngineSession
+from gosf._transport._wswriter import WebSocketWriter
 from gosf.protocol.engineio import Packet
 from gosf.protocol.session import CloseReason
 from tests.harness import watch_attribute
@@ -81,7 +83,8 @@ def reading(session: EngineSession) -> Callable[[], Awaitable[None]]:
         pass
 
     async def body() -> None:
-        session.attach_websocket(send_frame, session.task_group.cancel_scope)
+        writer = WebSocketWriter(session, send_frame, session.task_group.cancel_scope)
+        session.attach_websocket(writer)
         await anyio.sleep_forever()
 
     return body

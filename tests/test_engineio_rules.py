@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 
-from gosf._transport._engine import EngineSession
+from gosf.protocol.session import Session
 from tests.harness import Closed, RawWebSocket, watch_attribute
 from tests.test_engineio_server import (
     Polling,
@@ -50,7 +50,7 @@ def _websocket_target(sid: str) -> str:
 async def test_a_client_close_answers_the_pending_get_with_a_noop_and_ends_the_session(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
+    polls = watch_attribute(monkeypatch, Session, "get_pending")
     server = make_server()
     reasons, disconnected = record_disconnects(server)
 
@@ -66,7 +66,7 @@ async def test_a_client_close_answers_the_pending_get_with_a_noop_and_ends_the_s
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(long_poll)
-                await polls.until(lambda: session.polling_get_active)
+                await polls.until(lambda: session.machine.get_pending)
                 assert (await client.post("1")).text == "ok"
             assert pending == ["6"]
             for after in (await http.get(client.url), await client.post("40")):
@@ -100,7 +100,7 @@ async def test_a_get_sent_right_after_the_upgrade_packet_is_refused(anyio_backen
 async def test_a_get_that_arrives_while_the_upgrade_packet_is_in_flight_is_refused(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
+    polls = watch_attribute(monkeypatch, Session, "get_pending")
     async with running() as (server, host, http):
         client = Polling(http)
         await client.connect()
@@ -121,7 +121,7 @@ async def test_a_get_that_arrives_while_the_upgrade_packet_is_in_flight_is_refus
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(late_get)
                     # Waiting at the server, or (a wrong answer) answered at once.
-                    await polls.until(lambda: session.polling_get_active or bool(responses))
+                    await polls.until(lambda: session.machine.get_pending or bool(responses))
                     await ws.send_raw(b"5")
                 (response,) = responses
                 assert response.status_code == 400

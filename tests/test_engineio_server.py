@@ -20,8 +20,10 @@ import orjson
 import pytest
 
 import gosf
-from gosf._transport._engine import EngineSession
+from gosf._transport._session import EngineSession
+from gosf._transport._wswriter import WebSocketWriter
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
+from gosf.protocol.session import Session
 from tests.harness import (
     Closed,
     RawWebSocket,
@@ -250,7 +252,7 @@ async def test_bad_websocket_requests_get_json_errors(
 async def test_duplicate_get_closes_the_session(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
+    polls = watch_attribute(monkeypatch, Session, "get_pending")
     async with running() as (server, _, http):
         client = Polling(http)
         await client.handshake()
@@ -263,7 +265,7 @@ async def test_duplicate_get_closes_the_session(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pending_get)
                 await polls.until(
-                    lambda: any(s.polling_get_active for s in server.engine.sessions.values())
+                    lambda: any(s.machine.get_pending for s in server.engine.sessions.values())
                 )
                 second = await http.get(client.url)
                 assert second.status_code == 400
@@ -446,17 +448,21 @@ async def test_an_idle_websocket_client_has_no_writer_task(
 ) -> None:
     # What other tasks queue for a websocket client is written by a task
     # started on demand: none is left once connected, nor after each ping.
-    writers = watch_attribute(monkeypatch, EngineSession, "_writer_running")
+    writers = watch_attribute(monkeypatch, WebSocketWriter, "has_task")
     async with running(ping_interval=0.1, ping_timeout=1) as (server, host, _):
         async with socketio_ws(host) as ws:
             (session,) = server.engine.sessions.values()
-            await writers.until(lambda: not session._writer_running)
+            await writers.until(lambda: not has_writer_task(session))
             with anyio.fail_after(5):
                 for _ in range(3):
                     assert await ws.receive() == "2"
                     await ws.send("3")
-                    await writers.until(lambda: not session._writer_running)
+                    await writers.until(lambda: not has_writer_task(session))
                 await echo_works(ws)
+
+
+def has_writer_task(session: EngineSession) -> bool:
+    return session.writer is not None and session.writer.has_task
 
 
 def handler_workers(server: gosf.SocketIOServer) -> int:
@@ -507,7 +513,7 @@ async def test_an_eio3_client_gone_quiet_keeps_no_worker_nor_writer(anyio_backen
                     assert await ws.receive() == "3"
                     await anyio.sleep(0.1)
                 assert handler_workers(server) == 0
-                assert not session._writer_running
+                assert not has_writer_task(session)
                 await ws.send('421["echo","alive"]')
                 assert await ws.receive() == '431["alive"]'
 
@@ -632,7 +638,7 @@ async def test_the_websocket_takes_an_upgraded_session_over(
     # After the upgrade the session lives in the websocket's ASGI call: the
     # polling task ends once a handler it started has finished (its ack goes
     # out over the websocket), and new handlers run in the websocket's call.
-    transports = watch_attribute(monkeypatch, EngineSession, "transport")
+    transports = watch_attribute(monkeypatch, Session, "transport")
     server = make_server()
     release = anyio.Event()
 

@@ -18,12 +18,13 @@ import orjson
 import pytest
 
 import gosf
-from gosf._transport._engine import EngineSession, owner_of
+from gosf._transport._engine import owner_of
 from gosf._transport._forward import Forwarder
 from gosf._transport._forward_wire import decode_forward, encode_forward
 from gosf._transport._relay import WINDOW
 from gosf.brokers import MemoryBus
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
+from gosf.protocol.session import Session
 from tests.harness import RawWebSocket, serve_app, watch_attribute
 from tests.proxy import python_socketio_per_request, round_robin
 
@@ -69,10 +70,10 @@ async def pending_get(client: Hopping, host: str, session: Any) -> AsyncIterator
         got.extend(await client.get(host=host))
 
     with anyio.fail_after(5), pytest.MonkeyPatch.context() as patch:
-        polls = watch_attribute(patch, EngineSession, "polling_get_active")
+        polls = watch_attribute(patch, Session, "get_pending")
         async with anyio.create_task_group() as tg:
             tg.start_soon(long_poll)
-            await polls.until(lambda: session.polling_get_active)
+            await polls.until(lambda: session.machine.get_pending)
             yield got
 
 
@@ -194,7 +195,7 @@ async def test_a_forwarded_get_waits_while_a_post_goes_elsewhere(anyio_backend: 
 async def test_a_client_leaving_a_forwarded_get_leaves_its_packets_queued(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
+    polls = watch_attribute(monkeypatch, Session, "get_pending")
     async with pair() as cluster, http_client() as http:
         owner, other = cluster.hosts
         client = Hopping(http, [other])
@@ -205,9 +206,9 @@ async def test_a_client_leaving_a_forwarded_get_leaves_its_packets_queued(
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(client.get)
-                await polls.until(lambda: session.polling_get_active)
+                await polls.until(lambda: session.machine.get_pending)
                 tg.cancel_scope.cancel()  # httpx drops the connection: the client left
-            await polls.until(lambda: not session.polling_get_active)
+            await polls.until(lambda: not session.machine.get_pending)
             await client.post('421["echo","kept"]', host=owner)
             assert await client.get(host=owner) == ['431["kept"]']
 
@@ -268,7 +269,7 @@ async def test_overlapping_forwarded_gets_close_the_session(anyio_backend: str) 
 async def test_an_upgrade_on_the_other_process_is_relayed_to_the_owner(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    transports = watch_attribute(monkeypatch, EngineSession, "transport")
+    transports = watch_attribute(monkeypatch, Session, "transport")
     async with pair() as cluster, http_client() as http:
         owner, other = cluster.hosts
         session_server = cluster.servers[0]

@@ -20,7 +20,7 @@ import pytest
 
 import gosf
 import gosf._server
-from gosf._transport._engine import EngineSession
+from gosf._transport._session import EngineSession
 from tests.harness import HeartbeatChecks, Watch, serve_app
 from tests.sioclient import SioClient
 

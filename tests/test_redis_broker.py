@@ -22,7 +22,6 @@ import pytest
 from anyio.abc import TaskStatus
 
 import gosf
-from gosf._transport._engine import EngineSession
 from gosf.brokers import (
     AnyAnswer,
     AnyQuery,
@@ -49,6 +48,7 @@ from gosf.brokers._redis_wire import (
     encode_message,
     encode_query,
 )
+from gosf.protocol.session import Session
 from tests import redis_fixtures
 from tests.conftest import free_port
 from tests.harness import Watch, serve_app, watch_attribute
@@ -570,7 +570,7 @@ async def test_a_forwarded_get_answered_during_an_outage_reaches_its_client_afte
             (opened,) = await client.get()
             assert opened.startswith("40")
         session = owner.engine.sessions[client.sid]
-        polls = watch_attribute(monkeypatch, EngineSession, "polling_get_active")
+        polls = watch_attribute(monkeypatch, Session, "get_pending")
 
         got: list[str] = []
 
@@ -581,7 +581,7 @@ async def test_a_forwarded_get_answered_during_an_outage_reaches_its_client_afte
             async with anyio.create_task_group() as tg:
                 tg.start_soon(long_poll)
                 # Forwarded to the owner, where it waits for packets.
-                await polls.until(lambda: session.polling_get_active, WAIT)
+                await polls.until(lambda: session.machine.get_pending, WAIT)
                 if outage == "stopped":
                     await anyio.to_thread.run_sync(own_redis.stop)
                 else:

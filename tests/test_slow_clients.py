@@ -30,7 +30,9 @@ from wsproto.events import AcceptConnection, Request
 
 import gosf
 from gosf._transport._abort import find_abort
-from gosf._transport._engine import LINGER, EngineSession
+from gosf._transport._engine import LINGER
+from gosf._transport._session import EngineSession
+from gosf._transport._wswriter import WebSocketWriter
 from tests.harness import (
     RawWebSocket,
     Watch,
@@ -53,6 +55,11 @@ BIG = "x" * 200_000
 
 _TCP_CLOSE = 7
 """``tcpi_state`` of a connection that is gone (reset, here)."""
+
+
+def writing_now(session: EngineSession) -> bool:
+    """Whether a write to the session's websocket is in flight."""
+    return session.writer is not None and session.writer.writing
 
 
 def reset(sock: socket.socket) -> bool:
@@ -190,7 +197,7 @@ async def test_a_client_that_answers_pings_but_never_reads_is_cut_off(
     # Everything fits the queue (no broadcast finds it full) and the client
     # answers every ping without reading: only the write-progress deadline
     # can tell that it takes nothing.
-    writing = watch_attribute(monkeypatch, EngineSession, "_flushing")
+    writing = watch_attribute(monkeypatch, WebSocketWriter, "writing")
     server, reasons, gone = slow_client_server(
         ping_interval=0.3, ping_timeout=1.0, write_timeout=0.5
     )
@@ -199,10 +206,10 @@ async def test_a_client_that_answers_pings_but_never_reads_is_cut_off(
         # The session's writer task is to be the one stuck: were the reader
         # (still writing the CONNECT answer) to take the broadcasts over, the
         # pongs would go unread and the ping timeout would close the session.
-        await writing.until(lambda: not member.session.flushing)
+        await writing.until(lambda: not writing_now(member.session))
         for _ in range(40):
             await server.emit("news", BIG, to="everyone")
-        await writing.until(lambda: member.session.flushing)
+        await writing.until(lambda: writing_now(member.session))
         with anyio.fail_after(10):
             while not gone.is_set():  # pongs, blind: bounded by the fail_after
                 try:
@@ -224,13 +231,13 @@ async def test_a_graceful_disconnect_of_a_client_that_reads_nothing_is_bounded(
     # The server disconnects a client while a write to it is blocked: its
     # last packets get ping_timeout to go out, then the connection is
     # aborted and the session ends.
-    writing = watch_attribute(monkeypatch, EngineSession, "_flushing")
+    writing = watch_attribute(monkeypatch, WebSocketWriter, "writing")
     server, reasons, gone = slow_client_server(ping_interval=30.0, ping_timeout=0.5)
     async with serve_app(server.asgi) as host, stalled_client(host) as (_, sock):
         for _ in range(40):
             await server.emit("news", BIG, to="everyone")
         (member,) = server.namespace("/").members()
-        await writing.until(lambda: member.session.flushing)  # the writer is stuck
+        await writing.until(lambda: writing_now(member.session))  # the writer is stuck
         member.disconnect()
         with anyio.fail_after(10):
             await gone.wait()

@@ -50,7 +50,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from ._engine import EngineServer, OutItem, release_flushes
+from ._engine import UPGRADE_TIMEOUT, EngineServer
 from ._forward_wire import decode_forward, encode_forward
 from ._http import EngineError, Receive, Scope, Send, cors_headers, header, send_response
 from ._polling import (
@@ -63,7 +63,8 @@ from ._polling import (
     unless_gone,
 )
 from ._relay import EdgeRelay, OwnerRelay, RelayRefused, SendTo, session_for_upgrade
-from ._websocket import UPGRADE_TIMEOUT, serve_upgrade
+from ._session import EngineSession
+from ._websocket import serve_upgrade
 
 __all__ = ("Forwarder",)
 
@@ -215,7 +216,7 @@ class Forwarder:
     ) -> None:
         asker = key[0]
         deadline = anyio.current_time() + self.timeout  # the asker waits no longer
-        items: list[OutItem] = []
+        polled: EngineSession | None = None  # a GET's session, once it has its answer
         try:
             try:
                 session = session_for_polling(self._engine, head["s"])
@@ -223,7 +224,8 @@ class Forwarder:
                     result = await poll(session, cancelled.wait)
                     if result is None:
                         return  # the asker's client went away
-                    payload, content_type, items = result
+                    payload, content_type = result
+                    polled = session
                 else:
                     max_payload = self._engine.options.max_payload
                     with posting(session):
@@ -232,8 +234,8 @@ class Forwarder:
                 status = 200
             except EngineError as exc:
                 status, content_type, payload = exc.status, b"application/json", exc.body()
-            # The flush markers among the items are set only once the reply has
-            # reached the asker (or it is given up on): until then nothing is written.
+            # What the GET took counts as written only once the reply has
+            # reached the asker (or it is given up on).
             reply = partial(self._reply, key, status, content_type, payload)
             if not await self._until_received(reply, deadline, cancelled):
                 log.info(
@@ -242,7 +244,8 @@ class Forwarder:
                     asker,
                 )
         finally:
-            release_flushes(items)
+            if polled is not None:
+                polled.poll_written()
             self._serving.pop(key, None)
 
     async def _until_received(

@@ -4,6 +4,10 @@ A GET or POST whose session another process of the cluster holds (the sid
 names its owner, see :func:`~gosf._transport._engine.owner_of`) is handed to
 the engine's forwarder, which has the owner answer it; :func:`poll` and
 :func:`deliver_payload` are the halves both paths share.
+
+Which request is served, refused or held, and what a GET answers, are the
+session machine's rules (``gosf/protocol/session.py``); this module reads
+the requests and writes the responses.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from typing import Any
 
 import anyio
 
-from ..protocol.engineio import Packet, PacketType, decode_payload, encode_payload
+from ..protocol.engineio import decode_payload, encode_payload
 from ..protocol.errors import RemoteProtocolError
-from ..protocol.session import CloseReason
-from ._engine import EngineServer, EngineSession, Flush, OutItem, release_flushes
+from ..protocol.session import CloseReason, PollVerdict, Transport
+from ._engine import EngineServer
 from ._http import (
     EngineError,
     Receive,
@@ -29,6 +33,7 @@ from ._http import (
     header,
     send_response,
 )
+from ._session import EngineSession
 
 __all__ = (
     "client_left",
@@ -42,28 +47,6 @@ __all__ = (
 )
 
 log = logging.getLogger("gosf.engineio")
-
-MAX_PACKETS_PER_POLL = 16
-"""Most packets one GET response carries; the rest wait for the next GET.
-
-python-engineio's client (python-socketio's) refuses a response of more and
-drops the connection (``Payload.max_decode_packets``); socket.io-client takes
-any number, and one more round trip per 16 packets costs it little."""
-
-UPGRADE_GRACE = 0.1
-"""Longest wait, in seconds, of a GET that arrives once the client was told
-``3probe``, for the upgrade to finish or be given up.
-
-A stock client sends no GET then (it pauses polling to upgrade) unless the
-NOOP that released its last one overtook the ``3probe``; a GET sent after its
-``5`` may get here first, over its own connection. The reference server
-answers the first kind with a NOOP at its next check for a fast upgrade (as
-often as this) and refuses the second: it has read the ``5`` by then. Waiting
-this long does both. A POST is not held back: a stock client in the middle of
-an upgrade waits for its POST before it sends the ``5``."""
-
-_NOOP = Packet(PacketType.NOOP)
-_CLOSE = Packet(PacketType.CLOSE)
 
 
 async def handle_polling(
@@ -104,11 +87,11 @@ async def handle_polling(
         result = await poll(session, partial(client_left, receive))
         if result is None:
             return  # the client went away; whatever is queued stays queued
-        body, content_type, items = result
+        body, content_type = result
         try:
             await send_response(send, 200, body, content_type=content_type, headers=cors)
         finally:
-            release_flushes(items)
+            session.poll_written()
     elif method == "POST":
         max_payload = engine.options.max_payload
         with posting(session):
@@ -128,29 +111,18 @@ def session_for_polling(engine: EngineServer, sid: str) -> EngineSession:
         EngineError: no such session here, or it uses another transport.
     """
     session = engine.sessions.get(sid)
-    if session is None or (session.closed and not len(session.outbox)):
-        # A closed session is reachable only while its client has packets to
-        # fetch (a graceful close's last ones); otherwise it is gone, as it
+    if session is None or session.machine.closed:
+        # A closing session is reachable while its client has packets to
+        # fetch (a graceful close's last ones); a closed one is gone, as it
         # is from the reference server the moment it closes.
         raise EngineError(EngineError.UNKNOWN_SID)
-    if session.transport != "polling":
+    if session.transport is not Transport.POLLING:
         raise _other_transport()
     return session
 
 
 def _other_transport() -> EngineError:
     return EngineError(EngineError.BAD_REQUEST, detail="session uses another transport")
-
-
-async def _settled_upgrade(session: EngineSession) -> bool:
-    """Wait for the upgrade of a session whose client was told ``3probe`` to
-    finish, for :data:`UPGRADE_GRACE` at most; whether polling still carries
-    the session (no websocket took it over)."""
-    probed = session.upgrade_probed
-    if probed is not None:
-        with anyio.move_on_after(UPGRADE_GRACE):
-            await probed.wait()
-    return session.transport == "polling"
 
 
 async def client_left(receive: Receive) -> None:
@@ -177,72 +149,56 @@ async def unless_gone(
     return finished
 
 
+def _refusal(verdict: PollVerdict, what: str) -> EngineError:
+    """The HTTP error for a polling request the session machine does not serve."""
+    if verdict is PollVerdict.UNKNOWN_SID:
+        return EngineError(EngineError.UNKNOWN_SID)
+    if verdict is PollVerdict.OVERLAP:
+        return EngineError(EngineError.BAD_REQUEST, detail=f"overlapping {what} requests")
+    return _other_transport()
+
+
 async def poll(
     session: EngineSession, client_gone: Callable[[], Awaitable[None]]
-) -> tuple[bytes, bytes, list[OutItem]] | None:
-    """Wait for packets for a polling GET: ``(body, content type, items taken)``.
+) -> tuple[bytes, bytes] | None:
+    """Wait for the answer to a polling GET: ``(body, content type)``.
 
-    ``None`` when ``client_gone()`` returns first (the packets stay queued).
-    The caller sends the body, then sets the flush markers of the items
-    (:func:`release_flushes`), whether sending worked or not.
+    ``None`` when ``client_gone()`` returns first (what is queued stays
+    queued). The caller sends the body, then calls
+    :meth:`EngineSession.poll_written`, whether sending worked or not.
 
-    A GET is released with a NOOP, whatever is queued, once the client was
-    told ``3probe`` (it pauses polling to upgrade) or its websocket took the
-    session over: what is queued is the websocket's. A GET of a session that
-    ends while it waits gets the CLOSE, or a NOOP when the client itself
-    closed the session (with a POST), as the reference server answers.
+    What a GET answers and when (packets, a NOOP once the client was told
+    ``3probe``, the CLOSE of a session that ended) is the session machine's
+    rule: see :meth:`gosf.protocol.session.Session.poll_answer`.
 
     Raises:
         EngineError: a GET is already waiting for this session (a broken
             client: the session is closed, as the reference server does), or
-            a websocket took the session over before this GET was looked at.
+            a websocket carries the session (also one that took over while
+            this GET waited for the ``5``).
     """
-    if session.polling_get_active:
-        session.close(CloseReason.OVERLAPPING_GET, discard=True)
-        raise EngineError(EngineError.BAD_REQUEST, detail="overlapping GET requests")
-    session.polling_get_active = True
-    items: list[OutItem] = []
+    verdict = session.get_request()
+    if verdict is not PollVerdict.SERVE:
+        raise _refusal(verdict, "GET")
+    answer = None
     try:
-        if session.upgrade_probed is not None:
-            polling: list[bool] = []
-
-            async def settle() -> None:
-                polling.append(await _settled_upgrade(session))
-
-            if not await unless_gone(settle, client_gone):
-                return None
-            if not polling[0]:
-                raise _other_transport()
-        outbox = session.outbox
-        while True:
-            if session.upgrade_probed is not None or session.transport != "polling":
-                packets = [_NOOP]
-                break
-            if len(outbox) or session.closed:
-                items = outbox.drain(MAX_PACKETS_PER_POLL)
-                packets = [item for item in items if not isinstance(item, Flush)]
-                if not packets:
-                    ended = session.closed and session.close_reason is not CloseReason.CLIENT_CLOSE
-                    packets = [_CLOSE] if ended else [_NOOP]
-                elif len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
-                    # The CLOSE goes in a response of its own, as the reference
-                    # server does: socket.io-client handles the packets before
-                    # it on the next tick, and would otherwise see the
-                    # transport close first.
-                    outbox.putback([packets.pop()])
-                break
-            # Woken by packets, by the probe, by the websocket taking over or
-            # by the session's end (a stale wake-up finds none: wait again).
-            if not await unless_gone(outbox.wait, client_gone):
+        while answer is None:
+            answer = session.poll_answer()
+            # None: wait until woken by packets, by the probe, by the websocket
+            # taking over, by a deadline or by the session's end.
+            if answer is None and not await unless_gone(session.wait_changed, client_gone):
                 return None
     finally:
-        session.polling_get_active = False
+        if answer is None:  # the client left, or this request was cancelled
+            session.get_abandoned()
+    if isinstance(answer, PollVerdict):
+        raise _refusal(answer, "GET")
     try:
-        body, content_type = encode_payload(packets, session.protocol, b64=session.b64)
+        body, content_type = encode_payload(answer, session.protocol, b64=session.b64)
     except BaseException:
-        release_flushes(items)
+        session.poll_written()
         raise
-    return body, content_type.encode(), items
+    return body, content_type.encode()
 
 
 async def read_body(receive: Receive, max_payload: int) -> bytes | None:
@@ -276,10 +232,10 @@ async def deliver_payload(
             and the session is closed; or a websocket took the session over
             before the body was looked at (400, the session goes on).
     """
-    if session.transport != "polling":  # the websocket took over while the body came
+    if session.transport is not Transport.POLLING:  # the websocket took over while the body came
         raise _other_transport()
     if len(data) > max_payload:
-        session.close(CloseReason.PAYLOAD_TOO_LARGE, discard=True)
+        session.bad_input(CloseReason.PAYLOAD_TOO_LARGE)
         raise EngineError(EngineError.BAD_REQUEST, status=413, detail="payload too large")
     try:
         for packet in decode_payload(data, session.protocol, content_type=content_type):
@@ -288,7 +244,7 @@ async def deliver_payload(
             await session.receive(packet)
     except RemoteProtocolError as exc:
         log.info("session %s: bad payload: %s", session.sid, exc)
-        session.close(CloseReason.PARSE_ERROR, discard=True)
+        session.bad_input(CloseReason.PARSE_ERROR)
         raise EngineError(EngineError.BAD_REQUEST, detail=str(exc)) from None
 
 
@@ -298,13 +254,10 @@ def posting(session: EngineSession) -> Iterator[None]:
 
     Raises:
         EngineError: another POST is in progress (a broken client: the
-            session is closed, as the reference server does).
+            session is closed, as the reference server does), or the session
+            is gone or carried by a websocket.
     """
-    if session.polling_post_active:
-        session.close(CloseReason.OVERLAPPING_POST, discard=True)
-        raise EngineError(EngineError.BAD_REQUEST, detail="overlapping POST requests")
-    session.polling_post_active = True
-    try:
+    with session.posting() as verdict:
+        if verdict is not PollVerdict.SERVE:
+            raise _refusal(verdict, "POST")
         yield
-    finally:
-        session.polling_post_active = False

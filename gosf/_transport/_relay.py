@@ -39,9 +39,10 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..protocol.session import CloseReason
-from ._engine import EngineServer, EngineSession
+from ._engine import EngineServer
 from ._forward_wire import encode_forward
 from ._http import ASGIMessage, EngineError, Receive, Send
+from ._session import EngineSession
 
 __all__ = ("WINDOW", "EdgeRelay", "OwnerRelay", "RelayRefused", "SendTo", "session_for_upgrade")
 

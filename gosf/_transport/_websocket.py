@@ -3,13 +3,16 @@
 A websocket connection is served by one ASGI call, which reads: it feeds the
 session. A session born on the websocket lives in that call (its task group
 is opened there); an upgraded one moves into it from the task it had while
-polling (see ``EngineSession.host``). Writes
-come from handlers (their acks), from the reader (what it queued), and from a
-writer task started on demand for what other tasks queue. When the session
+polling (see ``EngineSession.host``). Writes go through the session's
+:class:`~gosf._transport._wswriter.WebSocketWriter`. When the session
 closes, its last packets are written (a graceful close ends with a CLOSE
 packet), then the websocket is closed; a client that reads none of it within
 pingTimeout has its TCP connection aborted instead (see ``_abort``). One task
 per idle client: the ASGI server's.
+
+The probe dance and which websocket may take a session over are the session
+machine's rules (``gosf/protocol/session.py``); this module reads and writes
+the frames.
 """
 
 from __future__ import annotations
@@ -17,22 +20,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 
-import anyio
-
-from ..protocol.engineio import TYPE_DIGITS, Packet, PacketType, decode_ws, encode_ws
+from ..protocol.engineio import TYPE_DIGITS, Packet, decode_ws, encode_ws
 from ..protocol.errors import PayloadTooLarge, RemoteProtocolError
-from ..protocol.session import CloseReason
+from ..protocol.session import CloseReason, Transport, WebSocketVerdict
 from ._abort import find_abort
-from ._engine import EngineServer, EngineSession
-from ._event import Event, new_event
+from ._engine import EngineServer
 from ._http import Receive, Scope, Send, websocket_connected
+from ._session import EngineSession
+from ._wswriter import WebSocketWriter
 
 __all__ = ("open_websocket_session", "serve_upgrade")
 
 log = logging.getLogger("gosf.engineio")
-
-UPGRADE_TIMEOUT = 10.0
-"""Seconds a client has to finish the upgrade after opening the websocket."""
 
 _CLOSE_NORMAL = 1000
 _CLOSE_POLICY = 1008
@@ -78,11 +77,11 @@ async def serve_upgrade(
     """
     if connect and not await websocket_connected(receive):
         return
-    if session.closed or session.transport != "polling" or session.upgrading:
-        # A websocket carries the session already, or is taking it over: as
-        # the reference server does, this one is accepted and closed (a
-        # refused handshake would surface in a stock client as an error of
-        # its own) and the first one goes on.
+    if session.websocket_request() is not WebSocketVerdict.PROBE:
+        # A websocket carries the session already, or is taking it over, or
+        # it has just closed: as the reference server does, this one is
+        # accepted and closed (a refused handshake would surface in a stock
+        # client as an error of its own) and the first one goes on.
         await send({"type": "websocket.accept"})
         await _close(send, _CLOSE_POLICY)
         return
@@ -110,51 +109,25 @@ async def _read_frame(receive: Receive, max_payload: int) -> str | bytes | None:
 
 
 async def _upgrade(session: EngineSession, receive: Receive, send: Send, max_payload: int) -> bool:
-    # The probe dance: client "2probe" -> server "3probe"; the pending polling
-    # GET is answered with a NOOP so the client can pause polling; client "5"
-    # -> the session switches to this websocket. Marked as upgrading before
-    # the first await: a second websocket for the session finds it taken.
-    session.upgrading = True
-    probed: Event | None = None
+    """The probe dance on a websocket the session is UPGRADING to; whether it
+    carries the session now. Otherwise the websocket is closed and the
+    session goes on polling."""
     try:
         await send({"type": "websocket.accept"})
-        with anyio.move_on_after(UPGRADE_TIMEOUT):
-            frame = await _read_frame(receive, max_payload)
-            if frame is None:
-                return False
-            packet = decode_ws(frame, session.protocol)
-            if packet.type is not PacketType.PING or packet.data != "probe":
-                raise RemoteProtocolError("expected a ping probe")
-            await send(
-                {
-                    "type": "websocket.send",
-                    "text": encode_ws(Packet(PacketType.PONG, "probe"), session.protocol),
-                }
-            )
-            # Polling requests from now on may have been sent after the
-            # client's "5", still on its way here: they wait for it (see
-            # _polling._settled_upgrade).
-            probed = session.upgrade_probed = new_event()
-            session.outbox.wake()
-            while True:
+        with session.upgrade_scope():  # cancelled when the machine gives up (its deadline)
+            while session.transport is Transport.POLLING:
                 frame = await _read_frame(receive, max_payload)
                 if frame is None:
                     return False
-                packet = decode_ws(frame, session.protocol)
-                if packet.type is PacketType.UPGRADE:
-                    session.transport = "websocket"
-                    session.outbox.wake()
-                    return not session.closed
-                if packet.type is not PacketType.NOOP:
-                    raise RemoteProtocolError("expected the upgrade packet")
-        log.info("session %s: upgrade timed out", session.sid)
+                reply = session.probe(decode_ws(frame, session.protocol))
+                if reply is not None:  # the probe's pong
+                    text = encode_ws(reply, session.protocol)
+                    await send({"type": "websocket.send", "text": text})
+                    session.probe_answered()
+            return not session.closed
+        log.info("session %s: upgrade given up (timed out, or the session closed)", session.sid)
     except RemoteProtocolError as exc:
         log.info("session %s: upgrade failed: %s", session.sid, exc)
-    finally:
-        session.upgrading = False
-        if probed is not None:
-            session.upgrade_probed = None
-            probed.set()
     await _close(send, _CLOSE_POLICY)
     return False
 
@@ -186,8 +159,7 @@ class _Reader:
         self.client_gone = False
 
     def send_frame(self, packet: Packet) -> Awaitable[None]:
-        # A plain method returning the ASGI send's awaitable: one coroutine
-        # less per frame.
+        """Write one packet: the ASGI ``send``'s awaitable, returned as it is."""
         data = packet.data
         if type(data) is str:  # the hot path: what encode_ws does for text
             return self.send({"type": "websocket.send", "text": TYPE_DIGITS[packet.type] + data})
@@ -204,7 +176,7 @@ class _Reader:
             # session's host are all the frames an idle client's call holds.
             if not await websocket_connected(receive):
                 self.client_gone = True
-                session.close(CloseReason.TRANSPORT_CLOSE, discard=True)
+                session.transport_closed()
                 return
             await self.send({"type": "websocket.accept"})
             await session.server.start_session(session)
@@ -215,40 +187,44 @@ class _Reader:
                 }
             )
         # Closing the session cancels the task group, this reading with it.
-        session.attach_websocket(self.send_frame, session.task_group.cancel_scope, self.abort)
+        writer = WebSocketWriter(
+            session, self.send_frame, session.task_group.cancel_scope, self.abort
+        )
+        session.attach_websocket(writer)
         on_message = session.handler.on_message
+        machine = session.machine
         # This task serves this client only: after each message it writes
         # what it queued (the CONNECT answer, say), so a writer task started
         # meanwhile finds nothing to do and ends. (It does not set
         # current_session: what it sends through send() is queued, which
         # costs one writer task, where the context variable would cost
         # every idle client ~200 bytes.)
-        outbox = session.outbox
         try:
             while not session.closed:
                 message = await receive()
                 if message["type"] != "websocket.receive":
                     self.client_gone = True
-                    session.close(CloseReason.TRANSPORT_CLOSE, discard=True)
+                    session.transport_closed()
                     return
-                # _read_frame, inlined: one await level less per message.
                 frame: str | bytes | None = message.get("text")
                 if frame is None:
                     frame = message.get("bytes") or b""
                 if len(frame) > max_payload:
                     raise PayloadTooLarge(f"message of {len(frame)} bytes exceeds maxPayload")
                 if type(frame) is str and frame[:1] == "4":
-                    # A text MESSAGE (both protocols), the hot path: straight
-                    # to the layer above, as EngineSession.receive would.
+                    # The fast path, a text MESSAGE (both protocols) on an open
+                    # session: straight to the layer above, which is what the
+                    # machine's receive() would decide.
                     await on_message(session, frame[1:])
                 else:
                     await session.receive(decode_ws(frame, session.protocol))
-                if len(outbox) and not session.flushing:
-                    await session.flush_outbox()  # a writer busy meanwhile drains it all
+                if machine.queued and not writer.writing:
+                    await writer.write_queued()  # a writer busy meanwhile drains it all
         except RemoteProtocolError as exc:
             log.info("session %s: closing on bad input: %s", session.sid, exc)
-            self.code = _CLOSE_TOO_BIG if isinstance(exc, PayloadTooLarge) else _CLOSE_POLICY
-            session.close(CloseReason.PARSE_ERROR, discard=True)
+            too_big = isinstance(exc, PayloadTooLarge)
+            self.code = _CLOSE_TOO_BIG if too_big else _CLOSE_POLICY
+            session.bad_input(CloseReason.PAYLOAD_TOO_LARGE if too_big else CloseReason.PARSE_ERROR)
 
     def abort(self) -> None:
         """Drop the websocket's TCP connection at once (see ``_abort``)."""
@@ -265,8 +241,11 @@ class _Reader:
     async def close(self) -> None:
         """Detach the websocket from the session and close it, unless the
         client is gone or writing to it failed (the session bounds this)."""
-        self.session.detach_websocket(self.send_frame)
-        if not self.client_gone and not self.session.transport_failed:
+        writer = self.session.writer
+        failed = writer is not None and writer.failed
+        if writer is not None:
+            self.session.detach_websocket(writer)
+        if not self.client_gone and not failed:
             await _close(self.send, self.code)
 
 

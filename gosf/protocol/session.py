@@ -39,8 +39,8 @@ The rules the reference server (``socketio/engine.io``, ``lib/socket.ts``,
 * A client's CLOSE over polling while a GET waits: the GET is answered with a
   NOOP, the session is gone at once (the next request gets "unknown sid").
 * Upgrade: a websocket for a polling session waits for ``2probe`` (answered
-  ``3probe`` on that websocket; the GET pending then is answered with a
-  NOOP, so the client can pause polling), then ``5``: from then on the
+  ``3probe`` on that websocket; once that is written, the GET pending then is
+  answered with a NOOP, so the client can pause polling), then ``5``: from then on the
   websocket carries the session and a polling request for it is refused
   (400). A GET that arrives after the probe waits up to ``upgrade_grace``:
   refused if the ``5`` comes meanwhile (it was sent after it), else a NOOP.
@@ -80,6 +80,11 @@ __all__ = (
     "WebSocketVerdict",
 )
 
+# How far an upgrade's probe dance has come.
+_NO_PROBE = 0
+_PROBED = 1  # the client's "2probe" came; the "3probe" is to be written
+_PROBE_ANSWERED = 2  # it was written: the client pauses polling
+
 _PING = Packet(PacketType.PING)
 _PONG_PROBE = Packet(PacketType.PONG, "probe")
 _NOOP = Packet(PacketType.NOOP)
@@ -97,7 +102,9 @@ class State(enum.Enum):
     """Gone: nothing more is accepted or sent."""
 
 
-class Transport(enum.Enum):
+class Transport(enum.StrEnum):
+    """What carries a session (a :class:`str`: ``"polling"`` or ``"websocket"``)."""
+
     POLLING = "polling"
     WEBSOCKET = "websocket"
 
@@ -174,6 +181,8 @@ class SessionConfig:
     upgrade_grace: float = 0.1
     """How long a GET that arrives after the probe waits for the ``5``."""
     max_buffer: int = 1024
+    max_poll_packets: int = 16
+    """Most packets one long-polling GET response carries; the rest wait for the next GET."""
     write_timeout: float = 45.0
     """How long packets may wait for the client with nothing written."""
     linger: float = 5.0
@@ -191,6 +200,32 @@ class Session:
     should write now. Time: :meth:`tick` at :attr:`deadline`.
     """
 
+    __slots__ = (
+        "_get_held_due",
+        "_in_flight",
+        "_linger_due",
+        "_ping_due",
+        "_pong_due",
+        "_probe",
+        "_queue",
+        "_read_held",
+        "_read_resumed",
+        "_stall_since",
+        "_stall_writes",
+        "_upgrade_due",
+        "_writes",
+        "close_reason",
+        "config",
+        "get_pending",
+        "post_pending",
+        "protocol",
+        "sent",
+        "settled",
+        "sid",
+        "state",
+        "transport",
+    )
+
     def __init__(
         self, sid: str, *, protocol: int, transport: Transport, config: SessionConfig, now: float
     ) -> None:
@@ -203,10 +238,18 @@ class Session:
         self.state = State.OPEN
         self.close_reason: CloseReason | None = None
         self._queue: list[Packet] = []
-        self._get_pending = False
-        self._post_pending = False
-        self._probed = False  # UPGRADING: the websocket has sent its probe
-        self._in_flight = False  # taken by the transport, not yet written
+        self.get_pending = False
+        """A long-polling GET is waiting for its answer."""
+        self.post_pending = False
+        """A long-polling POST is being read."""
+        self.sent = 0
+        """Packets queued over the session's life (see :attr:`settled`)."""
+        self.settled = 0
+        """Packets whose write has ended, written or lost with a client that
+        left: everything queued before :attr:`sent` was ``n`` has been once
+        this reaches ``n``."""
+        self._probe = _NO_PROBE  # UPGRADING: how far the probe dance has come
+        self._in_flight = 0  # taken by the transport, not yet written
         self._writes = 0  # writes completed; and at the last stall check, since when
         self._stall_writes, self._stall_since = 0, now
         self._read_held = False  # the layer above holds the reading (backpressure)
@@ -299,7 +342,7 @@ class Session:
         ``write_timeout`` (looked at as the heartbeat moves); if so, the
         session is closed as a slow client. A heartbeat does not prove that a
         client reads."""
-        waiting = bool(self._queue) or self._in_flight
+        waiting = bool(self._queue) or self._in_flight > 0
         if not waiting or self._writes != self._stall_writes or self.upgrading:
             self._stall_writes, self._stall_since = self._writes, now
             return False
@@ -361,19 +404,20 @@ class Session:
     # -- long-polling --------------------------------------------------------------
 
     def get_request(self, now: float) -> PollVerdict:
-        """A long-polling GET arrived; on ``SERVE`` it is pending until :meth:`get_done`."""
-        verdict = self._poll_verdict(self._get_pending, CloseReason.OVERLAPPING_GET)
+        """A long-polling GET arrived; on ``SERVE`` it is pending until
+        :meth:`poll_answer` answers it or its client leaves (:meth:`get_abandoned`)."""
+        verdict = self._poll_verdict(self.get_pending, CloseReason.OVERLAPPING_GET)
         if verdict is PollVerdict.SERVE:
-            self._get_pending = True
-            if self.upgrading and self._probed:
+            self.get_pending = True
+            if self.upgrading and self._probe is _PROBE_ANSWERED:
                 self._get_held_due = now + self.config.upgrade_grace  # see poll_answer()
         return verdict
 
     def post_request(self) -> PollVerdict:
         """A long-polling POST arrived; on ``SERVE`` it is pending until :meth:`post_done`."""
-        verdict = self._poll_verdict(self._post_pending, CloseReason.OVERLAPPING_POST)
+        verdict = self._poll_verdict(self.post_pending, CloseReason.OVERLAPPING_POST)
         if verdict is PollVerdict.SERVE:
-            self._post_pending = True
+            self.post_pending = True
         return verdict
 
     def _poll_verdict(self, pending: bool, overlap: CloseReason) -> PollVerdict:
@@ -387,10 +431,20 @@ class Session:
         return PollVerdict.SERVE
 
     def poll_answer(self, now: float) -> list[Packet] | PollVerdict | None:
-        """What the pending GET answers now: packets (taken, see :meth:`take`),
-        ``WRONG_TRANSPORT`` (a GET that came after the probe, overtaken by the
-        ``5``: refuse it), or ``None``: keep it waiting.
+        """What the pending GET answers now, or ``None``: keep it waiting.
+
+        Packets (taken, see :meth:`take`: the driver calls :meth:`written`
+        once the response is sent, or has failed) or ``WRONG_TRANSPORT`` (a
+        GET that came after the probe, overtaken by the ``5``: refuse it)
+        answer the GET: it is no longer pending.
         """
+        answer = self._poll_answer()
+        if answer is not None:
+            self.get_pending = False
+            self._get_held_due = math.inf
+        return answer
+
+    def _poll_answer(self) -> list[Packet] | PollVerdict | None:
         if self.state is State.CLOSED:
             # Ended while the GET waited: the client's own CLOSE (over a POST)
             # gets its GET back empty, anything else tells it the session is over.
@@ -399,32 +453,26 @@ class Session:
         if self.transport is not Transport.POLLING:
             # Sent after its "5", which was read first: refused as the reference
             # server refuses it; one pending from before is released.
-            self._get_held_due = math.inf
             return PollVerdict.WRONG_TRANSPORT if held else [_NOOP]
-        if self.upgrading and self._probed:
+        if self.upgrading and self._probe is _PROBE_ANSWERED:
             # The client pauses polling to upgrade: release it, but give one that
             # came after the probe a moment for the "5" (tick() ends the moment).
             return None if held else [_NOOP]
         if not self._queue:
             return None
-        packets = self.take()
+        packets = self.take(self.config.max_poll_packets)
         if len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
-            self._queue.insert(0, packets.pop())  # the CLOSE in a response of its own
+            self.put_back([packets.pop()])  # the CLOSE in a response of its own
         return packets
 
-    def get_done(self, *, written: bool) -> None:
-        """The pending GET is over: answered (``written``), or its client left
-        first (what it had taken is lost with it, as with the reference server)."""
-        self._get_pending = False
+    def get_abandoned(self) -> None:
+        """The pending GET's client left before it was answered."""
+        self.get_pending = False
         self._get_held_due = math.inf
-        if written:
-            self.written()
-        else:
-            self._in_flight = False
 
     def post_done(self) -> None:
         """The pending POST's body has been handled."""
-        self._post_pending = False
+        self.post_pending = False
 
     # -- the upgrade -----------------------------------------------------------------
 
@@ -435,7 +483,7 @@ class Session:
         if self.state is not State.OPEN or self.transport is not Transport.POLLING:
             return WebSocketVerdict.ACCEPT_AND_CLOSE
         self.state = State.UPGRADING
-        self._probed = False
+        self._probe = _NO_PROBE
         self._upgrade_due = now + self.config.upgrade_timeout
         return WebSocketVerdict.PROBE
 
@@ -453,9 +501,9 @@ class Session:
                 return None
             raise LocalProtocolError(f"probe() while {self.state.name}")
         kind = packet.type
-        if not self._probed:
+        if self._probe is _NO_PROBE:
             if kind is PacketType.PING and packet.data == "probe":
-                self._probed = True
+                self._probe = _PROBED
                 return _PONG_PROBE
             self._abort_upgrade()
             raise RemoteProtocolError("expected a ping probe")
@@ -469,6 +517,13 @@ class Session:
         self._abort_upgrade()
         raise RemoteProtocolError("expected the upgrade packet")
 
+    def probe_answered(self) -> None:
+        """The probe's pong has been written on the upgrading websocket: the
+        client pauses polling, so its pending GET is answered with a NOOP
+        (:meth:`poll_answer`)."""
+        if self.state is State.UPGRADING and self._probe is _PROBED:
+            self._probe = _PROBE_ANSWERED
+
     def upgrade_socket_closed(self) -> None:
         """The upgrading websocket went away before the UPGRADE packet."""
         if self.state is State.UPGRADING:
@@ -476,7 +531,7 @@ class Session:
 
     def _abort_upgrade(self) -> None:
         self.state = State.OPEN
-        self._probed = False
+        self._probe = _NO_PROBE
         self._upgrade_due = math.inf
 
     # -- outbound --------------------------------------------------------------------
@@ -491,28 +546,39 @@ class Session:
             self._end(CloseReason.SLOW_CLIENT)
             return False
         self._queue.extend(packets)
+        self.sent += len(packets)
         return True
 
     def take(self, limit: int | None = None) -> list[Packet]:
         """Hand up to ``limit`` queued packets to the carrying transport (all
-        when ``None``) to write now; the driver calls :meth:`written` once
-        they are."""
+        when ``None``) to write now; the driver then says how that went:
+        :meth:`written`, or :meth:`put_back` for those it did not write."""
         queue = self._queue
         if limit is None or limit >= len(queue):
             taken, self._queue = queue, []
         else:
             taken, self._queue = queue[:limit], queue[limit:]
-        if taken:
-            self._in_flight = True
+        self._in_flight += len(taken)
         return taken
 
-    def written(self) -> None:
-        """What the transport took has been written. A closing session with
-        nothing left to write is now closed."""
-        self._in_flight = False
+    def written(self, count: int | None = None) -> None:
+        """``count`` of the packets taken have been written (all when ``None``),
+        or have failed to be with a client that went away: either way they are
+        settled. A closing session with nothing left to write is now closed."""
+        done = self._in_flight if count is None else min(count, self._in_flight)
+        self._in_flight -= done
+        self.settled += done
         self._writes += 1
-        if self.state is State.CLOSING and not self._queue:
+        if self.state is State.CLOSING and not self._queue and not self._in_flight:
             self._end(self.close_reason or CloseReason.SERVER_DISCONNECT)
+
+    def put_back(self, packets: list[Packet]) -> None:
+        """The transport did not write these packets it took (it was
+        interrupted): they go first again, in order, even past ``max_buffer``."""
+        if self.state is State.CLOSED:  # dropped with the queue, already settled
+            return
+        self._in_flight -= len(packets)
+        self._queue[:0] = packets
 
     # -- closing -----------------------------------------------------------------------
 
@@ -521,17 +587,21 @@ class Session:
 
         ``graceful``: what is queued is still delivered, then a CLOSE packet
         (CLOSING until taken; a polling client has ``linger`` seconds to fetch
-        it). Otherwise the session is closed at once and the queue dropped.
+        it). Otherwise the session is closed at once and the queue dropped,
+        also when it was closing; its first reason stays.
         """
-        if self.state is State.CLOSED or self.state is State.CLOSING:
+        if self.state is State.CLOSED:
             return
         if not graceful:
-            self._end(reason)
+            self._end(reason)  # a closing session too: its client does not take its last packets
+            return
+        if self.state is State.CLOSING:
             return
         self.close_reason = reason
         self._abort_upgrade()
         self.state = State.CLOSING
         self._queue.append(_CLOSE)  # beyond max_buffer: the last packet always fits
+        self.sent += 1
         self._ping_due = self._pong_due = math.inf
         self._linger_due = now + self.config.linger
 
@@ -541,8 +611,9 @@ class Session:
         if self.close_reason is None:
             self.close_reason = reason
         self.state = State.CLOSED
+        self.settled += len(self._queue) + self._in_flight  # dropped: nobody waits for them
         self._queue = []
-        self._probed = False
-        self._in_flight = False
+        self._probe = _NO_PROBE
+        self._in_flight = 0
         self._ping_due = self._pong_due = self._upgrade_due = math.inf
         self._linger_due = self._get_held_due = math.inf

@@ -9,6 +9,7 @@ tests of their own (``test_rule_*``).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -56,7 +57,7 @@ def get(session: Session, now: float = 0.0) -> list[Packet] | None:
     if answer is None:
         return None
     assert not isinstance(answer, PollVerdict), answer
-    session.get_done(written=True)
+    session.written()
     return answer
 
 
@@ -176,7 +177,7 @@ def test_a_get_waits_until_something_is_queued() -> None:
     assert session.poll_answer(1.0) is None
     session.send([msg("a"), msg("b")])
     assert session.poll_answer(1.0) == [msg("a"), msg("b")]
-    session.get_done(written=True)
+    session.written()
     assert session.queued == 0
 
 
@@ -211,31 +212,64 @@ def test_a_get_after_the_previous_one_is_served() -> None:
     assert get(session) == [msg("b")]
 
 
-def test_a_get_whose_client_left_loses_what_it_took() -> None:
+def test_a_get_whose_client_left_while_it_waited_takes_nothing() -> None:
+    session = polling()
+    assert session.get_request(0.0) is PollVerdict.SERVE
+    assert session.poll_answer(1.0) is None
+    session.get_abandoned()
+    session.send([msg("a")])
+    assert session.get_request(2.0) is PollVerdict.SERVE  # not an overlap
+    assert session.poll_answer(2.0) == [msg("a")]
+
+
+def test_an_answered_get_is_over_before_its_response_is_written() -> None:
+    # The client may send its next GET as soon as it has the response, before
+    # the server's write returns: that one is not an overlap.
     session = polling()
     session.send([msg("a")])
     assert session.get_request(0.0) is PollVerdict.SERVE
-    assert session.poll_answer(1.0) == [msg("a")]
-    session.get_done(written=False)
-    assert session.queued == 0 and session.get_request(0.0) is PollVerdict.SERVE
+    assert session.poll_answer(0.0) == [msg("a")]
+    assert not session.get_pending
+    assert session.get_request(0.0) is PollVerdict.SERVE
+    session.written()
+    assert session.settled == session.sent == 1
 
 
-def test_a_close_goes_in_a_response_of_its_own() -> None:
+def test_what_a_failed_response_took_is_lost_and_settled() -> None:
     session = polling()
-    session.send([msg("bye")])
-    session.close(CloseReason.SERVER_DISCONNECT, 1.0)
-    assert session.state is State.CLOSING
-    assert get(session, 1.0) == [msg("bye")]
-    assert session.state is State.CLOSING
-    assert get(session, 1.0) == [CLOSE]
-    assert session.closed and session.close_reason is CloseReason.SERVER_DISCONNECT
+    session.send([msg("a")])
+    assert get(session) == [msg("a")]  # the driver calls written() either way
+    assert session.queued == 0 and session.settled == 1
 
 
-def test_polls_of_a_closed_session_are_unknown() -> None:
-    session = polling()
-    session.close(CloseReason.SERVER_DISCONNECT, 0.0, graceful=False)
-    assert session.get_request(0.0) is PollVerdict.UNKNOWN_SID
-    assert session.post_request() is PollVerdict.UNKNOWN_SID
+def test_packets_put_back_go_first_again() -> None:
+    session = websocket()
+    session.send([msg("a"), msg("b"), msg("c")])
+    taken = session.take()
+    session.written(1)  # "a" went out, then the write was interrupted
+    session.send([msg("d")])
+    session.put_back(taken[1:])
+    assert session.take() == [msg("b"), msg("c"), msg("d")]
+    session.written()
+    assert session.settled == session.sent == 4
+
+
+def test_a_get_carries_at_most_max_poll_packets() -> None:
+    session = polling(config=replace(CONFIG, max_poll_packets=2))
+    session.send([msg("a"), msg("b"), msg("c")])
+    assert get(session) == [msg("a"), msg("b")]
+    assert get(session) == [msg("c")]
+
+
+def test_a_close_settles_what_it_drops() -> None:
+    session = websocket()
+    session.send([msg("a"), msg("b")])
+    session.take(1)
+    session.close(CloseReason.SLOW_CLIENT, 1.0, graceful=False)
+    assert session.settled == session.sent == 2
+    session.written()  # the write in flight ends after the close: nothing changes
+    session.put_back([msg("b")])
+    assert session.settled == 2 and session.queued == 0
 
 
 def test_polls_of_a_websocket_session_are_refused() -> None:
@@ -249,7 +283,7 @@ def test_a_server_side_close_releases_a_waiting_get_with_close() -> None:
     assert session.get_request(0.0) is PollVerdict.SERVE
     session.tick(25.0)  # ping
     assert session.poll_answer(25.0) == [PING]
-    session.get_done(written=True)
+    session.written()
     assert session.get_request(0.0) is PollVerdict.SERVE
     session.tick(45.0)  # no pong
     assert session.poll_answer(45.0) == [CLOSE]
@@ -266,7 +300,7 @@ def test_rule_1_a_polling_clients_close_answers_its_pending_get_with_noop() -> N
         session.receive(packet, 1.0)
     session.post_done()
     assert session.poll_answer(1.0) == [NOOP]
-    session.get_done(written=True)
+    session.written()
     assert session.get_request(0.0) is PollVerdict.UNKNOWN_SID
     assert session.close_reason is CloseReason.CLIENT_CLOSE
 
@@ -295,10 +329,16 @@ def test_the_probe_releases_the_pending_get_with_a_noop() -> None:
     assert session.poll_answer(1.0) is None
     session.send([msg("after")])
     session.probe(PROBE, 1.0)
+    # Not before the "3probe" is written: the client would poll again first.
+    assert session.poll_answer(1.0) == [msg("after")]
+    session.written()
+    assert session.get_request(1.0) is PollVerdict.SERVE
+    session.send([msg("later")])
+    session.probe_answered()
     assert session.poll_answer(1.0) == [NOOP]  # at once: the client pauses polling
-    session.get_done(written=True)
+    session.written()
     session.probe(UPGRADE, 1.0)
-    assert session.take() == [msg("after")]
+    assert session.take() == [msg("later")]
 
 
 def test_a_get_pending_from_before_the_probe_is_released_by_the_upgrade() -> None:
@@ -605,6 +645,7 @@ def test_a_get_that_arrives_after_the_probe_waits_for_the_upgrade_packet() -> No
     session = polling()
     session.websocket_request(1.0)
     session.probe(PROBE, 1.0)
+    session.probe_answered()
     assert session.get_request(1.0) is PollVerdict.SERVE
     assert session.poll_answer(1.0) is None
     assert session.deadline == 1.1
@@ -616,6 +657,23 @@ def test_a_get_after_the_probe_with_no_upgrade_packet_gets_a_noop() -> None:
     session = polling()
     session.websocket_request(1.0)
     session.probe(PROBE, 1.0)
+    session.probe_answered()
     assert session.get_request(1.0) is PollVerdict.SERVE
     session.tick(1.1)
     assert session.poll_answer(1.1) == [NOOP]
+
+
+def test_a_probe_answered_twice_or_after_the_upgrade_changes_nothing() -> None:
+    session = polling()
+    upgraded(session, 1.0)
+    session.probe_answered()
+    assert session.transport is Transport.WEBSOCKET and not session.upgrading
+
+
+def test_a_non_graceful_close_ends_a_closing_session_and_keeps_its_reason() -> None:
+    session = polling()
+    session.close(CloseReason.SERVER_DISCONNECT, 0.0)
+    assert session.state is State.CLOSING
+    session.close(CloseReason.SERVER_SHUTTING_DOWN, 1.0, graceful=False)
+    assert session.closed and session.close_reason is CloseReason.SERVER_DISCONNECT
+    assert session.get_request(1.0) is PollVerdict.UNKNOWN_SID
