@@ -180,8 +180,7 @@ def user_room(name: str) -> str:
 
 def members(room: str) -> list[str]:
     """The names of the users in chat room ``room``, sorted, each once."""
-    key = room_of(room)
-    return sorted({c.state["name"] for c in app.clients.values() if key in c.rooms})
+    return sorted({client.state["name"] for client in app.members(room_of(room))})
 
 
 def _name(body: dict[str, Any], key: str) -> str | Message:
@@ -264,7 +263,7 @@ async def whisper(client: Client, request: Request) -> Message:
     text = _text(body)
     if isinstance(text, Message):
         return text
-    if not any(user_room(to) in c.rooms for c in app.clients.values()):
+    if not app.members(user_room(to)):
         return Message.failure("USER_NOT_FOUND", {"to": to})
     whispered = {"from": client.state["name"], "to": to, "text": text}
     await app.broadcast(user_room(to), "chat.whispered", Message.success(body=whispered))

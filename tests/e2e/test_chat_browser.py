@@ -228,7 +228,6 @@ async def test_a_server_restart_rejoins_the_room(
             b = await open_chat(context, restartable.served, errors)
             await join(a, "ann", room)
             await join(b, "ben", room)
-            await b.fill("#text", "typed while the server was away")
 
             await restartable.stop()
             for page in (a, b):
@@ -240,6 +239,7 @@ async def test_a_server_restart_rejoins_the_room(
                 await expect(page.locator("#say")).to_be_disabled()
                 # still in the room, as far as the user is concerned
                 await expect(page.locator("#chat")).to_be_visible()
+            await b.fill("#text", "typed while the server was away")
 
             await restartable.start()
             for page, name in ((a, "ann"), (b, "ben")):

@@ -91,12 +91,11 @@
     $("join-form").hidden = joined !== null;
     $("chat").hidden = joined === null;
     $("compose").hidden = joined === null;
-    // Nothing can be sent until the connection is back and the room rejoined;
-    // what the user typed stays in the boxes meanwhile.
+    // Nothing can be sent until the connection is back and the room rejoined,
+    // but the user can go on typing meanwhile.
     const ready = socket.connected && !state.rejoining;
-    $("compose").disabled = !ready;
+    for (const id of ["say", "whisper", "leave"]) $(id).disabled = !ready;
     $("join").disabled = !socket.connected;
-    $("leave").disabled = !ready;
     if (joined === null) return;
     $("me").textContent = joined.name;
     $("room-name").textContent = joined.room;
