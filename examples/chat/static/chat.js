@@ -19,7 +19,8 @@
 
   // `joined` is what the user asked for: {name, room} while they are in a room,
   // null otherwise. It survives a lost connection; the server's state does not.
-  const state = { joined: null, members: new Set(), rejoining: false };
+  // `connections` counts them, so a rejoin can tell it was overtaken by the next.
+  const state = { joined: null, members: new Set(), rejoining: false, connections: 0 };
 
   // What each failure code in a reply means to a person. The codes are the
   // chat's (examples/chat/app.py), gosf's own (NOT_FOUND, BAD_REQUEST,
@@ -122,7 +123,8 @@
     try {
       return await socket.timeout(5000).emitWithAck(endpoint, { body });
     } catch (error) {
-      return { success: false, text: "TIMEOUT" };
+      // socket.io fails a pending request at once when the connection drops
+      return { success: false, text: socket.connected ? "TIMEOUT" : "OFFLINE" };
     }
   }
 
@@ -138,6 +140,7 @@
   // -- the connection ----------------------------------------------------------------
 
   socket.on("connect", async () => {
+    const connection = ++state.connections;
     setStatus("connected", `transport: ${socket.io.engine.transport.name}`);
     if (state.joined === null) return render();
     // Back after a lost connection: the server no longer has us in the room.
@@ -145,6 +148,8 @@
     state.rejoining = true;
     render();
     const reply = await join(name, room);
+    // Lost again meanwhile: the next connection rejoins, this one has nothing to say.
+    if (connection !== state.connections || !socket.connected) return;
     state.rejoining = false;
     if (reply.success) {
       log("system", `Reconnected: back in ${room} as ${name}.`);
