@@ -25,6 +25,13 @@ chat.leave      (none)                     leaves both rooms; the room gets ``ch
 A disconnect counts as leaving. Each endpoint's reply comes back, as GOSF does
 it, both as the ack and as an event named after the endpoint; pushes use
 other event names so a client never mistakes one for the other.
+
+The page (``static/``: ``index.html``, ``chat.css``, ``chat.js``, the stock
+socket.io client; nothing from another origin) shows the connection's state,
+turns each failure code into a sentence, and joins its room again whenever
+the connection comes back: the server keeps rooms per connection, so after a
+restart it knows nobody until they rejoin. docs/chat.md walks through both
+sides.
 """
 
 from __future__ import annotations
@@ -70,10 +77,8 @@ CONTENT_TYPES = {
     ".ico": "image/x-icon",
     ".txt": "text/plain; charset=utf-8",
 }
-CSP = (
-    b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    b"base-uri 'none'; form-action 'none'"
-)
+CSP = b"default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+"""The page's own files only: no inline script or style, nothing from another origin."""
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,7 @@ def user_room(name: str) -> str:
 
 def members(room: str) -> list[str]:
     """The names of the users in chat room ``room``, sorted, each once."""
-    key = room_of(room)
-    return sorted({c.state["name"] for c in app.clients.values() if key in c.rooms})
+    return sorted({client.state["name"] for client in app.members(room_of(room))})
 
 
 def _name(body: dict[str, Any], key: str) -> str | Message:
@@ -259,7 +263,7 @@ async def whisper(client: Client, request: Request) -> Message:
     text = _text(body)
     if isinstance(text, Message):
         return text
-    if not any(user_room(to) in c.rooms for c in app.clients.values()):
+    if not app.members(user_room(to)):
         return Message.failure("USER_NOT_FOUND", {"to": to})
     whispered = {"from": client.state["name"], "to": to, "text": text}
     await app.broadcast(user_room(to), "chat.whispered", Message.success(body=whispered))

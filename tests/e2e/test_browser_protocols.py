@@ -14,20 +14,17 @@ from typing import Any
 
 import anyio
 import pytest
+from playwright.async_api import async_playwright
 
 from tests.apps.browser_app import CLIENTS
 from tests.conftest import Served, serving
-from tests.e2e.test_chat_browser import CHROMIUM_ARGS, TIMEOUT_MS
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 if not CHROMIUM.exists() or not all(path.is_file() for path in CLIENTS.values()):
     pytest.skip(
         "chromium or tests/js/node_modules missing: run ./scripts/test (as root for chromium)",
         allow_module_level=True,
     )
-
-from playwright.async_api import async_playwright  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

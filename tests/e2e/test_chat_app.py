@@ -316,6 +316,15 @@ async def test_static_serves_the_page_and_the_client(chat_server: Served) -> Non
         script = await http.get("/chat.js")
         assert script.status_code == 200
         assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+        style = await http.get("/chat.css")
+        assert style.status_code == 200
+        assert style.headers["content-type"] == "text/css; charset=utf-8"
+        icon = await http.get("/favicon.svg")
+        assert icon.headers["content-type"] == "image/svg+xml"
+        # everything the page uses is the app's own: no inline code, no other origin
+        assert page.headers["content-security-policy"].startswith("default-src 'self';")
+        assert "unsafe-inline" not in page.headers["content-security-policy"]
+        assert "://" not in page.text
 
         head = await http.head("/")
         assert head.status_code == 200
