@@ -232,6 +232,10 @@ class EngineServer:
             for session in sessions:
                 await session.wait_finished()
 
+    def forget(self, sid: str) -> None:
+        """The session ``sid`` has ended: requests for it are now refused."""
+        self.sessions.pop(sid, None)
+
     def new_session(
         self, *, protocol: int, transport: str, b64: bool, scope: Mapping[str, Any]
     ) -> EngineSession:
