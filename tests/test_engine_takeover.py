@@ -12,6 +12,7 @@ import pytest
 from anyio.abc import TaskStatus
 
 from gosf._config import ServerOptions
+from gosf._transport._driver import SessionDriver
 from gosf._transport._engine import EngineServer
 from gosf._transport._session import EngineSession
 from gosf._transport._wswriter import WebSocketWriter
@@ -119,7 +120,7 @@ async def test_handlers_of_the_polling_task_are_cancelled_when_the_session_close
 ) -> None:
     # The polling task keeps its handlers once it has handed the session
     # over: it records its task group's scope as the predecessor's.
-    handed_over = watch_attribute(monkeypatch, EngineSession, "_predecessor")
+    handed_over = watch_attribute(monkeypatch, SessionDriver, "_predecessor")
     with anyio.fail_after(5):
         async with engine() as (server, handler):
             session = polling_session(server)

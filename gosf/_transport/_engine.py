@@ -7,8 +7,9 @@ How it fits together:
   server``). Its own task calls every session's deadlines (heartbeat,
   upgrade, linger: the machine's, see ``gosf/protocol/session.py``) from one
   schedule, a heap of due times: no sleeping task per client.
-* An :class:`~gosf._transport._session.EngineSession` is one client: the
-  driver of the sans-IO session machine (``_session.py``); what writes to its
+* An :class:`~gosf._transport._session.EngineSession` is one client
+  (``_session.py``): the driver of the sans-IO session machine, whose
+  decisions and life are carried out in ``_driver.py``; what writes to its
   websocket is in ``_wswriter.py``.
 * Transports (the websocket and polling glue in this package) feed sessions
   what the client sends and take what is queued for it.
@@ -231,6 +232,10 @@ class EngineServer:
         with anyio.CancelScope(deadline=deadline):
             for session in sessions:
                 await session.wait_finished()
+
+    def forget(self, sid: str) -> None:
+        """The session ``sid`` has ended: requests for it are now refused."""
+        self.sessions.pop(sid, None)
 
     def new_session(
         self, *, protocol: int, transport: str, b64: bool, scope: Mapping[str, Any]

@@ -62,11 +62,18 @@ The rules the reference server (``socketio/engine.io``, ``lib/socket.ts``,
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ._outbound import Outbound
+from ._session_terms import (
+    CloseReason,
+    PollVerdict,
+    SessionConfig,
+    State,
+    Transport,
+    WebSocketVerdict,
+)
 from .engineio import Packet, PacketType
 from .errors import LocalProtocolError, RemoteProtocolError
 
@@ -91,104 +98,6 @@ _NOOP = Packet(PacketType.NOOP)
 _CLOSE = Packet(PacketType.CLOSE)
 
 
-class State(enum.Enum):
-    OPEN = "open"
-    """One transport carries the session."""
-    UPGRADING = "upgrading"
-    """Polling carries the session; a websocket has asked to take it over."""
-    CLOSING = "closing"
-    """The server closed it gracefully: the last packets are still to be taken."""
-    CLOSED = "closed"
-    """Gone: nothing more is accepted or sent."""
-
-
-class Transport(enum.StrEnum):
-    """What carries a session (a :class:`str`: ``"polling"`` or ``"websocket"``)."""
-
-    POLLING = "polling"
-    WEBSOCKET = "websocket"
-
-
-class CloseReason(enum.StrEnum):
-    """Why a session ended: one reason each, the way the layer above is told.
-
-    Each member is the string gosf has always given (a :class:`str`), so code
-    that compares a reason with ``"ping timeout"`` or logs it keeps working;
-    the words are the reference server's where it has the same reason.
-    """
-
-    TRANSPORT_CLOSE = "transport close"
-    """The connection carrying the session went away."""
-    TRANSPORT_ERROR = "transport error"
-    """Writing to the client failed."""
-    CLIENT_CLOSE = "client closed"
-    """The client sent a CLOSE packet."""
-    PING_TIMEOUT = "ping timeout"
-    """The heartbeat went unanswered."""
-    PARSE_ERROR = "parse error"
-    """The client sent something that does not decode."""
-    PROTOCOL_ERROR = "protocol error"
-    """The client sent a packet the protocol does not allow here."""
-    PAYLOAD_TOO_LARGE = "payload too large"
-    """The client sent more than ``max_payload`` at once."""
-    OVERLAPPING_GET = "overlapping GET requests"
-    """Two long-polling GETs at once: a broken client."""
-    OVERLAPPING_POST = "overlapping POST requests"
-    """Two long-polling POSTs at once: a broken client."""
-    SLOW_CLIENT = "slow client"
-    """The outbound queue overflowed, or nothing was written for ``write_timeout``."""
-    SERVER_DISCONNECT = "server disconnect"
-    """The application disconnected the client."""
-    SERVER_SHUTTING_DOWN = "server shutting down"
-    """The server is stopping."""
-    CONNECT_TIMEOUT = "connect timeout"
-    """The client joined no namespace within ``connect_timeout``."""
-    RELAY_OVERFLOW = "relay overflow"
-    """The process relaying this session's websocket sent more frames than its
-    window allows (a cluster)."""
-
-
-class PollVerdict(enum.Enum):
-    """What to do with a long-polling request for an existing session."""
-
-    SERVE = "serve"
-    UNKNOWN_SID = "unknown sid"
-    """The session is gone: answer 400 "Session ID unknown"."""
-    WRONG_TRANSPORT = "wrong transport"
-    """A websocket carries the session: answer 400 "Bad request"."""
-    OVERLAP = "overlap"
-    """A second GET (or POST) at once: answer 400; the session is now closed."""
-
-
-class WebSocketVerdict(enum.Enum):
-    """What to do with a websocket request for an existing session."""
-
-    PROBE = "probe"
-    """Accept it and feed its packets to :meth:`Session.probe`."""
-    ACCEPT_AND_CLOSE = "accept and close"
-    """Accept it and close it at once; the session goes on as it was."""
-    UNKNOWN_SID = "unknown sid"
-    """The session is gone: refuse it (400 "Session ID unknown")."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
-    """The timing and bounds of every session of a server (seconds, packets)."""
-
-    ping_interval: float = 25.0
-    ping_timeout: float = 20.0
-    upgrade_timeout: float = 10.0
-    upgrade_grace: float = 0.1
-    """How long a GET that arrives after the probe waits for the ``5``."""
-    max_buffer: int = 1024
-    max_poll_packets: int = 16
-    """Most packets one long-polling GET response carries; the rest wait for the next GET."""
-    write_timeout: float = 45.0
-    """How long packets may wait for the client with nothing written."""
-    linger: float = 5.0
-    """How long a gracefully closed session waits for its client to take the CLOSE."""
-
-
 class Session:
     """The state of one Engine.IO session; the driver does the I/O.
 
@@ -202,25 +111,21 @@ class Session:
 
     __slots__ = (
         "_get_held_due",
-        "_in_flight",
         "_linger_due",
         "_ping_due",
         "_pong_due",
         "_probe",
-        "_queue",
         "_read_held",
         "_read_resumed",
         "_stall_since",
         "_stall_writes",
         "_upgrade_due",
-        "_writes",
         "close_reason",
         "config",
         "get_pending",
+        "outbound",
         "post_pending",
         "protocol",
-        "sent",
-        "settled",
         "sid",
         "state",
         "transport",
@@ -237,21 +142,14 @@ class Session:
         self.config = config
         self.state = State.OPEN
         self.close_reason: CloseReason | None = None
-        self._queue: list[Packet] = []
+        self.outbound = Outbound()
+        """The packets waiting for the client, and what became of those sent."""
         self.get_pending = False
         """A long-polling GET is waiting for its answer."""
         self.post_pending = False
         """A long-polling POST is being read."""
-        self.sent = 0
-        """Packets queued over the session's life (see :attr:`settled`)."""
-        self.settled = 0
-        """Packets whose write has ended, written or lost with a client that
-        left: everything queued before :attr:`sent` was ``n`` has been once
-        this reaches ``n``."""
         self._probe = _NO_PROBE  # UPGRADING: how far the probe dance has come
-        self._in_flight = 0  # taken by the transport, not yet written
-        self._writes = 0  # writes completed; and at the last stall check, since when
-        self._stall_writes, self._stall_since = 0, now
+        self._stall_writes, self._stall_since = 0, now  # writes at the last stall check, since when
         self._read_held = False  # the layer above holds the reading (backpressure)
         self._read_resumed = -math.inf
         # Deadlines (math.inf: none). Heartbeat: protocol 4 pings at _ping_due
@@ -281,7 +179,7 @@ class Session:
     @property
     def queued(self) -> int:
         """Packets waiting for the carrying transport."""
-        return len(self._queue)
+        return len(self.outbound)
 
     @property
     def deadline(self) -> float:
@@ -342,9 +240,10 @@ class Session:
         ``write_timeout`` (looked at as the heartbeat moves); if so, the
         session is closed as a slow client. A heartbeat does not prove that a
         client reads."""
-        waiting = bool(self._queue) or self._in_flight > 0
-        if not waiting or self._writes != self._stall_writes or self.upgrading:
-            self._stall_writes, self._stall_since = self._writes, now
+        out = self.outbound
+        waiting = len(out) > 0 or out.in_flight > 0
+        if not waiting or out.writes != self._stall_writes or self.upgrading:
+            self._stall_writes, self._stall_since = out.writes, now
             return False
         if now - self._stall_since < self.config.write_timeout:
             return False
@@ -458,7 +357,7 @@ class Session:
             # The client pauses polling to upgrade: release it, but give one that
             # came after the probe a moment for the "5" (tick() ends the moment).
             return None if held else [_NOOP]
-        if not self._queue:
+        if not self.outbound:
             return None
         packets = self.take(self.config.max_poll_packets)
         if len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
@@ -542,43 +441,32 @@ class Session:
         overflowed (the session is now closed as a slow client)."""
         if self.state is State.CLOSED or self.state is State.CLOSING:
             return False
-        if len(self._queue) + len(packets) > self.config.max_buffer:
+        if len(self.outbound) + len(packets) > self.config.max_buffer:
             self._end(CloseReason.SLOW_CLIENT)
             return False
-        self._queue.extend(packets)
-        self.sent += len(packets)
+        self.outbound.push(packets)
         return True
 
     def take(self, limit: int | None = None) -> list[Packet]:
         """Hand up to ``limit`` queued packets to the carrying transport (all
         when ``None``) to write now; the driver then says how that went:
         :meth:`written`, or :meth:`put_back` for those it did not write."""
-        queue = self._queue
-        if limit is None or limit >= len(queue):
-            taken, self._queue = queue, []
-        else:
-            taken, self._queue = queue[:limit], queue[limit:]
-        self._in_flight += len(taken)
-        return taken
+        return self.outbound.take(limit)
 
     def written(self, count: int | None = None) -> None:
         """``count`` of the packets taken have been written (all when ``None``),
         or have failed to be with a client that went away: either way they are
         settled. A closing session with nothing left to write is now closed."""
-        done = self._in_flight if count is None else min(count, self._in_flight)
-        self._in_flight -= done
-        self.settled += done
-        self._writes += 1
-        if self.state is State.CLOSING and not self._queue and not self._in_flight:
+        out = self.outbound
+        out.written(count)
+        if self.state is State.CLOSING and not out and not out.in_flight:
             self._end(self.close_reason or CloseReason.SERVER_DISCONNECT)
 
     def put_back(self, packets: list[Packet]) -> None:
         """The transport did not write these packets it took (it was
         interrupted): they go first again, in order, even past ``max_buffer``."""
-        if self.state is State.CLOSED:  # dropped with the queue, already settled
-            return
-        self._in_flight -= len(packets)
-        self._queue[:0] = packets
+        if self.state is not State.CLOSED:  # else dropped with the queue, already settled
+            self.outbound.put_back(packets)
 
     # -- closing -----------------------------------------------------------------------
 
@@ -600,8 +488,7 @@ class Session:
         self.close_reason = reason
         self._abort_upgrade()
         self.state = State.CLOSING
-        self._queue.append(_CLOSE)  # beyond max_buffer: the last packet always fits
-        self.sent += 1
+        self.outbound.push([_CLOSE])  # beyond max_buffer: the last packet always fits
         self._ping_due = self._pong_due = math.inf
         self._linger_due = now + self.config.linger
 
@@ -611,9 +498,7 @@ class Session:
         if self.close_reason is None:
             self.close_reason = reason
         self.state = State.CLOSED
-        self.settled += len(self._queue) + self._in_flight  # dropped: nobody waits for them
-        self._queue = []
+        self.outbound.drop()
         self._probe = _NO_PROBE
-        self._in_flight = 0
         self._ping_due = self._pong_due = self._upgrade_due = math.inf
         self._linger_due = self._get_held_due = math.inf
