@@ -306,7 +306,6 @@ class EngineSession(SessionDriver):
         Returns at once if the session is closed (or closes meanwhile).
         """
         machine = self.machine
-        out = machine.outbound
-        mark = out.sent
-        while out.settled < mark and not self.closed:
+        mark = machine.sent
+        while machine.settled < mark and not self.closed:
             await self.wait_changed()

@@ -155,10 +155,13 @@ class WebSocketWriter:
         machine = session.machine
         send_frame = self.send_frame
         self.writing = True
+        emptied = False
         try:
-            while machine.queued and not self.failed:
+            while not self.failed:
                 packets = machine.take()
-                session.wake()  # room in the queue: senders waiting for it go on
+                if not packets:
+                    emptied = True
+                    return
                 done = 0
                 try:
                     for packet in packets:
@@ -175,14 +178,14 @@ class WebSocketWriter:
                     machine.written(1)
                     machine.put_back(packets[done + 1 :])
                     raise
-                session.wake()  # written: flushes waiting for it go on
+                session.wake()  # room in the queue, packets written: waiters go on
         finally:
             self.writing = False
             idle, self._idle = self._idle, None
             if idle is not None:
                 idle.set()
-            if machine.queued and not self.failed:  # cancelled with packets others queued
-                self.kick()
+            if not emptied and not self.failed and machine.queued:
+                self.kick()  # cancelled with packets others queued
 
     # -- when the client does not read -------------------------------------------------
 

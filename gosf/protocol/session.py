@@ -65,7 +65,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ._outbound import Outbound
 from ._session_terms import (
     CloseReason,
     PollVerdict,
@@ -111,21 +110,25 @@ class Session:
 
     __slots__ = (
         "_get_held_due",
+        "_in_flight",
         "_linger_due",
         "_ping_due",
         "_pong_due",
         "_probe",
+        "_queue",
         "_read_held",
         "_read_resumed",
         "_stall_since",
         "_stall_writes",
         "_upgrade_due",
+        "_writes",
         "close_reason",
         "config",
         "get_pending",
-        "outbound",
         "post_pending",
         "protocol",
+        "sent",
+        "settled",
         "sid",
         "state",
         "transport",
@@ -142,14 +145,21 @@ class Session:
         self.config = config
         self.state = State.OPEN
         self.close_reason: CloseReason | None = None
-        self.outbound = Outbound()
-        """The packets waiting for the client, and what became of those sent."""
+        self._queue: list[Packet] = []
         self.get_pending = False
         """A long-polling GET is waiting for its answer."""
         self.post_pending = False
         """A long-polling POST is being read."""
+        self.sent = 0
+        """Packets queued over the session's life (see :attr:`settled`)."""
+        self.settled = 0
+        """Packets whose write has ended, written or lost with a client that
+        left: everything queued before :attr:`sent` was ``n`` has been once
+        this reaches ``n``."""
         self._probe = _NO_PROBE  # UPGRADING: how far the probe dance has come
-        self._stall_writes, self._stall_since = 0, now  # writes at the last stall check, since when
+        self._in_flight = 0  # taken by the transport, not yet written
+        self._writes = 0  # writes completed; and at the last stall check, since when
+        self._stall_writes, self._stall_since = 0, now
         self._read_held = False  # the layer above holds the reading (backpressure)
         self._read_resumed = -math.inf
         # Deadlines (math.inf: none). Heartbeat: protocol 4 pings at _ping_due
@@ -179,7 +189,7 @@ class Session:
     @property
     def queued(self) -> int:
         """Packets waiting for the carrying transport."""
-        return len(self.outbound)
+        return len(self._queue)
 
     @property
     def deadline(self) -> float:
@@ -240,10 +250,9 @@ class Session:
         ``write_timeout`` (looked at as the heartbeat moves); if so, the
         session is closed as a slow client. A heartbeat does not prove that a
         client reads."""
-        out = self.outbound
-        waiting = len(out) > 0 or out.in_flight > 0
-        if not waiting or out.writes != self._stall_writes or self.upgrading:
-            self._stall_writes, self._stall_since = out.writes, now
+        waiting = bool(self._queue) or self._in_flight > 0
+        if not waiting or self._writes != self._stall_writes or self.upgrading:
+            self._stall_writes, self._stall_since = self._writes, now
             return False
         if now - self._stall_since < self.config.write_timeout:
             return False
@@ -357,7 +366,7 @@ class Session:
             # The client pauses polling to upgrade: release it, but give one that
             # came after the probe a moment for the "5" (tick() ends the moment).
             return None if held else [_NOOP]
-        if not self.outbound:
+        if not self._queue:
             return None
         packets = self.take(self.config.max_poll_packets)
         if len(packets) > 1 and packets[-1].type is PacketType.CLOSE:
@@ -441,32 +450,43 @@ class Session:
         overflowed (the session is now closed as a slow client)."""
         if self.state is State.CLOSED or self.state is State.CLOSING:
             return False
-        if len(self.outbound) + len(packets) > self.config.max_buffer:
+        if len(self._queue) + len(packets) > self.config.max_buffer:
             self._end(CloseReason.SLOW_CLIENT)
             return False
-        self.outbound.push(packets)
+        self._queue.extend(packets)
+        self.sent += len(packets)
         return True
 
     def take(self, limit: int | None = None) -> list[Packet]:
         """Hand up to ``limit`` queued packets to the carrying transport (all
         when ``None``) to write now; the driver then says how that went:
         :meth:`written`, or :meth:`put_back` for those it did not write."""
-        return self.outbound.take(limit)
+        queue = self._queue
+        if limit is None or limit >= len(queue):
+            taken, self._queue = queue, []
+        else:
+            taken, self._queue = queue[:limit], queue[limit:]
+        self._in_flight += len(taken)
+        return taken
 
     def written(self, count: int | None = None) -> None:
         """``count`` of the packets taken have been written (all when ``None``),
         or have failed to be with a client that went away: either way they are
         settled. A closing session with nothing left to write is now closed."""
-        out = self.outbound
-        out.written(count)
-        if self.state is State.CLOSING and not out and not out.in_flight:
+        done = self._in_flight if count is None else min(count, self._in_flight)
+        self._in_flight -= done
+        self.settled += done
+        self._writes += 1
+        if self.state is State.CLOSING and not self._queue and not self._in_flight:
             self._end(self.close_reason or CloseReason.SERVER_DISCONNECT)
 
     def put_back(self, packets: list[Packet]) -> None:
         """The transport did not write these packets it took (it was
         interrupted): they go first again, in order, even past ``max_buffer``."""
-        if self.state is not State.CLOSED:  # else dropped with the queue, already settled
-            self.outbound.put_back(packets)
+        if self.state is State.CLOSED:  # dropped with the queue, already settled
+            return
+        self._in_flight -= len(packets)
+        self._queue[:0] = packets
 
     # -- closing -----------------------------------------------------------------------
 
@@ -488,7 +508,8 @@ class Session:
         self.close_reason = reason
         self._abort_upgrade()
         self.state = State.CLOSING
-        self.outbound.push([_CLOSE])  # beyond max_buffer: the last packet always fits
+        self._queue.append(_CLOSE)  # beyond max_buffer: the last packet always fits
+        self.sent += 1
         self._ping_due = self._pong_due = math.inf
         self._linger_due = now + self.config.linger
 
@@ -498,7 +519,9 @@ class Session:
         if self.close_reason is None:
             self.close_reason = reason
         self.state = State.CLOSED
-        self.outbound.drop()
+        self.settled += len(self._queue) + self._in_flight  # dropped: nobody waits for them
+        self._queue = []
         self._probe = _NO_PROBE
+        self._in_flight = 0
         self._ping_due = self._pong_due = self._upgrade_due = math.inf
         self._linger_due = self._get_held_due = math.inf

@@ -232,14 +232,14 @@ def test_an_answered_get_is_over_before_its_response_is_written() -> None:
     assert not session.get_pending
     assert session.get_request(0.0) is PollVerdict.SERVE
     session.written()
-    assert session.outbound.settled == session.outbound.sent == 1
+    assert session.settled == session.sent == 1
 
 
 def test_what_a_failed_response_took_is_lost_and_settled() -> None:
     session = polling()
     session.send([msg("a")])
     assert get(session) == [msg("a")]  # the driver calls written() either way
-    assert session.queued == 0 and session.outbound.settled == 1
+    assert session.queued == 0 and session.settled == 1
 
 
 def test_packets_put_back_go_first_again() -> None:
@@ -251,7 +251,7 @@ def test_packets_put_back_go_first_again() -> None:
     session.put_back(taken[1:])
     assert session.take() == [msg("b"), msg("c"), msg("d")]
     session.written()
-    assert session.outbound.settled == session.outbound.sent == 4
+    assert session.settled == session.sent == 4
 
 
 def test_a_get_carries_at_most_max_poll_packets() -> None:
@@ -266,10 +266,10 @@ def test_a_close_settles_what_it_drops() -> None:
     session.send([msg("a"), msg("b")])
     session.take(1)
     session.close(CloseReason.SLOW_CLIENT, 1.0, graceful=False)
-    assert session.outbound.settled == session.outbound.sent == 2
+    assert session.settled == session.sent == 2
     session.written()  # the write in flight ends after the close: nothing changes
     session.put_back([msg("b")])
-    assert session.outbound.settled == 2 and session.queued == 0
+    assert session.settled == 2 and session.queued == 0
 
 
 def test_polls_of_a_websocket_session_are_refused() -> None:
