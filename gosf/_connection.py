@@ -20,10 +20,11 @@ from urllib.parse import parse_qsl
 
 import anyio
 
+from ._adapter import to_engine
 from ._errors import ConnectionRefused
 from ._namespace import Namespace
 from ._observer import Observers
-from ._socket import Socket, to_engine
+from ._socket import Socket
 from ._transport._event import Event
 from ._transport._session import EngineSession
 from .protocol.errors import RemoteProtocolError
@@ -105,8 +106,7 @@ class Connection:
         if self.connected is not None:
             self.connected.set()
             self.connected = None
-        ns.sockets[socket.sid] = socket
-        socket.join(socket.sid)
+        ns.adapter.attach(socket)  # in its own room from now on
         packet = Packet(PacketType.CONNECT, name, {"sid": socket.sid} if protocol == 5 else None)
         parts = encode(packet, protocol)
         session.send_nowait(to_engine(parts))
