@@ -93,14 +93,17 @@ class Connection:
             for handler in ns.connect_handlers:
                 await handler(socket, auth)
         except ConnectionRefused as exc:
+            socket.leave_all()  # the rooms its connect handlers joined
             refuse(session, socket, protocol, name, exc, observer)
             return
         except Exception:
             log.exception("connect handler of namespace %s failed", name)
+            socket.leave_all()
             refusal = ConnectionRefused("Internal server error")
             refuse(session, socket, protocol, name, refusal, observer)
             return
         if session.closed:
+            socket.leave_all()
             return
         self.sockets[name] = socket
         if self.connected is not None:
