@@ -23,7 +23,7 @@ import anyio
 from ._adapter import to_engine
 from ._errors import ConnectionRefused
 from ._namespace import Namespace
-from ._observer import Observers
+from ._observer import Observers, size_of
 from ._socket import Socket
 from ._transport._event import Event
 from ._transport._session import EngineSession
@@ -118,6 +118,29 @@ class Connection:
         socket._connected()
         if observer is not None:
             observer.connected(socket)
+
+    def socket_for(self, packet: Packet) -> Socket:
+        """The socket ``packet`` is for.
+
+        Raises:
+            RemoteProtocolError: the client has not joined the packet's namespace.
+        """
+        socket = self.sockets.get(packet.namespace)
+        if socket is None:
+            raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
+        return socket
+
+    def report_received(
+        self, observer: Observers, packet: Packet | None, data: str | bytes
+    ) -> None:
+        """Report a packet received, once its last part (of several, with
+        attachments) is: its size counts them all."""
+        size = self.received_size + size_of((data,))
+        if packet is None:
+            self.received_size = size
+            return
+        self.received_size = 0
+        observer.received(self.sockets.get(packet.namespace), packet, size)
 
     async def connect_deadline(self, session: EngineSession, timeout: float) -> None:  # noqa: ASYNC109
         """Close the session unless it joins a namespace within ``timeout`` seconds."""

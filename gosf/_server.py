@@ -27,7 +27,7 @@ from ._connection import ENGINE_QUERY, Connection, auth_of
 from ._logs import Throttled
 from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
 from ._node import ClusterNode
-from ._observer import Observer, Observers, size_of
+from ._observer import Observer, Observers
 from ._slots import HandlerSlots
 from ._socket import DisconnectReason, Socket
 from ._transport._asgi import EngineASGI, serve_lifespan
@@ -38,7 +38,7 @@ from ._transport._session import EngineSession
 from .brokers import DEFAULT_QUERY_TIMEOUT, Broker, LocalBroker, SocketCommand
 from .protocol.errors import LocalProtocolError, RemoteProtocolError
 from .protocol.session import CloseReason
-from .protocol.socketio import Packet, PacketType
+from .protocol.socketio import PacketType
 from .types import ASGIApp, Receive, Scope, Send
 
 __all__ = ("SocketIOServer",)
@@ -322,12 +322,12 @@ class SocketIOServer:
             return
         packet = conn.decoder.feed(data)
         if self._observer is not None:
-            self._observe_received(self._observer, conn, packet, data)
+            conn.report_received(self._observer, packet, data)
         if packet is None:
             return
         kind = packet.type
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
-            socket = self._socket_for(conn, packet)
+            socket = conn.socket_for(packet)
             slots = self._slots
             if not conn.free_slots:
                 await slots.queue(session, conn, socket, packet)
@@ -342,7 +342,7 @@ class SocketIOServer:
             if not started:
                 slots.done(conn)
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
-            socket = self._socket_for(conn, packet)
+            socket = conn.socket_for(packet)
             if packet.id is not None:
                 socket._on_ack(packet.id, packet.data)
         elif kind is PacketType.CONNECT:
@@ -382,27 +382,7 @@ class SocketIOServer:
             for socket in conn.sockets.values():
                 socket.workers.retire_idle()
 
-    @staticmethod
-    def _observe_received(
-        observer: Observers, conn: Connection, packet: Packet | None, data: str | bytes
-    ) -> None:
-        """Report a packet received, once its last part (of several, with
-        attachments) is: its size counts them all."""
-        size = conn.received_size + size_of((data,))
-        if packet is None:
-            conn.received_size = size
-            return
-        conn.received_size = 0
-        observer.received(conn.sockets.get(packet.namespace), packet, size)
-
-    # -- dispatch ------------------------------------------------------------------
-
-    @staticmethod
-    def _socket_for(conn: Connection, packet: Packet) -> Socket:
-        socket = conn.sockets.get(packet.namespace)
-        if socket is None:
-            raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
-        return socket
+    # -- stopping -------------------------------------------------------------------
 
     async def shutdown(self, grace: float) -> None:
         """Stop gracefully: refuse new sessions, give running handlers ``grace``
