@@ -1,11 +1,12 @@
 """This process as one node of a cluster: what it asks the others, and answers them.
 
 The broker carries three things between the processes of a cluster
-(``gosf.brokers``): broadcasts, which each namespace's adapter publishes and
-:meth:`ClusterNode.deliver` hands to the adapter here; queries about rooms and
-sockets, which :meth:`ClusterNode.answer` answers for this process's sockets;
-and commands for one socket (disconnect, join, leave), carried as queries
-too, answered by whichever process has the socket.
+(``gosf.brokers``): broadcasts, which each namespace's adapter publishes
+(``Broker.publish``) and :meth:`ClusterNode.deliver` hands to the adapter
+here; queries about rooms and sockets, which :meth:`ClusterNode.answer`
+answers for this process's sockets; and commands for one socket
+(disconnect, join, leave), carried as queries too, answered by whichever
+process has the socket.
 """
 
 from __future__ import annotations
@@ -41,10 +42,6 @@ class ClusterNode:
         self.namespaces = namespaces
         self.observer: Observers | None = None
         """The server's observers, ``None`` while it has none (set by the server)."""
-
-    async def publish(self, broadcast: Broadcast) -> None:
-        """Hand a namespace's broadcast to the other processes."""
-        await self.broker.publish(broadcast)
 
     def deliver(self, broadcast: Broadcast) -> None:
         """A broadcast from another process: deliver it to this process's sockets."""

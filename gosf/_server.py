@@ -96,7 +96,7 @@ class SocketIOServer:
         """The namespace ``name``, created on first use."""
         ns = self.namespaces.get(name)
         if ns is None:
-            ns = self.namespaces[name] = Namespace(name, self._node.publish)
+            ns = self.namespaces[name] = Namespace(name, self.broker.publish)
             ns.observe(self._observer)
         return ns
 
