@@ -20,10 +20,11 @@ from urllib.parse import parse_qsl
 
 import anyio
 
+from ._adapter import to_engine
 from ._errors import ConnectionRefused
 from ._namespace import Namespace
-from ._observer import Observers
-from ._socket import Socket, to_engine
+from ._observer import Observers, size_of
+from ._socket import Socket
 from ._transport._event import Event
 from ._transport._session import EngineSession
 from .protocol.errors import RemoteProtocolError
@@ -92,21 +93,23 @@ class Connection:
             for handler in ns.connect_handlers:
                 await handler(socket, auth)
         except ConnectionRefused as exc:
+            socket.leave_all()  # the rooms its connect handlers joined
             refuse(session, socket, protocol, name, exc, observer)
             return
         except Exception:
             log.exception("connect handler of namespace %s failed", name)
+            socket.leave_all()
             refusal = ConnectionRefused("Internal server error")
             refuse(session, socket, protocol, name, refusal, observer)
             return
         if session.closed:
+            socket.leave_all()
             return
         self.sockets[name] = socket
         if self.connected is not None:
             self.connected.set()
             self.connected = None
-        ns.sockets[socket.sid] = socket
-        socket.join(socket.sid)
+        ns.adapter.attach(socket)  # in its own room from now on
         packet = Packet(PacketType.CONNECT, name, {"sid": socket.sid} if protocol == 5 else None)
         parts = encode(packet, protocol)
         session.send_nowait(to_engine(parts))
@@ -115,6 +118,29 @@ class Connection:
         socket._connected()
         if observer is not None:
             observer.connected(socket)
+
+    def socket_for(self, packet: Packet) -> Socket:
+        """The socket ``packet`` is for.
+
+        Raises:
+            RemoteProtocolError: the client has not joined the packet's namespace.
+        """
+        socket = self.sockets.get(packet.namespace)
+        if socket is None:
+            raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
+        return socket
+
+    def report_received(
+        self, observer: Observers, packet: Packet | None, data: str | bytes
+    ) -> None:
+        """Report a packet received, once its last part (of several, with
+        attachments) is: its size counts them all."""
+        size = self.received_size + size_of((data,))
+        if packet is None:
+            self.received_size = size
+            return
+        self.received_size = 0
+        observer.received(self.sockets.get(packet.namespace), packet, size)
 
     async def connect_deadline(self, session: EngineSession, timeout: float) -> None:  # noqa: ASYNC109
         """Close the session unless it joins a namespace within ``timeout`` seconds."""

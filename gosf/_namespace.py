@@ -1,4 +1,4 @@
-"""A Socket.IO namespace: its handlers, its sockets and its rooms."""
+"""A Socket.IO namespace: its handlers, and its sockets through its adapter."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from ._adapter import Adapter, Publish, to_engine
 from ._observer import Observers
-from ._socket import Dispatcher, EventHandler, Socket, to_engine
-from .brokers import Broadcast
-from .protocol.engineio import Packet as EnginePacket
+from ._socket import Dispatcher, EventHandler, Socket
 from .protocol.socketio import encode_event
 
 __all__ = ("ConnectHandler", "DisconnectHandler", "Dispatcher", "EventHandler", "Namespace")
@@ -23,27 +22,43 @@ ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
 DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
 """``async def on_disconnect(socket, reason)``."""
 
-Publish = Callable[[Broadcast], Awaitable[None]]
-"""Hands a broadcast to the broker (set by the server)."""
-
 
 class Namespace:
-    """Handlers and live state of one namespace (``"/"`` is the default one)."""
+    """Handlers and live state of one namespace (``"/"`` is the default one).
+
+    Its sockets and rooms are its :attr:`adapter`'s (``gosf._adapter``).
+    """
 
     def __init__(self, name: str, publish: Publish | None = None) -> None:
         if not name.startswith("/"):
             raise ValueError(f"a namespace starts with '/': {name!r}")
         self.name = name
-        self._publish = publish
+        self.adapter: Adapter[Socket] = Adapter(name, publish)
+        """Its rooms and their members, and delivery to them (here and, with
+        ``publish``, the broker's other processes)."""
         self.handlers: dict[str, EventHandler] = {}
         self.connect_handlers: list[ConnectHandler] = []
         self.disconnect_handlers: list[DisconnectHandler] = []
-        self._catch_all: Dispatcher | None = None
+        self.catch_all: Dispatcher | None = None
+        """What takes the events that have no handler (see :meth:`on_any`)."""
         self.observer: Observers | None = None
-        """The server's observers, ``None`` while it has none (set by the server)."""
-        self.sockets: dict[str, Socket] = {}
-        self.rooms: dict[str, set[Socket]] = {}
-        """Members of each room joined, but for the sockets' own rooms (see :meth:`_room`)."""
+        """The server's observers, ``None`` while it has none (see :meth:`observe`)."""
+
+    def observe(self, observer: Observers | None) -> None:
+        """Report to ``observer`` from now on (the server's observers, ``None``
+        while it has none), the adapter's joins and leaves included."""
+        self.observer = observer
+        self.adapter.observer = observer
+
+    @property
+    def sockets(self) -> dict[str, Socket]:
+        """The namespace's sockets by sid (its adapter's)."""
+        return self.adapter.sockets
+
+    @property
+    def rooms(self) -> dict[str, set[Socket]]:
+        """Members of each room joined, but for the sockets' own rooms (its adapter's)."""
+        return self.adapter.rooms
 
     def on(self, event: str, handler: EventHandler) -> None:
         """Register ``handler`` for ``event``.
@@ -68,11 +83,11 @@ class Namespace:
             ValueError: the namespace has one already.
             TypeError: ``handler`` is not an ``async def`` function.
         """
-        if self._catch_all is not None:
+        if self.catch_all is not None:
             raise ValueError(f"namespace {self.name!r} already has a catch-all handler")
         if not inspect.iscoroutinefunction(handler):
             raise TypeError("the catch-all handler must be an async function")
-        self._catch_all = handler
+        self.catch_all = handler
 
     async def emit(
         self,
@@ -90,54 +105,21 @@ class Namespace:
         """
         parts = encode_event(self.name, event, args)
         rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
-        sent = self.deliver(to_engine(parts), rooms, None if skip is None else skip.sid)
+        skip_sid = None if skip is None else skip.sid
+        adapter = self.adapter
+        sent = adapter.deliver(to_engine(parts), rooms, skip_sid)
         if self.observer is not None:
             self.observer.broadcast(self.name, event, args, parts, rooms, sent)
-        if self._publish is not None:
-            skip_sid = None if skip is None else skip.sid
-            await self._publish(Broadcast(self.name, tuple(parts), rooms, skip_sid))
-        return sent
-
-    def deliver(
-        self, packets: list[EnginePacket], rooms: tuple[str, ...] | None, skip: str | None
-    ) -> int:
-        """Queue ``packets`` for this process's sockets in ``rooms`` (all: ``None``)
-        except ``skip``; never waits. Returns how many sockets got them."""
-        sent = 0
-        for socket in self._targets(rooms):
-            if socket.sid != skip and socket.connected and socket.session.send_nowait(packets):
-                sent += 1
+        await adapter.publish(parts, rooms, skip_sid)
         return sent
 
     def members(self, room: str | None = None) -> list[Socket]:
         """The connected sockets in ``room`` (all of the namespace's for ``None``)."""
-        return [socket for socket in self._targets(room) if socket.connected]
-
-    def _targets(self, to: str | Iterable[str] | None) -> Iterable[Socket]:
-        if to is None:
-            return list(self.sockets.values())
-        if isinstance(to, str):
-            return self._room(to)
-        if isinstance(to, tuple) and len(to) == 1:
-            return self._room(to[0])
-        members: set[Socket] = set()
-        for room in to:
-            members.update(self._room(room))
-        return members
-
-    def _room(self, room: str) -> list[Socket]:
-        """The sockets in ``room``: those that joined it, and the socket whose
-        own room it is (not in :attr:`rooms`, to save a set per socket)."""
-        members = self.rooms.get(room)
-        owner = self.sockets.get(room)
-        if owner is not None and owner._own_room:
-            return [owner, *members] if members else [owner]
-        return list(members) if members else []
+        return self.adapter.members(room)
 
     async def _socket_closed(self, socket: Socket) -> None:
-        if self.sockets.get(socket.sid) is not socket:
+        if not self.adapter.detach(socket):
             return
-        del self.sockets[socket.sid]
         reason = socket.disconnect_reason
         assert reason is not None, "a socket gets its reason when it is closed, before this"
         try:

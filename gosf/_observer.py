@@ -76,7 +76,8 @@ class Observer:
         when it was in the room already)."""
 
     def room_left(self, socket: Socket, room: str) -> None:
-        """``socket`` left ``room`` (not called when it was not in the room)."""
+        """``socket`` left ``room`` (not called when it was not in the room); a
+        refused socket leaves the rooms its connect handlers joined."""
 
     def packet_received(self, socket: Socket | None, packet: Packet, size: int) -> None:
         """A Socket.IO packet of ``size`` bytes came from a client, decoded (an

@@ -6,62 +6,39 @@ the client joined and the handler slots that bound how many handlers the
 client may run at once.
 Inbound packets are dispatched in the transport's reader, in order: CONNECT is
 answered before the next packet is read, and an EVENT's handler is handed to a
-worker task of its socket (in the session's task group) in a free handler slot.
-
-Backpressure, the rule: an EVENT that finds every slot taken waits in the
-connection's queue (at most ``MAX_QUEUED_EVENTS``, in the order read), and the
-reader goes on reading, so the client's PONGs, CLOSE and ACKs are still read.
-A slot that frees goes to the queue's first event. Only when the queue is full
-too does the reader wait (for room in it), so a client's events cost at most
-``max_concurrent_handlers + MAX_QUEUED_EVENTS`` messages of ``max_payload``
-bytes; while it waits, the session's heartbeat is told (``hold_reading``) not
-to blame the client for the PONGs left unread. Queued events of a namespace
-the client leaves, or of a session that closes, are dropped: their handlers
-would have been cancelled.
+worker task of its socket (in the session's task group) in a free handler slot,
+or queued (``gosf._slots`` has that rule). Across processes the server is a
+node of its cluster (``gosf._node``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar, assert_never
+from typing import Any, TypeVar
 
 import anyio
 
 from ._config import ServerOptions
 from ._connection import ENGINE_QUERY, Connection, auth_of
 from ._logs import Throttled
-from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, EventHandler, Namespace
-from ._observer import Observer, Observers, size_of
-from ._socket import DisconnectReason, Socket, to_engine
+from ._namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
+from ._node import ClusterNode
+from ._observer import Observer, Observers
+from ._slots import HandlerSlots
+from ._socket import DisconnectReason, Socket
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer
-from ._transport._event import new_event
 from ._transport._forward import Forwarder
 from ._transport._http import query_params
 from ._transport._session import EngineSession
-from .brokers import (
-    DEFAULT_QUERY_TIMEOUT,
-    AnyAnswer,
-    AnyQuery,
-    Broadcast,
-    Broker,
-    CommandResult,
-    CountQuery,
-    LocalBroker,
-    RoomCounts,
-    RoomsQuery,
-    SocketCommand,
-    SocketCount,
-)
+from .brokers import DEFAULT_QUERY_TIMEOUT, Broker, LocalBroker, SocketCommand
 from .protocol.errors import LocalProtocolError, RemoteProtocolError
 from .protocol.session import CloseReason
-from .protocol.socketio import Packet, PacketType
+from .protocol.socketio import PacketType
 from .types import ASGIApp, Receive, Scope, Send
 
 __all__ = ("SocketIOServer",)
@@ -69,10 +46,6 @@ __all__ = ("SocketIOServer",)
 log = logging.getLogger("gosf")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-MAX_QUEUED_EVENTS = 16
-"""Events one client may have waiting for a handler slot before the server
-stops reading it (see the module's docstring)."""
 
 UNENCODABLE_LOG_INTERVAL = 10.0
 """Seconds between WARNING lines about answers that cannot be encoded (the rest go to DEBUG)."""
@@ -107,14 +80,15 @@ class SocketIOServer:
         self.options = options
         self.broker: Broker = broker if broker is not None else LocalBroker()
         """Carries broadcasts to the other processes of a cluster (local: none)."""
-        self.namespaces: dict[str, Namespace] = {"/": Namespace("/", self._publish)}
-        self.engine = EngineServer(options, self, node_id=self.broker.node_id)
-        self._asgi = EngineASGI(self.engine, other_app)
-        self._inflight = 0
-        self._idle: anyio.Event | None = None
-        self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
         self._observers = Observers()
         self._observer: Observers | None = None  # the same while there are observers
+        self.namespaces: dict[str, Namespace] = {}
+        self._node = ClusterNode(self.broker, self.namespaces)
+        self.namespace("/")
+        self.engine = EngineServer(options, self, node_id=self.broker.node_id)
+        self._asgi = EngineASGI(self.engine, other_app)
+        self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
+        self._slots = HandlerSlots(self.log_unencodable)
 
     # -- registration -----------------------------------------------------------
 
@@ -122,8 +96,8 @@ class SocketIOServer:
         """The namespace ``name``, created on first use."""
         ns = self.namespaces.get(name)
         if ns is None:
-            ns = self.namespaces[name] = Namespace(name, self._publish)
-            ns.observer = self._observer
+            ns = self.namespaces[name] = Namespace(name, self.broker.publish)
+            ns.observe(self._observer)
         return ns
 
     def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
@@ -165,9 +139,9 @@ class SocketIOServer:
 
     def _observers_changed(self) -> None:
         observer = self._observers if self._observers.observers else None
-        self._observer = observer
+        self._observer = self._slots.observer = self._node.observer = observer
         for ns in self.namespaces.values():
-            ns.observer = observer
+            ns.observe(observer)
 
     def on_connect(self, handler: ConnectHandler, *, namespace: str = "/") -> ConnectHandler:
         """Register ``async def on_connect(socket, auth)``.
@@ -249,8 +223,9 @@ class SocketIOServer:
         async with self._asgi.running(), anyio.create_task_group() as tg:
             await tg.start(forwarder.run)
             self.engine.forwarder = forwarder
+            node = self._node
             run_broker = partial(
-                self.broker.run, self._deliver_remote, answer=self._answer, inbox=forwarder.inbox
+                self.broker.run, node.deliver, answer=node.answer, inbox=forwarder.inbox
             )
             await tg.start(run_broker)
             try:
@@ -259,18 +234,7 @@ class SocketIOServer:
                 self.engine.forwarder = None
                 tg.cancel_scope.cancel()
 
-    # -- across processes -----------------------------------------------------------
-
-    async def _publish(self, broadcast: Broadcast) -> None:
-        await self.broker.publish(broadcast)
-
-    def _deliver_remote(self, broadcast: Broadcast) -> None:
-        """A broadcast from another process: deliver it to this process's sockets."""
-        ns = self.namespaces.get(broadcast.namespace)
-        if ns is not None:
-            sent = ns.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
-            if self._observer is not None:
-                self._observer.delivered(broadcast.parts, broadcast.rooms, sent)
+    # -- across processes (gosf._node) ----------------------------------------------
 
     async def cluster_rooms(
         self,
@@ -287,11 +251,7 @@ class SocketIOServer:
         Raises:
             ValueError: ``timeout`` is not positive.
         """
-        rooms: dict[str, int] = {}
-        for answer in await self.broker.query(RoomsQuery(namespace), timeout):
-            for room, count in answer.rooms.items():
-                rooms[room] = rooms.get(room, 0) + count
-        return rooms
+        return await self._node.rooms(namespace, timeout)
 
     async def cluster_socket_count(
         self,
@@ -304,8 +264,7 @@ class SocketIOServer:
         Raises:
             ValueError: ``timeout`` is not positive.
         """
-        answers = await self.broker.query(CountQuery(namespace), timeout)
-        return sum(answer.count for answer in answers)
+        return await self._node.socket_count(namespace, timeout)
 
     async def command_socket(
         self,
@@ -324,40 +283,7 @@ class SocketIOServer:
                 or ``timeout`` is not positive.
         """
         command = SocketCommand(op, sid, room, namespace)  # type: ignore[arg-type]  # checked there
-        if self._answer(command) == CommandResult(True):
-            return True  # most often here: no need to ask the others
-        answers = await self.broker.query(command, timeout)
-        return any(answer.found for answer in answers)
-
-    def _answer(self, query: AnyQuery) -> AnyAnswer:
-        """Answer a cluster query for this process's sockets (see :meth:`cluster_rooms`)."""
-        ns = self.namespaces.get(query.namespace)
-        match query:
-            case RoomsQuery():
-                rooms: dict[str, int] = {}
-                if ns is not None:
-                    for room, members in ns.rooms.items():
-                        if room in ns.sockets:
-                            continue  # named by a sid: that socket's own room, joined by others
-                        count = sum(1 for socket in members if socket.connected)
-                        if count:
-                            rooms[room] = count
-                return RoomCounts(rooms)
-            case CountQuery():
-                return SocketCount(0 if ns is None else len(ns.members()))
-            case SocketCommand(op=op, sid=sid, room=room):
-                socket = ns.sockets.get(sid) if ns is not None else None
-                if socket is None or not socket.connected:
-                    return CommandResult(False)
-                if op == "disconnect":
-                    socket.disconnect()
-                elif op == "join" and room is not None:
-                    socket.join(room)
-                elif op == "leave" and room is not None and room != socket.sid:
-                    socket.leave(room)
-                return CommandResult(True)
-            case _:
-                assert_never(query)
+        return await self._node.command(command, timeout)
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()
@@ -396,26 +322,27 @@ class SocketIOServer:
             return
         packet = conn.decoder.feed(data)
         if self._observer is not None:
-            self._observe_received(self._observer, conn, packet, data)
+            conn.report_received(self._observer, packet, data)
         if packet is None:
             return
         kind = packet.type
         if kind is PacketType.EVENT or kind is PacketType.BINARY_EVENT:
-            socket = self._socket_for(conn, packet)
+            socket = conn.socket_for(packet)
+            slots = self._slots
             if not conn.free_slots:
-                await self._queue_event(session, conn, socket, packet)
+                await slots.queue(session, conn, socket, packet)
                 return
             conn.free_slots -= 1
-            self._inflight += 1
+            slots.inflight += 1
             try:
-                started = self._start_event(conn, socket, packet)
+                started = slots.start(conn, socket, packet)
             except BaseException:
-                self._work_done(conn)
+                slots.done(conn)
                 raise
             if not started:
-                self._work_done(conn)
+                slots.done(conn)
         elif kind is PacketType.ACK or kind is PacketType.BINARY_ACK:
-            socket = self._socket_for(conn, packet)
+            socket = conn.socket_for(packet)
             if packet.id is not None:
                 socket._on_ack(packet.id, packet.data)
         elif kind is PacketType.CONNECT:
@@ -427,7 +354,7 @@ class SocketIOServer:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
                 socket._close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
-                self._drop_queued(conn, socket)
+                self._slots.drop_queued(conn, socket)
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
 
@@ -453,163 +380,18 @@ class SocketIOServer:
         conn: Connection | None = session.upper
         if conn is not None:
             for socket in conn.sockets.values():
-                socket._retire_idle_workers()
+                socket.workers.retire_idle()
 
-    @staticmethod
-    def _observe_received(
-        observer: Observers, conn: Connection, packet: Packet | None, data: str | bytes
-    ) -> None:
-        """Report a packet received, once its last part (of several, with
-        attachments) is: its size counts them all."""
-        size = conn.received_size + size_of((data,))
-        if packet is None:
-            conn.received_size = size
-            return
-        conn.received_size = 0
-        observer.received(conn.sockets.get(packet.namespace), packet, size)
-
-    # -- dispatch ------------------------------------------------------------------
-
-    @staticmethod
-    def _socket_for(conn: Connection, packet: Packet) -> Socket:
-        socket = conn.sockets.get(packet.namespace)
-        if socket is None:
-            raise RemoteProtocolError(f"namespace {packet.namespace!r} is not connected")
-        return socket
-
-    def _start_event(self, conn: Connection, socket: Socket, packet: Packet) -> bool:
-        """Start the handler of an EVENT in a handler slot the caller took (and counted).
-
-        Returns whether one started; if not (no handler), the slot is still the caller's.
-        """
-        event, *args = packet.data
-        ns = socket.namespace
-        handler = ns.handlers.get(event)
-        if handler is None and ns._catch_all is None:
-            log.debug("no handler for %r in %s", event, ns.name)
-            return False
-        socket._start_handler(self._run_event, conn, socket, handler, event, args, packet.id)
-        return True
-
-    async def _queue_event(
-        self, session: EngineSession, conn: Connection, socket: Socket, packet: Packet
-    ) -> None:
-        """Queue an EVENT that found every handler slot taken; when the queue is
-        full, first wait for room in it (the client is not read meanwhile)."""
-        queue = conn.queue
-        if queue is None:
-            queue = conn.queue = deque()
-        if len(queue) >= MAX_QUEUED_EVENTS:
-            # Not reading the client means not reading its PONGs either: the
-            # heartbeat is told so, and does not count that time against it.
-            session.hold_reading(True)
-            try:
-                while len(queue) >= MAX_QUEUED_EVENTS:
-                    if conn.queue_room is None:
-                        conn.queue_room = new_event()
-                    await conn.queue_room.wait()
-            finally:
-                session.hold_reading(False)
-            if socket._closed or session.closed:
-                return  # disconnected meanwhile: its handler would be cancelled
-            if conn.free_slots:  # the queue ran empty meanwhile: no one to overtake
-                conn.free_slots -= 1
-                self._inflight += 1
-                if not self._start_event(conn, socket, packet):
-                    self._work_done(conn)
-                return
-        queue.append((socket, packet))
-
-    @staticmethod
-    def _drop_queued(conn: Connection, socket: Socket) -> None:
-        """Drop the queued events of a socket that closed (their handlers would be cancelled)."""
-        queue = conn.queue
-        if queue and any(queued is socket for queued, _ in queue):
-            kept = [entry for entry in queue if entry[0] is not socket]
-            queue.clear()
-            queue.extend(kept)
-            room = conn.queue_room
-            if room is not None:
-                conn.queue_room = None
-                room.set()
-
-    async def _run_event(
-        self,
-        conn: Connection,
-        socket: Socket,
-        handler: EventHandler | None,
-        event: str,
-        args: list[Any],
-        ack_id: int | None,
-    ) -> None:
-        """Run an EVENT's handler (``None``: the namespace's catch-all, which
-        answers itself), log what it raises, free its slot, tell the observers
-        how long it took. One coroutine: on the hot path every await level costs."""
-        observer = self._observer
-        started = time.perf_counter() if observer is not None else 0.0
-        failed = False
-        try:
-            if handler is None:
-                catch_all = socket.namespace._catch_all
-                assert catch_all is not None  # checked by _start_event
-                await catch_all(socket, event, args, ack_id)
-            else:
-                result = await handler(socket, *args)
-                if ack_id is not None:
-                    try:
-                        if result is None:
-                            ack = socket.ack(ack_id)
-                        elif isinstance(result, tuple):
-                            ack = socket.ack(ack_id, *result)
-                        else:
-                            ack = socket.ack(ack_id, result)
-                    except LocalProtocolError as exc:
-                        # JSON cannot carry the result: the client gets an empty
-                        # ack rather than waiting for one that never comes.
-                        self.log_unencodable("ack", event, socket.sid, exc, "an empty ack")
-                        ack = socket.ack(ack_id)
-                    await ack
-        except Exception:
-            failed = True
-            log.exception("handler for %r failed (socket %s)", event, socket.sid)
-        finally:
-            self._work_done(conn)
-        if observer is not None:  # not when cancelled: the exception goes on from finally
-            observer.finished(socket, event, time.perf_counter() - started, failed)
-
-    def _work_done(self, conn: Connection) -> None:
-        """A handler slot is free: the first queued event takes it, else it is counted free."""
-        queue = conn.queue
-        while queue:
-            socket, packet = queue.popleft()
-            room = conn.queue_room
-            if room is not None:
-                conn.queue_room = None
-                room.set()
-            if socket._closed or socket.session.closed:
-                continue  # its handler would be cancelled at once
-            try:
-                if self._start_event(conn, socket, packet):
-                    return  # the slot (and its count in _inflight) is the event's now
-            except RuntimeError:  # the session is ending: no task group to start in
-                continue
-        conn.free_slots += 1
-        self._inflight -= 1
-        if not self._inflight and self._idle is not None:
-            self._idle.set()
-            self._idle = None
+    # -- stopping -------------------------------------------------------------------
 
     async def shutdown(self, grace: float) -> None:
         """Stop gracefully: refuse new sessions, give running handlers ``grace``
         seconds to finish, then disconnect every client cleanly."""
         self.engine.accepting = False
         with anyio.move_on_after(grace) as idle:
-            await self.wait_idle()
+            await self._slots.wait_idle()
         await self.engine.close_all(CloseReason.SERVER_SHUTTING_DOWN, deadline=idle.deadline)
 
     async def wait_idle(self) -> None:
         """Wait until no event handler is running."""
-        while self._inflight:
-            if self._idle is None:
-                self._idle = anyio.Event()
-            await self._idle.wait()
+        await self._slots.wait_idle()

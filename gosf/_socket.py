@@ -1,4 +1,9 @@
-"""A client's connection to one namespace, as the server sees it."""
+"""A client's connection to one namespace, as the server sees it.
+
+A :class:`Socket` talks to its client (events, calls and their acks) and
+closes; it keeps no room state (the namespace's adapter, ``gosf._adapter``,
+holds it all) and runs its handlers in its workers (``gosf._workers``).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,12 @@ from typing import Any, Protocol, TypeAlias
 
 import anyio
 
+from ._adapter import Adapter, to_engine
 from ._errors import Disconnected
-from ._transport._event import Wakeup, new_wakeup, wake, wakeup_wait
 from ._transport._http import header
-from ._transport._session import EngineSession, current_session
+from ._transport._session import EngineSession
+from ._workers import Workers
 from .protocol.engineio import Packet as EnginePacket
-from .protocol.engineio import message
 from .protocol.session import CloseReason
 from .protocol.socketio import Packet, PacketType, encode, encode_ack, encode_event
 
@@ -27,7 +32,6 @@ __all__ = (
     "Socket",
     "SocketNamespace",
     "SocketObserver",
-    "to_engine",
 )
 
 log = logging.getLogger("gosf")
@@ -50,13 +54,6 @@ class DisconnectReason(enum.StrEnum):
     """The client left the namespace (socket.io-client's ``socket.disconnect()``)."""
     SERVER_NAMESPACE_DISCONNECT = "server namespace disconnect"
     """The application called :meth:`Socket.disconnect`."""
-
-
-def to_engine(parts: list[str | bytes]) -> list[EnginePacket]:
-    """Wrap encoded Socket.IO parts (text packet + attachments) in Engine.IO messages."""
-    if len(parts) == 1:  # no attachments, the usual case
-        return [message(parts[0])]
-    return [message(part) for part in parts]
 
 
 EventHandler: TypeAlias = Callable[..., Awaitable[Any]]
@@ -92,10 +89,6 @@ class SocketObserver(Protocol):
 
     def sent(self, socket: Socket | None, packet: Packet, parts: list[str | bytes]) -> None: ...
 
-    def joined(self, socket: Socket, room: str) -> None: ...
-
-    def left(self, socket: Socket, room: str) -> None: ...
-
     def disconnected(self, socket: Socket, reason: CloseReason | DisconnectReason) -> None: ...
 
     def acked(self, socket: Socket, event: str, latency: float) -> None: ...
@@ -112,8 +105,8 @@ class SocketNamespace(Protocol):
     def name(self) -> str: ...
 
     @property
-    def rooms(self) -> dict[str, set[Socket]]:
-        """Members of each room joined; a socket adds and removes itself."""
+    def adapter(self) -> Adapter[Socket]:
+        """Who holds the namespace's rooms, the socket's among them."""
         ...
 
     @property
@@ -125,7 +118,7 @@ class SocketNamespace(Protocol):
         ...
 
     @property
-    def _catch_all(self) -> Dispatcher | None:
+    def catch_all(self) -> Dispatcher | None:
         """What takes the events that have no handler (set by ``on_any``)."""
         ...
 
@@ -148,14 +141,6 @@ class SocketNamespace(Protocol):
         ...
 
 
-class _Worker:
-    __slots__ = ("job", "wake")
-
-    def __init__(self) -> None:
-        self.job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = None
-        self.wake: Wakeup  # made each time the worker goes idle
-
-
 class _AckWaiter:
     __slots__ = ("done", "error", "result")
 
@@ -169,11 +154,10 @@ class Socket:
     """One client connected to one namespace.
 
     Created by the server when a CONNECT packet is accepted; handlers receive
-    it as their first argument. Its handlers run in worker tasks of the
-    session's task group, each under a cancel scope of the socket's, so they
-    are cancelled when the client disconnects (from this namespace or
-    altogether); the disconnect handlers run once they have ended. An idle
-    socket has no task of its own.
+    it as their first argument. Its handlers run in its :attr:`workers`,
+    tasks of the session's task group, so they are cancelled when the client
+    disconnects (from this namespace or altogether); the disconnect handlers
+    run once they have ended. An idle socket has no task of its own.
     """
 
     def __init__(
@@ -191,19 +175,11 @@ class Socket:
         self.disconnect_reason: CloseReason | DisconnectReason | None = None
         """Why the socket was closed (the first reason given); ``None`` until then."""
         self.state: dict[str, Any] = {}
-        # The rooms joined besides its own (made on the first such join); its
-        # own room (its sid) is a flag: the namespace finds the socket by sid.
-        self._rooms: set[str] | None = None
-        self._own_room = False
+        self.workers = Workers(session)
+        """Where its handlers run (started by the server's handler slots)."""
         self._next_ack_id = 0
         self._acks: dict[int, _AckWaiter] | None = None  # calls waiting for their ack
         self._closed = False
-        # Worker tasks waiting for a handler to run, and a cancel scope per
-        # worker (cancelled by _close); made with the first worker.
-        self._idle: list[_Worker] | None = None
-        self._workers = 0  # worker tasks alive
-        self._scopes: list[anyio.CancelScope] | None = None
-        self._drained: anyio.Event | None = None  # set when the last worker ends
         self._early: list[list[EnginePacket]] | None = None  # emitted before the CONNECT went out
         self._siblings = siblings  # the client's sockets by namespace, this one included
 
@@ -246,51 +222,18 @@ class Socket:
     @property
     def rooms(self) -> frozenset[str]:
         """The rooms this socket is in (a snapshot)."""
-        rooms = self._rooms or ()
-        return frozenset((self.sid, *rooms)) if self._own_room else frozenset(rooms)
+        return self.namespace.adapter.rooms_of(self)
 
     # -- rooms --------------------------------------------------------------------
 
     def join(self, room: str) -> None:
-        if room == self.sid:
-            # Its own room costs no set: the namespace finds it by sid.
-            if self._own_room:
-                return
-            self._own_room = True
-        else:
-            rooms = self._rooms
-            if rooms is None:
-                rooms = self._rooms = set()
-            elif room in rooms:
-                return  # observers hear of changes only
-            rooms.add(room)
-            self.namespace.rooms.setdefault(room, set()).add(self)
-        observer = self.namespace.observer
-        if observer is not None:
-            observer.joined(self, room)
+        self.namespace.adapter.add(self, room)
 
     def leave(self, room: str) -> None:
-        if room == self.sid:
-            if not self._own_room:
-                return
-            self._own_room = False
-        else:
-            if self._rooms is not None:
-                self._rooms.discard(room)
-            members = self.namespace.rooms.get(room)
-            if members is None or self not in members:
-                return
-            members.discard(self)
-            if not members:
-                del self.namespace.rooms[room]
-        observer = self.namespace.observer
-        if observer is not None:
-            observer.left(self, room)
+        self.namespace.adapter.remove(self, room)
 
     def leave_all(self) -> None:
-        self.leave(self.sid)
-        for room in list(self._rooms or ()):
-            self.leave(room)
+        self.namespace.adapter.remove_all(self)
 
     # -- talking to the client ------------------------------------------------------
 
@@ -447,8 +390,7 @@ class Socket:
         if observer is not None:
             # Before anything is undone: observers still see its rooms and state.
             observer.disconnected(self, self.disconnect_reason)
-        for scope in self._scopes or ():
-            scope.cancel()
+        self.workers.cancel()
         for waiter in self._acks.values() if self._acks else ():
             waiter.error = Disconnected(self.sid)
             waiter.done.set()
@@ -472,88 +414,19 @@ class Socket:
         grace = DISCONNECT_GRACE  # read at each call: tests shorten it
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(grace) as waiting:
-                while self._workers:
-                    if self._drained is None:
-                        self._drained = anyio.Event()
-                    await self._drained.wait()
+                await self.workers.drain()
             if waiting.cancelled_caught:
                 log.warning(
                     "%s: %d handler(s) still running %s s after the disconnect "
                     "(a worker thread cannot be cancelled); closing without them",
                     self,
-                    self._workers,
+                    self.workers.running,
                     grace,
                 )
             with anyio.move_on_after(grace) as hooks:
                 await self.namespace._socket_closed(self)
             if hooks.cancelled_caught:
                 log.warning("%s: disconnect handlers cut off after %s s", self, grace)
-
-    def _start_handler(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Run ``func(*args)`` in a worker task of this socket.
-
-        An idle worker takes it if there is one (a hand-over is much cheaper
-        than a new task); otherwise a new worker starts in the session's task
-        group. The caller bounds how many run at once, so the workers are
-        bounded too.
-
-        Raises:
-            RuntimeError: the socket is closed.
-        """
-        if self._closed:
-            raise RuntimeError("socket is closed")
-        if self._idle:
-            worker = self._idle.pop()
-            worker.job = (func, args)
-            wake(worker.wake)
-            return
-        session = self.session
-        session.task_group.start_soon(self._worker, func, args, session.taken_over)
-        self._workers += 1
-
-    def _retire_idle_workers(self) -> None:
-        """End the worker tasks waiting for a handler to run (on each heartbeat).
-
-        A client that went quiet then holds no task: the next event starts a
-        worker again (:meth:`_start_handler`).
-        """
-        idle, self._idle = self._idle, None
-        for worker in idle or ():
-            wake(worker.wake)  # with no job: its loop ends
-
-    async def _worker(
-        self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...], taken_over: bool
-    ) -> None:
-        current_session.set(self.session)  # this task serves this client only
-        me = _Worker()
-        job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
-        scope = anyio.CancelScope()
-        scopes = self._scopes
-        if scopes is None:
-            scopes = self._scopes = []
-        scopes.append(scope)
-        try:
-            with scope:
-                if self._closed:
-                    scope.cancel()
-                while job is not None:
-                    await job[0](*job[1])
-                    if self.session.taken_over is not taken_over:
-                        break  # the session moved to a websocket's call: this task group ends
-                    me.job, me.wake = None, new_wakeup()
-                    idle = self._idle
-                    if idle is None:
-                        idle = self._idle = []
-                    idle.append(me)
-                    await wakeup_wait(me.wake)  # cancelled with the socket
-                    job = me.job
-        finally:
-            scopes.remove(scope)
-            if self._idle and me in self._idle:
-                self._idle.remove(me)
-            self._workers -= 1
-            if not self._workers and self._drained is not None:
-                self._drained.set()
 
     def _connected(self) -> None:
         """Mark connected and release what handlers emitted before the CONNECT went out."""

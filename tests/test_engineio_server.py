@@ -22,6 +22,7 @@ import pytest
 import gosf
 from gosf._transport._session import EngineSession
 from gosf._transport._wswriter import WebSocketWriter
+from gosf._workers import Workers
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from gosf.protocol.session import Session
 from tests.harness import (
@@ -468,7 +469,7 @@ def has_writer_task(session: EngineSession) -> bool:
 def handler_workers(server: gosf.SocketIOServer) -> int:
     """Worker tasks alive for the server's only client (its "/" socket)."""
     (socket,) = server.namespaces["/"].sockets.values()
-    return socket._workers
+    return socket.workers.running
 
 
 async def test_a_client_gone_quiet_keeps_no_handler_worker(
@@ -477,7 +478,7 @@ async def test_a_client_gone_quiet_keeps_no_handler_worker(
     # A handler runs in a worker task that waits for the client's next event
     # (cheaper than a task per event); a heartbeat ends it once it is idle,
     # and the next event starts one again.
-    workers = watch_attribute(monkeypatch, gosf.Socket, "_workers")
+    workers = watch_attribute(monkeypatch, Workers, "running")
     async with running(ping_interval=0.2, ping_timeout=1) as (server, host, _):
         async with socketio_ws(host) as ws:
             with anyio.fail_after(5):

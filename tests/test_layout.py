@@ -223,7 +223,17 @@ LAYERS = {
     "brokers": Layer(("gosf.brokers",), ("foundation",)),
     "engine.io": Layer(("gosf._transport",), ("foundation", "protocol")),
     "socket.io server": Layer(
-        ("gosf._server", "gosf._connection", "gosf._namespace", "gosf._observer", "gosf._socket"),
+        (
+            "gosf._server",
+            "gosf._adapter",
+            "gosf._connection",
+            "gosf._namespace",
+            "gosf._node",
+            "gosf._observer",
+            "gosf._slots",
+            "gosf._socket",
+            "gosf._workers",
+        ),
         ("foundation", "protocol", "brokers", "engine.io"),
     ),
     "socket.io client": Layer(

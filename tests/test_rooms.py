@@ -134,3 +134,40 @@ async def test_rooms_are_left_on_disconnect(anyio_backend: str) -> None:
         assert seen == [frozenset({sid, "red"})]
         namespace = server.namespaces["/"]
         assert namespace.rooms == {} and namespace.members(sid) == []
+
+
+async def test_a_refused_socket_leaves_the_rooms_its_connect_handler_joined(
+    anyio_backend: str,
+) -> None:
+    server = make_server()
+    left: list[str] = []
+
+    @server.on_connect
+    async def join_then_refuse(socket: gosf.Socket, auth: dict[str, Any]) -> None:
+        socket.join("red")
+        socket.join(socket.sid)
+        if auth.get("refuse"):
+            raise gosf.ConnectionRefused("no")
+
+    class Leaves(gosf.Observer):
+        def room_left(self, socket: gosf.Socket, room: str) -> None:
+            left.append(room)
+
+    server.observe(Leaves())
+    with anyio.fail_after(10):
+        async with peers(server, 1) as (a,):
+            assert await a.call("rooms") == sorted([a.sid, "red"])
+            with pytest.raises(gosf.ConnectionRefused):
+                refused = gosf.SocketIOClient()
+                async with refused.connect(
+                    "http://testserver",
+                    path="/socket.io",
+                    connector=asgi_connector(server),
+                    auth={"refuse": True},
+                ):
+                    pass
+            # The refused socket is in no room (nor kept alive by one).
+            assert server.namespaces["/"].rooms == {"red": set(server.namespace("/").members())}
+            assert len(left) == 2 and "red" in left
+            assert await server.cluster_rooms() == {"red": 1}
+            assert await a.call("to", "red") == 1

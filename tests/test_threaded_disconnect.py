@@ -14,6 +14,7 @@ import pytest
 
 import gosf
 import gosf._socket
+from gosf._workers import Workers
 from tests.harness import serve_app, watch_attribute
 from tests.sioclient import SioClient
 
@@ -27,7 +28,7 @@ async def test_namespace_disconnect_during_a_blocked_thread_still_cleans_up(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(gosf._socket, "DISCONNECT_GRACE", 0.2)
-    workers = watch_attribute(monkeypatch, gosf._socket.Socket, "_workers")
+    workers = watch_attribute(monkeypatch, Workers, "running")
     app = gosf.App()
     started, release = threading.Event(), threading.Event()
     sockets: list[gosf.Socket] = []
@@ -62,7 +63,7 @@ async def test_namespace_disconnect_during_a_blocked_thread_still_cleans_up(
             assert not release.is_set()  # all that while the thread was still blocked
 
             release.set()
-            await workers.until(lambda: sockets[0]._workers == 0)
+            await workers.until(lambda: sockets[0].workers.running == 0)
             await client.ws.send("40")  # back in: answered before the next packet is read
             reply = await client.call("echo", {"text": "back"})
             assert reply == [{"success": True, "text": "back"}]
