@@ -62,9 +62,16 @@ def reload(config: Config, arguments: Sequence[str], folders: Sequence[str]) -> 
     fd = int(hypercorn.bind[0].removeprefix("fd://"))
     stopping = threading.Event()
     received: list[signal.Signals] = []
+    running: list[subprocess.Popen[bytes]] = []  # the server, for a second signal
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signal.Signals(signum))
+        if stopping.is_set():
+            # A second Ctrl-C while the server drains: pass it on at once, so
+            # that it forces its way out as it would without the reloader.
+            for server in running:
+                if server.poll() is None:
+                    server.send_signal(signum)
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -82,11 +89,13 @@ def reload(config: Config, arguments: Sequence[str], folders: Sequence[str]) -> 
         ):
             if server is None:  # the first tick: the watch is in place
                 server = _start(arguments, fd)
+                running[:] = [server]
             elif changes:
                 names = sorted({_shown(path) for _, path in changes})
                 print(f"gosf: {', '.join(names)} changed: restarting", flush=True)
                 _stop(server, signal.SIGTERM, timeout)
                 server, exit_reported = _start(arguments, fd), False
+                running[:] = [server]
             elif server.poll() is not None and not exit_reported:
                 print(
                     f"gosf: the server exited with status {server.returncode}; "

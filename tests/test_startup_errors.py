@@ -195,6 +195,19 @@ def test_trio_missing_names_the_extra() -> None:
     )
 
 
+def test_reload_without_watchfiles_names_the_extra() -> None:
+    refused(
+        run(
+            "run",
+            "tests.apps.startup_app:app",
+            "--reload",
+            preamble="import sys; sys.modules['watchfiles'] = None",
+        ),
+        "gosf: error: --reload needs watchfiles, which is not installed: "
+        "pip install 'gosf[reload]'",
+    )
+
+
 def test_the_trio_extra_is_real() -> None:
     import tomllib
 
