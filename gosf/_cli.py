@@ -81,9 +81,10 @@ def load(spec: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name is not None and module_name.startswith(error.name):
+        missing = error.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):
             raise CliError(
-                f"cannot import {module_name!r}: no module named {error.name!r} "
+                f"cannot import {module_name!r}: no module named {missing!r} "
                 f"(run gosf from the folder that holds it, or set PYTHONPATH)"
             ) from None
         traceback.print_exc()

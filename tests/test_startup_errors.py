@@ -241,6 +241,16 @@ def test_a_module_that_is_not_there() -> None:
     )
 
 
+def test_a_module_whose_own_import_is_missing_keeps_its_traceback(tmp_path: Path) -> None:
+    # The missing module's name begins the app module's: still the app's own import.
+    (tmp_path / "demo_app.py").write_text("import demo\n")
+    result = run("run", "demo_app:app", cwd=tmp_path)
+    assert result.returncode == 1 and 'demo_app.py", line 1' in result.stderr
+    assert result.stderr.endswith(
+        "gosf: error: importing 'demo_app' failed: No module named 'demo'\n"
+    )
+
+
 def test_a_missing_attribute_names_the_apps_there() -> None:
     refused(
         run("run", "tests.apps.startup_app:application"),
