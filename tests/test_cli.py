@@ -41,16 +41,30 @@ class Command:
     def __init__(self, process: subprocess.Popen[str]) -> None:
         self.process = process
         self.lines: list[str] = []
+        self._abandoned = False  # a read timed out: its thread still holds stdout
 
     async def line(self) -> str:
         """The next line of standard output (``""`` at its end)."""
         assert self.process.stdout is not None
+        self._abandoned = True
         with anyio.fail_after(LINE_TIMEOUT):
             line = await anyio.to_thread.run_sync(
                 self.process.stdout.readline, abandon_on_cancel=True
             )
+        self._abandoned = False
         self.lines.append(line)
         return line.rstrip("\n")
+
+    def close(self) -> None:
+        """Kill the process if it still runs; close its pipes (not one a
+        timed-out read still blocks on: closing would wait for that read)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        if self.process.stdout is not None and not self._abandoned:
+            self.process.stdout.close()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
 
     async def ready(self) -> tuple[int, str]:
         """Read up to the ready line; its port and backend."""
@@ -81,15 +95,11 @@ def spawn(command: list[str], cwd: Path = ROOT) -> subprocess.Popen[str]:
 @contextmanager
 def gosf_command(*args: str, cwd: Path = ROOT) -> Iterator[Command]:
     process = spawn([sys.executable, "-m", "gosf", *args], cwd)
+    command = Command(process)
     try:
-        yield Command(process)
+        yield command
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        command.close()
 
 
 async def echo(port: int) -> list[object]:
@@ -146,12 +156,7 @@ async def test_startup_prints_the_same_ready_line(anyio_backend: str) -> None:
         assert await command.line() == "gosf: stopped (SIGTERM)"
         assert await command.exit_code() == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        command.close()
 
 
 APP = """
@@ -182,10 +187,23 @@ async def test_reload_restarts_the_server_when_a_file_changes(
         assert await command.ready() == (port, anyio_backend)  # the same socket
         with anyio.fail_after(LINE_TIMEOUT):
             assert await echo(port) == [{"success": True, "text": "hi again"}]
-        command.process.send_signal(signal.SIGINT)
-        assert await command.line() == "gosf: stopped (SIGINT)"
+        # Either signal stops the supervisor and its server (one per backend: each
+        # run restarts a server, which takes a while).
+        signum = signal.SIGINT if anyio_backend == "asyncio" else signal.SIGTERM
+        command.process.send_signal(signum)
+        assert await command.line() == f"gosf: stopped ({signum.name})"
         assert await command.exit_code() == 0
         assert await command.line() == ""  # nothing after the stop line
+
+
+async def test_a_server_outlives_no_killed_reloader(anyio_backend: str, tmp_path: Path) -> None:
+    (tmp_path / "reloaded_app.py").write_text(APP.format(suffix=""))
+    args = ("run", "reloaded_app:app", "--port", "0", "--reload", "--backend", anyio_backend)
+    with gosf_command(*args, cwd=tmp_path) as command:
+        await command.ready()
+        command.process.kill()  # the supervisor, with no chance to stop its server
+        assert await command.line() == "gosf: stopped (SIGTERM)"
+        assert await command.line() == ""  # the server is gone too: nobody holds stdout
 
 
 async def test_workers_without_a_broker_get_the_reminder(anyio_backend: str) -> None:
