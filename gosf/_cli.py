@@ -142,7 +142,11 @@ def _configured(args: argparse.Namespace, app: Any) -> Config:
     if args.backend is not None:
         options["backend"] = args.backend
     if args.ssl_keyfile is not None or args.ssl_certfile is not None:
-        options.update(secure=True, ssl_key=args.ssl_keyfile, ssl_cert=args.ssl_certfile)
+        options["secure"] = True  # a file the flags leave out may come from the config
+        if args.ssl_keyfile is not None:
+            options["ssl_key"] = args.ssl_keyfile
+        if args.ssl_certfile is not None:
+            options["ssl_cert"] = args.ssl_certfile
     try:
         config = Config.from_mapping(base, **options)
         if isinstance(app, App):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import tomllib
@@ -19,7 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
+import trustme
 
 import gosf
 from tests.conftest import ROOT
@@ -226,3 +229,28 @@ async def test_workers_without_a_broker_get_the_reminder(anyio_backend: str) -> 
             'and broadcasts reach one worker\'s clients only; set "broker": "redis://..." '
             "(docs/deployment.md)\n"
         )
+
+
+async def test_run_with_tls_flags(anyio_backend: str, tmp_path: Path) -> None:
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    cert.private_key_pem.write_to_path(key_file)
+    verify = ssl.create_default_context()
+    authority.configure_trust(verify)
+    args = ("run", "tests.apps.startup_app:app", "--port", "0", "--backend", anyio_backend)
+    tls = ("--ssl-certfile", str(cert_file), "--ssl-keyfile", str(key_file))
+    with gosf_command(*args, *tls) as command:
+        while not (line := await command.line()).startswith("gosf: "):
+            assert line, command.lines
+        ready = re.fullmatch(r"gosf: serving on https://127\.0\.0\.1:(\d+)/ \(.*", line)
+        assert ready is not None, line
+        with anyio.fail_after(LINE_TIMEOUT):
+            async with httpx.AsyncClient(verify=verify) as http:
+                url = f"https://127.0.0.1:{ready.group(1)}/socket.io/?EIO=4&transport=polling"
+                answer = await http.get(url)
+        assert answer.status_code == 200 and answer.text.startswith("0{")
+        command.process.send_signal(signal.SIGTERM)
+        assert await command.line() == "gosf: stopped (SIGTERM)"
+        assert await command.exit_code() == 0

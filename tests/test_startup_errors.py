@@ -289,3 +289,10 @@ def test_workers_must_be_positive() -> None:
         run("run", "tests.apps.startup_app:app", "--workers", "0"),
         "gosf: error: --workers must be at least 1, got 0",
     )
+
+
+def test_one_tls_flag_without_the_other() -> None:
+    refused(
+        run("run", "tests.apps.startup_app:app", "--ssl-certfile", "cert.pem"),
+        "gosf: error: invalid configuration: secure: true needs both 'ssl-key' and 'ssl-cert'",
+    )
