@@ -7,12 +7,40 @@ is a :class:`pydantic.ValidationError` at start, never a crash later.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ("Config", "ServerOptions")
+__all__ = ("Config", "ServerOptions", "check_pem_file")
+
+# What each TLS file must hold: a PEM block of this kind (the label of a
+# private key varies with its algorithm: "PRIVATE KEY", "RSA PRIVATE KEY", ...).
+_PEM_BLOCKS = {
+    "ssl-key": ("private key", re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
+    "ssl-cert": ("certificate", re.compile(rb"-----BEGIN (TRUSTED )?CERTIFICATE-----")),
+}
+
+
+def check_pem_file(key: str, path: str) -> None:
+    """Check that the TLS file ``path`` (given as config key ``key``:
+    ``ssl-key`` or ``ssl-cert``) can be read and holds what the key needs.
+
+    Raises:
+        ValueError: one line naming the key and the file: it cannot be read
+            (missing, a directory, no permission), or it is not PEM.
+    """
+    what, block = _PEM_BLOCKS[key]
+    try:
+        with open(path, "rb") as file:
+            content = file.read()
+    except OSError as error:
+        raise ValueError(f"{key}: cannot read {what} {path}: {error.strerror}") from None
+    if block.search(content) is None:
+        raise ValueError(
+            f"{key}: {path} is not a PEM {what} (no '-----BEGIN ...{what.upper()}-----' line)"
+        )
 
 
 class ServerOptions(BaseModel):
@@ -154,7 +182,11 @@ class Config(BaseModel):
     """Serve TLS (wss/https); needs ``ssl-key`` and ``ssl-cert``."""
 
     ssl_key: str | None = Field(default=None, alias="ssl-key")
+    """The private key's PEM file (with ``secure``: read when the config is built)."""
+
     ssl_cert: str | None = Field(default=None, alias="ssl-cert")
+    """The certificate's PEM file, its chain after it (with ``secure``: read
+    when the config is built)."""
 
     reject_invalid_hostnames: bool = Field(default=False, alias="rejectInvalidHostnames")
     """Answer ``421`` to requests whose ``Host`` is not a name of the certificate
@@ -218,11 +250,15 @@ class Config(BaseModel):
         """Build a config from GOSF-style keys (``{"port": 9999, "ssl-key": ...}``).
 
         Raises:
-            pydantic.ValidationError: unknown keys, wrong types, or ``secure``
-                without ``ssl-key``/``ssl-cert``.
+            pydantic.ValidationError: unknown keys, wrong types, ``secure``
+                without ``ssl-key``/``ssl-cert``, or TLS files that cannot be
+                read or are not PEM.
         """
         if isinstance(values, Config):
-            return values.model_copy(update=more) if more else values
+            if not more:
+                return values
+            # Validated again (a model_copy is not): the new values may be wrong.
+            return cls.model_validate({**values.model_dump(exclude_unset=True), **more})
         return cls.model_validate({**(values or {}), **more})
 
     @field_validator("path")
@@ -248,6 +284,11 @@ class Config(BaseModel):
     def _tls(self) -> Config:
         if self.secure and not (self.ssl_key and self.ssl_cert):
             raise ValueError("secure: true needs both 'ssl-key' and 'ssl-cert'")
+        if self.secure and self.ssl_cert and self.ssl_key:
+            # Read now, so that a wrong path is an error here and not a
+            # traceback from the TLS library once the server starts.
+            check_pem_file("ssl-cert", self.ssl_cert)
+            check_pem_file("ssl-key", self.ssl_key)
         if self.reject_invalid_hostnames and not self.secure and not self.valid_hostnames:
             raise ValueError(
                 "rejectInvalidHostnames needs secure: true (the certificate names the "

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pydantic
 import pytest
+import trustme
 
 import gosf
 
 
+@pytest.fixture
+def tls_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``key.pem`` and ``cert.pem`` in the working directory: the config reads them."""
+    cert = trustme.CA().issue_cert("localhost")
+    cert.private_key_pem.write_to_path(tmp_path / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.usefixtures("tls_files")
 def test_gosf_keys_are_accepted_as_documented() -> None:
     config = gosf.Config.from_mapping(
         {
@@ -66,6 +79,7 @@ def test_app_validates_its_config() -> None:
     assert app.config.port == 4321
 
 
+@pytest.mark.usefixtures("tls_files")
 def test_valid_host_names_reach_the_server_options() -> None:
     # rejectInvalidHostnames is the app's own check (not gosf.startup's): the
     # names, or the certificate that holds them, go to the protocol server.

@@ -253,11 +253,13 @@ LAYERS = {
             "gosf._signals",
             "gosf._startup",
             "gosf._default",
+            "gosf._cli",
+            "gosf._reload",
         ),
         ("foundation", "protocol", "brokers", "engine.io", "socket.io server", "socket.io client"),
     ),
     "public": Layer(
-        ("gosf", "gosf.testing"),
+        ("gosf", "gosf.__main__", "gosf.testing"),
         ("foundation", "engine.io", "socket.io server", "socket.io client", "application"),
     ),
 }

@@ -97,10 +97,13 @@ def launched(
 
 
 async def read_line(process: subprocess.Popen[str]) -> str:
-    """The app's next line on standard output (READY, SLOW), or ``""`` at its end."""
+    """The app's next line on standard output (READY, SLOW), or ``""`` at its end;
+    gosf's own ready and stop lines (``gosf: ...``, tests/test_cli.py) are passed over."""
     assert process.stdout is not None
     with anyio.fail_after(LINE_TIMEOUT):
-        line = await anyio.to_thread.run_sync(process.stdout.readline, abandon_on_cancel=True)
+        line = "gosf: "
+        while line.startswith("gosf: "):
+            line = await anyio.to_thread.run_sync(process.stdout.readline, abandon_on_cancel=True)
     return line.strip()
 
 

@@ -46,6 +46,7 @@ def started(config: dict[str, Any], marker: Path | None = None) -> Iterator[subp
         assert process.stdout is not None
         line = process.stdout.readline()  # the plugin prints READY once activated
         assert line.strip() == "READY", process.stderr.read() if process.stderr else ""
+        assert process.stdout.readline().startswith("gosf: serving on ")  # gosf's ready line
         yield process
     finally:
         if process.poll() is None:

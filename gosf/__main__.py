@@ -1,0 +1,19 @@
+"""``python -m gosf`` and the ``gosf`` command: see ``gosf/_cli.py``."""
+
+from __future__ import annotations
+
+import sys
+
+from . import __version__
+from ._cli import main as _main
+
+__all__ = ("main",)
+
+
+def main() -> None:
+    """The ``gosf`` console script."""
+    sys.exit(_main(version=__version__))
+
+
+if __name__ == "__main__":
+    main()
