@@ -41,7 +41,6 @@ from ._observer import Observer, Observers, size_of
 from ._socket import DisconnectReason, Socket, to_engine
 from ._transport._asgi import EngineASGI, serve_lifespan
 from ._transport._engine import EngineServer
-from ._transport._event import new_event
 from ._transport._forward import Forwarder
 from ._transport._http import query_params
 from ._transport._session import EngineSession
@@ -506,7 +505,7 @@ class SocketIOServer:
             try:
                 while len(queue) >= MAX_QUEUED_EVENTS:
                     if conn.queue_room is None:
-                        conn.queue_room = new_event()
+                        conn.queue_room = self.engine.primitives.event()
                     await conn.queue_room.wait()
             finally:
                 session.hold_reading(False)

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeAlias
 import anyio
 
 from ._errors import Disconnected
-from ._transport._event import Wakeup, new_wakeup, wake, wakeup_wait
+from ._transport._event import Wakeup
 from ._transport._http import header
 from ._transport._session import EngineSession, current_session
 from .protocol.engineio import Packet as EnginePacket
@@ -505,7 +505,7 @@ class Socket:
         if self._idle:
             worker = self._idle.pop()
             worker.job = (func, args)
-            wake(worker.wake)
+            self.session.server.primitives.wake(worker.wake)
             return
         session = self.session
         session.task_group.start_soon(self._worker, func, args, session.taken_over)
@@ -518,6 +518,7 @@ class Socket:
         worker again (:meth:`_start_handler`).
         """
         idle, self._idle = self._idle, None
+        wake = self.session.server.primitives.wake
         for worker in idle or ():
             wake(worker.wake)  # with no job: its loop ends
 
@@ -528,6 +529,7 @@ class Socket:
         me = _Worker()
         job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
         scope = anyio.CancelScope()
+        primitives = self.session.server.primitives
         scopes = self._scopes
         if scopes is None:
             scopes = self._scopes = []
@@ -540,12 +542,12 @@ class Socket:
                     await job[0](*job[1])
                     if self.session.taken_over is not taken_over:
                         break  # the session moved to a websocket's call: this task group ends
-                    me.job, me.wake = None, new_wakeup()
+                    me.job, me.wake = None, primitives.wakeup()
                     idle = self._idle
                     if idle is None:
                         idle = self._idle = []
                     idle.append(me)
-                    await wakeup_wait(me.wake)  # cancelled with the socket
+                    await primitives.wait(me.wake)  # cancelled with the socket
                     job = me.job
         finally:
             scopes.remove(scope)

@@ -51,7 +51,7 @@ from ..protocol.session import (
     Transport,
     WebSocketVerdict,
 )
-from ._event import Event, new_event
+from ._event import Event, Primitives
 from ._wswriter import WebSocketWriter
 
 __all__ = ("CloseReason", "EngineHandler", "EngineSession", "SessionHost", "current_session")
@@ -94,6 +94,7 @@ class SessionHost(Protocol):
     stopping: bool
     deadline: float
     lingering: set[anyio.CancelScope]
+    primitives: Primitives
 
     def schedule_beat(self, session: EngineSession, due: float) -> None: ...
 
@@ -261,7 +262,7 @@ class EngineSession:
         written, a state change, a deadline. Waiters check their condition again."""
         changed = self._changed
         if changed is None:
-            changed = self._changed = new_event()
+            changed = self._changed = self._server.primitives.event()
         await changed.wait()
 
     # -- life -------------------------------------------------------------------------
@@ -344,7 +345,7 @@ class EngineSession:
         if self.closed or self.taken_over:
             return False
         self.taken_over = True
-        self._predecessor_done = new_event()
+        self._predecessor_done = self._server.primitives.event()
         self.wake()  # the polling task's body returns
         self._server.handler.on_beat(self)  # idle handler workers end: the polling task ends sooner
         return True
