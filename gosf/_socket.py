@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeAlias
 import anyio
 
 from ._errors import Disconnected
-from ._transport._event import Wakeup
+from ._transport._event import Primitives, Wakeup
 from ._transport._http import header
 from ._transport._session import EngineSession, current_session
 from .protocol.engineio import Packet as EnginePacket
@@ -149,10 +149,11 @@ class SocketNamespace(Protocol):
 
 
 class _Worker:
-    __slots__ = ("job", "wake")
+    __slots__ = ("job", "primitives", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, primitives: Primitives[Any]) -> None:
         self.job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = None
+        self.primitives = primitives  # the server's, which made its wake-up
         self.wake: Wakeup  # made each time the worker goes idle
 
 
@@ -505,7 +506,7 @@ class Socket:
         if self._idle:
             worker = self._idle.pop()
             worker.job = (func, args)
-            self.session.server.primitives.wake(worker.wake)
+            worker.primitives.wake(worker.wake)
             return
         session = self.session
         session.task_group.start_soon(self._worker, func, args, session.taken_over)
@@ -518,18 +519,17 @@ class Socket:
         worker again (:meth:`_start_handler`).
         """
         idle, self._idle = self._idle, None
-        wake = self.session.server.primitives.wake
         for worker in idle or ():
-            wake(worker.wake)  # with no job: its loop ends
+            worker.primitives.wake(worker.wake)  # with no job: its loop ends
 
     async def _worker(
         self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...], taken_over: bool
     ) -> None:
         current_session.set(self.session)  # this task serves this client only
-        me = _Worker()
+        primitives = self.session.server.primitives
+        me = _Worker(primitives)
         job: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = (func, args)
         scope = anyio.CancelScope()
-        primitives = self.session.server.primitives
         scopes = self._scopes
         if scopes is None:
             scopes = self._scopes = []

@@ -12,9 +12,8 @@ from typing import Literal
 import pytest
 
 import gosf
-import gosf._transport._engine as engine_module
-import gosf._transport._event as event_module
-from gosf._transport._event import Primitives, Wakeup
+from gosf._backend import current_backend
+from gosf._transport._event import Primitives, Wakeup, choose_primitives
 from gosf.testing import asgi_connector
 
 pytestmark = pytest.mark.anyio
@@ -49,13 +48,13 @@ async def test_the_backend_is_asked_once_per_serve(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     probes: list[str | None] = []
-    probe = event_module.current_backend
 
     def counted() -> Literal["asyncio", "trio"] | None:
-        probes.append(probe())
-        return probes[-1]
+        backend = current_backend()
+        probes.append(backend)
+        return backend
 
-    monkeypatch.setattr(event_module, "current_backend", counted)
+    monkeypatch.setattr("gosf._transport._event.current_backend", counted)
     server = echo_server()
     for serve in (1, 2):
         async with server:
@@ -70,10 +69,9 @@ async def test_hand_overs_use_the_servers_primitives(
 ) -> None:
     made: list[Wakeup] = []
     woken: list[Wakeup] = []
-    choose = engine_module.choose_primitives
 
-    def recording() -> Primitives:
-        chosen = choose()
+    def recording() -> Primitives[Wakeup]:
+        chosen = choose_primitives()
 
         def wakeup() -> Wakeup:
             made.append(chosen.wakeup())
@@ -85,7 +83,7 @@ async def test_hand_overs_use_the_servers_primitives(
 
         return dataclasses.replace(chosen, wakeup=wakeup, wake=wake)
 
-    monkeypatch.setattr(engine_module, "choose_primitives", recording)
+    monkeypatch.setattr("gosf._transport._engine.choose_primitives", recording)
     server = echo_server()
     async with server, client(server) as sio:
         await echo_calls(sio)

@@ -124,7 +124,7 @@ class EngineServer:
         self.handler = handler
         self.node_id = node_id if node_id is not None else secrets.token_hex(6)
         """This process's id in the cluster: the first part of every sid it makes."""
-        self.primitives: Primitives = ANYIO_PRIMITIVES
+        self.primitives: Primitives[Any] = ANYIO_PRIMITIVES
         """The running backend's events and wake-ups: chosen once, when
         :meth:`serve` starts, for every session, socket and writer of this server."""
         self.forwarder: RequestForwarder | None = None

@@ -29,7 +29,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, cast
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 import anyio
 
@@ -51,9 +51,12 @@ class Event(Protocol):
 Wakeup: TypeAlias = "asyncio.Future[None] | Event"
 """A one-shot wake-up for a single waiting task (see :attr:`Primitives.wakeup`)."""
 
+W = TypeVar("W")
+"""The kind of wake-up of one backend's primitives."""
+
 
 @dataclass(frozen=True, slots=True)
-class Primitives:
+class Primitives(Generic[W]):
     """One backend's events and wake-ups: what a server's sessions, sockets
     and writers wait on.
 
@@ -66,13 +69,13 @@ class Primitives:
     """``"asyncio"``, ``"trio"``, or ``"anyio"`` (outside a running server)."""
     event: Callable[[], Event]
     """A new unset event (``set``, ``is_set``, ``await wait()``), for any number of waiters."""
-    wakeup: Callable[[], Wakeup]
+    wakeup: Callable[[], W]
     """A wake-up for exactly one waiting task, cheaper than an event: set it
     with :attr:`wake`, wait with ``await primitives.wait(w)``. Under asyncio
     a bare future (cancelling the waiter cancels it, harmless with one waiter)."""
-    wake: Callable[[Wakeup], None]
+    wake: Callable[[W], None]
     """Wake the task waiting on a wake-up (or the next one to wait on it)."""
-    wait: Callable[[Wakeup], Awaitable[object]]
+    wait: Callable[[W], Awaitable[object]]
     """What to await for a wake-up."""
 
 
@@ -115,30 +118,31 @@ class _AsyncioEvent:
                 self._waiters.remove(waiter)
 
 
-def _wake_future(wakeup: Wakeup) -> None:
-    future = cast("asyncio.Future[None]", wakeup)
+def _wake_future(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
 
-def _future_itself(wakeup: Wakeup) -> Awaitable[object]:
-    return cast("asyncio.Future[None]", wakeup)
+def _future_itself(future: asyncio.Future[None]) -> Awaitable[object]:
+    return future
 
 
-def _set_event(wakeup: Wakeup) -> None:
-    cast(Event, wakeup).set()
+def _set_event(event: Event) -> None:
+    event.set()
 
 
-def _event_wait(wakeup: Wakeup) -> Awaitable[object]:
-    return cast(Event, wakeup).wait()
+def _event_wait(event: Event) -> Awaitable[object]:
+    return event.wait()
 
 
-ANYIO_PRIMITIVES = Primitives("anyio", anyio.Event, anyio.Event, _set_event, _event_wait)
+ANYIO_PRIMITIVES: Primitives[Event] = Primitives(
+    "anyio", anyio.Event, anyio.Event, _set_event, _event_wait
+)
 """``anyio.Event`` for everything: what a server holds before it starts
 (each event binds to the backend on first use)."""
 
 
-def choose_primitives() -> Primitives:
+def choose_primitives() -> Primitives[Any]:
     """The primitives of the backend running in this thread (asked once, here).
 
     Outside any event loop: :data:`ANYIO_PRIMITIVES`.

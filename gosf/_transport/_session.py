@@ -94,7 +94,7 @@ class SessionHost(Protocol):
     stopping: bool
     deadline: float
     lingering: set[anyio.CancelScope]
-    primitives: Primitives
+    primitives: Primitives[Any]
 
     def schedule_beat(self, session: EngineSession, due: float) -> None: ...
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -37,7 +37,7 @@ log = logging.getLogger("gosf.engineio")
 
 
 class _Server(Protocol):
-    primitives: Primitives
+    primitives: Primitives[Any]
 
 
 class Written(Protocol):
