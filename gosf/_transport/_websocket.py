@@ -52,7 +52,8 @@ def open_websocket_session(
 
     The session lives in this ASGI call: its task group is opened there and
     that task reads (no task of gosf's per idle client). A plain function,
-    so that the call holds no suspended frame of it.
+    so that the call holds no suspended frame of it (a fast path: see "Fast
+    paths" in docs/performance.md).
 
     Raises:
         ServerNotRunning: the server is not running.
@@ -197,8 +198,8 @@ class _Reader:
         # what it queued (the CONNECT answer, say), so a writer task started
         # meanwhile finds nothing to do and ends. (It does not set
         # current_session: what it sends through send() is queued, which
-        # costs one writer task, where the context variable would cost
-        # every idle client ~200 bytes.)
+        # costs one writer task, where setting the context variable would
+        # add to every idle client's memory.)
         try:
             while not session.closed:
                 message = await receive()
