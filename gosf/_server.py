@@ -543,7 +543,8 @@ class SocketIOServer:
     ) -> None:
         """Run an EVENT's handler (``None``: the namespace's catch-all, which
         answers itself), log what it raises, free its slot, tell the observers
-        how long it took. One coroutine: on the hot path every await level costs."""
+        how long it took. One coroutine, the ack included (a fast path: see
+        "Fast paths" in docs/performance.md)."""
         observer = self._observer
         started = time.perf_counter() if observer is not None else 0.0
         failed = False

@@ -388,10 +388,10 @@ class Socket:
             await self.session.flush()
 
     def _send(self, packets: list[EnginePacket]) -> Coroutine[Any, Any, object]:
-        # Returns the coroutine of EngineSession.send itself: one coroutine
-        # less per packet on the hot path (each await level costs ~1k
-        # instructions); still a real coroutine, so tg.start_soon(socket.emit,
-        # ...) and asyncio.create_task() keep working.
+        # Returns the coroutine of EngineSession.send itself: one await level
+        # less per packet (a fast path: see "Fast paths" in
+        # docs/performance.md); still a real coroutine, so
+        # tg.start_soon(socket.emit, ...) and asyncio.create_task() keep working.
         if self.connected:
             return self.session.send(packets)
         return self._send_early(packets)
