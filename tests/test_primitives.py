@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
+import anyio
+import anyio.to_thread
 import pytest
 
 import gosf
@@ -90,3 +92,23 @@ async def test_hand_overs_use_the_servers_primitives(
     # Each handler's worker waits for the next event on a wake-up, which that event sets.
     assert len(woken) >= CALLS - 1
     assert set(map(id, woken)) <= set(map(id, made))
+
+
+async def test_an_asyncio_and_a_trio_server_share_a_process(anyio_backend: str) -> None:
+    """Nothing global: a server of the other backend, in a thread meanwhile,
+    chooses its own primitives and serves its clients while this one does."""
+    other = "trio" if anyio_backend == "asyncio" else "asyncio"
+
+    async def serve_other() -> str:
+        with anyio.fail_after(10):
+            there = echo_server()
+            async with there, client(there) as sio:
+                await echo_calls(sio)
+                return there.engine.primitives.backend
+
+    here = echo_server()
+    async with here, client(here) as sio, anyio.create_task_group() as tg:
+        tg.start_soon(echo_calls, sio)
+        backend = await anyio.to_thread.run_sync(lambda: anyio.run(serve_other, backend=other))
+        await echo_calls(sio)
+        assert (here.engine.primitives.backend, backend) == (anyio_backend, other)
