@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeAlias
 import anyio
 
 from ._errors import Disconnected
-from ._transport._event import Primitives, Wakeup
+from ._transport._event import Event, Primitives, Wakeup
 from ._transport._http import header
 from ._transport._session import EngineSession, current_session
 from .protocol.engineio import Packet as EnginePacket
@@ -160,8 +160,8 @@ class _Worker:
 class _AckWaiter:
     __slots__ = ("done", "error", "result")
 
-    def __init__(self) -> None:
-        self.done = anyio.Event()
+    def __init__(self, done: Event) -> None:
+        self.done = done  # the server's kind of event (see _transport/_event.py)
         self.result: list[Any] = []
         self.error: BaseException | None = None
 
@@ -323,7 +323,7 @@ class Socket:
         acks = self._acks
         if acks is None:
             acks = self._acks = {}
-        waiter = acks[ack_id] = _AckWaiter()
+        waiter = acks[ack_id] = _AckWaiter(self.session.server.primitives.event())
         sent_at = time.perf_counter()
         try:
             with anyio.fail_after(timeout):
