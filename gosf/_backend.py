@@ -2,8 +2,8 @@
 
 anyio has no public way to name the running backend, and sniffio (which anyio
 used to bring along) may be absent from a plain install. For code that asks
-once (at startup, at a signal), not per message: the hot path's own check is
-in ``_transport/_event.py``.
+once (at startup, at a signal), not per message: a server asks it once when
+it starts, for its events and wake-ups (``_transport/_event.py``).
 """
 
 from __future__ import annotations

@@ -50,7 +50,10 @@ class Connection:
         "sockets",
     )
 
-    def __init__(self, protocol: int, max_handlers: int, max_payload: int) -> None:
+    def __init__(
+        self, protocol: int, max_handlers: int, max_payload: int, connected: Event
+    ) -> None:
+        """``connected``: an unset event of the server's kind (see ``_transport/_event.py``)."""
         # One packet's attachments together are bounded as one message is.
         self.decoder = Decoder(protocol, max_attachment_bytes=max_payload)
         self.sockets: dict[str, Socket] = {}
@@ -62,7 +65,7 @@ class Connection:
         self.queue: deque[tuple[Socket, Packet]] | None = None
         self.queue_room: Event | None = None
         # Set, then dropped, once a namespace is connected (the deadline's wait ends).
-        self.connected: anyio.Event | None = anyio.Event()
+        self.connected: Event | None = connected
         # Bytes of the packet being decoded so far (its text and attachments), for observers.
         self.received_size = 0
 

@@ -305,6 +305,7 @@ class SocketIOServer:
             5 if session.protocol >= 4 else 4,
             options.max_concurrent_handlers,
             options.max_payload,
+            self.engine.primitives.event(),
         )
         session.upper = conn
         session.task_group.start_soon(conn.connect_deadline, session, options.connect_timeout)

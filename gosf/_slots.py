@@ -33,7 +33,6 @@ from ._connection import Connection
 from ._namespace import EventHandler
 from ._observer import Observers
 from ._socket import Socket
-from ._transport._event import new_event
 from ._transport._session import EngineSession
 from .protocol.errors import LocalProtocolError
 from .protocol.socketio import Packet
@@ -99,7 +98,7 @@ class HandlerSlots:
             try:
                 while len(queue) >= MAX_QUEUED_EVENTS:
                     if conn.queue_room is None:
-                        conn.queue_room = new_event()
+                        conn.queue_room = session.server.primitives.event()
                     await conn.queue_room.wait()
             finally:
                 session.hold_reading(False)
@@ -137,7 +136,8 @@ class HandlerSlots:
     ) -> None:
         """Run an EVENT's handler (``None``: the namespace's catch-all, which
         answers itself), log what it raises, free its slot, tell the observers
-        how long it took. One coroutine: on the hot path every await level costs."""
+        how long it took. One coroutine, the ack included (a fast path: see
+        "Fast paths" in docs/performance.md)."""
         observer = self.observer
         started = time.perf_counter() if observer is not None else 0.0
         failed = False

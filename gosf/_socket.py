@@ -18,6 +18,7 @@ import anyio
 
 from ._adapter import Adapter, to_engine
 from ._errors import Disconnected
+from ._transport._event import Event
 from ._transport._http import header
 from ._transport._session import EngineSession
 from ._workers import Workers
@@ -144,8 +145,8 @@ class SocketNamespace(Protocol):
 class _AckWaiter:
     __slots__ = ("done", "error", "result")
 
-    def __init__(self) -> None:
-        self.done = anyio.Event()
+    def __init__(self, done: Event) -> None:
+        self.done = done  # the server's kind of event (see _transport/_event.py)
         self.result: list[Any] = []
         self.error: BaseException | None = None
 
@@ -265,7 +266,7 @@ class Socket:
         acks = self._acks
         if acks is None:
             acks = self._acks = {}
-        waiter = acks[ack_id] = _AckWaiter()
+        waiter = acks[ack_id] = _AckWaiter(self.session.server.primitives.event())
         sent_at = time.perf_counter()
         try:
             with anyio.fail_after(timeout):
@@ -330,10 +331,10 @@ class Socket:
             await self.session.flush()
 
     def _send(self, packets: list[EnginePacket]) -> Coroutine[Any, Any, object]:
-        # Returns the coroutine of EngineSession.send itself: one coroutine
-        # less per packet on the hot path (each await level costs ~1k
-        # instructions); still a real coroutine, so tg.start_soon(socket.emit,
-        # ...) and asyncio.create_task() keep working.
+        # Returns the coroutine of EngineSession.send itself: one await level
+        # less per packet (a fast path: see "Fast paths" in
+        # docs/performance.md); still a real coroutine, so
+        # tg.start_soon(socket.emit, ...) and asyncio.create_task() keep working.
         if self.connected:
             return self.session.send(packets)
         return self._send_early(packets)

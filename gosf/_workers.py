@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from ._transport._event import Wakeup, new_wakeup, wake, wakeup_wait
+from ._transport._event import Primitives, Wakeup
 from ._transport._session import EngineSession, current_session
 
 __all__ = ("Job", "Workers")
@@ -29,9 +29,10 @@ Job = Callable[..., Awaitable[Any]]
 
 
 class _Worker:
-    __slots__ = ("job", "wake")
+    __slots__ = ("job", "primitives", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, primitives: Primitives[Any]) -> None:
+        self.primitives = primitives  # the server's, which made its wake-up
         self.job: tuple[Job, tuple[Any, ...]] | None = None
         self.wake: Wakeup  # made each time the worker goes idle
 
@@ -65,7 +66,7 @@ class Workers:
         if self._idle:
             worker = self._idle.pop()
             worker.job = (func, args)
-            wake(worker.wake)
+            worker.primitives.wake(worker.wake)
             return
         session = self.session
         session.task_group.start_soon(self._run, func, args, session.taken_over)
@@ -75,7 +76,7 @@ class Workers:
         """End the workers waiting for a job (the next job starts a worker again)."""
         idle, self._idle = self._idle, None
         for worker in idle or ():
-            wake(worker.wake)  # with no job: its loop ends
+            worker.primitives.wake(worker.wake)  # with no job: its loop ends
 
     def cancel(self) -> None:
         """Cancel every worker's job, and refuse new ones (the socket closed)."""
@@ -93,7 +94,8 @@ class Workers:
     async def _run(self, func: Job, args: tuple[Any, ...], taken_over: bool) -> None:
         session = self.session
         current_session.set(session)  # this task serves this client only
-        me = _Worker()
+        primitives = session.server.primitives
+        me = _Worker(primitives)
         job: tuple[Job, tuple[Any, ...]] | None = (func, args)
         scope = anyio.CancelScope()
         scopes = self._scopes
@@ -108,12 +110,12 @@ class Workers:
                     await job[0](*job[1])
                     if session.taken_over is not taken_over:
                         break  # the session moved to a websocket's call: this task group ends
-                    me.job, me.wake = None, new_wakeup()
+                    me.job, me.wake = None, primitives.wakeup()
                     idle = self._idle
                     if idle is None:
                         idle = self._idle = []
                     idle.append(me)
-                    await wakeup_wait(me.wake)  # cancelled with the socket
+                    await primitives.wait(me.wake)  # cancelled with the socket
                     job = me.job
         finally:
             scopes.remove(scope)

@@ -91,7 +91,9 @@ class EngineASGI:
         """What serves this ASGI call, to be awaited.
 
         A plain method (the routing awaits nothing): a websocket client's
-        ASGI call then holds one suspended coroutine frame less (~0.35 KB).
+        ASGI call then holds one suspended coroutine frame less for as long
+        as the client stays (a fast path: see "Fast paths" in
+        docs/performance.md).
         """
         kind = scope["type"]
         if kind == "lifespan":
@@ -224,7 +226,7 @@ class EngineASGI:
         """What serves a websocket request, to be awaited.
 
         A plain method (deciding awaits nothing): the ASGI call of a websocket
-        client holds no suspended frame of it.
+        client holds no suspended frame of it (a fast path, as :meth:`route`).
         """
         engine = self.engine
         refused = self._origin_refused(scope)

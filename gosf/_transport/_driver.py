@@ -37,7 +37,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from .._config import ServerOptions
 from ..protocol.engineio import Packet, encode_open
 from ..protocol.session import CloseReason, Session, SessionConfig, State, Transport
-from ._event import Event, new_event
+from ._event import Event, Primitives
 from ._wswriter import WebSocketWriter
 
 __all__ = ("SHUTDOWN_WAIT", "DriverHost", "SessionDriver")
@@ -58,6 +58,8 @@ class DriverHost(Protocol):
     stopping: bool
     deadline: float
     lingering: set[anyio.CancelScope]
+    primitives: Primitives[Any]
+    """The backend's events and wake-ups, chosen when the server started."""
 
     def forget(self, sid: str) -> None:
         """The session ``sid`` has ended: it is no longer reachable."""
@@ -228,7 +230,7 @@ class SessionDriver:
         written, a state change, a deadline. Waiters check their condition again."""
         changed = self._changed
         if changed is None:
-            changed = self._changed = new_event()
+            changed = self._changed = self._server.primitives.event()
         await changed.wait()
 
     # -- life -------------------------------------------------------------------------
@@ -311,7 +313,7 @@ class SessionDriver:
         if self.closed or self.taken_over:
             return False
         self.taken_over = True
-        self._predecessor_done = new_event()
+        self._predecessor_done = self._server.primitives.event()
         self.wake()  # the polling task's body returns
         self._tell_beat()  # idle handler workers end: the polling task ends sooner
         return True

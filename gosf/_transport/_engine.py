@@ -32,7 +32,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from .._config import ServerOptions
 from .._errors import ServerNotRunning
 from ..protocol.session import CloseReason, SessionConfig
-from ._event import Wakeup, new_wakeup, wake, wakeup_wait
+from ._event import ANYIO_PRIMITIVES, Primitives, Wakeup, choose_primitives
 from ._http import Receive, Scope, Send
 from ._session import SHUTDOWN_WAIT, EngineHandler, EngineSession
 
@@ -125,6 +125,9 @@ class EngineServer:
         self.handler = handler
         self.node_id = node_id if node_id is not None else secrets.token_hex(6)
         """This process's id in the cluster: the first part of every sid it makes."""
+        self.primitives: Primitives[Any] = ANYIO_PRIMITIVES
+        """The running backend's events and wake-ups: chosen once, when
+        :meth:`serve` starts, for every session, socket and writer of this server."""
         self.forwarder: RequestForwarder | None = None
         """Forwards polling requests for other processes' sessions (none: refused)."""
         self.sessions: dict[str, EngineSession] = {}
@@ -159,6 +162,7 @@ class EngineServer:
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Own every session until cancelled; sessions are closed on the way out."""
+        self.primitives = choose_primitives()
         self.stopping = False
         self.accepting = True
         self.deadline = math.inf
@@ -196,7 +200,7 @@ class EngineServer:
         if beats[0] is entry:  # sooner than what the loop sleeps for
             changed, self._beats_changed = self._beats_changed, None
             if changed is not None:
-                wake(changed)
+                self.primitives.wake(changed)
 
     async def _run_heartbeats(self) -> None:
         """Call every session's deadlines when due, until cancelled."""
@@ -210,9 +214,10 @@ class EngineServer:
                     continue  # gone, or a stale entry (an earlier check was scheduled)
                 session.beat_due = math.inf
                 session.beat(now)  # which schedules the next one
-            changed = self._beats_changed = new_wakeup()
+            primitives = self.primitives
+            changed = self._beats_changed = primitives.wakeup()
             with anyio.move_on_after(beats[0][0] - now if beats else math.inf):
-                await wakeup_wait(changed)
+                await primitives.wait(changed)
             self._beats_changed = None
 
     async def close_all(self, reason: CloseReason, *, deadline: float) -> None:

@@ -1,12 +1,21 @@
-"""A cheaper ``anyio.Event`` for the per-message hot path.
+"""The backend's own cheap events and wake-ups, chosen once per server.
 
-``anyio.Event()`` finds the running backend through sniffio on every call and,
-on asyncio, builds two ``asyncio.Event`` objects (its ``__new__`` returns the
-backend's instance, whose ``__init__`` Python then runs a second time): about
-2.5 µs per event where ``asyncio.Event()`` takes 0.25 µs. gosf makes an event
-for every hand-over of a client's event to a handler task, so it asks the
-running loop directly and makes the backend's own kind of event (under
-asyncio a smaller one than ``asyncio.Event``).
+``anyio.Event()`` finds the running backend on every call and, on asyncio,
+builds two ``asyncio.Event`` objects (its ``__new__`` returns the backend's
+instance, whose ``__init__`` Python then runs a second time). gosf makes an
+event or a wake-up for every hand-over of a client's event to a handler task
+and for every writer that waits, so it uses the backend's own kind instead
+(under asyncio a smaller one than ``asyncio.Event``, and for a single waiter
+a bare future).
+
+Which backend runs is asked once, when the server starts
+(``EngineServer.serve`` calls :func:`choose_primitives`), as hypercorn's
+``WorkerContext`` is made once per worker with its backend's event class:
+the resulting :class:`Primitives` is held by that server, and its sessions,
+sockets and writers reach it through ``server.primitives``. Nothing is
+global: an asyncio server and a trio server may run in one process. Code
+that runs outside any server (gosf's clients, microservices) does not use
+these: it uses ``anyio.Event``, which binds to the backend on first use.
 
 The events behave as anyio's do for gosf's purposes: ``set``, ``is_set`` and
 ``await wait()``, cancellable by anyio cancel scopes on both backends (anyio
@@ -18,12 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable
-from typing import Protocol, TypeAlias
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 import anyio
 
-__all__ = ("Event", "Wakeup", "new_event", "new_wakeup", "wake", "wakeup_wait")
+from .._backend import current_backend
+
+__all__ = ("ANYIO_PRIMITIVES", "Event", "Primitives", "Wakeup", "choose_primitives")
 
 
 class Event(Protocol):
@@ -36,8 +48,39 @@ class Event(Protocol):
     async def wait(self) -> object: ...
 
 
+Wakeup: TypeAlias = "asyncio.Future[None] | Event"
+"""A one-shot wake-up for a single waiting task (see :attr:`Primitives.wakeup`)."""
+
+W = TypeVar("W")
+"""The kind of wake-up of one backend's primitives."""
+
+
+@dataclass(frozen=True, slots=True)
+class Primitives(Generic[W]):
+    """One backend's events and wake-ups: what a server's sessions, sockets
+    and writers wait on.
+
+    Plain callables rather than methods: ``primitives.wakeup()`` calls the
+    backend's constructor itself (under asyncio the loop's bound
+    ``create_future``), with no frame of gosf's in between.
+    """
+
+    backend: str
+    """``"asyncio"``, ``"trio"``, or ``"anyio"`` (outside a running server)."""
+    event: Callable[[], Event]
+    """A new unset event (``set``, ``is_set``, ``await wait()``), for any number of waiters."""
+    wakeup: Callable[[], W]
+    """A wake-up for exactly one waiting task, cheaper than an event: set it
+    with :attr:`wake`, wait with ``await primitives.wait(w)``. Under asyncio
+    a bare future (cancelling the waiter cancels it, harmless with one waiter)."""
+    wake: Callable[[W], None]
+    """Wake the task waiting on a wake-up (or the next one to wait on it)."""
+    wait: Callable[[W], Awaitable[object]]
+    """What to await for a wake-up."""
+
+
 class _AsyncioEvent:
-    """``asyncio.Event`` without its per-event deque (~600 bytes when empty).
+    """``asyncio.Event`` without its per-event deque.
 
     Many of these live as long as their client (a writer waiting for
     packets), so their size counts; a list is made only when a task waits.
@@ -75,47 +118,40 @@ class _AsyncioEvent:
                 self._waiters.remove(waiter)
 
 
-def new_event() -> Event:
-    """A new unset event for the backend running in this thread.
+def _wake_future(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
-    Outside any event loop it is an ``anyio.Event``, which binds to the
-    backend on first use.
+
+def _future_itself(future: asyncio.Future[None]) -> Awaitable[object]:
+    return future
+
+
+def _set_event(event: Event) -> None:
+    event.set()
+
+
+def _event_wait(event: Event) -> Awaitable[object]:
+    return event.wait()
+
+
+ANYIO_PRIMITIVES: Primitives[Event] = Primitives(
+    "anyio", anyio.Event, anyio.Event, _set_event, _event_wait
+)
+"""``anyio.Event`` for everything: what a server holds before it starts
+(each event binds to the backend on first use)."""
+
+
+def choose_primitives() -> Primitives[Any]:
+    """The primitives of the backend running in this thread (asked once, here).
+
+    Outside any event loop: :data:`ANYIO_PRIMITIVES`.
     """
-    if asyncio._get_running_loop() is not None:
-        return _AsyncioEvent()
-    trio = sys.modules.get("trio")  # a trio run has imported it
-    if trio is not None and trio.lowlevel.in_trio_run():
-        event: Event = trio.Event()
-        return event
-    return anyio.Event()
-
-
-Wakeup: TypeAlias = "asyncio.Future[None] | Event"
-"""A one-shot wake-up for a single waiting task (see :func:`new_wakeup`)."""
-
-
-def new_wakeup() -> Wakeup:
-    """A wake-up for exactly one waiting task, cheaper than :func:`new_event`.
-
-    Under asyncio it is a bare future: no waiter list, and the task awaits it
-    directly (cancelling the waiter cancels the future, harmless with one
-    waiter). Set it with :func:`wake`, wait with ``await wakeup_wait(w)``.
-    """
-    loop = asyncio._get_running_loop()
-    if loop is not None:
-        return loop.create_future()
-    return new_event()
-
-
-def wake(wakeup: Wakeup) -> None:
-    """Wake the task waiting on ``wakeup`` (or the next one to wait on it)."""
-    if isinstance(wakeup, asyncio.Future):
-        if not wakeup.done():
-            wakeup.set_result(None)
-    else:
-        wakeup.set()
-
-
-def wakeup_wait(wakeup: Wakeup) -> Awaitable[object]:
-    """What to await for ``wakeup``."""
-    return wakeup if isinstance(wakeup, asyncio.Future) else wakeup.wait()
+    backend = current_backend()
+    if backend == "asyncio":
+        future = asyncio.get_running_loop().create_future
+        return Primitives("asyncio", _AsyncioEvent, future, _wake_future, _future_itself)
+    if backend == "trio":
+        trio = sys.modules["trio"]  # running, so imported
+        return Primitives("trio", trio.Event, trio.Event, _set_event, _event_wait)
+    return ANYIO_PRIMITIVES

@@ -52,7 +52,8 @@ def open_websocket_session(
 
     The session lives in this ASGI call: its task group is opened there and
     that task reads (no task of gosf's per idle client). A plain function,
-    so that the call holds no suspended frame of it.
+    so that the call holds no suspended frame of it (a fast path: see "Fast
+    paths" in docs/performance.md).
 
     Raises:
         ServerNotRunning: the server is not running.
@@ -171,21 +172,8 @@ class _Reader:
     async def read(self) -> None:
         """Feed the session until the client goes, sends bad input or the session closes."""
         session, receive, max_payload = self.session, self.receive, self.max_payload
-        if self.born:
-            # Opened here, not in a frame of its own: this coroutine and the
-            # session's host are all the frames an idle client's call holds.
-            if not await websocket_connected(receive):
-                self.client_gone = True
-                session.transport_closed()
-                return
-            await self.send({"type": "websocket.accept"})
-            await session.server.start_session(session)
-            await self.send(
-                {
-                    "type": "websocket.send",
-                    "text": encode_ws(session.open_packet(), session.protocol),
-                }
-            )
+        if self.born and not await self._open():
+            return
         # Closing the session cancels the task group, this reading with it.
         writer = WebSocketWriter(
             session, self.send_frame, session.task_group.cancel_scope, self.abort
@@ -197,8 +185,8 @@ class _Reader:
         # what it queued (the CONNECT answer, say), so a writer task started
         # meanwhile finds nothing to do and ends. (It does not set
         # current_session: what it sends through send() is queued, which
-        # costs one writer task, where the context variable would cost
-        # every idle client ~200 bytes.)
+        # costs one writer task, where setting the context variable would
+        # add to every idle client's memory.)
         try:
             while not session.closed:
                 message = await receive()
@@ -225,6 +213,21 @@ class _Reader:
             too_big = isinstance(exc, PayloadTooLarge)
             self.code = _CLOSE_TOO_BIG if too_big else _CLOSE_POLICY
             session.bad_input(CloseReason.PAYLOAD_TOO_LARGE if too_big else CloseReason.PARSE_ERROR)
+
+    async def _open(self) -> bool:
+        """Accept the websocket of a session born on it and send the OPEN
+        packet; ``False``: the client went away first."""
+        session = self.session
+        if not await websocket_connected(self.receive):
+            self.client_gone = True
+            session.transport_closed()
+            return False
+        await self.send({"type": "websocket.accept"})
+        await session.server.start_session(session)
+        await self.send(
+            {"type": "websocket.send", "text": encode_ws(session.open_packet(), session.protocol)}
+        )
+        return True
 
     def abort(self) -> None:
         """Drop the websocket's TCP connection at once (see ``_abort``)."""

@@ -22,18 +22,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ..protocol.engineio import Packet
 from ..protocol.session import Session
-from ._event import Event, new_event
+from ._event import Event, Primitives
 
 __all__ = ("WebSocketWriter", "Written")
 
 log = logging.getLogger("gosf.engineio")
+
+
+class _Server(Protocol):
+    primitives: Primitives[Any]
 
 
 class Written(Protocol):
@@ -41,6 +45,9 @@ class Written(Protocol):
 
     sid: str
     machine: Session
+
+    @property
+    def server(self) -> _Server: ...
 
     @property
     def closed(self) -> bool: ...
@@ -142,7 +149,7 @@ class WebSocketWriter:
         it stops instead (it empties the queue before it does)."""
         if self.writing:
             if self._idle is None:
-                self._idle = new_event()
+                self._idle = self.session.server.primitives.event()
             await self._idle.wait()
             return
         await self.write_queued()
@@ -233,7 +240,7 @@ class WebSocketWriter:
             scope.deadline = anyio.current_time() + seconds
             while self.writing:
                 if self._idle is None:
-                    self._idle = new_event()
+                    self._idle = self.session.server.primitives.event()
                 await self._idle.wait()
         if self.writing:
             self.abort()
