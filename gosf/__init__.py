@@ -15,11 +15,10 @@ Public names are re-exported here; the modules behind them are private.
 
 from __future__ import annotations
 
-from ._app import App, Plugin
-from ._client import Client, Request
-from ._config import Config, ServerOptions
-from ._cycle import Controller
-from ._default import (
+from ._application.app import App, Plugin
+from ._application.client import Client, Request
+from ._application.cycle import Controller
+from ._application.default import (
     app,
     broadcast,
     deregister_microservice,
@@ -39,6 +38,18 @@ from ._default import (
     register_plugin,
     startup,
 )
+from ._application.message import (
+    Message,
+    map_to_struct,
+    new_failure_message,
+    new_success_message,
+    struct_to_map,
+)
+from ._application.microservice import Microservice
+from ._client.client import SocketIOClient
+from ._client.engineio import ClientDisconnectReason
+from ._config import Config, ServerOptions
+from ._engineio.session import CloseReason
 from ._errors import (
     ConnectionRefused,
     Disconnected,
@@ -50,21 +61,10 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
-from ._message import (
-    Message,
-    map_to_struct,
-    new_failure_message,
-    new_success_message,
-    struct_to_map,
-)
-from ._microservice import Microservice
-from ._namespace import Namespace
-from ._observer import Observer
-from ._server import SocketIOServer
-from ._sioclient import SocketIOClient
-from ._socket import DisconnectReason, Socket
-from ._transport._eioclient import ClientDisconnectReason
-from ._transport._session import CloseReason
+from ._socketio.namespace import Namespace
+from ._socketio.observer import Observer
+from ._socketio.server import SocketIOServer
+from ._socketio.socket import DisconnectReason, Socket
 from .types import ASGIApp, Receive, Scope, Send
 
 __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)

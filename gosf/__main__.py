@@ -1,11 +1,11 @@
-"""``python -m gosf`` and the ``gosf`` command: see ``gosf/_cli.py``."""
+"""``python -m gosf`` and the ``gosf`` command: see ``gosf/_application/cli.py``."""
 
 from __future__ import annotations
 
 import sys
 
 from . import __version__
-from ._cli import main as _main
+from ._application.cli import main as _main
 
 __all__ = ("main",)
 

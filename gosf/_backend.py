@@ -3,7 +3,7 @@
 anyio has no public way to name the running backend, and sniffio (which anyio
 used to bring along) may be absent from a plain install. For code that asks
 once (at startup, at a signal), not per message: a server asks it once when
-it starts, for its events and wake-ups (``_transport/_event.py``).
+it starts, for its events and wake-ups (``_engineio/event.py``).
 """
 
 from __future__ import annotations

@@ -29,11 +29,11 @@ from typing import Any, Literal
 
 import anyio
 
-from ._app import App
-from ._message import Message
-from ._sioclient import SocketIOClient
-from ._transport._asgiclient import asgi_connector
-from ._transport._http import HostNames
+from ._application.app import App
+from ._application.message import Message
+from ._client.asgi import asgi_connector
+from ._client.client import SocketIOClient
+from ._engineio.http import HostNames
 
 __all__ = ("TestClient", "TestServer", "asgi_connector", "connect", "serve")
 

@@ -179,7 +179,7 @@ class HeartbeatChecks:
     test's duration, so that a test can wait for several to pass."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from gosf._transport._session import EngineSession
+        from gosf._engineio.session import EngineSession
 
         self.count = 0
         self._watch = Watch()

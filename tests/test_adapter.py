@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import anyio
 import pytest
 
-from gosf._adapter import Adapter, to_engine
+from gosf._socketio.adapter import Adapter, to_engine
 from gosf.brokers import Broadcast
 from gosf.protocol.engineio import Packet as EnginePacket
 from gosf.protocol.engineio import message

@@ -18,8 +18,8 @@ import orjson
 import pytest
 
 import gosf
-from gosf._server import SocketIOServer
-from gosf._socket import Socket
+from gosf._socketio.server import SocketIOServer
+from gosf._socketio.socket import Socket
 from gosf.brokers import (
     CommandResult,
     CountQuery,

@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 import gosf
-import gosf._default
+import gosf._application.default
 from tests.harness import serve_app
 from tests.sioclient import ConnectRefused, SioClient
 
@@ -77,7 +77,7 @@ async def test_snippet(
     snippet: Snippet, monkeypatch: pytest.MonkeyPatch, anyio_backend: str
 ) -> None:
     default = gosf.App()
-    monkeypatch.setattr(gosf._default, "app", default)
+    monkeypatch.setattr(gosf._application.default, "app", default)
     monkeypatch.setattr(gosf, "app", default)
     module = types.ModuleType("gosf_docs_snippet")
     monkeypatch.setitem(sys.modules, module.__name__, module)

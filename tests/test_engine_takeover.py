@@ -12,10 +12,10 @@ import pytest
 from anyio.abc import TaskStatus
 
 from gosf._config import ServerOptions
-from gosf._transport._driver import SessionDriver
-from gosf._transport._engine import EngineServer
-from gosf._transport._session import EngineSession
-from gosf._transport._wswriter import WebSocketWriter
+from gosf._engineio.driver import SessionDriver
+from gosf._engineio.server import EngineServer
+from gosf._engineio.session import EngineSession
+from gosf._engineio.wswriter import WebSocketWriter
 from gosf.protocol.engineio import Packet
 from gosf.protocol.session import CloseReason
 from tests.harness import watch_attribute

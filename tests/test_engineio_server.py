@@ -20,9 +20,9 @@ import orjson
 import pytest
 
 import gosf
-from gosf._transport._session import EngineSession
-from gosf._transport._wswriter import WebSocketWriter
-from gosf._workers import Workers
+from gosf._engineio.session import EngineSession
+from gosf._engineio.wswriter import WebSocketWriter
+from gosf._socketio.workers import Workers
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from gosf.protocol.session import Session
 from tests.harness import (
@@ -734,7 +734,7 @@ async def test_trailing_garbage_after_upgrade_request_does_not_kill_the_server(
 ) -> None:
     # hypercorn issue 225: under its trio worker this request used to take the
     # whole server down. gosf guards the connection handler (see
-    # gosf/_transport/_hypercorn_guard.py).
+    # gosf/_engineio/hypercorn_guard.py).
     async with running() as (_, host, http):
         address, port = host.split(":")
         with anyio.fail_after(10):

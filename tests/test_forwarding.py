@@ -18,10 +18,10 @@ import orjson
 import pytest
 
 import gosf
-from gosf._transport._engine import owner_of
-from gosf._transport._forward import Forwarder
-from gosf._transport._forward_wire import decode_forward, encode_forward
-from gosf._transport._relay import WINDOW
+from gosf._cluster.forward import Forwarder
+from gosf._cluster.relay import WINDOW
+from gosf._cluster.wire import decode_forward, encode_forward
+from gosf._engineio.server import owner_of
 from gosf.brokers import MemoryBus
 from gosf.protocol.engineio import Packet, PacketType, decode_payload, encode_payload
 from gosf.protocol.session import Session

@@ -19,8 +19,8 @@ import anyio
 import pytest
 
 import gosf
-import gosf._slots
-from gosf._transport._session import EngineSession
+import gosf._socketio.slots
+from gosf._engineio.session import EngineSession
 from tests.harness import HeartbeatChecks, Watch, serve_app
 from tests.sioclient import SioClient
 
@@ -138,7 +138,7 @@ async def test_more_events_than_slots_keep_the_heartbeat_going(anyio_backend: st
 async def test_a_flood_past_every_bound_is_held_not_timed_out(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gosf._slots, "MAX_QUEUED_EVENTS", 3)
+    monkeypatch.setattr(gosf._socketio.slots, "MAX_QUEUED_EVENTS", 3)
     checks = HeartbeatChecks(monkeypatch)
     holding = Holding(slots=2)
     async with connected(holding) as client:

@@ -144,35 +144,35 @@ from typing import TYPE_CHECKING
 import anyio
 import gosf.types
 from . import brokers
-from ._socket import Socket
+from ._socketio.socket import Socket
 from gosf.protocol import errors
 if TYPE_CHECKING:
-    from ._app import App
+    from ._application.app import App
 def later() -> None:
     from .brokers._memory import MemoryBus
 """
     assert imports_in(top_level, "gosf._demo", is_package=False) == {
         "gosf.types",
         "gosf.brokers",
-        "gosf._socket",
+        "gosf._socketio.socket",
         "gosf.protocol.errors",
-        "gosf._app",
+        "gosf._application.app",
         "gosf.brokers._memory",
     }
     nested = """
-from . import _engine
-from ._http import header
+from . import server
+from .http import header
 from .. import _errors
 from ..protocol.engineio import message
 """
-    assert imports_in(nested, "gosf._transport._demo", is_package=False) == {
-        "gosf._transport._engine",
-        "gosf._transport._http",
+    assert imports_in(nested, "gosf._engineio._demo", is_package=False) == {
+        "gosf._engineio.server",
+        "gosf._engineio.http",
         "gosf._errors",
         "gosf.protocol.engineio",
     }
-    assert imports_in(nested, "gosf._transport", is_package=True) == imports_in(
-        nested, "gosf._transport._demo", is_package=False
+    assert imports_in(nested, "gosf._engineio", is_package=True) == imports_in(
+        nested, "gosf._engineio._demo", is_package=False
     )
     assert len(MODULES) >= 40
     # gosf.brokers imports its Redis broker only under TYPE_CHECKING and inside functions.
@@ -221,42 +221,23 @@ LAYERS = {
     ),
     "protocol": Layer(("gosf.protocol",)),
     "brokers": Layer(("gosf.brokers",), ("foundation",)),
-    "engine.io": Layer(("gosf._transport",), ("foundation", "protocol")),
+    "engine.io": Layer(("gosf._engineio",), ("foundation", "protocol")),
+    "cluster": Layer(("gosf._cluster",), ("protocol", "engine.io")),
     "socket.io server": Layer(
-        (
-            "gosf._server",
-            "gosf._adapter",
-            "gosf._connection",
-            "gosf._namespace",
-            "gosf._node",
-            "gosf._observer",
-            "gosf._slots",
-            "gosf._socket",
-            "gosf._workers",
-        ),
-        ("foundation", "protocol", "brokers", "engine.io"),
+        ("gosf._socketio",),
+        ("foundation", "protocol", "brokers", "engine.io", "cluster"),
     ),
-    "socket.io client": Layer(
-        ("gosf._sioclient", "gosf._sioclient_conn"),
-        ("foundation", "protocol", "engine.io"),
-    ),
+    "socket.io client": Layer(("gosf._client",), ("foundation", "protocol")),
     "application": Layer(
+        ("gosf._application",),
         (
-            "gosf._app",
-            "gosf._broadcasting",
-            "gosf._client",
-            "gosf._cycle",
-            "gosf._hooks",
-            "gosf._message",
-            "gosf._microservice",
-            "gosf._pages",
-            "gosf._signals",
-            "gosf._startup",
-            "gosf._default",
-            "gosf._cli",
-            "gosf._reload",
+            "foundation",
+            "protocol",
+            "brokers",
+            "engine.io",
+            "socket.io server",
+            "socket.io client",
         ),
-        ("foundation", "protocol", "brokers", "engine.io", "socket.io server", "socket.io client"),
     ),
     "public": Layer(
         ("gosf", "gosf.__main__", "gosf.testing"),

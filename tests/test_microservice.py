@@ -14,7 +14,7 @@ import pytest
 
 import gosf
 import gosf.testing
-from gosf._microservice import RETRY_SHARE, next_pause
+from gosf._application.microservice import RETRY_SHARE, next_pause
 
 pytestmark = pytest.mark.anyio
 

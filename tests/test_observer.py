@@ -15,7 +15,7 @@ import pytest
 
 import gosf
 import gosf.testing
-from gosf._observer import METHODS, overrides
+from gosf._socketio.observer import METHODS, overrides
 from gosf.brokers import MemoryBus
 from gosf.protocol.session import CloseReason
 from gosf.protocol.socketio import Packet, PacketType, encode

@@ -100,7 +100,7 @@ async def test_the_root_page_follows_the_mount_path(anyio_backend: str) -> None:
 
 
 async def test_the_root_page_shows_the_links_it_is_given(anyio_backend: str) -> None:
-    from gosf._pages import Link
+    from gosf._application.pages import Link
 
     app = gosf.App()
     app.pages.links.append(Link("Docs & API", "/docs?x=<1>"))

@@ -15,7 +15,7 @@ import pytest
 
 import gosf
 from gosf._backend import current_backend
-from gosf._transport._event import Primitives, Wakeup, choose_primitives
+from gosf._engineio.event import Primitives, Wakeup, choose_primitives
 from gosf.testing import asgi_connector
 
 pytestmark = pytest.mark.anyio
@@ -56,7 +56,7 @@ async def test_the_backend_is_asked_once_per_serve(
         probes.append(backend)
         return backend
 
-    monkeypatch.setattr("gosf._transport._event.current_backend", counted)
+    monkeypatch.setattr("gosf._engineio.event.current_backend", counted)
     server = echo_server()
     for serve in (1, 2):
         async with server:
@@ -85,7 +85,7 @@ async def test_hand_overs_use_the_servers_primitives(
 
         return dataclasses.replace(chosen, wakeup=wakeup, wake=wake)
 
-    monkeypatch.setattr("gosf._transport._engine.choose_primitives", recording)
+    monkeypatch.setattr("gosf._engineio.server.choose_primitives", recording)
     server = echo_server()
     async with server, client(server) as sio:
         await echo_calls(sio)

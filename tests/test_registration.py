@@ -2,8 +2,8 @@
 way it will call it is refused by ``listen()`` or the hook's registrar, with a
 message naming the signature expected, not at the first request.
 
-How gosf calls them (``_cycle.py``, ``_hooks.py``, ``_broadcasting.py``), by
-position: a controller ``(client, request)``; ``on_connect``,
+How gosf calls them (``_application/cycle.py``, ``_application/hooks.py``,
+``_application/broadcasting.py``), by position: a controller ``(client, request)``; ``on_connect``,
 ``on_disconnect``, ``on_before_request`` ``(client, request)``; the response
 hooks ``(client, request, response)``; the broadcast hooks ``(endpoint, room,
 message)``; the client broadcast hooks ``(client, endpoint, room, message)``.
@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import gosf
-import gosf._default
+import gosf._application.default
 import gosf.testing
-from gosf._hooks import HOOK_ARGUMENTS, HOOK_NAMES
+from gosf._application.hooks import HOOK_ARGUMENTS, HOOK_NAMES
 from tests.harness import WireClient
 
 CONTROLLER = (
@@ -99,10 +99,10 @@ def test_listen_as_a_decorator_and_the_default_app_refuse_too(
     app = gosf.App()
     with pytest.raises(TypeError, match=re.escape(CONTROLLER)):
         app.listen("echo")(one_argument)  # type: ignore[type-var]
-    monkeypatch.setattr(gosf._default, "app", gosf.App())
+    monkeypatch.setattr(gosf._application.default, "app", gosf.App())
     with pytest.raises(TypeError, match=re.escape(CONTROLLER)):
         gosf.listen("echo", one_argument)  # type: ignore[type-var]
-    assert gosf._default.app.endpoints == {}
+    assert gosf._application.default.app.endpoints == {}
 
 
 class CallableController:
@@ -239,7 +239,7 @@ def test_on_connect_with_a_one_argument_lambda_is_refused(
     with pytest.raises(TypeError) as refused:
         app.on_connect(lambda client: None)  # type: ignore[type-var]
     assert str(refused.value) == expected
-    monkeypatch.setattr(gosf._default, "app", app)
+    monkeypatch.setattr(gosf._application.default, "app", app)
     with pytest.raises(TypeError) as refused:
         gosf.on_connect(lambda client: None)
     assert str(refused.value) == expected

@@ -37,9 +37,9 @@ from wsproto.events import (
 )
 
 import gosf
+from gosf._client.client import SocketIOClient
+from gosf._client.websocket import connect_websocket
 from gosf._errors import ConnectionClosed, HandshakeError
-from gosf._sioclient import SocketIOClient
-from gosf._transport._wsclient import connect_websocket
 from gosf.testing import asgi_connector
 from tests.conftest import free_port
 from tests.harness import Watch, serve_app, tapped

@@ -29,10 +29,10 @@ from anyio.abc import SocketStream
 from wsproto.events import AcceptConnection, Request
 
 import gosf
-from gosf._transport._abort import find_abort
-from gosf._transport._engine import LINGER
-from gosf._transport._session import EngineSession
-from gosf._transport._wswriter import WebSocketWriter
+from gosf._engineio.abort import find_abort
+from gosf._engineio.server import LINGER
+from gosf._engineio.session import EngineSession
+from gosf._engineio.wswriter import WebSocketWriter
 from tests.harness import (
     RawWebSocket,
     Watch,

@@ -13,8 +13,8 @@ import anyio
 import pytest
 
 import gosf
-import gosf._socket
-from gosf._workers import Workers
+import gosf._socketio.socket
+from gosf._socketio.workers import Workers
 from tests.harness import serve_app, watch_attribute
 from tests.sioclient import SioClient
 
@@ -27,7 +27,7 @@ THREAD_BOUND = 10.0
 async def test_namespace_disconnect_during_a_blocked_thread_still_cleans_up(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gosf._socket, "DISCONNECT_GRACE", 0.2)
+    monkeypatch.setattr(gosf._socketio.socket, "DISCONNECT_GRACE", 0.2)
     workers = watch_attribute(monkeypatch, Workers, "running")
     app = gosf.App()
     started, release = threading.Event(), threading.Event()

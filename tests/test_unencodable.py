@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 import gosf
-import gosf._server
+import gosf._socketio.server
 from tests.harness import serve_app
 from tests.sioclient import SioClient
 
@@ -105,7 +105,7 @@ async def test_unencodable_responses_log_one_line_not_a_flood(
     anyio_backend: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One warning per hour: the whole test falls in one interval, however slow the machine.
-    monkeypatch.setattr(gosf._server, "UNENCODABLE_LOG_INTERVAL", 3600.0)
+    monkeypatch.setattr(gosf._socketio.server, "UNENCODABLE_LOG_INTERVAL", 3600.0)
     caplog.set_level(logging.DEBUG, logger="gosf")
     deep = deep_body_json(DEEP)
     async with connected(unencodable_app()) as client:

@@ -42,7 +42,7 @@ answers within a timeout, over two more channels
 bytes, as they are, to ``<channel>:node:<node id>``, which only that process
 subscribes to; the number of receivers Redis reports tells whether it is
 there. Like every PUBLISH, a direct message is sent once and never retried.
-gosf forwards long-polling requests this way (see ``gosf._transport._forward``).
+gosf forwards long-polling requests this way (see ``gosf._cluster.forward``).
 
 The parts
 ---------

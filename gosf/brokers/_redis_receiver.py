@@ -8,7 +8,7 @@ One subscription carries four channels (:class:`~gosf.brokers._redis_wire.Channe
   and are skipped; so is any repeat of a broadcast already delivered (a short
   memory of ``(origin, sequence)`` pairs), so none is delivered twice;
 * a direct message (:meth:`RedisBroker.send_to`: gosf forwards long-polling
-  requests this way, see ``gosf._transport._forward``) goes to ``inbox``, as
+  requests this way, see ``gosf._cluster.forward``) goes to ``inbox``, as
   it is;
 * a query of any process, and an answer to a query of this one, go to
   :class:`~gosf.brokers._redis_queries.RedisQueries`.

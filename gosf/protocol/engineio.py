@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from gosf.protocol.errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolError
+from .errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolError
 
 __all__ = (
     "OCTET_STREAM",

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import orjson
 
-from gosf.protocol.errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolError
+from .errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolError
 
 __all__ = ("Decoder", "Packet", "PacketType", "encode", "encode_ack", "encode_event")
 

@@ -29,7 +29,7 @@ import anyio.lowlevel
 import pytest
 
 import gosf
-from gosf._sioclient import SocketIOClient
+from gosf._client.client import SocketIOClient
 from tests.conftest import free_port, start_server, stop_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]

@@ -1,0 +1,171 @@
+"""Reaching an app's clients: broadcasts, the members of a room, and the whole cluster.
+
+:class:`Broadcasting` is a base class of :class:`gosf.App` that carries these
+methods of its public API; it is also what a :class:`gosf.Client` needs of its
+app (a :class:`ClientHost`: ``to_wire`` and ``broadcast``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._config import Config
+from .._socketio.server import SocketIOServer
+from ..brokers import DEFAULT_QUERY_TIMEOUT
+from .client import Client
+from .hooks import Hooks
+from .message import Message
+
+__all__ = ("Broadcasting",)
+
+
+class Broadcasting:
+    """The part of :class:`gosf.App` that reaches its clients, here and in the cluster.
+
+    It works on the app's server, configuration, hooks and clients, which
+    :class:`gosf.App` sets; they are declared here so that each method's use
+    of them is checked.
+    """
+
+    server: SocketIOServer
+    config: Config
+    hooks: Hooks
+    clients: dict[str, Client]
+
+    def members(self, room: str = "") -> list[Client]:
+        """The clients in ``room`` (``""``: every client) in this process."""
+        clients = self.clients
+        return [
+            client
+            for socket in self.server.namespace("/").members(room or None)
+            if (client := clients.get(socket.sid)) is not None
+        ]
+
+    # -- the whole cluster ----------------------------------------------------------
+    #
+    # Each asks every process of the cluster through the broker and waits for their
+    # answers, at most ``timeout`` seconds; a process that does not answer in time
+    # (Redis down, a process that went away) is left out, and none of them raises
+    # because the broker cannot reach the others.
+
+    async def cluster_rooms(
+        self,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> dict[str, int]:
+        """Every room in the whole cluster with its number of clients.
+
+        Clients' own rooms (their sids) are left out; so are processes that
+        do not answer within ``timeout`` seconds.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        return await self.server.cluster_rooms(timeout=timeout)
+
+    async def cluster_client_count(
+        self,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> int:
+        """The number of clients connected to the whole cluster (see :meth:`cluster_rooms`).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        return await self.server.cluster_socket_count(timeout=timeout)
+
+    async def disconnect_client(
+        self,
+        sid: str,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> bool:
+        """Disconnect the client ``sid``, wherever in the cluster it is connected.
+
+        Returns whether some process had it (``False`` also when the process
+        that has it did not answer within ``timeout`` seconds).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        return await self.server.command_socket("disconnect", sid, timeout=timeout)
+
+    async def join_client(
+        self,
+        sid: str,
+        room: str,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> bool:
+        """Have the client ``sid`` join ``room``, wherever in the cluster it is connected.
+
+        Returns whether some process had it (see :meth:`disconnect_client`).
+
+        Raises:
+            ValueError: ``room`` is empty, or ``timeout`` is not positive.
+        """
+        return await self.server.command_socket("join", sid, room, timeout=timeout)
+
+    async def leave_client(
+        self,
+        sid: str,
+        room: str,
+        *,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> bool:
+        """Have the client ``sid`` leave ``room``, wherever in the cluster it is connected.
+
+        Returns whether some process had it (see :meth:`disconnect_client`).
+
+        Raises:
+            ValueError: ``room`` is empty, or ``timeout`` is not positive.
+        """
+        return await self.server.command_socket("leave", sid, room, timeout=timeout)
+
+    # -- broadcasts ---------------------------------------------------------------
+
+    async def broadcast(
+        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+    ) -> None:
+        """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``: everyone).
+
+        Runs the ``on_before_broadcast``/``on_after_broadcast`` hooks with
+        ``(endpoint, room, message)``. With a ``sender`` (what
+        :meth:`Client.broadcast` does) that client is left out, and the
+        ``on_before_client_broadcast``/``on_after_client_broadcast`` hooks
+        run instead, with ``(sender, endpoint, room, message)``.
+
+        Raises:
+            TypeError: ``message`` is not a :class:`gosf.Message`.
+        """
+        hooks = self.hooks
+        if sender is None:
+            await hooks.run("on_before_broadcast", endpoint, room, message)
+        else:
+            await hooks.run("on_before_client_broadcast", sender, endpoint, room, message)
+        await self.server.emit(
+            endpoint,
+            self.to_wire(message),
+            to=room or None,
+            skip=None if sender is None else sender.socket,
+        )
+        if sender is None:
+            await hooks.run("on_after_broadcast", endpoint, room, message)
+        else:
+            await hooks.run("on_after_client_broadcast", sender, endpoint, room, message)
+
+    def to_wire(self, message: Message, client: Client | None = None) -> dict[str, Any]:
+        """``message`` as sent to ``client``: its ``meta`` kept or stripped as the
+        client's ``expose_meta`` says, else as the app's (``None``: a broadcast,
+        which follows the app's setting).
+
+        Raises:
+            TypeError: ``message`` is not a :class:`gosf.Message`.
+        """
+        if not isinstance(message, Message):
+            raise TypeError(f"expected a gosf.Message, got {type(message).__name__}")
+        expose = self.config.expose_meta
+        if client is not None and client.expose_meta is not None:
+            expose = client.expose_meta
+        return message.to_wire(meta=expose)

@@ -1,0 +1,168 @@
+"""A connected client and a request, as GOSF controllers and hooks see them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio.from_thread
+
+from .._engineio.http import query_params
+from .._socketio.socket import Socket
+from .message import Message
+
+__all__ = ("Client", "ClientHost", "Request")
+
+
+class ClientHost(Protocol):
+    """What a :class:`Client` needs of its app (:class:`gosf.App` is one).
+
+    A protocol rather than the app itself: the app module builds clients, so
+    this module cannot import it back.
+    """
+
+    def to_wire(self, message: Message, client: Client | None = None) -> dict[str, Any]:
+        """``message`` as sent to ``client`` (``None``: as broadcast to every client)."""
+        ...
+
+    async def broadcast(
+        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+    ) -> None:
+        """Send ``message`` to every client in ``room``; ``sender`` is left out."""
+        ...
+
+
+class Client:
+    """One connected client, for the life of its connection.
+
+    The same object is handed to every controller and hook of that client, so
+    room membership and :attr:`state` persist across requests (GOSF rebuilt it
+    per request and lost both).
+    """
+
+    __slots__ = ("_app", "_loop_thread", "_socket", "expose_meta", "state")
+
+    def __init__(self, app: ClientHost, socket: Socket) -> None:
+        self._app = app
+        self._socket = socket
+        # Made on the event loop's thread (the app's connect handler): a call
+        # from any other thread is a sync controller's, carried over to it.
+        self._loop_thread = threading.get_ident()
+        self.state: dict[str, Any] = {}
+        """Anything the app wants to keep for this client (user id, ...)."""
+        self.expose_meta: bool | None = None
+        """Send ``meta`` to this client (e.g. a trusted service, decided in
+        ``on_connect``); ``None`` follows the app's ``expose_meta``. Broadcasts
+        always follow the app's setting (they are encoded once for all)."""
+
+    def __repr__(self) -> str:
+        return f"<gosf.Client sid={self.sid!r}>"
+
+    @property
+    def sid(self) -> str:
+        """The client's Socket.IO id (what ``socket.id`` is in the browser)."""
+        return self._socket.sid
+
+    @property
+    def socket(self) -> Socket:
+        """The low-level socket, for what GOSF has no word for."""
+        return self._socket
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        return self._socket.remote_address
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers of the request that opened the connection (lower-case names)."""
+        return self._socket.headers
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters of the request that opened the connection."""
+        return query_params(self._socket.session.scope)
+
+    @property
+    def auth(self) -> Mapping[str, Any]:
+        """The connect payload (Socket.IO 5 ``auth``; the query for socket.io 2.x clients)."""
+        return self._socket.auth
+
+    @property
+    def transport(self) -> str:
+        return self._socket.transport
+
+    @property
+    def connected(self) -> bool:
+        return self._socket.connected
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms this client has joined."""
+        sid = self._socket.sid
+        return frozenset(room for room in self._socket.rooms if room != sid)
+
+    # join, leave, leave_all and disconnect change the server's shared state: a
+    # plain-def controller runs in a worker thread, so from there they are
+    # carried out on the event loop's thread (anyio.from_thread).
+
+    def join(self, room: str) -> None:
+        """Join ``room`` (GOSF's ``Client.Join``); safe from a sync controller's thread."""
+        self._on_loop(self._socket.join, room)
+
+    def leave(self, room: str) -> None:
+        """Leave ``room``; leaving a room one is not in does nothing."""
+        if room != self._socket.sid:
+            self._on_loop(self._socket.leave, room)
+
+    def leave_all(self) -> None:
+        """Leave every room joined (GOSF's ``Client.LeaveAll``)."""
+        self._on_loop(self._leave_all)
+
+    def _leave_all(self) -> None:
+        for room in self.rooms:
+            self._socket.leave(room)
+
+    async def emit(self, endpoint: str, message: Message) -> None:
+        """Send ``message`` to this client as an ``endpoint`` event."""
+        await self._socket.emit(endpoint, self._app.to_wire(message, self))
+
+    async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
+        """Send to every client in ``room`` but this one (``""``: every client but this one).
+
+        Runs the ``on_before_client_broadcast`` and ``on_after_client_broadcast`` hooks.
+        """
+        await self._app.broadcast(room, endpoint, message, sender=self)
+
+    def disconnect(self) -> None:
+        """Disconnect this client (its in-flight requests are cancelled)."""
+        self._on_loop(self._socket.disconnect)
+
+    def _on_loop(self, func: Callable[..., None], *args: Any) -> None:
+        """Call ``func(*args)`` on the event loop's thread, from it or from a
+        worker thread of ``anyio.to_thread`` (where a sync controller runs)."""
+        if threading.get_ident() == self._loop_thread:
+            func(*args)
+        else:
+            anyio.from_thread.run_sync(func, *args)
+
+
+@dataclass(slots=True)
+class Request:
+    """What a controller is asked: the endpoint and the parsed :class:`Message`.
+
+    Connect and disconnect hooks get a request whose ``endpoint`` is
+    ``"connect"``/``"disconnect"``; the disconnect one carries ``reason``.
+    """
+
+    endpoint: str
+    message: Message
+    client: Client
+    ack: bool = False
+    """Whether the client asked for an acknowledgement."""
+    args: tuple[Any, ...] = ()
+    """Arguments after the message, if the client sent more than one."""
+    reason: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    """Per-request scratch space for hooks and controllers."""

@@ -1,0 +1,181 @@
+"""GOSF's message protocol: the one shape every request and response has.
+
+``Message`` serialises exactly as GOSF's Go struct does (``success`` always
+present, empty ``id``/``guid``/``uuid``/``text``/``meta``/``body`` omitted), and
+parses requests strictly: a non-integer ``id`` or a non-object ``body`` is an
+error the server answers with ``BAD_REQUEST``, never a crash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, overload
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import ValidationError as _ValidationError
+
+from .._errors import MessageError
+
+__all__ = (
+    "Message",
+    "map_to_struct",
+    "new_failure_message",
+    "new_success_message",
+    "struct_to_map",
+)
+
+T = TypeVar("T")
+
+
+class _Factory:
+    """``Message.success(...)`` on the class, the ``success`` field on an instance."""
+
+    def __init__(self, success: bool) -> None:
+        self._success = success
+
+    def __get__(self, obj: Message | None, owner: type[Message]) -> Any:
+        if obj is not None:
+            return obj.__dict__["success"]
+        success = self._success
+
+        def make(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
+            return owner(success=success, text=text or "", body=dict(body or {}))
+
+        make.__doc__ = f"A Message with success={success}, the given text and body."
+        return make
+
+
+class _Make(Protocol):
+    def __call__(
+        self, text: str | None = None, body: Mapping[str, Any] | None = None
+    ) -> Message: ...
+
+
+if TYPE_CHECKING:
+
+    class _SuccessField:
+        @overload
+        def __get__(self, obj: None, owner: type[Message]) -> _Make: ...
+        @overload
+        def __get__(self, obj: Message, owner: type[Message]) -> bool: ...
+        def __get__(self, obj: Message | None, owner: type[Message]) -> Any: ...
+        def __set__(self, obj: Message, value: bool) -> None: ...
+
+
+class Message(BaseModel):
+    """A GOSF message: ``id``, ``guid``, ``uuid``, ``success``, ``text``, ``meta``, ``body``.
+
+    >>> Message.success("done", {"n": 1}).to_wire()
+    {'success': True, 'text': 'done', 'body': {'n': 1}}
+
+    ``Message.success(text=None, body=None)`` and ``Message.failure(...)`` build
+    one; on an instance ``message.success`` is the boolean field.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    id: StrictInt | None = None
+    guid: StrictStr = ""
+    uuid: StrictStr = ""
+    if TYPE_CHECKING:
+        success: _SuccessField = Field(default=False)  # type: ignore[assignment]
+        failure: ClassVar[_Make]
+    else:
+        success: StrictBool = False
+    text: StrictStr = ""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    body: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, payload: Any) -> Message:
+        """Read a request payload.
+
+        Raises:
+            MessageError: the payload is not a JSON object of GOSF's shape.
+        """
+        if isinstance(payload, Message):
+            return payload
+        if not isinstance(payload, dict):
+            kind = "null" if payload is None else type(payload).__name__
+            raise MessageError(f"expected a message object, got {kind}")
+        try:
+            return cls.model_validate(payload)
+        except _ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "message"
+            raise MessageError(f"{where}: {first['msg']}") from None
+
+    def to_wire(self, *, meta: bool = True) -> dict[str, Any]:
+        """The JSON object GOSF sends: ``success`` always, empty fields left out."""
+        data = self.__dict__
+        wire: dict[str, Any] = {}
+        if data["id"] is not None:
+            wire["id"] = data["id"]
+        if data["guid"]:
+            wire["guid"] = data["guid"]
+        if data["uuid"]:
+            wire["uuid"] = data["uuid"]
+        wire["success"] = data["success"]
+        if data["text"]:
+            wire["text"] = data["text"]
+        if meta and data["meta"]:
+            wire["meta"] = data["meta"]
+        if data["body"]:
+            wire["body"] = data["body"]
+        return wire
+
+    def without_meta(self) -> Message:
+        """A copy without ``meta`` (what a browser client may see)."""
+        return self.model_copy(update={"meta": {}})
+
+
+type.__setattr__(Message, "success", _Factory(True))
+type.__setattr__(Message, "failure", _Factory(False))
+
+
+def new_success_message(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
+    """GOSF's ``NewSuccessMessage``: ``Message.success(text, body)``."""
+    return Message(success=True, text=text or "", body=dict(body or {}))
+
+
+def new_failure_message(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
+    """GOSF's ``NewFailureMessage``: ``Message.failure(text, body)``."""
+    return Message(success=False, text=text or "", body=dict(body or {}))
+
+
+def struct_to_map(value: Any) -> dict[str, Any]:
+    """GOSF's ``StructToMap``: a pydantic model or dataclass as a JSON-ready dict.
+
+    A :class:`Message` gives its wire form. Mappings are copied.
+
+    Raises:
+        TypeError: ``value`` is none of those.
+    """
+    if isinstance(value, Message):
+        return value.to_wire()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot turn {type(value).__name__} into a map")
+
+
+def map_to_struct(data: Mapping[str, Any], output: type[T]) -> T:
+    """GOSF's ``MapToStruct``: build (and validate) ``output`` from a dict.
+
+    ``output`` is a pydantic model class (validated) or a dataclass (fields
+    it does not know are ignored).
+
+    Raises:
+        pydantic.ValidationError: the data does not fit a pydantic model.
+        TypeError: ``output`` is neither, or the data does not fit the dataclass.
+    """
+    if isinstance(output, type) and issubclass(output, BaseModel):
+        return output.model_validate(dict(data))
+    if dataclasses.is_dataclass(output) and isinstance(output, type):
+        names = {f.name for f in dataclasses.fields(output)}
+        return output(**{k: v for k, v in data.items() if k in names})
+    raise TypeError(f"{output!r} is not a pydantic model or dataclass")

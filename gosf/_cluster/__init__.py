@@ -1,0 +1,3 @@
+"""Requests for a session another process holds: forwarded polling requests and
+relayed websockets, over the broker.
+"""

@@ -1,0 +1,392 @@
+"""The driver of one Engine.IO session's sans-IO machine: its life and its transitions' I/O.
+
+The rules (heartbeat, probe and upgrade, overlapping polls, the outbound
+bound, closing and lingering) are the machine's
+(:class:`gosf.protocol.session.Session`); a driver does what they call for
+with tasks, cancel scopes and the transports. :class:`SessionDriver` holds
+what every session has:
+
+* :meth:`SessionDriver._after`, the one place where the machine's last
+  decision is carried out: the session's end, an upgrade given up, the next
+  deadline, waking whoever waits. :class:`~gosf._engineio.session.EngineSession`
+  (what the transports and the layer above call) calls it after each machine
+  call that may change the machine's state.
+* The session's life (:meth:`SessionDriver.host`): a task group holding
+  whatever the layer above starts for the client (its handlers); closing the
+  session cancels that group, writes the last packets, then tells the layer
+  above (``on_close``) under a shield. A session that began with
+  long-polling is hosted by a task of its own in the server's task group
+  (:meth:`SessionDriver.run`) until its websocket takes it over; one that
+  began on a websocket is hosted by that websocket's ASGI call, which also
+  reads it: an idle websocket client costs no task of gosf's.
+* One event for every wait (a GET for packets, a sender for room, a flush,
+  the polling task for its end): :meth:`SessionDriver.wait_changed`, replaced
+  each time it fires, so an idle session holds none.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from .._config import ServerOptions
+from ..protocol.engineio import Packet, encode_open
+from ..protocol.session import CloseReason, Session, SessionConfig, State, Transport
+from .event import Event, Primitives
+from .wswriter import WebSocketWriter
+
+__all__ = ("SHUTDOWN_WAIT", "DriverHost", "SessionDriver")
+
+log = logging.getLogger("gosf.engineio")
+
+SHUTDOWN_WAIT = 15.0
+"""Longest time a stopping server waits for its sessions' last words (disconnect handlers)."""
+
+_OPEN, _UPGRADING, _CLOSED = State.OPEN, State.UPGRADING, State.CLOSED
+
+
+class DriverHost(Protocol):
+    """What a session's driver needs of the server that keeps it (``EngineServer``)."""
+
+    options: ServerOptions
+    config: SessionConfig
+    stopping: bool
+    deadline: float
+    lingering: set[anyio.CancelScope]
+    primitives: Primitives[Any]
+    """The backend's events and wake-ups, chosen when the server started."""
+
+    def forget(self, sid: str) -> None:
+        """The session ``sid`` has ended: it is no longer reachable."""
+
+
+class SessionDriver:
+    """One session's machine, its waits and its life; see the module's docstring."""
+
+    # A polling-born session taken over by its websocket (see host()): class
+    # defaults, set only on sessions that upgrade (no room taken in the others).
+    taken_over = False
+    """The session began with long-polling and its websocket took it over
+    (see :meth:`host`): its task group changed."""
+    _predecessor: anyio.CancelScope | None = None  # the polling task's, while its handlers finish
+    _predecessor_done: Event | None = None  # set when they have
+    _upgrade_scope: anyio.CancelScope | None = None  # the upgrading websocket's reading
+
+    def __init__(
+        self,
+        server: DriverHost,
+        sid: str,
+        *,
+        protocol: int,
+        transport: str,
+        b64: bool,
+        scope: Mapping[str, Any],
+    ) -> None:
+        self.sid = sid
+        self.machine = Session(
+            sid,
+            protocol=protocol,
+            transport=Transport(transport),
+            config=server.config,
+            now=anyio.current_time(),
+        )
+        """The session's rules and state (sans-IO)."""
+        self.b64 = b64
+        self.scope = scope
+        self.upper: Any = None
+        """The layer above's state for this session (Socket.IO's: the connection)."""
+        self.writer: WebSocketWriter | None = None
+        """Writes to the websocket carrying the session, while one does."""
+        self._server = server
+        # Made when first needed: an idle session holds as few events as it can.
+        self._changed: Event | None = None
+        self._finished: anyio.Event | None = None
+        self._has_finished = False
+        self._ended = False  # _on_end() has run
+        self.beat_due = math.inf
+        """When the server's schedule calls :meth:`beat` next (``EngineServer.schedule_beat``)."""
+        self._tg: TaskGroup | None = None
+
+    # -- what the layers around read ------------------------------------------------
+
+    @property
+    def protocol(self) -> int:
+        return self.machine.protocol
+
+    @property
+    def transport(self) -> Transport:
+        return self.machine.transport
+
+    @property
+    def closed(self) -> bool:
+        """Closing or closed: nothing more is accepted from the client or the layer above."""
+        state = self.machine.state
+        return state is not _OPEN and state is not _UPGRADING
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        return self.machine.close_reason
+
+    @property
+    def upgrading(self) -> bool:
+        return self.machine.upgrading
+
+    @property
+    def max_buffer(self) -> int:
+        """The most packets the outbound queue holds."""
+        return self.machine.config.max_buffer
+
+    @property
+    def task_group(self) -> TaskGroup:
+        """The task group owned by this session (for the layer above)."""
+        if self._tg is None:
+            raise RuntimeError("session is not running")
+        return self._tg
+
+    def open_packet(self) -> Packet:
+        options = self._server.options
+        polling = self.transport is Transport.POLLING
+        upgrades = ["websocket"] if polling and "websocket" in options.transports else []
+        return encode_open(
+            self.sid,
+            upgrades,
+            options.ping_interval_ms,
+            options.ping_timeout_ms,
+            options.max_payload,
+            self.protocol,
+        )
+
+    # -- what the subclass connects to the server and the layer above ------------------
+
+    def _schedule(self, due: float) -> None:
+        """Have the server's heartbeat schedule call the session at ``due``."""
+        raise NotImplementedError
+
+    def _tell_beat(self) -> None:
+        """Tell the layer above of a heartbeat (``EngineHandler.on_beat``)."""
+        raise NotImplementedError
+
+    async def _tell_closed(self, reason: CloseReason) -> None:
+        """Tell the layer above that the session has closed (``EngineHandler.on_close``)."""
+        raise NotImplementedError
+
+    # -- carrying out what the machine decided --------------------------------------
+
+    def _after(self) -> None:
+        """Do what the machine's last decision calls for: every transition's I/O.
+
+        Called after each machine call that may change its state (the hot
+        path's, a text MESSAGE and the packets that answer it, change none).
+        """
+        machine = self.machine
+        state = machine.state
+        if state is not _OPEN and state is not _UPGRADING:
+            if not self._ended:
+                self._ended = True
+                self._on_end()
+            writer = self.writer
+            if state is _CLOSED and writer is not None and writer.writing:
+                writer.abort()  # a last write nobody is owed any more
+        upgrade = self._upgrade_scope
+        if upgrade is not None and state is not _UPGRADING:
+            upgrade.cancel()  # given up (timed out, or the session closed)
+        self.wake()
+        deadline = machine.deadline
+        if deadline < self.beat_due:
+            self._schedule(deadline)
+
+    def _on_end(self) -> None:
+        """The session closes (gracefully or not): stop reading, end its tasks."""
+        if self.close_reason is CloseReason.SLOW_CLIENT:
+            log.warning("session %s: disconnecting slow client", self.sid)
+        if self._predecessor is not None:
+            self._predecessor.cancel()  # the handlers left in the polling task
+        writer = self.writer
+        if writer is None:
+            return
+        writer.reader.cancel()  # nothing more is accepted
+        if writer.writing and self.machine.state is not _CLOSED and self._tg is not None:
+            # A graceful close found a write in flight, maybe to a client that
+            # reads nothing: it gets ping_timeout, then the connection goes.
+            try:
+                self._tg.start_soon(writer.cut_off, self._server.options.ping_timeout)
+            except RuntimeError:  # the task group has ended: so has the write
+                pass
+
+    def wake(self) -> None:
+        """Wake whoever waits on :meth:`wait_changed`."""
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
+
+    async def wait_changed(self) -> None:
+        """Wait until something happens to the session: packets queued or
+        written, a state change, a deadline. Waiters check their condition again."""
+        changed = self._changed
+        if changed is None:
+            changed = self._changed = self._server.primitives.event()
+        await changed.wait()
+
+    # -- life -------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The task of a session that began with long-polling: live until closed,
+        or until its websocket takes the session over after an upgrade.
+
+        The upper layer's tasks run in its task group (see :meth:`host`).
+        """
+
+        async def until_closed_or_taken_over() -> None:
+            task_status.started()
+            while not self.closed and not self.taken_over:
+                await self.wait_changed()
+
+        await self.host(until_closed_or_taken_over)
+
+    async def host(
+        self,
+        body: Callable[[], Awaitable[None]],
+        *,
+        after_flush: Callable[[], Awaitable[None]] | None = None,
+        take_over: bool = False,
+    ) -> None:
+        """Run the session's life in the calling task: ``body`` inside its task group.
+
+        A session that began with long-polling lives in a task of its own
+        (:meth:`run`) until it upgrades; then its websocket's ASGI call takes
+        it over (``take_over``): handlers start in the new task group from
+        then on, those already running finish in the polling task, which
+        then ends. A session that began on a websocket lives in that
+        websocket's ASGI call from the start. So an idle websocket client has
+        no task of gosf's, whichever way it came. ``body`` (the websocket's
+        reading) returns or is cancelled when the session closes; then the
+        handlers are cancelled, the last queued packets written (a graceful
+        close), ``after_flush`` called, and the layer above told
+        (``on_close``) under a shield. None of it waits on the client's
+        network for long: a last write still blocked after ``ping_timeout``
+        has its connection aborted (see :meth:`WebSocketWriter.abort`).
+        """
+        if take_over and not self._take_over():
+            if after_flush is not None:
+                await after_flush()
+            return
+        tg = anyio.create_task_group()
+        try:
+            async with tg:
+                self._tg = tg
+                await body()
+                if self.taken_over and not take_over:
+                    # The websocket hosts the session from now on: the
+                    # handlers started here finish here (cancelled when the
+                    # session closes), then this task ends.
+                    self._predecessor = tg.cancel_scope
+                    if self.closed:
+                        tg.cancel_scope.cancel()
+                else:
+                    tg.cancel_scope.cancel()  # the handlers (and the writer) end with the session
+            writer = self.writer
+            if writer is not None and (not self.taken_over or take_over):
+                # A graceful close's last packets, bounded: a client that
+                # stopped reading must not hold the session's end forever.
+                await writer.within(self._server.options.ping_timeout, writer.flush)
+        finally:
+            if self._tg is tg:
+                self._tg = None
+            if self.taken_over and not take_over:
+                # Handed over (also when cancelled meanwhile): the session's
+                # host winds it up, once this is set.
+                self._predecessor = None
+                assert self._predecessor_done is not None
+                self._predecessor_done.set()
+            else:
+                await self._wind_up(after_flush)
+
+    def _take_over(self) -> bool:
+        """Begin moving the session's life into the calling task (see :meth:`host`);
+        ``False`` if it has closed."""
+        if self.closed or self.taken_over:
+            return False
+        self.taken_over = True
+        self._predecessor_done = self._server.primitives.event()
+        self.wake()  # the polling task's body returns
+        self._tell_beat()  # idle handler workers end: the polling task ends sooner
+        return True
+
+    async def _wind_up(self, after_flush: Callable[[], Awaitable[None]] | None) -> None:
+        """The end of the session's life, once its task group is done (see :meth:`host`)."""
+        reason = self.close_reason
+        if reason is None:  # cancelled from outside
+            reason = CloseReason.SERVER_SHUTTING_DOWN
+            self.close(reason)
+        server = self._server
+        with anyio.CancelScope(shield=True):
+            if self._predecessor_done is not None:
+                # The handlers left in the polling task (cancelled by close();
+                # bounded all the same: they may shield themselves).
+                with anyio.move_on_after(SHUTDOWN_WAIT):
+                    await self._predecessor_done.wait()
+            try:
+                if after_flush is not None:
+                    writer = self.writer
+                    if writer is not None:
+                        await writer.within(server.options.ping_timeout, after_flush)
+                    else:
+                        with anyio.move_on_after(server.options.ping_timeout):
+                            await after_flush()
+                # The layer above closes its sockets and runs their
+                # disconnect handlers now that their handlers have ended.
+                await self._tell_closed(reason)
+            except Exception:
+                log.exception("error while closing session %s", self.sid)
+            try:
+                machine = self.machine
+                if (
+                    not server.stopping
+                    and machine.state is State.CLOSING
+                    and machine.transport is Transport.POLLING
+                ):
+                    # A polling client fetches its last packets (the DISCONNECT
+                    # and CLOSE of a server-side disconnect) with one more GET:
+                    # keep the session reachable until it has (the machine
+                    # closes it then, or when its linger ends), and no later
+                    # than a graceful shutdown's deadline (close_all).
+                    with anyio.CancelScope() as linger:
+                        linger.deadline = min(
+                            anyio.current_time() + server.config.linger, server.deadline
+                        )
+                        server.lingering.add(linger)
+                        try:
+                            while machine.state is State.CLOSING:
+                                await self.wait_changed()
+                        finally:
+                            server.lingering.discard(linger)
+            finally:
+                self.machine.close(reason, anyio.current_time(), graceful=False)
+                self.wake()
+                server.forget(self.sid)
+                self._has_finished = True
+                if self._finished is not None:
+                    self._finished.set()
+
+    async def wait_finished(self) -> None:
+        """Wait until the session has ended and the layer above was told."""
+        if self._has_finished:
+            return
+        if self._finished is None:
+            self._finished = anyio.Event()
+        await self._finished.wait()
+
+    def close(self, reason: CloseReason, *, discard: bool = False) -> None:
+        """Close the session (idempotent).
+
+        With ``discard`` false, packets already queued are still delivered,
+        followed by a CLOSE packet.
+        """
+        self.machine.close(reason, anyio.current_time(), graceful=not discard)
+        self._after()

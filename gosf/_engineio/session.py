@@ -1,0 +1,311 @@
+"""One Engine.IO session on anyio: what the transports report to and the layer above calls.
+
+The rules are the sans-IO machine's (:class:`gosf.protocol.session.Session`);
+:class:`EngineSession` is its face to the rest of gosf:
+
+* The transports (``_websocket``, ``_polling``) report what happened
+  (:meth:`~EngineSession.receive`, :meth:`~EngineSession.get_request`,
+  :meth:`~EngineSession.probe`...). Each asks the machine, then
+  :meth:`~gosf._engineio.driver.SessionDriver._after` carries out what it
+  decided, in one place (``driver.py``, with the session's life).
+* The layer above (Socket.IO) queues packets (:meth:`~EngineSession.send`,
+  :meth:`~EngineSession.send_nowait`) and waits for them to be written
+  (:meth:`~EngineSession.flush`). The machine holds the outbound queue: it
+  outlives a transport, which is what makes the polling → websocket upgrade
+  lossless. A websocket writes it through a
+  :class:`~gosf._engineio.wswriter.WebSocketWriter`; a polling GET takes it.
+* The server's heartbeat schedule calls :meth:`~EngineSession.beat` when the
+  machine's deadline is due.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+import anyio
+
+from ..protocol.engineio import Packet
+from ..protocol.errors import RemoteProtocolError
+from ..protocol.session import CloseReason, PollVerdict, Transport, WebSocketVerdict
+from .driver import SHUTDOWN_WAIT, DriverHost, SessionDriver
+from .wswriter import WebSocketWriter
+
+__all__ = (
+    "SHUTDOWN_WAIT",
+    "CloseReason",
+    "EngineHandler",
+    "EngineSession",
+    "SessionHost",
+    "current_session",
+)
+
+current_session: ContextVar[EngineSession | None] = ContextVar("gosf_session", default=None)
+"""The session whose handler the current task runs (set by the session's handler workers).
+
+Its tasks write their own packets (:meth:`EngineSession.send`) instead of
+handing them to a writer task."""
+
+
+class EngineHandler(Protocol):
+    """What the layer above Engine.IO (Socket.IO) implements."""
+
+    async def on_open(self, session: EngineSession) -> None: ...
+
+    async def on_message(self, session: EngineSession, data: str | bytes) -> None: ...
+
+    async def on_close(self, session: EngineSession, reason: CloseReason) -> None: ...
+
+    def on_beat(self, session: EngineSession) -> None:
+        """A heartbeat of a live session (every pingInterval or so): a moment to
+        let go of what only a busy client needs (tasks waiting for work)."""
+
+
+class SessionHost(DriverHost, Protocol):
+    """What a session needs of the server that keeps it (``EngineServer``):
+    what its driver needs, and the layer above and the heartbeat schedule."""
+
+    handler: EngineHandler
+
+    def schedule_beat(self, session: EngineSession, due: float) -> None: ...
+
+    async def start_session(self, session: EngineSession) -> None: ...
+
+
+class EngineSession(SessionDriver):
+    """One Engine.IO client, whatever its transport: what the transports
+    report to and the layer above calls (see the module's docstring)."""
+
+    _server: SessionHost  # what the driver keeps, seen as the whole server
+
+    @property
+    def server(self) -> SessionHost:
+        """The server this session belongs to."""
+        return self._server
+
+    @property
+    def handler(self) -> EngineHandler:
+        """The layer above, which gets this session's messages."""
+        return self._server.handler
+
+    def _schedule(self, due: float) -> None:
+        self._server.schedule_beat(self, due)
+
+    def _tell_beat(self) -> None:
+        self._server.handler.on_beat(self)
+
+    async def _tell_closed(self, reason: CloseReason) -> None:
+        await self._server.handler.on_close(self, reason)
+
+    # -- heartbeat ----------------------------------------------------------------------
+
+    def beat(self, now: float) -> None:
+        """The server's schedule found this session's deadline due (see
+        :attr:`Session.deadline`): the machine acts on it (a ping, a timeout,
+        the end of a linger or an upgrade's wait).
+
+        Each beat of a live session also ends the tasks that wait for work
+        (the writer, the layer above's idle handler workers: see
+        :meth:`EngineHandler.on_beat`): a client that went quiet holds none.
+        """
+        machine = self.machine
+        machine.tick(now)
+        if not self.closed:
+            self._server.handler.on_beat(self)
+            writer = self.writer
+            if writer is not None:
+                # A writer still waiting since the last traffic writes what
+                # the beat queued (a ping) and ends; with none, one is
+                # started for it alone.
+                writer.retire()
+                if machine.queued:
+                    writer.kick(linger=False)
+        self._after()
+
+    # -- inbound ----------------------------------------------------------------------
+
+    async def receive(self, packet: Packet) -> None:
+        """Handle one packet from the client on the carrying transport.
+
+        Raises:
+            RemoteProtocolError: the packet is not allowed here; the caller
+                closes the transport (the session is already closed).
+        """
+        try:
+            data = self.machine.receive(packet, anyio.current_time())
+        except RemoteProtocolError:
+            self._after()
+            raise
+        if data is not None:
+            await self._server.handler.on_message(self, data)
+        else:
+            self._after()
+
+    def bad_input(self, reason: CloseReason = CloseReason.PARSE_ERROR) -> None:
+        """The carrying transport got something that does not decode (or is too large)."""
+        self.machine.bad_input(reason)
+        self._after()
+
+    def transport_closed(self, *, failed: bool = False) -> None:
+        """The websocket carrying the session went away (``failed``: writing to it failed)."""
+        self.machine.transport_closed(Transport.WEBSOCKET, failed=failed)
+        self._after()
+
+    def hold_reading(self, held: bool) -> None:
+        """The layer above stops (``True``) or resumes reading this client's input
+        (backpressure): see :meth:`Session.hold_reading`."""
+        self.machine.hold_reading(held, anyio.current_time())
+
+    # -- long-polling --------------------------------------------------------------------
+
+    def get_request(self) -> PollVerdict:
+        """A long-polling GET arrived (see :meth:`Session.get_request`)."""
+        verdict = self.machine.get_request(anyio.current_time())
+        self._after()
+        return verdict
+
+    def poll_answer(self) -> list[Packet] | PollVerdict | None:
+        """What the pending GET answers now (see :meth:`Session.poll_answer`);
+        packets taken must be reported with :meth:`poll_written`."""
+        return self.machine.poll_answer(anyio.current_time())
+
+    def poll_written(self) -> None:
+        """The GET's response (what :meth:`poll_answer` took) has been sent,
+        or sending it failed."""
+        self.machine.written()
+        self._after()
+
+    def get_abandoned(self) -> None:
+        """The pending GET's client left before it was answered."""
+        self.machine.get_abandoned()
+
+    @contextmanager
+    def posting(self) -> Any:
+        """A long-polling POST, for the duration of the block: yields its verdict."""
+        verdict = self.machine.post_request()
+        self._after()
+        try:
+            yield verdict
+        finally:
+            if verdict is PollVerdict.SERVE:
+                self.machine.post_done()
+
+    # -- the upgrade -------------------------------------------------------------------
+
+    def websocket_request(self) -> WebSocketVerdict:
+        """A websocket arrived for this session (see :meth:`Session.websocket_request`)."""
+        verdict = self.machine.websocket_request(anyio.current_time())
+        self._after()
+        return verdict
+
+    @contextmanager
+    def upgrade_scope(self) -> Any:
+        """The upgrading websocket's reading, for the block: cancelled when
+        the machine gives the upgrade up (its deadline, the session's end)."""
+        with anyio.CancelScope() as scope:
+            self._upgrade_scope = scope
+            try:
+                yield scope
+            finally:
+                self._upgrade_scope = None
+                self.machine.upgrade_socket_closed()  # nothing if the upgrade is done
+                self._after()
+
+    def probe(self, packet: Packet) -> Packet | None:
+        """A packet on the upgrading websocket (see :meth:`Session.probe`).
+
+        Raises:
+            RemoteProtocolError: not the probe dance; the upgrade is given up.
+        """
+        try:
+            return self.machine.probe(packet, anyio.current_time())
+        finally:
+            if self.machine.transport is Transport.WEBSOCKET:
+                self._upgrade_scope = None  # upgraded: nothing to cancel any more
+            self._after()
+
+    def probe_answered(self) -> None:
+        """The probe's pong is written: the pending GET can be released."""
+        self.machine.probe_answered()
+        self._after()
+
+    # -- outbound -----------------------------------------------------------------------
+
+    def attach_websocket(self, writer: WebSocketWriter) -> None:
+        """The websocket ``writer`` writes to carries the session from now on."""
+        self.writer = writer
+        writer.kick()
+
+    def detach_websocket(self, writer: WebSocketWriter) -> None:
+        """The websocket ``writer`` wrote to is done."""
+        if self.writer is writer:
+            self.writer = None
+
+    def send_nowait(self, packets: list[Packet], *, linger: bool = True) -> bool:
+        """Queue ``packets`` without waiting.
+
+        A full queue means the client does not read: it is disconnected as a
+        slow consumer and ``False`` is returned, as it is for a closed session.
+        ``linger`` false: a writer started for these packets ends once they
+        are written (see :meth:`WebSocketWriter.kick`).
+        """
+        if not self.machine.send(packets):
+            self._after()
+            return False
+        writer = self.writer
+        if writer is not None:
+            writer.kick(linger=linger)
+        self.wake()
+        return True
+
+    async def send(self, packets: list[Packet]) -> bool:
+        """Queue ``packets``, waiting for room; ``False`` if the session closed.
+
+        Over a websocket, when nobody is writing and the caller is one of this
+        session's own tasks (its handlers), the caller writes them (and whatever
+        else is queued) itself: no hand-over to another task. Other callers
+        queue, and the session's writer sends; a task serving another client
+        never waits on this client's network.
+        """
+        machine = self.machine
+        writer = self.writer
+        if (
+            writer is not None
+            and not writer.writing
+            and not machine.queued
+            and current_session.get() is self
+        ):
+            # The hot path: nothing queued, nobody writing.
+            if not machine.send(packets):
+                self._after()
+                return False
+            await writer.write_queued()
+            return True
+        if len(packets) > machine.config.max_buffer:
+            raise ValueError(f"{len(packets)} packets can never fit a queue of {self.max_buffer}")
+        while machine.queued + len(packets) > machine.config.max_buffer:
+            if self.closed:
+                return False
+            await self.wait_changed()
+        if not machine.send(packets):
+            self._after()
+            return False
+        writer = self.writer
+        if writer is not None and not writer.writing and current_session.get() is self:
+            await writer.flush()
+        else:
+            if writer is not None:
+                writer.kick()
+            self.wake()
+        return True
+
+    async def flush(self) -> None:
+        """Wait until the transport has written everything queued before this call.
+
+        Returns at once if the session is closed (or closes meanwhile).
+        """
+        machine = self.machine
+        mark = machine.sent
+        while machine.settled < mark and not self.closed:
+            await self.wait_changed()

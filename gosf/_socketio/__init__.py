@@ -1,0 +1,3 @@
+"""The Socket.IO server: namespaces, sockets, rooms and delivery, handler slots,
+observers.
+"""

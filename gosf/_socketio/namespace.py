@@ -1,0 +1,136 @@
+"""A Socket.IO namespace: its handlers, and its sockets through its adapter."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from ..protocol.socketio import encode_event
+from .adapter import Adapter, Publish, to_engine
+from .observer import Observers
+from .socket import Dispatcher, EventHandler, Socket
+
+__all__ = ("ConnectHandler", "DisconnectHandler", "Dispatcher", "EventHandler", "Namespace")
+
+log = logging.getLogger("gosf")
+
+ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
+"""``async def on_connect(socket, auth)``; raise :class:`gosf.ConnectionRefused` to refuse."""
+
+DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
+"""``async def on_disconnect(socket, reason)``."""
+
+
+class Namespace:
+    """Handlers and live state of one namespace (``"/"`` is the default one).
+
+    Its sockets and rooms are its :attr:`adapter`'s (``gosf._socketio.adapter``).
+    """
+
+    def __init__(self, name: str, publish: Publish | None = None) -> None:
+        if not name.startswith("/"):
+            raise ValueError(f"a namespace starts with '/': {name!r}")
+        self.name = name
+        self.adapter: Adapter[Socket] = Adapter(name, publish)
+        """Its rooms and their members, and delivery to them (here and, with
+        ``publish``, the broker's other processes)."""
+        self.handlers: dict[str, EventHandler] = {}
+        self.connect_handlers: list[ConnectHandler] = []
+        self.disconnect_handlers: list[DisconnectHandler] = []
+        self.catch_all: Dispatcher | None = None
+        """What takes the events that have no handler (see :meth:`on_any`)."""
+        self.observer: Observers | None = None
+        """The server's observers, ``None`` while it has none (see :meth:`observe`)."""
+
+    def observe(self, observer: Observers | None) -> None:
+        """Report to ``observer`` from now on (the server's observers, ``None``
+        while it has none), the adapter's joins and leaves included."""
+        self.observer = observer
+        self.adapter.observer = observer
+
+    @property
+    def sockets(self) -> dict[str, Socket]:
+        """The namespace's sockets by sid (its adapter's)."""
+        return self.adapter.sockets
+
+    @property
+    def rooms(self) -> dict[str, set[Socket]]:
+        """Members of each room joined, but for the sockets' own rooms (its adapter's)."""
+        return self.adapter.rooms
+
+    def on(self, event: str, handler: EventHandler) -> None:
+        """Register ``handler`` for ``event``.
+
+        Raises:
+            ValueError: ``event`` already has a handler, or is reserved.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+        if event in ("connect", "disconnect", "connect_error"):
+            raise ValueError(f"{event!r} is reserved: use on_connect/on_disconnect")
+        if event in self.handlers:
+            raise ValueError(f"event {event!r} already has a handler in namespace {self.name!r}")
+        if not inspect.iscoroutinefunction(handler):
+            raise TypeError(f"the handler of {event!r} must be an async function")
+        self.handlers[event] = handler
+
+    def on_any(self, handler: Dispatcher) -> None:
+        """Register ``async def handler(socket, event, args, ack_id)`` for every event
+        that has no handler of its own (see :meth:`gosf.SocketIOServer.on_any`).
+
+        Raises:
+            ValueError: the namespace has one already.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+        if self.catch_all is not None:
+            raise ValueError(f"namespace {self.name!r} already has a catch-all handler")
+        if not inspect.iscoroutinefunction(handler):
+            raise TypeError("the catch-all handler must be an async function")
+        self.catch_all = handler
+
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: str | Iterable[str] | None = None,
+        skip: Socket | None = None,
+    ) -> int:
+        """Send an event to every socket of the namespace, or of the room(s) ``to``,
+        in this process and (through the server's broker) in the others.
+
+        The packet is encoded once. A recipient whose outbound buffer is full
+        is disconnected rather than waited for. Returns the number of this
+        process's sockets the event was queued for.
+        """
+        parts = encode_event(self.name, event, args)
+        rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
+        skip_sid = None if skip is None else skip.sid
+        adapter = self.adapter
+        sent = adapter.deliver(to_engine(parts), rooms, skip_sid)
+        if self.observer is not None:
+            self.observer.broadcast(self.name, event, args, parts, rooms, sent)
+        await adapter.publish(parts, rooms, skip_sid)
+        return sent
+
+    def members(self, room: str | None = None) -> list[Socket]:
+        """The connected sockets in ``room`` (all of the namespace's for ``None``)."""
+        return self.adapter.members(room)
+
+    async def _socket_closed(self, socket: Socket) -> None:
+        if not self.adapter.detach(socket):
+            return
+        reason = socket.disconnect_reason
+        assert reason is not None, "a socket gets its reason when it is closed, before this"
+        try:
+            # Handlers still see the rooms the socket was in; it no longer
+            # receives anything (it is not connected any more).
+            for handler in self.disconnect_handlers:
+                try:
+                    await handler(socket, reason)
+                except Exception:
+                    log.exception(
+                        "disconnect handler of namespace %s failed for %s", self.name, socket.sid
+                    )
+        finally:
+            socket.leave_all()

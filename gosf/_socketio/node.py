@@ -1,0 +1,95 @@
+"""This process as one node of a cluster: what it asks the others, and answers them.
+
+The broker carries three things between the processes of a cluster
+(``gosf.brokers``): broadcasts, which each namespace's adapter publishes
+(``Broker.publish``) and :meth:`ClusterNode.deliver` hands to the adapter
+here; queries about rooms and sockets, which :meth:`ClusterNode.answer`
+answers for this process's sockets; and commands for one socket
+(disconnect, join, leave), carried as queries too, answered by whichever
+process has the socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import assert_never
+
+from ..brokers import (
+    AnyAnswer,
+    AnyQuery,
+    Broadcast,
+    Broker,
+    CommandResult,
+    CountQuery,
+    RoomCounts,
+    RoomsQuery,
+    SocketCommand,
+    SocketCount,
+)
+from .namespace import Namespace
+from .observer import Observers
+
+__all__ = ("ClusterNode",)
+
+
+class ClusterNode:
+    """The server's side of its cluster, over its ``broker``, for its ``namespaces``."""
+
+    __slots__ = ("broker", "namespaces", "observer")
+
+    def __init__(self, broker: Broker, namespaces: Mapping[str, Namespace]) -> None:
+        self.broker = broker
+        self.namespaces = namespaces
+        self.observer: Observers | None = None
+        """The server's observers, ``None`` while it has none (set by the server)."""
+
+    def deliver(self, broadcast: Broadcast) -> None:
+        """A broadcast from another process: deliver it to this process's sockets."""
+        ns = self.namespaces.get(broadcast.namespace)
+        if ns is not None:
+            sent = ns.adapter.receive(broadcast)
+            if self.observer is not None:
+                self.observer.delivered(broadcast.parts, broadcast.rooms, sent)
+
+    async def rooms(self, namespace: str, timeout: float) -> dict[str, int]:  # noqa: ASYNC109
+        """Every room of ``namespace`` in the cluster with its number of members
+        (see ``SocketIOServer.cluster_rooms``)."""
+        rooms: dict[str, int] = {}
+        for answer in await self.broker.query(RoomsQuery(namespace), timeout):
+            for room, count in answer.rooms.items():
+                rooms[room] = rooms.get(room, 0) + count
+        return rooms
+
+    async def socket_count(self, namespace: str, timeout: float) -> int:  # noqa: ASYNC109
+        """The number of sockets connected to ``namespace`` in the cluster."""
+        answers = await self.broker.query(CountQuery(namespace), timeout)
+        return sum(answer.count for answer in answers)
+
+    async def command(self, command: SocketCommand, timeout: float) -> bool:  # noqa: ASYNC109
+        """Carry out ``command`` in whichever process has its socket; whether one had it."""
+        if self.answer(command) == CommandResult(True):
+            return True  # most often here: no need to ask the others
+        answers = await self.broker.query(command, timeout)
+        return any(answer.found for answer in answers)
+
+    def answer(self, query: AnyQuery) -> AnyAnswer:
+        """Answer a cluster query for this process's sockets."""
+        ns = self.namespaces.get(query.namespace)
+        match query:
+            case RoomsQuery():
+                return RoomCounts({} if ns is None else ns.adapter.room_counts())
+            case CountQuery():
+                return SocketCount(0 if ns is None else len(ns.members()))
+            case SocketCommand(op=op, sid=sid, room=room):
+                socket = ns.sockets.get(sid) if ns is not None else None
+                if ns is None or socket is None or not socket.connected:
+                    return CommandResult(False)
+                if op == "disconnect":
+                    socket.disconnect()
+                elif op == "join" and room is not None:
+                    socket.join(room)
+                elif op == "leave" and room is not None:
+                    ns.adapter.remove_joined(socket, room)
+                return CommandResult(True)
+            case _:
+                assert_never(query)

@@ -1,1 +1,0 @@
-"""The anyio/ASGI layer under the Socket.IO server: sessions and transports."""
