@@ -99,7 +99,9 @@ class Holding:
 @asynccontextmanager
 async def connected(holding: Holding) -> AsyncIterator[SioClient]:
     async with serve_app(holding.server) as host, SioClient.connect(host) as client:
-        holding.session().upper.queue = WatchedQueue(holding.changes)
+        conn = holding.session().upper
+        assert conn is not None
+        conn.queue = WatchedQueue(holding.changes)
         yield client
 
 

@@ -40,7 +40,7 @@ import anyio
 
 from .._errors import ConnectionClosed, Disconnected
 from ..protocol.socketio import Packet, PacketType, encode, encode_event
-from .connection import ANY_EVENT, Connection, Handler, Namespace, Waiter
+from .connection import ANY_EVENT, Connection, Handler, JoinedNamespace, Waiter
 from .engineio import ClientDisconnectReason, Connector, open_engine
 
 __all__ = ("SocketIOClient",)
@@ -210,7 +210,7 @@ class SocketIOClient:
                 return
         await conn.shutdown(ClientDisconnectReason.IO_CLIENT_DISCONNECT)
 
-    def _namespace(self, event: str, namespace: str) -> tuple[Connection, Namespace]:
+    def _namespace(self, event: str, namespace: str) -> tuple[Connection, JoinedNamespace]:
         if event in _RESERVED:
             raise ValueError(f"{event!r} is a reserved event name")
         conn = self._conn

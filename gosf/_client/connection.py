@@ -1,6 +1,7 @@
 """One connection of :class:`~gosf._client.client.SocketIOClient`: its namespaces and its reader.
 
-A :class:`Namespace` goes *connecting* → *connected* (CONNECT) or *refused*
+A :class:`JoinedNamespace` (the client's side of a namespace, not
+``gosf.Namespace``) goes *connecting* → *connected* (CONNECT) or *refused*
 (CONNECT_ERROR), then *closed*; ``ready`` is set when it leaves *connecting*,
 whichever way, so ``connect`` can wait on it. Closing fails its pending calls.
 
@@ -30,7 +31,15 @@ from .engineio import ClientDisconnectReason, EngineClient, EngineClosed
 ANY_EVENT = "\x00any"
 """The handler key of events that have no handler of their own (``SocketIOClient.on_any``)."""
 
-__all__ = ("ANY_EVENT", "CLOSE_TIMEOUT", "Connection", "Handler", "Namespace", "Waiter", "refusal")
+__all__ = (
+    "ANY_EVENT",
+    "CLOSE_TIMEOUT",
+    "Connection",
+    "Handler",
+    "JoinedNamespace",
+    "Waiter",
+    "refusal",
+)
 
 log = logging.getLogger("gosf.client")
 
@@ -62,7 +71,7 @@ class Waiter:
         return None if not args else args[0] if len(args) == 1 else tuple(args)
 
 
-class Namespace:
+class JoinedNamespace:
     """The client's state in one namespace."""
 
     __slots__ = ("acks", "connected", "error", "name", "ready", "sid")
@@ -122,7 +131,7 @@ class Connection:
     ) -> None:
         self.engine = engine
         self.protocol = protocol
-        self.namespaces = {name: Namespace(name) for name in names}
+        self.namespaces = {name: JoinedNamespace(name) for name in names}
         self.closed = anyio.Event()
         self.reason: ClientDisconnectReason | None = None
         self._handlers = handlers
@@ -145,7 +154,7 @@ class Connection:
         except Disconnected:
             pass
 
-    async def leave(self, ns: Namespace, reason: ClientDisconnectReason) -> None:
+    async def leave(self, ns: JoinedNamespace, reason: ClientDisconnectReason) -> None:
         """Send DISCONNECT for ``ns`` and close it."""
         if ns.connected:
             ns.close(Disconnected(reason))
@@ -226,7 +235,7 @@ class Connection:
         return self.engine.sid if name == "/" else f"{name}#{self.engine.sid}"  # socket.io 2.x
 
     async def _event(
-        self, ns: Namespace, packet: Packet, tg: TaskGroup, limiter: anyio.Semaphore
+        self, ns: JoinedNamespace, packet: Packet, tg: TaskGroup, limiter: anyio.Semaphore
     ) -> None:
         event, *args = packet.data
         entry = self._handlers.get((ns.name, event)) if ns.connected else None

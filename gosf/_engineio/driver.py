@@ -29,10 +29,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
+from typing_extensions import TypeVar
 
 from .._config import ServerOptions
 from ..protocol.engineio import Packet, encode_open
@@ -65,7 +66,11 @@ class DriverHost(Protocol):
         """The session ``sid`` has ended: it is no longer reachable."""
 
 
-class SessionDriver:
+U = TypeVar("U", default=Any)
+"""What the layer above keeps on each session (Socket.IO: its ``Connection``)."""
+
+
+class SessionDriver(Generic[U]):
     """One session's machine, its waits and its life; see the module's docstring."""
 
     # A polling-born session taken over by its websocket (see host()): class
@@ -98,7 +103,7 @@ class SessionDriver:
         """The session's rules and state (sans-IO)."""
         self.b64 = b64
         self.scope = scope
-        self.upper: Any = None
+        self.upper: U | None = None
         """The layer above's state for this session (Socket.IO's: the connection)."""
         self.writer: WebSocketWriter | None = None
         """Writes to the websocket carrying the session, while one does."""

@@ -29,7 +29,7 @@ import anyio
 from ..protocol.engineio import Packet
 from ..protocol.errors import RemoteProtocolError
 from ..protocol.session import CloseReason, PollVerdict, Transport, WebSocketVerdict
-from .driver import SHUTDOWN_WAIT, DriverHost, SessionDriver
+from .driver import SHUTDOWN_WAIT, DriverHost, SessionDriver, U
 from .wswriter import WebSocketWriter
 
 __all__ = (
@@ -48,16 +48,16 @@ Its tasks write their own packets (:meth:`EngineSession.send`) instead of
 handing them to a writer task."""
 
 
-class EngineHandler(Protocol):
+class EngineHandler(Protocol[U]):
     """What the layer above Engine.IO (Socket.IO) implements."""
 
-    async def on_open(self, session: EngineSession) -> None: ...
+    async def on_open(self, session: EngineSession[U]) -> None: ...
 
-    async def on_message(self, session: EngineSession, data: str | bytes) -> None: ...
+    async def on_message(self, session: EngineSession[U], data: str | bytes) -> None: ...
 
-    async def on_close(self, session: EngineSession, reason: CloseReason) -> None: ...
+    async def on_close(self, session: EngineSession[U], reason: CloseReason) -> None: ...
 
-    def on_beat(self, session: EngineSession) -> None:
+    def on_beat(self, session: EngineSession[U]) -> None:
         """A heartbeat of a live session (every pingInterval or so): a moment to
         let go of what only a busy client needs (tasks waiting for work)."""
 
@@ -66,14 +66,14 @@ class SessionHost(DriverHost, Protocol):
     """What a session needs of the server that keeps it (``EngineServer``):
     what its driver needs, and the layer above and the heartbeat schedule."""
 
-    handler: EngineHandler
+    handler: EngineHandler[Any]
 
     def schedule_beat(self, session: EngineSession, due: float) -> None: ...
 
     async def start_session(self, session: EngineSession) -> None: ...
 
 
-class EngineSession(SessionDriver):
+class EngineSession(SessionDriver[U]):
     """One Engine.IO client, whatever its transport: what the transports
     report to and the layer above calls (see the module's docstring)."""
 
@@ -85,7 +85,7 @@ class EngineSession(SessionDriver):
         return self._server
 
     @property
-    def handler(self) -> EngineHandler:
+    def handler(self) -> EngineHandler[Any]:
         """The layer above, which gets this session's messages."""
         return self._server.handler
 

@@ -299,7 +299,7 @@ class SocketIOServer:
 
     # -- EngineHandler --------------------------------------------------------------
 
-    async def on_open(self, session: EngineSession) -> None:
+    async def on_open(self, session: EngineSession[Connection]) -> None:
         options = self.options
         conn = Connection(
             5 if session.protocol >= 4 else 4,
@@ -317,8 +317,8 @@ class SocketIOServer:
                 query.pop(reserved, None)
             await conn.connect(session, self.namespaces.get("/"), "/", query, self._observer)
 
-    async def on_message(self, session: EngineSession, data: str | bytes) -> None:
-        conn: Connection | None = session.upper
+    async def on_message(self, session: EngineSession[Connection], data: str | bytes) -> None:
+        conn = session.upper
         if conn is None:
             return
         packet = conn.decoder.feed(data)
@@ -359,10 +359,10 @@ class SocketIOServer:
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
 
-    async def on_close(self, session: EngineSession, reason: CloseReason) -> None:
+    async def on_close(self, session: EngineSession[Connection], reason: CloseReason) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):
         close its sockets and run their disconnect handlers, side by side."""
-        conn: Connection | None = session.upper
+        conn = session.upper
         session.upper = None
         if conn is None:
             return
@@ -376,9 +376,9 @@ class SocketIOServer:
                 for socket in sockets:
                     tg.start_soon(socket._finish)
 
-    def on_beat(self, session: EngineSession) -> None:
+    def on_beat(self, session: EngineSession[Connection]) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""
-        conn: Connection | None = session.upper
+        conn = session.upper
         if conn is not None:
             for socket in conn.sockets.values():
                 socket.workers.retire_idle()
