@@ -66,6 +66,24 @@ def snippets() -> list[Snippet]:
 SNIPPETS = snippets()
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)|(?:href|src)=\"([^\"]+)\"")
+
+
+def test_relative_links_name_files_that_exist() -> None:
+    """mkdocs checks the links between pages, but only reports (mkdocs.yml:
+    ``validation``) the links to what is not a page, such as performance.md's
+    links to the benchmark scripts: those are checked here."""
+    broken = []
+    for path in sorted(DOCS.rglob("*.md")):
+        for match in LINK.finditer(path.read_text()):
+            target = (match.group(1) or match.group(2)).split("#")[0]
+            if not target or re.match(r"[a-z]+:", target):  # an anchor, or a URL
+                continue
+            if not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(DOCS)}: {target}")
+    assert not broken
+
+
 def test_the_guide_has_checked_snippets() -> None:
     assert len(SNIPPETS) >= 8
     assert sum(len(s.checks) for s in SNIPPETS) >= 10
