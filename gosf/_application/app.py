@@ -196,29 +196,44 @@ class App(Broadcasting):
         return controller
 
     on_connect: ClientHookRegistrar = _hook("on_connect", "(client, request)")
+    """Register a hook called when a client connects: ``hook(client, request)``; raising
+    :class:`gosf.ConnectionRefused` refuses it."""
     on_disconnect: ClientHookRegistrar = _hook("on_disconnect", "(client, request)")
+    """Register a hook called when a client has left and its requests were cancelled:
+    ``hook(client, request)``."""
     on_before_request: ClientHookRegistrar = _hook("on_before_request", "(client, request)")
+    """Register a hook called before the controller: ``hook(client, request)``."""
     on_after_request: AfterRequestHookRegistrar = _hook(
         "on_after_request", "(client, request, response)"
     )
+    """Register a hook called after the controller: ``hook(client, request, response)``
+    (``response`` is ``None`` when the controller returned nothing)."""
     on_before_response: ResponseHookRegistrar = _hook(
         "on_before_response", "(client, request, response)"
     )
+    """Register a hook called before the response is sent: ``hook(client, request, response)``."""
     on_after_response: ResponseHookRegistrar = _hook(
         "on_after_response", "(client, request, response)"
     )
+    """Register a hook called after the response was sent: ``hook(client, request, response)``."""
     on_before_broadcast: BroadcastHookRegistrar = _hook(
         "on_before_broadcast", "(endpoint, room, message)"
     )
+    """Register a hook called before an app broadcast: ``hook(endpoint, room, message)``."""
     on_after_broadcast: BroadcastHookRegistrar = _hook(
         "on_after_broadcast", "(endpoint, room, message)"
     )
+    """Register a hook called after an app broadcast: ``hook(endpoint, room, message)``."""
     on_before_client_broadcast: ClientBroadcastHookRegistrar = _hook(
         "on_before_client_broadcast", "(client, endpoint, room, message)"
     )
+    """Register a hook called before a client's broadcast:
+    ``hook(client, endpoint, room, message)``."""
     on_after_client_broadcast: ClientBroadcastHookRegistrar = _hook(
         "on_after_client_broadcast", "(client, endpoint, room, message)"
     )
+    """Register a hook called after a client's broadcast:
+    ``hook(client, endpoint, room, message)``."""
 
     def register_plugin(self, plugin: Plugin) -> Plugin:
         """Register ``plugin``; it is activated when the app starts.
