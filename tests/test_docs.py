@@ -6,7 +6,9 @@ a block are requests sent to the app the block built (its ``app``, else the
 default app), with the acknowledgement expected (``null``: an empty ack);
 ``<!-- check auth AUTH: ... -->`` connects with an auth payload and
 ``<!-- refused auth AUTH: DATA -->`` expects the connection to be refused. A
-block that defines ``async def demo()`` has it awaited.
+block that defines ``async def demo()`` has it awaited. A ```py block is
+shown but not executed: it is for code whose effect would outlast its test
+(the process's logging setup).
 """
 
 from __future__ import annotations
