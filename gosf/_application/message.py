@@ -85,16 +85,27 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
     id: StrictInt | None = None
+    """The client's number for the request, copied into the response."""
     guid: StrictStr = ""
+    """A globally unique id the client may send, copied into the response."""
     uuid: StrictStr = ""
+    """A unique id the client may send, copied into the response."""
     if TYPE_CHECKING:
         success: _SuccessField = Field(default=False)  # type: ignore[assignment]
+        """Whether the request succeeded; always sent, even when ``False``. On the
+        class, ``Message.success(text=None, body=None)`` builds a successful message."""
         failure: ClassVar[_Make]
+        """``Message.failure(text=None, body=None)``: a failed message."""
     else:
         success: StrictBool = False
+        """Whether the request succeeded; always sent, even when ``False``."""
     text: StrictStr = ""
+    """A short text: the answer, or a failure's code such as ``"NOT_FOUND"``."""
     meta: dict[str, Any] = Field(default_factory=dict)
+    """Data between services; stripped from what clients get unless
+    ``expose_meta`` is set."""
     body: dict[str, Any] = Field(default_factory=dict)
+    """The payload: a JSON object."""
 
     @classmethod
     def parse(cls, payload: Any) -> Message:
