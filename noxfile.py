@@ -7,6 +7,8 @@ Sessions share one installer; each is one cell of the matrix:
                 trio workers) and uvicorn.
 * ``lint``      ruff check + ruff format --check.
 * ``typecheck`` mypy --strict over gosf, tests, examples and benchmarks.
+* ``docs``      the API reference (mkdocs.yml): ``mkdocs build --strict`` into a
+                temporary folder, so a broken docstring or link fails the run.
 * ``plain_install`` a plain ``pip install`` of gosf (no extras, not editable)
                 into a fresh virtualenv imports and serves one request in memory.
 * ``bench``     the benchmark (run only when asked: ``nox -s bench``).
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "plain_install", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "plain_install", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -50,6 +52,17 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     install(session, "lint", "bench")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the docs with every warning an error; the site goes to a temporary folder.
+
+    ``nox -s docs -- --site-dir site`` keeps it (``site/`` is ignored by git).
+    """
+    install(session, "docs")
+    site = session.posargs or ["--site-dir", session.create_tmp() + "/site"]
+    session.run("mkdocs", "build", "--strict", "--clean", *site)
 
 
 @nox.session(python=PYTHON, reuse_venv=False)

@@ -133,10 +133,12 @@ class ServerOptions(BaseModel):
 
     @property
     def ping_interval_ms(self) -> int:
+        """``ping_interval`` in milliseconds, as the handshake announces it."""
         return round(self.ping_interval * 1000)
 
     @property
     def ping_timeout_ms(self) -> int:
+        """``ping_timeout`` in milliseconds, as the handshake announces it."""
         return round(self.ping_timeout * 1000)
 
     @field_validator("path")
@@ -206,10 +208,16 @@ class Config(BaseModel):
     """Host names accepted when ``rejectInvalidHostnames`` is on (default: the certificate's)."""
 
     ping_interval: float = Field(default=25.0, gt=0)
+    """Seconds between heartbeats."""
     ping_timeout: float = Field(default=20.0, gt=0)
+    """Seconds a client has to answer a heartbeat before its session is closed."""
     max_payload: int = Field(default=1_000_000, ge=1024)
+    """Largest HTTP body or websocket message accepted, in bytes."""
     allow_eio3: bool = True
+    """Accept Engine.IO 3 / Socket.IO 4 clients (socket.io JS 2.x)."""
     max_outbound_buffer: int = Field(default=1024, ge=1)
+    """Packets queued for one client before it counts as a slow consumer
+    (docs/backpressure.md)."""
     write_timeout: float | None = Field(default=None, gt=0)
     """Seconds a client's outbound queue may stay stuck before it is
     disconnected as a slow client (default: ``ping_interval + ping_timeout``)."""
@@ -297,6 +305,7 @@ class Config(BaseModel):
         return self
 
     def cors_origins(self) -> list[str] | Literal["*"] | None:
+        """``enableCORS`` as the server takes it: ``"*"``, a list of origins, or ``None``."""
         value = self.enable_cors
         if value is None:
             return None

@@ -52,7 +52,9 @@ class ConnectionRefused(GosfError):
     def __init__(self, message: str = "Connection refused", data: Any = None) -> None:
         super().__init__(message)
         self.message = message
+        """The refusal's message (``"Connection refused"`` unless given)."""
         self.data = data
+        """Extra data for the client (Socket.IO 5), or ``None``."""
 
 
 class Disconnected(GosfError):

@@ -45,6 +45,7 @@ class TestClient:
 
     def __init__(self, sio: SocketIOClient) -> None:
         self.sio = sio
+        """The underlying :class:`gosf.SocketIOClient`."""
         self._events: dict[str, list[Any]] = defaultdict(list)
         self._arrived = anyio.Event()
         sio.on_any(self._record)
@@ -56,6 +57,7 @@ class TestClient:
 
     @property
     def sid(self) -> str:
+        """The client's sid in the default namespace (``""`` once disconnected)."""
         return self.sio.sid() or ""
 
     async def request(
@@ -101,7 +103,9 @@ class TestServer:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        """The app being served."""
         self.connector = asgi_connector(app)
+        """An in-memory connector to the app: ``SocketIOClient.connect(..., connector=)``."""
 
     @asynccontextmanager
     async def client(

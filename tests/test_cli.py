@@ -162,6 +162,60 @@ async def test_startup_prints_the_same_ready_line(anyio_backend: str) -> None:
         command.close()
 
 
+LOGGED_APP = """
+import logging
+
+import gosf
+
+logging.basicConfig(level=logging.INFO)  # the user's own logging, at INFO
+app = gosf.app
+
+
+@gosf.listen("echo")
+async def echo(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    return gosf.Message.success(request.message.text)
+
+
+if __name__ == "__main__":
+    import sys
+
+    gosf.startup({"host": "127.0.0.1", "port": 0, "backend": sys.argv[1]})
+"""
+
+
+@pytest.mark.parametrize("how", ["run", "startup"])
+async def test_logging_setup_changes_neither_line(
+    anyio_backend: str, tmp_path: Path, how: str
+) -> None:
+    """With ``logging.basicConfig`` hypercorn's own "Running on" line would
+    reach the root handler too: the ready line is printed once, on standard
+    output, and hypercorn's line not at all; gosf's log lines go through the
+    user's setup."""
+    (tmp_path / "logged_app.py").write_text(LOGGED_APP)
+    if how == "run":
+        args = ["-m", "gosf", "run", "logged_app:app", "--port", "0", "--backend", anyio_backend]
+    else:
+        args = ["logged_app.py", anyio_backend]
+    command = Command(spawn([sys.executable, *args], cwd=tmp_path))
+    try:
+        port, _ = await command.ready()
+        with anyio.fail_after(LINE_TIMEOUT):
+            assert await echo(port) == [{"success": True, "text": "hi"}]
+        command.process.send_signal(signal.SIGTERM)
+        assert await command.line() == "gosf: stopped (SIGTERM)"
+        assert await command.exit_code() == 0
+        assert await command.line() == ""
+        assert [line for line in command.lines if READY.fullmatch(line.rstrip())] == [
+            command.lines[-3]
+        ]
+        assert command.process.stderr is not None
+        errors = command.process.stderr.read()
+        assert "Running on" not in errors
+        assert "INFO:gosf:SIGTERM: draining before the server stops" in errors
+    finally:
+        command.close()
+
+
 APP = """
 import gosf
 

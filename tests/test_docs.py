@@ -6,7 +6,9 @@ a block are requests sent to the app the block built (its ``app``, else the
 default app), with the acknowledgement expected (``null``: an empty ack);
 ``<!-- check auth AUTH: ... -->`` connects with an auth payload and
 ``<!-- refused auth AUTH: DATA -->`` expects the connection to be refused. A
-block that defines ``async def demo()`` has it awaited.
+block that defines ``async def demo()`` has it awaited. A ```py block is
+shown but not executed: it is for code whose effect would outlast its test
+(the process's logging setup).
 """
 
 from __future__ import annotations
@@ -64,6 +66,24 @@ def snippets() -> list[Snippet]:
 
 
 SNIPPETS = snippets()
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)|(?:href|src)=\"([^\"]+)\"")
+
+
+def test_relative_links_name_files_that_exist() -> None:
+    """mkdocs checks the links between pages, but only reports (mkdocs.yml:
+    ``validation``) the links to what is not a page, such as performance.md's
+    links to the benchmark scripts: those are checked here."""
+    broken = []
+    for path in sorted(DOCS.rglob("*.md")):
+        for match in LINK.finditer(path.read_text()):
+            target = (match.group(1) or match.group(2)).split("#")[0]
+            if not target or re.match(r"[a-z]+:", target):  # an anchor, or a URL
+                continue
+            if not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(DOCS)}: {target}")
+    assert not broken
 
 
 def test_the_guide_has_checked_snippets() -> None:

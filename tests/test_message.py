@@ -112,3 +112,31 @@ def test_struct_to_map_and_back() -> None:
         gosf.struct_to_map(object())
     with pytest.raises(TypeError):
         gosf.map_to_struct({}, dict)
+
+
+@dataclasses.dataclass
+class Team:
+    name: str
+    lead: Person
+    members: list[Person] = dataclasses.field(default_factory=list)
+
+
+def test_map_to_struct_validates_dataclasses() -> None:
+    """A dataclass is validated as a pydantic model is: the same coercions,
+    a ValidationError naming the field, nested dataclasses built too, and
+    fields it does not know still ignored."""
+    assert gosf.map_to_struct({"name": "Ada", "age": "36"}, Person) == Person("Ada", 36)
+    with pytest.raises(pydantic.ValidationError, match="age"):
+        gosf.map_to_struct({"name": "Ada", "age": "thirty-six"}, Person)
+    with pytest.raises(pydantic.ValidationError, match="age"):
+        gosf.map_to_struct({"name": "Ada"}, Person)
+    with pytest.raises(pydantic.ValidationError, match="name"):
+        gosf.map_to_struct({"name": ["not", "a", "str"], "age": 36}, Person)
+    team = {
+        "name": "core",
+        "lead": {"name": "Ada", "age": 36},
+        "members": [{"name": "Bob", "age": 7}],
+    }
+    assert gosf.map_to_struct(team, Team) == Team("core", Person("Ada", 36), [Person("Bob", 7)])
+    with pytest.raises(pydantic.ValidationError, match="lead"):
+        gosf.map_to_struct({"name": "core", "lead": {"name": "Ada"}}, Team)

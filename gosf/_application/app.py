@@ -77,9 +77,15 @@ class Plugin(Protocol):
     It lives with :class:`App` because each names the other.
     """
 
-    def activate(self, app: App) -> Any: ...
+    def activate(self, app: App) -> Any:
+        """Called when ``app`` starts, in registration order (may be a coroutine):
+        register hooks, start background tasks with ``app.start_soon``."""
+        ...
 
-    def deactivate(self, app: App) -> Any: ...
+    def deactivate(self, app: App) -> Any:
+        """Called when ``app`` stops, in the reverse order (may be a coroutine);
+        bounded by ``PLUGIN_DEACTIVATE_TIMEOUT`` seconds, a failure is logged."""
+        ...
 
 
 def plugin_name(plugin: Plugin) -> str:
@@ -124,6 +130,7 @@ class App(Broadcasting):
             options["broker"] = broker
             broker = None
         self.config = Config.from_mapping(config, **options)
+        """The validated configuration (:meth:`configure` replaces it)."""
         self.pages = Pages(self, other_app)
         """The root page and the health endpoint (``pages.links``: what the root
         page links to), in front of ``other_app``."""
@@ -132,6 +139,7 @@ class App(Broadcasting):
         self._draining = False
         self._broker: brokers.Broker | None = broker
         self.hooks = Hooks()
+        """The registered hooks (``app.hooks.add``/``remove``, as plugins use them)."""
         # The request/response cycle, and the server's handlers _make_server
         # registers: those of the cycle, which keeps the routes and clients.
         self._cycle = RequestCycle(self, self.hooks)
@@ -139,8 +147,11 @@ class App(Broadcasting):
         self._connected = self._cycle.connected
         self._disconnected = self._cycle.disconnected
         self.server = self._make_server()
+        """The Socket.IO server underneath (rebuilt by :meth:`configure`)."""
         self.endpoints: dict[str, Controller] = self._cycle.endpoints
+        """The routed endpoints: name to controller."""
         self.plugins: dict[str, Plugin] = {}
+        """The registered plugins by name."""
         self.clients: dict[str, Client] = self._cycle.clients
         """The connected clients by sid (this process's)."""
         self.microservices: dict[str, Microservice] = {}
@@ -196,29 +207,44 @@ class App(Broadcasting):
         return controller
 
     on_connect: ClientHookRegistrar = _hook("on_connect", "(client, request)")
+    """Register a hook called when a client connects: ``hook(client, request)``; raising
+    :class:`gosf.ConnectionRefused` refuses it."""
     on_disconnect: ClientHookRegistrar = _hook("on_disconnect", "(client, request)")
+    """Register a hook called when a client has left and its requests were cancelled:
+    ``hook(client, request)``."""
     on_before_request: ClientHookRegistrar = _hook("on_before_request", "(client, request)")
+    """Register a hook called before the controller: ``hook(client, request)``."""
     on_after_request: AfterRequestHookRegistrar = _hook(
         "on_after_request", "(client, request, response)"
     )
+    """Register a hook called after the controller: ``hook(client, request, response)``
+    (``response`` is ``None`` when the controller returned nothing)."""
     on_before_response: ResponseHookRegistrar = _hook(
         "on_before_response", "(client, request, response)"
     )
+    """Register a hook called before the response is sent: ``hook(client, request, response)``."""
     on_after_response: ResponseHookRegistrar = _hook(
         "on_after_response", "(client, request, response)"
     )
+    """Register a hook called after the response was sent: ``hook(client, request, response)``."""
     on_before_broadcast: BroadcastHookRegistrar = _hook(
         "on_before_broadcast", "(endpoint, room, message)"
     )
+    """Register a hook called before an app broadcast: ``hook(endpoint, room, message)``."""
     on_after_broadcast: BroadcastHookRegistrar = _hook(
         "on_after_broadcast", "(endpoint, room, message)"
     )
+    """Register a hook called after an app broadcast: ``hook(endpoint, room, message)``."""
     on_before_client_broadcast: ClientBroadcastHookRegistrar = _hook(
         "on_before_client_broadcast", "(client, endpoint, room, message)"
     )
+    """Register a hook called before a client's broadcast:
+    ``hook(client, endpoint, room, message)``."""
     on_after_client_broadcast: ClientBroadcastHookRegistrar = _hook(
         "on_after_client_broadcast", "(client, endpoint, room, message)"
     )
+    """Register a hook called after a client's broadcast:
+    ``hook(client, endpoint, room, message)``."""
 
     def register_plugin(self, plugin: Plugin) -> Plugin:
         """Register ``plugin``; it is activated when the app starts.
@@ -297,6 +323,7 @@ class App(Broadcasting):
 
     @property
     def running(self) -> bool:
+        """Whether the app runs (between its startup and the end of its shutdown)."""
         return self._tg is not None
 
     @property

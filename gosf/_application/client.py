@@ -72,6 +72,7 @@ class Client:
 
     @property
     def remote_address(self) -> tuple[str, int] | None:
+        """The peer's ``(host, port)`` as the ASGI server saw it (``None`` when unknown)."""
         return self._socket.remote_address
 
     @property
@@ -91,10 +92,12 @@ class Client:
 
     @property
     def transport(self) -> str:
+        """``"websocket"`` or ``"polling"``: the transport the client uses now."""
         return self._socket.transport
 
     @property
     def connected(self) -> bool:
+        """Whether the client is still connected."""
         return self._socket.connected
 
     @property
@@ -157,12 +160,17 @@ class Request:
     """
 
     endpoint: str
+    """The event the client emitted (``"connect"``/``"disconnect"`` for those hooks)."""
     message: Message
+    """The request's message, parsed and validated."""
     client: Client
+    """The client that sent it."""
     ack: bool = False
     """Whether the client asked for an acknowledgement."""
     args: tuple[Any, ...] = ()
     """Arguments after the message, if the client sent more than one."""
     reason: str | None = None
+    """Why the client left, for ``on_disconnect``: a :class:`gosf.CloseReason` or
+    :class:`gosf.DisconnectReason` (each a string); ``None`` otherwise."""
     state: dict[str, Any] = field(default_factory=dict)
     """Per-request scratch space for hooks and controllers."""

@@ -9,10 +9,19 @@ error the server answers with ``BAD_REQUEST``, never a crash.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+)
 from pydantic import ValidationError as _ValidationError
 
 from .._errors import MessageError
@@ -76,16 +85,27 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
     id: StrictInt | None = None
+    """The client's number for the request, copied into the response."""
     guid: StrictStr = ""
+    """A globally unique id the client may send, copied into the response."""
     uuid: StrictStr = ""
+    """A unique id the client may send, copied into the response."""
     if TYPE_CHECKING:
         success: _SuccessField = Field(default=False)  # type: ignore[assignment]
+        """Whether the request succeeded; always sent, even when ``False``. On the
+        class, ``Message.success(text=None, body=None)`` builds a successful message."""
         failure: ClassVar[_Make]
+        """``Message.failure(text=None, body=None)``: a failed message."""
     else:
         success: StrictBool = False
+        """Whether the request succeeded; always sent, even when ``False``."""
     text: StrictStr = ""
+    """A short text: the answer, or a failure's code such as ``"NOT_FOUND"``."""
     meta: dict[str, Any] = Field(default_factory=dict)
+    """Data between services; stripped from what clients get unless
+    ``expose_meta`` is set."""
     body: dict[str, Any] = Field(default_factory=dict)
+    """The payload: a JSON object."""
 
     @classmethod
     def parse(cls, payload: Any) -> Message:
@@ -164,18 +184,27 @@ def struct_to_map(value: Any) -> dict[str, Any]:
 
 
 def map_to_struct(data: Mapping[str, Any], output: type[T]) -> T:
-    """GOSF's ``MapToStruct``: build (and validate) ``output`` from a dict.
+    """GOSF's ``MapToStruct``: build and validate ``output`` from a dict.
 
-    ``output`` is a pydantic model class (validated) or a dataclass (fields
-    it does not know are ignored).
+    ``output`` is a pydantic model class or a dataclass. Both are validated by
+    pydantic the same way: its usual coercions (``"36"`` for an ``int``),
+    nested models and dataclasses built from nested dicts, keys that name no
+    field ignored (unless a pydantic model forbids them).
 
     Raises:
-        pydantic.ValidationError: the data does not fit a pydantic model.
-        TypeError: ``output`` is neither, or the data does not fit the dataclass.
+        pydantic.ValidationError: the data does not fit ``output`` (a missing
+            field, a value of the wrong type); it names the fields.
+        TypeError: ``output`` is neither a pydantic model nor a dataclass.
     """
     if isinstance(output, type) and issubclass(output, BaseModel):
         return output.model_validate(dict(data))
     if dataclasses.is_dataclass(output) and isinstance(output, type):
-        names = {f.name for f in dataclasses.fields(output)}
-        return output(**{k: v for k, v in data.items() if k in names})
+        adapter: TypeAdapter[T] = _dataclass_adapter(output)
+        return adapter.validate_python(dict(data))
     raise TypeError(f"{output!r} is not a pydantic model or dataclass")
+
+
+@functools.lru_cache(maxsize=256)
+def _dataclass_adapter(output: type[T]) -> TypeAdapter[T]:
+    # Building a validator is far dearer than running it: once per class.
+    return TypeAdapter(output)

@@ -109,12 +109,19 @@ class Microservice:
         connector: Connector | None = None,
     ) -> None:
         self.name = name
+        """The name it is registered under."""
         self.host = host
+        """The service's host name or address."""
         self.port = port
+        """The service's TCP port."""
         self.secure = secure
+        """Whether it is reached over TLS (https/wss)."""
         self.path = path if path.endswith("/") else path + "/"
+        """The service's mount path (its Socket.IO answers on ``<path>socket.io/``)."""
         self.call_timeout = call_timeout
+        """Seconds :meth:`call` waits for an answer by default."""
         self.auth = auth
+        """The auth payload sent when connecting."""
         self._ca_file = ca_file
         self._ssl_context = ssl_context
         self._backoff = backoff
@@ -135,6 +142,7 @@ class Microservice:
 
     @property
     def url(self) -> str:
+        """``http(s)://host:port``: where the service is reached."""
         scheme = "https" if self.secure else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"

@@ -67,7 +67,9 @@ class SocketIOClient:
         if max_concurrent_handlers < 1:
             raise ValueError("max_concurrent_handlers must be >= 1")
         self.protocol = protocol
+        """The Socket.IO revision spoken: 5 (socket.io 3+), or 4 (socket.io 2.x servers)."""
         self.max_concurrent_handlers = max_concurrent_handlers
+        """Async event handlers that may run at once."""
         self._handlers: dict[tuple[str, str], tuple[Handler, bool]] = {}
         self._conn: Connection | None = None  # the current or last connection
         self._active = False  # inside connect()

@@ -33,12 +33,16 @@ class Namespace:
         if not name.startswith("/"):
             raise ValueError(f"a namespace starts with '/': {name!r}")
         self.name = name
+        """The namespace's name, such as ``"/"`` or ``"/chat"``."""
         self.adapter: Adapter[Socket] = Adapter(name, publish)
         """Its rooms and their members, and delivery to them (here and, with
         ``publish``, the broker's other processes)."""
         self.handlers: dict[str, EventHandler] = {}
+        """The event handlers by event name."""
         self.connect_handlers: list[ConnectHandler] = []
+        """Called in order when a socket connects; one may refuse it."""
         self.disconnect_handlers: list[DisconnectHandler] = []
+        """Called in order when a socket disconnects."""
         self.catch_all: Dispatcher | None = None
         """What takes the events that have no handler (see :meth:`on_any`)."""
         self.observer: Observers | None = None

@@ -78,14 +78,17 @@ class SocketIOServer:
         elif option_values:
             options = ServerOptions(**{**options.model_dump(), **option_values})
         self.options = options
+        """The server's options, validated."""
         self.broker: Broker = broker if broker is not None else LocalBroker()
         """Carries broadcasts to the other processes of a cluster (local: none)."""
         self._observers = Observers()
         self._observer: Observers | None = None  # the same while there are observers
         self.namespaces: dict[str, Namespace] = {}
+        """The namespaces by name (``"/"`` always)."""
         self._node = ClusterNode(self.broker, self.namespaces)
         self.namespace("/")
         self.engine = EngineServer(options, self, node_id=self.broker.node_id)
+        """The Engine.IO server under it (sessions, transports, heartbeats)."""
         self._asgi = EngineASGI(self.engine, other_app)
         self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
         self._slots = HandlerSlots(self.log_unencodable)

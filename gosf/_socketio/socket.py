@@ -169,13 +169,19 @@ class Socket:
         siblings: dict[str, Socket],
     ) -> None:
         self.sid = secrets.token_urlsafe(15)
+        """This socket's id in its namespace (also the name of its own room)."""
         self.namespace = namespace
+        """The namespace it is connected to."""
         self.session = session
+        """The Engine.IO session under it, shared by the client's namespaces."""
         self.auth: Mapping[str, Any] = auth
+        """The auth payload of the client's CONNECT (protocol 4: the query)."""
         self.connected = False
+        """Whether the socket is connected (from its CONNECT until it closes)."""
         self.disconnect_reason: CloseReason | DisconnectReason | None = None
         """Why the socket was closed (the first reason given); ``None`` until then."""
         self.state: dict[str, Any] = {}
+        """Per-connection scratch space for the application."""
         self.workers = Workers(session)
         """Where its handlers run (started by the server's handler slots)."""
         self._next_ack_id = 0
@@ -206,6 +212,7 @@ class Socket:
 
     @property
     def remote_address(self) -> tuple[str, int] | None:
+        """The peer's ``(host, port)`` as the ASGI server saw it (``None`` when unknown)."""
         client = self.session.scope.get("client")
         return (client[0], client[1]) if client else None
 
@@ -218,6 +225,7 @@ class Socket:
         }
 
     def header(self, name: str) -> str | None:
+        """One header of the request that opened the session (any case), or ``None``."""
         return header(self.session.scope, name.lower().encode("latin-1"))
 
     @property
@@ -228,12 +236,15 @@ class Socket:
     # -- rooms --------------------------------------------------------------------
 
     def join(self, room: str) -> None:
+        """Put this socket in ``room`` (joining twice is harmless)."""
         self.namespace.adapter.add(self, room)
 
     def leave(self, room: str) -> None:
+        """Take this socket out of ``room``."""
         self.namespace.adapter.remove(self, room)
 
     def leave_all(self) -> None:
+        """Take this socket out of every room, its own sid room included."""
         self.namespace.adapter.remove_all(self)
 
     # -- talking to the client ------------------------------------------------------
