@@ -26,6 +26,7 @@ what every session has:
 
 from __future__ import annotations
 
+import abc
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -70,7 +71,7 @@ U = TypeVar("U", default=Any)
 """What the layer above keeps on each session (Socket.IO: its ``Connection``)."""
 
 
-class SessionDriver(Generic[U]):
+class SessionDriver(abc.ABC, Generic[U]):
     """One session's machine, its waits and its life; see the module's docstring."""
 
     # A polling-born session taken over by its websocket (see host()): class
@@ -166,19 +167,21 @@ class SessionDriver(Generic[U]):
             self.protocol,
         )
 
-    # -- what the subclass connects to the server and the layer above ------------------
+    # -- what EngineSession connects to the server and the layer above -----------------
+    # (Declared here, defined there: the handler and the schedule take an
+    # EngineSession, which this module cannot name without an import cycle.)
 
+    @abc.abstractmethod
     def _schedule(self, due: float) -> None:
         """Have the server's heartbeat schedule call the session at ``due``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _tell_beat(self) -> None:
         """Tell the layer above of a heartbeat (``EngineHandler.on_beat``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _tell_closed(self, reason: CloseReason) -> None:
         """Tell the layer above that the session has closed (``EngineHandler.on_close``)."""
-        raise NotImplementedError
 
     # -- carrying out what the machine decided --------------------------------------
 
