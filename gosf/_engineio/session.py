@@ -269,35 +269,35 @@ class EngineSession(SessionDriver[U]):
         never waits on this client's network.
         """
         machine = self.machine
-        writer = self.writer
-        if (
-            writer is not None
-            and not writer.writing
-            and not machine.queued
-            and current_session.get() is self
-        ):
-            # The hot path: nothing queued, nobody writing.
-            if not machine.send(packets):
-                self._after()
-                return False
-            await writer.write_queued()
-            return True
-        if len(packets) > machine.config.max_buffer:
-            raise ValueError(f"{len(packets)} packets can never fit a queue of {self.max_buffer}")
-        while machine.queued + len(packets) > machine.config.max_buffer:
-            if self.closed:
-                return False
-            await self.wait_changed()
+        if machine.queued and not await self._room_for(len(packets)):
+            return False
         if not machine.send(packets):
-            self._after()
+            self._after()  # closed, or the queue overflowed: a slow client
             return False
         writer = self.writer
         if writer is not None and not writer.writing and current_session.get() is self:
-            await writer.flush()
+            await writer.write_queued()  # the hot path: this client's own task writes
         else:
             if writer is not None:
                 writer.kick()
             self.wake()
+        return True
+
+    async def _room_for(self, count: int) -> bool:
+        """Wait until ``count`` more packets fit behind those queued; ``False``
+        if the session closed meanwhile.
+
+        Raises:
+            ValueError: ``count`` packets can never fit the queue.
+        """
+        machine = self.machine
+        max_buffer = machine.config.max_buffer
+        if count > max_buffer:
+            raise ValueError(f"{count} packets can never fit a queue of {max_buffer}")
+        while machine.queued + count > max_buffer:
+            if self.closed:
+                return False
+            await self.wait_changed()
         return True
 
     async def flush(self) -> None:
