@@ -6,28 +6,38 @@ The broker carries three things between the processes of a cluster
 here; queries about rooms and sockets, which :meth:`ClusterNode.answer`
 answers for this process's sockets; and commands for one socket
 (disconnect, join, leave), carried as queries too, answered by whichever
-process has the socket.
+process has the socket. Queries of many sockets at once, selected by rooms
+(``gosf._socketio.queries``), and broadcasts with acks
+(``gosf._socketio.acks``, whose answers come back as direct messages) are
+answered here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import assert_never
 
 from ..brokers import (
+    AckBroadcast,
     AnyAnswer,
     AnyQuery,
     Broadcast,
     Broker,
     CommandResult,
     CountQuery,
+    FetchSockets,
     RoomCounts,
+    RoomsCommand,
     RoomsQuery,
     SocketCommand,
     SocketCount,
+    SocketInfo,
+    SocketList,
 )
+from .acks import ACK_MESSAGE, Acks
 from .namespace import Namespace
 from .observer import Observers
+from .queries import act, describe, select
 
 __all__ = ("ClusterNode",)
 
@@ -35,13 +45,24 @@ __all__ = ("ClusterNode",)
 class ClusterNode:
     """The server's side of its cluster, over its ``broker``, for its ``namespaces``."""
 
-    __slots__ = ("broker", "namespaces", "observer")
+    __slots__ = ("acks", "broker", "forwarded", "namespaces", "observer")
 
     def __init__(self, broker: Broker, namespaces: Mapping[str, Namespace]) -> None:
         self.broker = broker
         self.namespaces = namespaces
         self.observer: Observers | None = None
         """The server's observers, ``None`` while it has none (set by the server)."""
+        self.acks = Acks(broker)
+        """Broadcasts with acks, this process's and its part in the others'."""
+        self.forwarded: Callable[[bytes], None] | None = None
+        """Where direct messages other than acks go (the forwarder's inbox, set by the server)."""
+
+    def inbox(self, data: bytes) -> None:
+        """A direct message from another process: an ack, or a forwarded request."""
+        if data.startswith(ACK_MESSAGE):
+            self.acks.inbox(data)
+        elif self.forwarded is not None:
+            self.forwarded(data)
 
     def deliver(self, broadcast: Broadcast) -> None:
         """A broadcast from another process: deliver it to this process's sockets."""
@@ -72,6 +93,16 @@ class ClusterNode:
         answers = await self.broker.query(command, timeout)
         return any(answer.found for answer in answers)
 
+    async def fetch_sockets(self, query: FetchSockets, timeout: float) -> list[SocketInfo]:  # noqa: ASYNC109
+        """The sockets of the cluster ``query`` selects, this process's first."""
+        answers = await self.broker.query(query, timeout)
+        return [socket for answer in answers for socket in answer.sockets]
+
+    async def rooms_command(self, command: RoomsCommand, timeout: float) -> int:  # noqa: ASYNC109
+        """Carry out ``command`` in every process; how many sockets it acted on."""
+        answers = await self.broker.query(command, timeout)
+        return sum(answer.count for answer in answers)
+
     def answer(self, query: AnyQuery) -> AnyAnswer:
         """Answer a cluster query for this process's sockets."""
         ns = self.namespaces.get(query.namespace)
@@ -91,5 +122,15 @@ class ClusterNode:
                 elif op == "leave" and room is not None:
                     ns.adapter.remove_joined(socket, room)
                 return CommandResult(True)
+            case FetchSockets(rooms=rooms, except_rooms=except_rooms):
+                if ns is None:
+                    return SocketList(())
+                node = self.broker.node_id
+                chosen = select(ns.adapter, rooms, except_rooms)
+                return SocketList(tuple(describe(socket, node) for socket in chosen))
+            case RoomsCommand():
+                return SocketCount(0 if ns is None else act(ns.adapter, query))
+            case AckBroadcast():
+                return self.acks.answer(None if ns is None else ns.adapter, query)
             case _:
                 assert_never(query)

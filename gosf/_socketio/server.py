@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 
@@ -29,15 +29,26 @@ from .._engineio.http import query_params
 from .._engineio.server import EngineServer
 from .._engineio.session import EngineSession
 from .._logs import Throttled
-from ..brokers import DEFAULT_QUERY_TIMEOUT, Broker, LocalBroker, SocketCommand
+from ..brokers import (
+    DEFAULT_QUERY_TIMEOUT,
+    Broker,
+    FetchSockets,
+    LocalBroker,
+    RoomsCommand,
+    SocketCommand,
+    SocketInfo,
+)
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
 from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
+from .acks import AckStream, BroadcastAcks
+from .adapter import Adapter
 from .connection import ENGINE_QUERY, Connection, auth_of
 from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
 from .node import ClusterNode
 from .observer import Observer, Observers
+from .queries import room_names
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
 
@@ -227,14 +238,16 @@ class SocketIOServer:
             await tg.start(forwarder.run)
             self.engine.forwarder = forwarder
             node = self._node
+            node.forwarded, node.acks.tasks = forwarder.inbox, tg
             run_broker = partial(
-                self.broker.run, node.deliver, answer=node.answer, inbox=forwarder.inbox
+                self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
             await tg.start(run_broker)
             try:
                 yield self
             finally:
                 self.engine.forwarder = None
+                node.forwarded = node.acks.tasks = None
                 tg.cancel_scope.cancel()
 
     # -- across processes (gosf._socketio.node) ----------------------------------------------
@@ -287,6 +300,151 @@ class SocketIOServer:
         """
         command = SocketCommand(op, sid, room, namespace)  # type: ignore[arg-type]  # checked there
         return await self._node.command(command, timeout)
+
+    # -- many sockets at once, here and in the cluster (queries.py, acks.py) ------------------
+
+    def _adapter(self, namespace: str) -> Adapter[Socket]:
+        """The adapter of ``namespace``; an empty one when this process has not
+        made it (the other processes may have)."""
+        ns = self.namespaces.get(namespace)
+        return ns.adapter if ns is not None else Adapter(namespace)
+
+    async def fetch_sockets(
+        self,
+        rooms: str | Iterable[str] | None = None,
+        *,
+        except_rooms: Iterable[str] = (),
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> list[SocketInfo]:
+        """The connected sockets of the cluster in any of ``rooms`` (``None``: all)
+        but those in any of ``except_rooms``, this process's first (Node's
+        ``fetchSockets``); processes that do not answer within ``timeout``
+        seconds are left out.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        query = FetchSockets(namespace, room_names(rooms), tuple(except_rooms))
+        return await self._node.fetch_sockets(query, timeout)
+
+    async def sockets_join(
+        self,
+        room: str | Iterable[str],
+        *,
+        rooms: str | Iterable[str] | None = None,
+        except_rooms: Iterable[str] = (),
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """Put the sockets of the cluster that ``rooms`` and ``except_rooms`` select
+        (as :meth:`fetch_sockets`) in ``room`` (one or several); how many
+        (Node's ``socketsJoin``).
+
+        Raises:
+            ValueError: no room to join, or ``timeout`` is not positive.
+        """
+        return await self._rooms_command(
+            "sockets-join", room, rooms, except_rooms, namespace, timeout
+        )
+
+    async def sockets_leave(
+        self,
+        room: str | Iterable[str],
+        *,
+        rooms: str | Iterable[str] | None = None,
+        except_rooms: Iterable[str] = (),
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """Take the sockets of the cluster that ``rooms`` and ``except_rooms`` select
+        out of ``room`` (one or several; never their own); how many (Node's
+        ``socketsLeave``).
+
+        Raises:
+            ValueError: no room to leave, or ``timeout`` is not positive.
+        """
+        return await self._rooms_command(
+            "sockets-leave", room, rooms, except_rooms, namespace, timeout
+        )
+
+    async def disconnect_sockets(
+        self,
+        rooms: str | Iterable[str] | None = None,
+        *,
+        close: bool = False,
+        except_rooms: Iterable[str] = (),
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """Disconnect the sockets of the cluster that ``rooms`` and ``except_rooms``
+        select from ``namespace`` or, with ``close``, close their clients'
+        whole connections; how many (Node's ``disconnectSockets``).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        command = RoomsCommand(
+            "sockets-disconnect", namespace, room_names(rooms), tuple(except_rooms), close=close
+        )
+        return await self._node.rooms_command(command, timeout)
+
+    async def _rooms_command(
+        self,
+        op: Literal["sockets-join", "sockets-leave"],
+        to: str | Iterable[str],
+        rooms: str | Iterable[str] | None,
+        except_rooms: Iterable[str],
+        namespace: str,
+        timeout: float,  # noqa: ASYNC109
+    ) -> int:
+        targets = room_names(to) or ()
+        command = RoomsCommand(op, namespace, room_names(rooms), tuple(except_rooms), targets)
+        return await self._node.rooms_command(command, timeout)
+
+    def stream_acks(
+        self,
+        event: str,
+        *args: Any,
+        timeout: float,
+        to: str | Iterable[str] | None = None,
+        except_rooms: Iterable[str] = (),
+        namespace: str = "/",
+    ) -> AbstractAsyncContextManager[AckStream]:
+        """Broadcast ``event`` to the cluster's sockets in ``to`` (``None``: all) but
+        those in ``except_rooms``, asking each for an ack within ``timeout``
+        seconds; ``async with`` it for the :class:`AckStream` of their answers,
+        ``(sid, answer)`` as they come. Leaving the block stops the collection.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            LocalProtocolError: JSON cannot carry ``args`` (nothing was sent).
+        """
+        rooms = room_names(to)
+        return self._node.acks.stream(
+            self._adapter(namespace), event, args, rooms, tuple(except_rooms), timeout
+        )
+
+    async def emit_with_ack(
+        self,
+        event: str,
+        *args: Any,
+        timeout: float,  # noqa: ASYNC109
+        to: str | Iterable[str] | None = None,
+        except_rooms: Iterable[str] = (),
+        namespace: str = "/",
+    ) -> BroadcastAcks:
+        """:meth:`stream_acks`, gathered: every answer by sid, and who did not answer,
+        once all have answered (or disconnected) or ``timeout`` has passed.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            LocalProtocolError: JSON cannot carry ``args`` (nothing was sent).
+        """
+        rooms = room_names(to)
+        return await self._node.acks.collect(
+            self._adapter(namespace), event, args, rooms, tuple(except_rooms), timeout
+        )
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()

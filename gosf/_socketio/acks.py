@@ -1,0 +1,403 @@
+"""Broadcasts that ask every recipient for an ack, in this process and the others.
+
+Node's ``io.timeout(ms).emitWithAck()`` gives bare answers; here each answer
+comes with the sid that gave it, and the recipients that did not answer in
+time are named (socketioxide's ``AckStream`` does the first, not the second).
+
+How one collection goes
+-----------------------
+The process that broadcasts (the *origin*):
+
+1. encodes the EVENT once, with one ack id taken from :data:`BROADCAST_ACK_IDS`
+   on (a socket's own calls count from zero: the ranges never meet), and
+   queues it for each of its sockets the rooms select, each told to hand its
+   ack, or its disconnection, to the collection (``Socket._expect_ack``);
+2. asks the other processes, in a task of the collection, with an
+   :class:`~gosf.brokers.AckBroadcast` query: each one does step 1 for its
+   own sockets (with an ack id of its own), answers with their sids
+   (:class:`~gosf.brokers.AckRecipients`), and forwards each ack, or the
+   socket's disconnection, to the origin in a direct message
+   (``Broker.send_to``), until the timeout;
+3. ends the collection once every process that answered the query has had
+   each of its recipients answer or disconnect, or at the deadline: those
+   that gave no answer by then are *timed out* (the disconnected among them
+   are named too).
+
+Bounds: the timeout is mandatory; a sid counts once, and once every
+process has named its recipients an answer from any other sid is dropped;
+a process forwards acks for at most :data:`MAX_FORWARDING` broadcasts of
+other processes at once (past that it sends nothing and names no
+recipient). A process that dies before it answers the query is not waited
+for past the timeout, and its sockets are unknown to the origin; one that
+dies later leaves its recipients timed out. Leaving the streaming form
+early forgets the collection at once: its sockets stop waiting, and late
+answers are dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+from anyio.abc import TaskGroup
+
+from ..brokers import AckBroadcast, AckRecipients, Broker
+from ..protocol.errors import LocalProtocolError, RemoteProtocolError
+from ..protocol.socketio import Decoder, encode_ack, encode_event
+from .adapter import Adapter, to_engine
+from .queries import select
+from .socket import Socket
+
+__all__ = (
+    "ACK_MESSAGE",
+    "BROADCAST_ACK_IDS",
+    "MAX_FORWARDING",
+    "AckStream",
+    "Acks",
+    "BroadcastAcks",
+)
+
+log = logging.getLogger("gosf")
+
+BROADCAST_ACK_IDS = 10**12
+"""The first ack id of broadcasts (a socket's own calls count from zero)."""
+
+MAX_FORWARDING = 256
+"""Broadcasts of other processes whose acks one process forwards at once, at most."""
+
+ACK_MESSAGE = b"gosf-ack\n"
+"""How a direct message carrying an ack starts (the others are forwarded requests)."""
+
+
+def _value(args: list[Any]) -> Any:
+    """An ack's arguments as ``Socket.call`` returns them: ``None``, the one, or a tuple."""
+    return None if not args else args[0] if len(args) == 1 else tuple(args)
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastAcks:
+    """What a broadcast with acks gathered.
+
+    ``answers``: each recipient's answer by sid (``None`` for an empty ack, a
+    tuple for several arguments, as :meth:`gosf.Socket.call` returns them);
+    ``timed_out``: the recipients that gave no answer (in time, or at all);
+    ``disconnected``: those of them known to have disconnected first.
+    """
+
+    answers: Mapping[str, Any]
+    timed_out: frozenset[str]
+    disconnected: frozenset[str]
+
+
+class _Collection:
+    """The answers of one broadcast with acks as they come, until ``deadline``."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expected: set[str] = set()
+        self.answers: dict[str, Any] = {}
+        self.gone: set[str] = set()
+        self.known = False
+        """Whether every process that will send answers has named its recipients."""
+        self._news: deque[tuple[str, list[Any] | None]] = deque()
+        self._wake = anyio.Event()
+
+    def expect(self, sids: Iterable[str], *, last: bool = False) -> None:
+        self.expected.update(sids)
+        self.known = self.known or last
+        self._changed()
+
+    def take(self, sid: str, args: list[Any] | None) -> None:
+        """An answer of ``sid`` (``None``: it disconnected first); repeats, and
+        strangers once every recipient is known, are dropped."""
+        if sid in self.answers or sid in self.gone:
+            return
+        if self.known and sid not in self.expected:
+            return
+        if args is None:
+            self.gone.add(sid)
+        else:
+            self.answers[sid] = _value(args)
+        self._news.append((sid, args))
+        self._changed()
+
+    @property
+    def done(self) -> bool:
+        return self.known and len(self.answers) + len(self.gone) >= len(self.expected)
+
+    async def next(self) -> tuple[str, list[Any] | None] | None:
+        """The next answer (or disconnection); ``None`` once done or past the deadline."""
+        while not self._news:
+            if self.done:
+                return None
+            left = self.deadline - anyio.current_time()
+            if left <= 0:
+                return None
+            with anyio.move_on_after(left):
+                await self._wake.wait()
+        return self._news.popleft()
+
+    def result(self) -> BroadcastAcks:
+        missing = self.expected - self.answers.keys()
+        return BroadcastAcks(dict(self.answers), frozenset(missing), frozenset(self.gone & missing))
+
+    def _changed(self) -> None:
+        self._wake.set()
+        self._wake = anyio.Event()
+
+
+class AckStream:
+    """The answers of a broadcast with acks, ``(sid, answer)`` as they come
+    (``async for``); it ends when every recipient answered or disconnected,
+    or at the timeout. :meth:`result` then says who did not answer."""
+
+    def __init__(self, collection: _Collection) -> None:
+        self._collection = collection
+
+    @property
+    def recipients(self) -> frozenset[str]:
+        """The sids the broadcast was sent to, as known so far."""
+        return frozenset(self._collection.expected)
+
+    def __aiter__(self) -> AckStream:
+        return self
+
+    async def __anext__(self) -> tuple[str, Any]:
+        while (item := await self._collection.next()) is not None:
+            sid, args = item
+            if args is not None:
+                return sid, _value(args)
+        raise StopAsyncIteration
+
+    def result(self) -> BroadcastAcks:
+        """The answers so far, and who has not answered (yet: read it once the stream ended)."""
+        return self._collection.result()
+
+
+def _send(
+    sockets: list[Socket], parts: list[str | bytes], ack_id: int, collection: _Collection
+) -> list[Socket]:
+    """Queue the EVENT for ``sockets``, each to hand its ack to ``collection``;
+    those it was queued for (never waits)."""
+    packets = to_engine(parts)
+    sent = []
+    for socket in sockets:
+        if socket._expect_ack(ack_id, collection.take):
+            sent.append(socket)
+            if not socket.session.send_nowait(packets):
+                socket._forget_ack(ack_id)
+                collection.take(socket.sid, None)  # a slow client, disconnected
+    return sent
+
+
+def encode_answer(broadcast: str, sid: str, namespace: str, args: list[Any] | None) -> bytes:
+    """The direct message that carries ``sid``'s ack (``None``: its disconnection)
+    of the broadcast ``broadcast`` to the origin.
+
+    Raises:
+        LocalProtocolError: JSON cannot carry ``args``.
+    """
+    head: dict[str, Any] = {"b": broadcast, "s": sid}
+    if args is None:
+        head["gone"] = True
+    else:
+        text, *attachments = encode_ack(namespace, 0, args)
+        head["p"] = text
+        head["att"] = [
+            base64.b64encode(part).decode("ascii")
+            for part in attachments
+            if isinstance(part, bytes)
+        ]
+    return ACK_MESSAGE + orjson.dumps(head)
+
+
+def _decode_packet(parts: Iterable[str | bytes]) -> list[Any]:
+    """The data of the one packet ``parts`` encode.
+
+    Raises:
+        ValueError: they do not encode one whole packet.
+    """
+    decoder = Decoder()
+    packet = None
+    for part in parts:
+        try:
+            packet = decoder.feed(part)
+        except RemoteProtocolError as exc:
+            raise ValueError(str(exc)) from None
+    if packet is None:
+        raise ValueError("an incomplete packet")
+    return list(packet.data)
+
+
+def decode_answer(data: bytes) -> tuple[str, str, list[Any] | None]:
+    """``(broadcast id, sid, args or None)`` of a message of :func:`encode_answer`.
+
+    Raises:
+        ValueError: ``data`` is not such a message.
+    """
+    try:
+        head = orjson.loads(data[len(ACK_MESSAGE) :])
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"bad ack message: {exc}") from None
+    if not isinstance(head, dict):
+        raise ValueError("an ack message is an object")
+    broadcast, sid = head.get("b"), head.get("s")
+    if not isinstance(broadcast, str) or not isinstance(sid, str):
+        raise ValueError("an ack message names its broadcast and its sid")
+    if head.get("gone") is True:
+        return broadcast, sid, None
+    text, attachments = head.get("p"), head.get("att", [])
+    if not isinstance(text, str) or not isinstance(attachments, list):
+        raise ValueError("an ack message carries a packet")
+    try:
+        binary = [base64.b64decode(item, validate=True) for item in attachments]
+    except (binascii.Error, TypeError) as exc:
+        raise ValueError(f"bad attachment: {exc}") from None
+    return broadcast, sid, _decode_packet([text, *binary])
+
+
+class Acks:
+    """This process's broadcasts with acks, and its part in those of the others.
+
+    ``tasks`` is where acks are forwarded to other processes (the server's
+    task group while it runs; ``None``: this process sends nothing for them).
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.tasks: TaskGroup | None = None
+        self._ack_ids = itertools.count(BROADCAST_ACK_IDS)
+        self._ids = itertools.count(1)
+        self._collections: dict[str, _Collection] = {}
+        self._forwarding = 0
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        adapter: Adapter[Socket],
+        event: str,
+        args: tuple[Any, ...],
+        rooms: tuple[str, ...] | None,
+        except_rooms: tuple[str, ...],
+        timeout: float,  # noqa: ASYNC109
+    ) -> AsyncIterator[AckStream]:
+        """Broadcast ``event`` asking for acks; the answers as they come (see the module).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            LocalProtocolError: JSON cannot carry ``args`` (nothing was sent).
+        """
+        if not timeout > 0:
+            raise ValueError(f"an ack timeout must be positive, not {timeout!r}")
+        ack_id = next(self._ack_ids)
+        parts = encode_event(adapter.name, event, args, ack_id)
+        collection = _Collection(anyio.current_time() + timeout)
+        broadcast = str(next(self._ids))
+        self._collections[broadcast] = collection
+        sent = _send(select(adapter, rooms, except_rooms), parts, ack_id, collection)
+        collection.expect(socket.sid for socket in sent)
+        query = AckBroadcast(
+            adapter.name, tuple(parts), self.broker.node_id, broadcast, timeout, rooms, except_rooms
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._ask_others, query, collection)
+                try:
+                    yield AckStream(collection)
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            del self._collections[broadcast]
+            for socket in sent:
+                socket._forget_ack(ack_id)
+
+    async def collect(
+        self,
+        adapter: Adapter[Socket],
+        event: str,
+        args: tuple[Any, ...],
+        rooms: tuple[str, ...] | None,
+        except_rooms: tuple[str, ...],
+        timeout: float,  # noqa: ASYNC109
+    ) -> BroadcastAcks:
+        """:meth:`stream`, gathered: once every recipient answered, or at the timeout."""
+        async with self.stream(adapter, event, args, rooms, except_rooms, timeout) as answers:
+            async for _ in answers:
+                pass
+            return answers.result()
+
+    async def _ask_others(self, query: AckBroadcast, collection: _Collection) -> None:
+        recipients: list[str] = []
+        try:
+            for answer in await self.broker.query(query, query.timeout):
+                recipients.extend(answer.sids)
+        finally:
+            collection.expect(recipients, last=True)
+
+    # -- the broadcasts of other processes ------------------------------------------------
+
+    def answer(self, adapter: Adapter[Socket] | None, query: AckBroadcast) -> AckRecipients:
+        """Send another process's broadcast to this process's sockets it selects and
+        forward their acks to it; their sids (never blocks)."""
+        node = self.broker.node_id
+        if query.origin == node or adapter is None:
+            return AckRecipients(node, ())  # the origin sent to its own sockets itself
+        if self.tasks is None or self._forwarding >= MAX_FORWARDING:
+            log.warning("not sending a broadcast with acks: %d being forwarded", self._forwarding)
+            return AckRecipients(node, ())
+        try:
+            event, *args = _decode_packet(query.parts)
+            if not isinstance(event, str):
+                raise ValueError("an event is named by a string")
+        except ValueError as exc:
+            log.warning("dropped a broadcast with acks it cannot decode: %s", exc)
+            return AckRecipients(node, ())
+        ack_id = next(self._ack_ids)
+        parts = encode_event(adapter.name, event, args, ack_id)
+        collection = _Collection(anyio.current_time() + query.timeout)
+        sent = _send(select(adapter, query.rooms, query.except_rooms), parts, ack_id, collection)
+        sids = tuple(socket.sid for socket in sent)
+        collection.expect(sids, last=True)
+        if sent:
+            self._forwarding += 1
+            self.tasks.start_soon(self._forward, query, collection, sent, ack_id)
+        return AckRecipients(node, sids)
+
+    async def _forward(
+        self, query: AckBroadcast, collection: _Collection, sent: list[Socket], ack_id: int
+    ) -> None:
+        """Forward the acks of ``sent`` to the origin of ``query`` until done or the deadline."""
+        try:
+            while (item := await collection.next()) is not None:
+                sid, args = item
+                try:
+                    message = encode_answer(query.id, sid, query.namespace, args)
+                except LocalProtocolError as exc:  # JSON cannot carry it: counts as none
+                    log.warning("an ack cannot be forwarded: %s", exc)
+                    message = encode_answer(query.id, sid, query.namespace, None)
+                if not await self.broker.send_to(query.origin, message):
+                    return  # the origin is gone: its collection is over
+        finally:
+            self._forwarding -= 1
+            for socket in sent:
+                socket._forget_ack(ack_id)
+
+    def inbox(self, data: bytes) -> None:
+        """An ack another process forwarded (a message of :func:`encode_answer`)."""
+        try:
+            broadcast, sid, args = decode_answer(data)
+        except ValueError as exc:
+            log.warning("dropped an ack message it cannot decode: %s", exc)
+            return
+        collection = self._collections.get(broadcast)
+        if collection is not None:
+            collection.take(sid, args)
