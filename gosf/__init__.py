@@ -61,8 +61,10 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
+from ._socketio.acks import AckStream, BroadcastAcks
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
+from ._socketio.queries import SocketInfo
 from ._socketio.server import SocketIOServer
 from ._socketio.socket import DisconnectReason, Socket
 from .types import ASGIApp, Receive, Scope, Send
@@ -71,7 +73,9 @@ __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 
 __all__ = (
     "ASGIApp",
+    "AckStream",
     "App",
+    "BroadcastAcks",
     "Client",
     "ClientDisconnectReason",
     "CloseReason",
@@ -99,6 +103,7 @@ __all__ = (
     "Send",
     "Socket",
     "SocketIOClient",
+    "SocketInfo",
     "SocketIOServer",
     "__version__",
     "app",
