@@ -22,7 +22,7 @@ from ..protocol.session import CloseReason
 from .adapter import Adapter
 from .socket import Socket
 
-__all__ = ("act", "describe", "room_names", "select")
+__all__ = ("SocketInfo", "act", "describe", "room_names", "select")
 
 
 def room_names(rooms: str | Iterable[str] | None) -> tuple[str, ...] | None:
