@@ -325,3 +325,44 @@ def test_a_forwarded_ack_round_trips_with_binary_data() -> None:
 
 def test_broadcast_ack_ids_fit_the_protocol() -> None:
     assert len(str(BROADCAST_ACK_IDS)) < 15
+
+
+async def test_an_error_in_the_stream_block_comes_out_as_itself(anyio_backend: str) -> None:
+    async with two_servers() as (first, second), clients() as made:
+        await made.connect(second, lambda n: "b")
+        with anyio.fail_after(WAIT), pytest.raises(KeyError):
+            async with first.stream_acks("ping", 1, timeout=60):
+                raise KeyError("mine")
+        assert not first._node.acks._collections
+
+
+async def test_a_server_that_stops_mid_collection_leaves_its_recipients_timed_out(
+    anyio_backend: str,
+) -> None:
+    bus = MemoryBus()
+    first, second = SocketIOServer(broker=bus.broker()), SocketIOServer(broker=bus.broker())
+    asked = anyio.Event()
+
+    async def never(n: int) -> None:
+        asked.set()
+        await anyio.sleep_forever()
+
+    async with first, clients() as made:
+        a = await made.connect(first, lambda n: "a")
+        results = []
+
+        async def collect() -> None:
+            results.append(await first.emit_with_ack("ping", 1, timeout=1))
+
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+                async with second:
+                    b = SocketIOClient()
+                    b.on("ping", never)
+                    async with b.connect("http://testserver", connector=asgi_connector(second)):
+                        sid_b = sid_of(b)
+                        tg.start_soon(collect)
+                        await asked.wait()
+                # the second server stopped mid-collection, its client with it
+        assert results[0].answers == {sid_of(a): "a"}
+        assert results[0].timed_out == {sid_b}

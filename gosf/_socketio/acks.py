@@ -308,14 +308,18 @@ class Acks:
         query = AckBroadcast(
             adapter.name, tuple(parts), self.broker.node_id, broadcast, timeout, rooms, except_rooms
         )
+        # The other processes are asked in a task of the server's, which this
+        # stream cancels when it ends: a task group here, around the caller's
+        # block, would turn whatever the block raises into an exception group.
+        asking = anyio.CancelScope()
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._ask_others, query, collection)
-                try:
-                    yield AckStream(collection)
-                finally:
-                    tg.cancel_scope.cancel()
+            if self.tasks is not None:
+                self.tasks.start_soon(self._ask_others, query, collection, asking)
+            else:  # not running: no broker subscription, only this process answers
+                await self._ask_others(query, collection, asking)
+            yield AckStream(collection)
         finally:
+            asking.cancel()
             del self._collections[broadcast]
             for socket in sent:
                 socket._forget_ack(ack_id)
@@ -335,11 +339,18 @@ class Acks:
                 pass
             return answers.result()
 
-    async def _ask_others(self, query: AckBroadcast, collection: _Collection) -> None:
+    async def _ask_others(
+        self, query: AckBroadcast, collection: _Collection, scope: anyio.CancelScope
+    ) -> None:
+        """Ask the other processes to send ``query`` and name their recipients
+        (never raises: a failure leaves them out, logged)."""
         recipients: list[str] = []
         try:
-            for answer in await self.broker.query(query, query.timeout):
-                recipients.extend(answer.sids)
+            with scope:
+                for answer in await self.broker.query(query, query.timeout):
+                    recipients.extend(answer.sids)
+        except Exception:
+            log.exception("asking the other processes for a broadcast with acks failed")
         finally:
             collection.expect(recipients, last=True)
 
