@@ -366,3 +366,27 @@ async def test_a_server_that_stops_mid_collection_leaves_its_recipients_timed_ou
                 # the second server stopped mid-collection, its client with it
         assert results[0].answers == {sid_of(a): "a"}
         assert results[0].timed_out == {sid_b}
+
+
+async def test_binary_data_crosses_servers_both_ways(anyio_backend: str) -> None:
+    async with two_servers() as (first, second), clients() as made:
+        b = await made.connect(second, lambda data: data + b"!")
+        with anyio.fail_after(WAIT):
+            result = await first.emit_with_ack("ping", b"\x00\xff", timeout=WAIT)
+        assert result.answers == {sid_of(b): b"\x00\xff!"}
+
+
+async def test_a_server_forwarding_too_many_refuses_and_names_no_recipient(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("gosf._socketio.acks.MAX_FORWARDING", 0)
+    async with two_servers() as (first, second), clients() as made:
+        a = await made.connect(first, lambda n: "a")
+        got = anyio.Event()
+        b = await made.connect(second, lambda n: got.set())
+        with anyio.fail_after(WAIT):
+            result = await first.emit_with_ack("ping", 1, timeout=WAIT)
+        # the local answer, at once: the other server sent nothing and named nobody
+        assert result.answers == {sid_of(a): "a"} and result.timed_out == frozenset()
+        assert not got.is_set() and sid_of(b)
+    assert "refused a broadcast with acks" in caplog.text

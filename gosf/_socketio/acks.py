@@ -50,6 +50,7 @@ import anyio
 import orjson
 from anyio.abc import TaskGroup
 
+from .._logs import Throttled
 from ..brokers import AckBroadcast, AckRecipients, Broker
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
 from ..protocol.socketio import Decoder, encode_ack, encode_event
@@ -73,6 +74,9 @@ BROADCAST_ACK_IDS = 10**12
 
 MAX_FORWARDING = 256
 """Broadcasts of other processes whose acks one process forwards at once, at most."""
+
+REFUSAL_LOG_INTERVAL = 10.0
+"""Seconds between WARNING lines about broadcasts of others refused (the rest go to DEBUG)."""
 
 ACK_MESSAGE = b"gosf-ack\n"
 """How a direct message carrying an ack starts (the others are forwarded requests)."""
@@ -279,6 +283,7 @@ class Acks:
         self._ids = itertools.count(1)
         self._collections: dict[str, _Collection] = {}
         self._forwarding = 0
+        self._refusals = Throttled(log, REFUSAL_LOG_INTERVAL)
 
     @asynccontextmanager
     async def stream(
@@ -362,8 +367,14 @@ class Acks:
         node = self.broker.node_id
         if query.origin == node or adapter is None:
             return AckRecipients(node, ())  # the origin sent to its own sockets itself
-        if self.tasks is None or self._forwarding >= MAX_FORWARDING:
-            log.warning("not sending a broadcast with acks: %d being forwarded", self._forwarding)
+        if self.tasks is None:
+            return AckRecipients(node, ())  # not running: nowhere to forward acks from
+        if self._forwarding >= MAX_FORWARDING:  # (read at each call: tests lower it)
+            self._refusals(
+                "refused a broadcast with acks of %s: forwarding for %d already",
+                query.origin,
+                self._forwarding,
+            )
             return AckRecipients(node, ())
         try:
             event, *args = _decode_packet(query.parts)
