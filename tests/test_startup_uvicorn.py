@@ -33,8 +33,7 @@ import socketio
 import trustme
 
 import gosf
-from gosf._application.cli import _child_arguments, parser
-from tests.test_cli import LINE_TIMEOUT, Command, echo, gosf_command, spawn
+from tests.test_cli import APP, LINE_TIMEOUT, Command, echo, gosf_command, spawn
 from tests.test_startup_errors import run, startup
 
 pytestmark = pytest.mark.interop
@@ -237,6 +236,22 @@ def test_a_port_in_use_is_named_under_uvicorn(busy_port: int) -> None:
     )
 
 
-def test_the_reloader_restarts_its_server_with_uvicorn() -> None:
-    args = parser("").parse_args(["run", TARGET, "--server", "uvicorn", "--reload"])
-    assert _child_arguments(args) == ["run", TARGET, "--server", "uvicorn"]
+@pytest.mark.anyio
+async def test_reload_restarts_a_uvicorn_server_on_the_same_socket(tmp_path: Path) -> None:
+    module = tmp_path / "reloaded_app.py"
+    module.write_text(APP.format(suffix=""))
+    args = ("run", "reloaded_app:app", "--port", "0", "--reload", "--server", "uvicorn")
+    with gosf_command(*args, cwd=tmp_path) as command:
+        port, server, _ = await command.ready()
+        assert server == "uvicorn"
+        with anyio.fail_after(LINE_TIMEOUT):
+            assert await echo(port) == [{"success": True, "text": "hi"}]
+        module.write_text(APP.format(suffix=' + " again"'))
+        assert await command.line() == "gosf: reloaded_app.py changed: restarting"
+        assert await command.line() == "gosf: stopped (SIGTERM)"  # the old server drained
+        assert await command.ready() == (port, "uvicorn", "asyncio")  # the same socket
+        with anyio.fail_after(LINE_TIMEOUT):
+            assert await echo(port) == [{"success": True, "text": "hi again"}]
+        command.process.send_signal(signal.SIGINT)
+        assert await command.line() == "gosf: stopped (SIGINT)"
+        assert await command.exit_code() == 0
