@@ -15,8 +15,8 @@ hypercorn serves under asyncio or trio (``config.server`` is ``"hypercorn"``,
 the default); uvicorn under asyncio only, driven from gosf as
 ``_application/uvicorn_server.py`` tells.
 
-A failure the user can fix (a port in use, trio missing, TLS files hypercorn
-cannot load) is a :class:`StartupError` whose message is one line.
+A failure the user can fix (a port in use, trio or uvicorn missing, TLS
+files hypercorn cannot load) is a :class:`StartupError` whose message is one line.
 ``gosf.startup`` exits with it, as GOSF's ``log.Fatal`` did; ``gosf run``
 prints it. The ready and stop lines go to standard output whatever the
 logging setup, and hypercorn's own "Running on" line is left out.
