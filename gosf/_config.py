@@ -204,6 +204,11 @@ class Config(BaseModel):
     backend: Literal["asyncio", "trio"] = "asyncio"
     """Event loop :func:`gosf.startup` serves with."""
 
+    server: Literal["hypercorn", "uvicorn"] = "hypercorn"
+    """ASGI server :func:`gosf.startup` and ``gosf run`` serve with: hypercorn
+    (asyncio or trio) or uvicorn (asyncio only, the fastest; needs
+    ``gosf[uvicorn]``). See "Which ASGI server" in docs/deployment.md."""
+
     valid_hostnames: list[str] | None = None
     """Host names accepted when ``rejectInvalidHostnames`` is on (default: the certificate's)."""
 
@@ -287,6 +292,15 @@ class Config(BaseModel):
         if value == "socket.io" or value.startswith("socket.io/"):
             raise ValueError("health_endpoint cannot be on the Socket.IO path")
         return value
+
+    @model_validator(mode="after")
+    def _server(self) -> Config:
+        if self.server == "uvicorn" and self.backend == "trio":
+            raise ValueError(
+                "server 'uvicorn' runs on asyncio only: use backend 'asyncio', "
+                "or server 'hypercorn' for trio"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls(self) -> Config:
