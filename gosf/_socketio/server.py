@@ -31,6 +31,7 @@ from .._engineio.session import EngineSession
 from .._logs import Throttled
 from ..brokers import DEFAULT_QUERY_TIMEOUT, Broker, LocalBroker, SocketCommand
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
+from ..protocol.parser import Parser, ParserName, parser_named
 from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
@@ -62,7 +63,10 @@ class SocketIOServer:
 
     Options are the fields of :class:`ServerOptions`, given as an object or as
     keyword arguments (validated at once: a bad value raises
-    :class:`pydantic.ValidationError`).
+    :class:`pydantic.ValidationError`). ``parser`` is the codec of every
+    client (``"json"``, the default, or ``"msgpack"`` for npm
+    ``socket.io-msgpack-parser``, or a :class:`gosf.protocol.parser.Parser`);
+    by name it is the option of that name.
     """
 
     def __init__(
@@ -71,14 +75,19 @@ class SocketIOServer:
         *,
         other_app: ASGIApp | None = None,
         broker: Broker | None = None,
+        parser: ParserName | Parser | None = None,
         **option_values: Any,
     ) -> None:
+        if isinstance(parser, str):
+            option_values["parser"] = parser
         if options is None:
             options = ServerOptions(**option_values)
         elif option_values:
             options = ServerOptions(**{**options.model_dump(), **option_values})
         self.options = options
         """The server's options, validated."""
+        self.parser: Parser = parser_named(options.parser if parser is None else parser)
+        """The codec of every client of this server (``gosf.protocol.parser``)."""
         self.broker: Broker = broker if broker is not None else LocalBroker()
         """Carries broadcasts to the other processes of a cluster (local: none)."""
         self._observers = Observers()
@@ -99,7 +108,7 @@ class SocketIOServer:
         """The namespace ``name``, created on first use."""
         ns = self.namespaces.get(name)
         if ns is None:
-            ns = self.namespaces[name] = Namespace(name, self.broker.publish)
+            ns = self.namespaces[name] = Namespace(name, self.broker.publish, self.parser)
             ns.observe(self._observer)
         return ns
 
@@ -309,6 +318,7 @@ class SocketIOServer:
             options.max_concurrent_handlers,
             options.max_payload,
             self.engine.primitives.event(),
+            self.parser,
         )
         session.upper = conn
         session.task_group.start_soon(conn.connect_deadline, session, options.connect_timeout)
