@@ -64,6 +64,7 @@ from ._errors import (
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
 from ._socketio.server import SocketIOServer
+from ._socketio.serverside import ServerSideAcks
 from ._socketio.socket import DisconnectReason, Socket
 from .types import ASGIApp, Receive, Scope, Send
 
@@ -95,6 +96,7 @@ __all__ = (
     "Request",
     "ServerNotRunning",
     "ServerOptions",
+    "ServerSideAcks",
     "Scope",
     "Send",
     "Socket",

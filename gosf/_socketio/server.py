@@ -39,6 +39,7 @@ from .connection import ENGINE_QUERY, Connection, auth_of
 from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
 from .node import ClusterNode
 from .observer import Observer, Observers
+from .serverside import ServerSideAcks
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
 
@@ -236,13 +237,15 @@ class SocketIOServer:
             await tg.start(forwarder.run)
             self.engine.forwarder = forwarder
             node = self._node
+            node.forward, node.server_side.tasks = forwarder.inbox, tg
             run_broker = partial(
-                self.broker.run, node.deliver, answer=node.answer, inbox=forwarder.inbox
+                self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
             await tg.start(run_broker)
             try:
                 yield self
             finally:
+                node.forward = node.server_side.tasks = None
                 self.engine.forwarder = None
                 tg.cancel_scope.cancel()
 
@@ -296,6 +299,61 @@ class SocketIOServer:
         """
         command = SocketCommand(op, sid, room, namespace)  # type: ignore[arg-type]  # checked there
         return await self._node.command(command, timeout)
+
+    def on_server_side(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
+        """Decorator: register ``async def handler(*args)`` for the server-side
+        event ``event`` that *other* processes of the cluster send
+        (:meth:`server_side_emit`); its return value answers
+        :meth:`server_side_emit_with_ack`.
+
+        Raises:
+            ValueError: the event already has a handler.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+
+        def register(handler: F) -> F:
+            self._node.server_side.on(namespace, event, handler)
+            return handler
+
+        return register
+
+    async def server_side_emit(
+        self,
+        event: str,
+        *args: Any,
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """Send ``event`` with ``args`` (JSON-serialisable) to the server-side
+        handlers of every *other* process of the cluster (Node's
+        ``serverSideEmit``); how many processes took it (have a handler).
+
+        Returns once every process has said whether it took it, or after
+        ``timeout`` seconds; it does not wait for the handlers.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            TypeError: ``args`` cannot be encoded to cross processes.
+        """
+        return await self._node.server_side.emit(namespace, event, args, timeout)
+
+    async def server_side_emit_with_ack(
+        self,
+        event: str,
+        *args: Any,
+        timeout: float,  # noqa: ASYNC109
+        namespace: str = "/",
+    ) -> ServerSideAcks:
+        """Like :meth:`server_side_emit`, and gather what each other process's
+        handler returns (Node's ``serverSideEmitWithAck``), for at most
+        ``timeout`` seconds in all: the answers by node id, and how many
+        processes took the event but did not answer in time.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            TypeError: ``args`` cannot be encoded to cross processes.
+        """
+        return await self._node.server_side.emit_with_ack(namespace, event, args, timeout)
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()

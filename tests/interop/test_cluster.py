@@ -435,6 +435,27 @@ async def test_cluster_queries_see_both_workers(cluster: Cluster) -> None:
     assert cluster.alive()
 
 
+async def test_server_side_events_reach_the_other_worker(cluster: Cluster) -> None:
+    async with (
+        peers(cluster.first.url, "a") as (a,),
+        peers(cluster.second.url, "b") as (b,),
+    ):
+        first, second = await pid(a), await pid(b)
+        assert first != second
+        text = unique("hello")
+        answer = await a.call("server-side-hello", text)
+        assert answer["body"] == {"took": 1}  # the sender does not hear its own event
+        with anyio.fail_after(TIMEOUT):
+            await a.wait_for("announced", f"heard {text} in {second}")
+            await b.wait_for("announced", f"heard {text} in {second}")
+        assert f"heard {text} in {first}" not in a.events["announced"]
+
+        text = unique("ping")
+        answer = await b.call("server-side-ping", text)
+        assert answer["body"] == {"answers": [[int(first), text]], "missing": 0}
+    assert cluster.alive()
+
+
 async def test_cluster_commands_reach_the_owning_worker(cluster: Cluster) -> None:
     room = unique("q-room")
     async with (
