@@ -61,6 +61,7 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
+from ._socketio.emitter import BlockingEmitter, Emitter
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
 from ._socketio.server import SocketIOServer
@@ -73,6 +74,7 @@ __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 __all__ = (
     "ASGIApp",
     "App",
+    "BlockingEmitter",
     "Client",
     "ClientDisconnectReason",
     "CloseReason",
@@ -81,6 +83,7 @@ __all__ = (
     "Controller",
     "DisconnectReason",
     "Disconnected",
+    "Emitter",
     "GosfError",
     "HandshakeError",
     "Message",
