@@ -18,6 +18,7 @@ import msgpack
 import pytest
 
 import gosf
+import gosf.testing
 from tests.harness import Closed, RawWebSocket, serve_app
 from tests.node import JS
 
@@ -125,3 +126,29 @@ async def test_bad_msgpack_closes_the_offender_only(bad: str | bytes) -> None:
             assert isinstance(answer, bytes)
             reply = msgpack.unpackb(answer)
             assert reply == {"type": 3, "nsp": "/", "data": [b"\x00\x01"], "id": 1}
+
+
+async def test_gosf_client_with_the_msgpack_parser() -> None:
+    """gosf's own client speaks msgpack too (in memory): binary data both ways,
+    acks both ways, a namespace refused."""
+    server = make_server()
+    client = gosf.SocketIOClient(parser="msgpack")
+
+    @client.on("question")
+    async def question(a: int, b: int) -> bytes:
+        return bytes([a * b])
+
+    connector = gosf.testing.asgi_connector(server)
+    nowhere = gosf.SocketIOClient(parser="msgpack")
+    with anyio.fail_after(WAIT):
+        async with server:
+            async with client.connect("http://testserver", auth={"t": 1}, connector=connector):
+                assert await client.call("echo", b"\x00\xff", timeout=5) == b"\x00\xff"
+                assert await client.call("call-me", 6, 7, timeout=5) == b"*"
+                whoami = await client.call("whoami", timeout=5)
+                assert whoami == {"auth": {"t": 1}, "namespace": "/"}
+            with pytest.raises(gosf.ConnectionRefused, match="Invalid namespace"):
+                async with nowhere.connect(
+                    "http://testserver", namespaces=["/nowhere"], connector=connector
+                ):
+                    pass
