@@ -152,3 +152,21 @@ async def test_gosf_client_with_the_msgpack_parser() -> None:
                     "http://testserver", namespaces=["/nowhere"], connector=connector
                 ):
                     pass
+
+
+def test_observers_read_msgpack_broadcasts_of_other_processes() -> None:
+    """A broadcast another process published is decoded for the observers with the
+    parser it was encoded with (the JSON decoder refuses a lone binary part)."""
+    from gosf._socketio.observer import Observers
+    from gosf.protocol.parser import MSGPACK_PARSER
+
+    seen: list[tuple[Any, ...]] = []
+
+    class Recorder(gosf.Observer):
+        def broadcast_sent(self, packet: Any, size: int, rooms: Any, recipients: int) -> None:
+            seen.append((packet.data, rooms, recipients))
+
+    observers = Observers()
+    observers.add(Recorder(), lambda: None)
+    observers.delivered(MSGPACK_PARSER.encode_event("/", "news", [b"\x01"]), ("red",), 2)
+    assert seen == [(["news", b"\x01"], ("red",), 2)]
