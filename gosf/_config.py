@@ -118,6 +118,10 @@ class ServerOptions(BaseModel):
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new Engine.IO session has to connect a namespace."""
 
+    parser: Literal["json", "msgpack"] = "json"
+    """The Socket.IO codec of every client (``gosf.protocol.parser``): JSON
+    text packets, or ``msgpack`` (npm ``socket.io-msgpack-parser``)."""
+
     @field_validator("ping_interval", "ping_timeout", "connect_timeout")
     @classmethod
     def _whole_milliseconds(cls, value: float) -> float:
@@ -254,6 +258,10 @@ class Config(BaseModel):
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new connection has to complete its Socket.IO connect."""
 
+    parser: Literal["json", "msgpack"] = "json"
+    """The Socket.IO codec of every client: JSON text packets, or ``msgpack``
+    (npm ``socket.io-msgpack-parser``; needs ``gosf[msgpack]``)."""
+
     broker: str | None = None
     """Where broadcasts meet the other processes of a cluster: ``None`` (this
     process only) or ``redis://host:port/db``."""
@@ -352,4 +360,5 @@ class Config(BaseModel):
             write_timeout=self.write_timeout,
             max_concurrent_handlers=self.max_concurrent_requests,
             connect_timeout=self.connect_timeout,
+            parser=self.parser,
         )
