@@ -62,10 +62,12 @@ from ._errors import (
     ServerNotRunning,
 )
 from ._socketio.acks import AckStream, BroadcastAcks
+from ._socketio.emitter import BlockingEmitter, Emitter
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
 from ._socketio.queries import SocketInfo
 from ._socketio.server import SocketIOServer
+from ._socketio.serverside import ServerSideAcks
 from ._socketio.socket import DisconnectReason, Socket
 from .types import ASGIApp, Receive, Scope, Send
 
@@ -75,6 +77,7 @@ __all__ = (
     "ASGIApp",
     "AckStream",
     "App",
+    "BlockingEmitter",
     "BroadcastAcks",
     "Client",
     "ClientDisconnectReason",
@@ -84,6 +87,7 @@ __all__ = (
     "Controller",
     "DisconnectReason",
     "Disconnected",
+    "Emitter",
     "GosfError",
     "HandshakeError",
     "Message",
@@ -99,6 +103,7 @@ __all__ = (
     "Request",
     "ServerNotRunning",
     "ServerOptions",
+    "ServerSideAcks",
     "Scope",
     "Send",
     "Socket",

@@ -30,6 +30,7 @@ from gosf.brokers import (
 )
 from gosf.brokers._queries import decode_answer as decode_query_answer
 from gosf.brokers._queries import decode_query, encode
+from gosf.protocol.parser import JSON_PARSER, MSGPACK_PARSER, Parser
 
 pytestmark = pytest.mark.anyio
 
@@ -315,12 +316,17 @@ def test_malformed_new_queries_do_not_decode(obj: dict[str, Any]) -> None:
         decode_query(obj)
 
 
-def test_a_forwarded_ack_round_trips_with_binary_data() -> None:
-    message = encode_answer("3", "sid", "/", ["ok", b"\x01\x02", {"n": [1]}])
-    assert decode_answer(message) == ("3", "sid", ["ok", b"\x01\x02", {"n": [1]}])
-    assert decode_answer(encode_answer("3", "sid", "/", None)) == ("3", "sid", None)
+@pytest.mark.parametrize("parser", [JSON_PARSER, MSGPACK_PARSER], ids=["json", "msgpack"])
+def test_a_forwarded_ack_round_trips_with_binary_data(parser: Parser) -> None:
+    message = encode_answer(parser, "3", "sid", "/", ["ok", b"\x01\x02", {"n": [1]}])
+    assert decode_answer(parser, message) == ("3", "sid", ["ok", b"\x01\x02", {"n": [1]}])
+    assert decode_answer(parser, encode_answer(parser, "3", "sid", "/", None)) == (
+        "3",
+        "sid",
+        None,
+    )
     with pytest.raises(ValueError):
-        decode_answer(b"gosf-ack\n[]")
+        decode_answer(parser, b"gosf-ack\n[]")
 
 
 def test_broadcast_ack_ids_fit_the_protocol() -> None:
@@ -390,3 +396,21 @@ async def test_a_server_forwarding_too_many_refuses_and_names_no_recipient(
         assert result.answers == {sid_of(a): "a"} and result.timed_out == frozenset()
         assert not got.is_set() and sid_of(b)
     assert "refused a broadcast with acks" in caplog.text
+
+
+async def test_acks_cross_servers_that_speak_msgpack(anyio_backend: str) -> None:
+    bus = MemoryBus()
+    first = SocketIOServer(broker=bus.broker(), parser="msgpack")
+    second = SocketIOServer(broker=bus.broker(), parser="msgpack")
+    async with first, second, AsyncExitStack() as stack:
+        answering = []
+        for server, name in ((first, "a"), (second, "b")):
+            client = SocketIOClient(parser="msgpack")
+            client.on("ping", lambda data, name=name: [name, data + b"!"])
+            connector = asgi_connector(server)
+            await stack.enter_async_context(client.connect("http://t", connector=connector))
+            answering.append(client)
+        with anyio.fail_after(WAIT):
+            result = await first.emit_with_ack("ping", b"\x00", timeout=WAIT)
+        a, b = (sid_of(client) for client in answering)
+    assert result.answers == {a: ["a", b"\x00!"], b: ["b", b"\x00!"]}

@@ -53,7 +53,7 @@ from anyio.abc import TaskGroup
 from .._logs import Throttled
 from ..brokers import AckBroadcast, AckRecipients, Broker
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
-from ..protocol.socketio import Decoder, encode_ack, encode_event
+from ..protocol.parser import Parser
 from .adapter import Adapter, to_engine
 from .queries import select
 from .socket import Socket
@@ -203,34 +203,38 @@ def _send(
     return sent
 
 
-def encode_answer(broadcast: str, sid: str, namespace: str, args: list[Any] | None) -> bytes:
+def encode_answer(
+    parser: Parser, broadcast: str, sid: str, namespace: str, args: list[Any] | None
+) -> bytes:
     """The direct message that carries ``sid``'s ack (``None``: its disconnection)
-    of the broadcast ``broadcast`` to the origin.
+    of the broadcast ``broadcast`` to the origin, the ack encoded by ``parser``
+    (the cluster's), in JSON: ``{"b": id, "s": sid, "p": text | null, "att":
+    [base64...]}`` or ``{"b": id, "s": sid, "gone": true}``.
 
     Raises:
-        LocalProtocolError: JSON cannot carry ``args``.
+        LocalProtocolError: ``parser`` cannot carry ``args``.
     """
     head: dict[str, Any] = {"b": broadcast, "s": sid}
     if args is None:
         head["gone"] = True
     else:
-        text, *attachments = encode_ack(namespace, 0, args)
-        head["p"] = text
+        parts = parser.encode_ack(namespace, 0, args)
+        first = parts[0]
+        head["p"] = first if isinstance(first, str) else None
+        binary = parts[1:] if isinstance(first, str) else parts
         head["att"] = [
-            base64.b64encode(part).decode("ascii")
-            for part in attachments
-            if isinstance(part, bytes)
+            base64.b64encode(part).decode("ascii") for part in binary if isinstance(part, bytes)
         ]
     return ACK_MESSAGE + orjson.dumps(head)
 
 
-def _decode_packet(parts: Iterable[str | bytes]) -> list[Any]:
-    """The data of the one packet ``parts`` encode.
+def _decode_packet(parser: Parser, parts: Iterable[str | bytes]) -> list[Any]:
+    """The data of the one packet ``parts`` encode (by ``parser``).
 
     Raises:
         ValueError: they do not encode one whole packet.
     """
-    decoder = Decoder()
+    decoder = parser.decoder(5, max_attachment_bytes=None)
     packet = None
     for part in parts:
         try:
@@ -242,7 +246,7 @@ def _decode_packet(parts: Iterable[str | bytes]) -> list[Any]:
     return list(packet.data)
 
 
-def decode_answer(data: bytes) -> tuple[str, str, list[Any] | None]:
+def decode_answer(parser: Parser, data: bytes) -> tuple[str, str, list[Any] | None]:
     """``(broadcast id, sid, args or None)`` of a message of :func:`encode_answer`.
 
     Raises:
@@ -260,13 +264,13 @@ def decode_answer(data: bytes) -> tuple[str, str, list[Any] | None]:
     if head.get("gone") is True:
         return broadcast, sid, None
     text, attachments = head.get("p"), head.get("att", [])
-    if not isinstance(text, str) or not isinstance(attachments, list):
+    if not isinstance(text, str | None) or not isinstance(attachments, list):
         raise ValueError("an ack message carries a packet")
     try:
         binary = [base64.b64decode(item, validate=True) for item in attachments]
     except (binascii.Error, TypeError) as exc:
         raise ValueError(f"bad attachment: {exc}") from None
-    return broadcast, sid, _decode_packet([text, *binary])
+    return broadcast, sid, _decode_packet(parser, [*([] if text is None else [text]), *binary])
 
 
 class Acks:
@@ -281,7 +285,8 @@ class Acks:
         self.tasks: TaskGroup | None = None
         self._ack_ids = itertools.count(BROADCAST_ACK_IDS)
         self._ids = itertools.count(1)
-        self._collections: dict[str, _Collection] = {}
+        # this process's collections by broadcast id, with the parser of their acks
+        self._collections: dict[str, tuple[_Collection, Parser]] = {}
         self._forwarding = 0
         self._refusals = Throttled(log, REFUSAL_LOG_INTERVAL)
 
@@ -289,25 +294,27 @@ class Acks:
     async def stream(
         self,
         adapter: Adapter[Socket],
+        parser: Parser,
         event: str,
         args: tuple[Any, ...],
         rooms: tuple[str, ...] | None,
         except_rooms: tuple[str, ...],
         timeout: float,  # noqa: ASYNC109
     ) -> AsyncIterator[AckStream]:
-        """Broadcast ``event`` asking for acks; the answers as they come (see the module).
+        """Broadcast ``event`` asking for acks, encoded by ``parser`` (the
+        server's); the answers as they come (see the module).
 
         Raises:
             ValueError: ``timeout`` is not positive.
-            LocalProtocolError: JSON cannot carry ``args`` (nothing was sent).
+            LocalProtocolError: ``parser`` cannot carry ``args`` (nothing was sent).
         """
         if not timeout > 0:
             raise ValueError(f"an ack timeout must be positive, not {timeout!r}")
         ack_id = next(self._ack_ids)
-        parts = encode_event(adapter.name, event, args, ack_id)
+        parts = parser.encode_event(adapter.name, event, args, ack_id)
         collection = _Collection(anyio.current_time() + timeout)
         broadcast = str(next(self._ids))
-        self._collections[broadcast] = collection
+        self._collections[broadcast] = (collection, parser)
         sent = _send(select(adapter, rooms, except_rooms), parts, ack_id, collection)
         collection.expect(socket.sid for socket in sent)
         query = AckBroadcast(
@@ -332,6 +339,7 @@ class Acks:
     async def collect(
         self,
         adapter: Adapter[Socket],
+        parser: Parser,
         event: str,
         args: tuple[Any, ...],
         rooms: tuple[str, ...] | None,
@@ -339,7 +347,8 @@ class Acks:
         timeout: float,  # noqa: ASYNC109
     ) -> BroadcastAcks:
         """:meth:`stream`, gathered: once every recipient answered, or at the timeout."""
-        async with self.stream(adapter, event, args, rooms, except_rooms, timeout) as answers:
+        stream = self.stream(adapter, parser, event, args, rooms, except_rooms, timeout)
+        async with stream as answers:
             async for _ in answers:
                 pass
             return answers.result()
@@ -361,11 +370,13 @@ class Acks:
 
     # -- the broadcasts of other processes ------------------------------------------------
 
-    def answer(self, adapter: Adapter[Socket] | None, query: AckBroadcast) -> AckRecipients:
+    def answer(
+        self, adapter: Adapter[Socket], parser: Parser, query: AckBroadcast
+    ) -> AckRecipients:
         """Send another process's broadcast to this process's sockets it selects and
         forward their acks to it; their sids (never blocks)."""
         node = self.broker.node_id
-        if query.origin == node or adapter is None:
+        if query.origin == node:
             return AckRecipients(node, ())  # the origin sent to its own sockets itself
         if self.tasks is None:
             return AckRecipients(node, ())  # not running: nowhere to forward acks from
@@ -377,35 +388,40 @@ class Acks:
             )
             return AckRecipients(node, ())
         try:
-            event, *args = _decode_packet(query.parts)
+            event, *args = _decode_packet(parser, query.parts)
             if not isinstance(event, str):
                 raise ValueError("an event is named by a string")
         except ValueError as exc:
             log.warning("dropped a broadcast with acks it cannot decode: %s", exc)
             return AckRecipients(node, ())
         ack_id = next(self._ack_ids)
-        parts = encode_event(adapter.name, event, args, ack_id)
+        parts = parser.encode_event(adapter.name, event, args, ack_id)
         collection = _Collection(anyio.current_time() + query.timeout)
         sent = _send(select(adapter, query.rooms, query.except_rooms), parts, ack_id, collection)
         sids = tuple(socket.sid for socket in sent)
         collection.expect(sids, last=True)
         if sent:
             self._forwarding += 1
-            self.tasks.start_soon(self._forward, query, collection, sent, ack_id)
+            self.tasks.start_soon(self._forward, query, parser, collection, sent, ack_id)
         return AckRecipients(node, sids)
 
     async def _forward(
-        self, query: AckBroadcast, collection: _Collection, sent: list[Socket], ack_id: int
+        self,
+        query: AckBroadcast,
+        parser: Parser,
+        collection: _Collection,
+        sent: list[Socket],
+        ack_id: int,
     ) -> None:
         """Forward the acks of ``sent`` to the origin of ``query`` until done or the deadline."""
         try:
             while (item := await collection.next()) is not None:
                 sid, args = item
                 try:
-                    message = encode_answer(query.id, sid, query.namespace, args)
-                except LocalProtocolError as exc:  # JSON cannot carry it: counts as none
+                    message = encode_answer(parser, query.id, sid, query.namespace, args)
+                except LocalProtocolError as exc:  # the parser cannot carry it: counts as none
                     log.warning("an ack cannot be forwarded: %s", exc)
-                    message = encode_answer(query.id, sid, query.namespace, None)
+                    message = encode_answer(parser, query.id, sid, query.namespace, None)
                 if not await self.broker.send_to(query.origin, message):
                     return  # the origin is gone: its collection is over
         finally:
@@ -416,10 +432,17 @@ class Acks:
     def inbox(self, data: bytes) -> None:
         """An ack another process forwarded (a message of :func:`encode_answer`)."""
         try:
-            broadcast, sid, args = decode_answer(data)
+            head = orjson.loads(data[len(ACK_MESSAGE) :])
+            broadcast = head["b"] if isinstance(head, dict) else None
+        except orjson.JSONDecodeError:
+            broadcast = None
+        found = self._collections.get(broadcast) if isinstance(broadcast, str) else None
+        if found is None:
+            return  # late (the collection is over), or not an ack message at all
+        collection, parser = found
+        try:
+            _, sid, args = decode_answer(parser, data)
         except ValueError as exc:
             log.warning("dropped an ack message it cannot decode: %s", exc)
             return
-        collection = self._collections.get(broadcast)
-        if collection is not None:
-            collection.take(sid, args)
+        collection.take(sid, args)

@@ -19,6 +19,8 @@ ones gosf has always sent (the Redis broker's wire format version 1)::
     {"op": "disconnect", "n": "/chat", "sid": "..."}        → {"found": true}
     {"op": "join" | "leave", "n": "/chat", "sid": "...", "room": "red"}
                                                             → {"found": false}
+    {"op": "server-event", "n": "/", "e": "ping", "a": [1], "o": "<node id>",
+     "c": "<call id>" | null, "t": 5.0 | null}              → {"found": true}
 
 Queries of many sockets at once (Node's ``fetchSockets``, ``socketsJoin``,
 ``socketsLeave``, ``disconnectSockets``, ``broadcastWithAck``) came later;
@@ -32,7 +34,7 @@ takes no part::
     {"op": "sockets-disconnect", "n": "/", "in": ..., "ex": ..., "close": false}
                                                             → {"count": 2}
     {"op": "broadcast-ack", "n": "/", "in": ..., "ex": ..., "o": "<node id>",
-     "b": "<broadcast id>", "t": 5.0, "p": "<packet text>", "att": ["<base64>"]}
+     "b": "<broadcast id>", "t": 5.0, "p": "<packet text>" | null, "att": ["<base64>"]}
                                                 → {"node": "<node id>", "sids": [...]}
 
 A new kind of query is a dataclass for it (its ``ops``, ``answer_type``,
@@ -62,6 +64,7 @@ __all__ = (
     "RoomCounts",
     "RoomsCommand",
     "RoomsQuery",
+    "ServerSideEvent",
     "SocketCommand",
     "SocketCount",
     "SocketInfo",
@@ -286,6 +289,54 @@ class SocketCommand(Query[CommandResult]):
         return cls(op, _string(obj, "sid"), room, _string(obj, "n"))  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class ServerSideEvent(Query[CommandResult]):
+    """A server-side event (Node's ``serverSideEmit``) for the processes other than ``origin``.
+
+    Each answers whether it has a handler for ``event`` in ``namespace`` (and
+    started it). With a ``call`` id, each handler's return value goes back to
+    ``origin`` as a direct message (``gosf._socketio.serverside``), within
+    ``timeout`` seconds. ``args`` must be JSON-serialisable to cross processes.
+    """
+
+    namespace: str
+    event: str
+    args: tuple[Any, ...]
+    origin: str
+    call: str | None = None
+    timeout: float | None = None
+    ops: ClassVar[tuple[str, ...]] = ("server-event",)
+
+    @property
+    def answer_type(self) -> type[CommandResult]:
+        return CommandResult
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": "server-event",
+            "n": self.namespace,
+            "e": self.event,
+            "a": list(self.args),
+            "o": self.origin,
+            "c": self.call,
+            "t": self.timeout,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        args, call, timeout = obj.get("a"), obj.get("c"), obj.get("t")
+        if not isinstance(args, list):
+            raise ValueError(f"'a' must be a list, not {args!r}")
+        if call is not None and not isinstance(call, str):
+            raise ValueError(f"'c' must be a string or null, not {call!r}")
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0
+        ):
+            raise ValueError(f"'t' must be a positive number or null, not {timeout!r}")
+        origin = _string(obj, "o")
+        return cls(_string(obj, "n"), _string(obj, "e"), tuple(args), origin, call, timeout)
+
+
 # -- queries of many sockets --------------------------------------------------------------
 
 
@@ -507,14 +558,16 @@ class AckRecipients(QueryAnswer):
 class AckBroadcast(Query[AckRecipients]):
     """A broadcast that asks each recipient for an ack (Node's ``broadcastWithAck``).
 
-    Every process sends ``parts`` (the encoded EVENT, text then binary
-    attachments, its ack id set by each process) to its sockets that
+    Every process sends ``parts`` (the encoded EVENT as the server's parser
+    writes it: JSON's text then binary attachments, msgpack's one binary
+    message; each process sets an ack id of its own) to its sockets that
     ``rooms`` and ``except_rooms`` select, answers with their sids, and
     forwards each ack, for ``timeout`` seconds, to the process ``origin``
     (``gosf._socketio.acks`` has the rest). ``id`` names the broadcast there.
 
     Raises:
-        ValueError: ``timeout`` is not positive, or ``parts`` does not start with the text.
+        ValueError: ``timeout`` is not positive, or ``parts`` is empty or has
+            text past its first part.
     """
 
     namespace: str
@@ -529,8 +582,8 @@ class AckBroadcast(Query[AckRecipients]):
     def __post_init__(self) -> None:
         if not self.timeout > 0:
             raise ValueError(f"an ack timeout must be positive, not {self.timeout!r}")
-        if not self.parts or not isinstance(self.parts[0], str):
-            raise ValueError("an encoded packet starts with its text")
+        if not self.parts or not isinstance(self.parts[0], str | bytes):
+            raise ValueError("an encoded packet has a first part")
         if not all(isinstance(part, bytes) for part in self.parts[1:]):
             raise ValueError("a packet's attachments are bytes")
 
@@ -539,7 +592,9 @@ class AckBroadcast(Query[AckRecipients]):
         return AckRecipients
 
     def to_json(self) -> dict[str, Any]:
-        text, *attachments = self.parts
+        first = self.parts[0]
+        text = first if isinstance(first, str) else None
+        binary = self.parts[1:] if text is not None else self.parts
         return {
             "op": "broadcast-ack",
             "n": self.namespace,
@@ -549,9 +604,7 @@ class AckBroadcast(Query[AckRecipients]):
             "t": self.timeout,
             "p": text,
             "att": [
-                base64.b64encode(part).decode("ascii")
-                for part in attachments
-                if isinstance(part, bytes)
+                base64.b64encode(part).decode("ascii") for part in binary if isinstance(part, bytes)
             ],
         }
 
@@ -561,11 +614,12 @@ class AckBroadcast(Query[AckRecipients]):
         if not isinstance(timeout, int | float) or isinstance(timeout, bool):
             raise ValueError(f"'t' must be a number, not {timeout!r}")
         try:
-            attachments = [base64.b64decode(item, validate=True) for item in _names(obj, "att")]
+            binary = [base64.b64decode(item, validate=True) for item in _names(obj, "att")]
         except binascii.Error as exc:
             raise ValueError(f"bad attachment: {exc}") from None
+        text = None if obj.get("p") is None else _string(obj, "p")
+        parts: tuple[str | bytes, ...] = (*([] if text is None else [text]), *binary)
         rooms, except_rooms = _selection(obj)
-        parts: tuple[str | bytes, ...] = (_string(obj, "p"), *attachments)
         return cls(
             _string(obj, "n"),
             parts,
@@ -577,7 +631,15 @@ class AckBroadcast(Query[AckRecipients]):
         )
 
 
-AnyQuery = RoomsQuery | CountQuery | SocketCommand | FetchSockets | RoomsCommand | AckBroadcast
+AnyQuery = (
+    RoomsQuery
+    | CountQuery
+    | SocketCommand
+    | ServerSideEvent
+    | FetchSockets
+    | RoomsCommand
+    | AckBroadcast
+)
 """Every kind of query this gosf asks and answers."""
 
 AnyAnswer = RoomCounts | SocketCount | CommandResult | SocketList | AckRecipients
