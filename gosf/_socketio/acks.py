@@ -12,8 +12,9 @@ The process that broadcasts (the *origin*):
    on (a socket's own calls count from zero: the ranges never meet), and
    queues it for each of its sockets the rooms select, each told to hand its
    ack, or its disconnection, to the collection (``Socket._expect_ack``);
-2. asks the other processes, in a task of the collection, with an
-   :class:`~gosf.brokers.AckBroadcast` query: each one does step 1 for its
+2. asks the other processes, in a task of the server's that the collection
+   cancels when it ends, with an :class:`~gosf.brokers.AckBroadcast`
+   query (the event encoded by the server's parser): each one does step 1 for its
    own sockets (with an ack id of its own), answers with their sids
    (:class:`~gosf.brokers.AckRecipients`), and forwards each ack, or the
    socket's disconnection, to the origin in a direct message
@@ -276,8 +277,9 @@ def decode_answer(parser: Parser, data: bytes) -> tuple[str, str, list[Any] | No
 class Acks:
     """This process's broadcasts with acks, and its part in those of the others.
 
-    ``tasks`` is where acks are forwarded to other processes (the server's
-    task group while it runs; ``None``: this process sends nothing for them).
+    ``tasks`` is where the other processes are asked and their broadcasts'
+    acks are forwarded (the server's task group while it runs; ``None``: the
+    others are asked in the caller's task, and nothing is forwarded for them).
     """
 
     def __init__(self, broker: Broker) -> None:
