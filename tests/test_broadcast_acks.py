@@ -7,6 +7,7 @@ The client answers the server's events by its handlers' return values.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 
 from gosf import SocketIOClient
 from gosf._client.asgi import asgi_connector
-from gosf._socketio.acks import BROADCAST_ACK_IDS, decode_answer, encode_answer
+from gosf._socketio.acks import BROADCAST_ACK_IDS, _decode_packet, decode_answer, encode_answer
 from gosf._socketio.server import SocketIOServer
 from gosf.brokers import (
     AckBroadcast,
@@ -48,6 +49,7 @@ async def two_servers() -> AsyncIterator[tuple[SocketIOServer, SocketIOServer]]:
             socket.join(room)
             socket.state["joined"] = room
             socket.state["unserialisable"] = object()
+            socket.state["when"] = datetime.date(2026, 12, 5)  # JSON carries it as a string
             return str(socket.sid)
 
     async with first, second:
@@ -216,7 +218,8 @@ async def test_socket_queries_and_room_actions_cross_servers(anyio_backend: str)
         info = found[0]
         assert info.node == first.broker.node_id and found[1].node == second.broker.node_id
         assert info.rooms == {sid_of(a), "red"} and info.query["tag"] == "x"
-        assert info.auth == {"token": "t"} and info.data == {"joined": "red"}
+        assert info.auth == {"token": "t"}
+        assert info.data == {"joined": "red", "when": "2026-12-05"} == found[1].data
         assert info.headers["host"] == "testserver"
         assert {s.sid for s in await second.fetch_sockets(except_rooms=["red"])} == {sid_of(c)}
 
@@ -414,3 +417,11 @@ async def test_acks_cross_servers_that_speak_msgpack(anyio_backend: str) -> None
             result = await first.emit_with_ack("ping", b"\x00", timeout=WAIT)
         a, b = (sid_of(client) for client in answering)
     assert result.answers == {a: ["a", b"\x00!"], b: ["b", b"\x00!"]}
+
+
+def test_a_broadcast_of_another_process_may_carry_many_attachments() -> None:
+    # gosf's own client takes at most 10 attachments a packet; npm clients take
+    # any number, and a process must not drop a broadcast with acks for them.
+    many = [bytes([n]) for n in range(12)]
+    parts = JSON_PARSER.encode_event("/", "count", many, 7)
+    assert _decode_packet(JSON_PARSER, parts) == ["count", *many]

@@ -54,7 +54,8 @@ from anyio.abc import TaskGroup
 from .._logs import Throttled
 from ..brokers import AckBroadcast, AckRecipients, Broker
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
-from ..protocol.parser import Parser
+from ..protocol.parser import JSON_PARSER, PacketDecoder, Parser
+from ..protocol.socketio import Decoder
 from .adapter import Adapter, to_engine
 from .queries import select
 from .socket import Socket
@@ -235,7 +236,14 @@ def _decode_packet(parser: Parser, parts: Iterable[str | bytes]) -> list[Any]:
     Raises:
         ValueError: they do not encode one whole packet.
     """
-    decoder = parser.decoder(5, max_attachment_bytes=None)
+    parts = list(parts)
+    decoder: PacketDecoder
+    if parser is JSON_PARSER:
+        # A client's packet is held to a few attachments; one that a process of
+        # the cluster encoded is not (the args of a broadcast may have more).
+        decoder = Decoder(5, max_attachments=len(parts))
+    else:
+        decoder = parser.decoder(5, max_attachment_bytes=None)
     packet = None
     for part in parts:
         try:
