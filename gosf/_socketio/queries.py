@@ -52,16 +52,17 @@ def select(
 
 
 def _serialisable(state: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``state`` that JSON can carry (string keys, encodable values)."""
+    """The entries of ``state`` that JSON can carry (string keys, encodable
+    values), as JSON carries them: a ``datetime`` reads as its string here too,
+    so a socket reads the same whichever process asks."""
     kept: dict[str, Any] = {}
     for key, value in state.items():
         if not isinstance(key, str):
             continue
         try:
-            orjson.dumps(value)
+            kept[key] = orjson.loads(orjson.dumps(value))
         except TypeError:
             continue
-        kept[key] = value
     return kept
 
 
