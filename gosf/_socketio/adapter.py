@@ -27,6 +27,7 @@ from typing import Generic, Protocol, TypeVar
 from ..brokers import Broadcast
 from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.engineio import message
+from .recovery import SessionStore
 
 __all__ = ("Adapter", "Member", "Publish", "RoomObserver", "to_engine")
 
@@ -75,7 +76,16 @@ class RoomObserver(Protocol[M_contra]):
 class Adapter(Generic[M]):
     """The rooms of one namespace and delivery to their members (see the module)."""
 
-    __slots__ = ("_joined", "_own", "_publish", "name", "observer", "rooms", "sockets")
+    __slots__ = (
+        "_joined",
+        "_own",
+        "_publish",
+        "name",
+        "observer",
+        "recovery",
+        "rooms",
+        "sockets",
+    )
 
     def __init__(self, name: str, publish: Publish | None = None) -> None:
         self.name = name
@@ -90,6 +100,8 @@ class Adapter(Generic[M]):
         # such join), and the sids of the sockets in their own rooms.
         self._joined: dict[M, set[str]] = {}
         self._own: set[str] = set()
+        self.recovery: SessionStore | None = None
+        """The log and parked sessions of connection state recovery (``None``: off)."""
 
     # -- membership ---------------------------------------------------------------
 
@@ -191,6 +203,15 @@ class Adapter(Generic[M]):
                 sent += 1
         return sent
 
+    def broadcast(
+        self, parts: list[str | bytes], rooms: tuple[str, ...] | None, skip: str | None
+    ) -> int:
+        """:meth:`deliver` an encoded event sent without an ack; with recovery
+        on, it is logged first, and goes out with its offset."""
+        store = self.recovery
+        packets = to_engine(parts) if store is None else store.record(parts, rooms, skip)
+        return self.deliver(packets, rooms, skip)
+
     async def publish(
         self, parts: list[str | bytes], rooms: tuple[str, ...] | None, skip: str | None
     ) -> None:
@@ -200,7 +221,7 @@ class Adapter(Generic[M]):
 
     def receive(self, broadcast: Broadcast) -> int:
         """Deliver a broadcast another process published; how many sockets got it."""
-        return self.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
+        return self.broadcast(list(broadcast.parts), broadcast.rooms, broadcast.skip)
 
     def _targets(self, to: str | Iterable[str] | None) -> Iterable[M]:
         if to is None:

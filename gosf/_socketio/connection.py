@@ -23,12 +23,14 @@ import anyio
 from .._engineio.event import Event
 from .._engineio.session import EngineSession
 from .._errors import ConnectionRefused
+from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.errors import RemoteProtocolError
 from ..protocol.session import CloseReason
 from ..protocol.socketio import Decoder, Packet, PacketType, encode
 from .adapter import to_engine
 from .namespace import Namespace
 from .observer import Observers, size_of
+from .recovery import ParkedSession, SessionStore, new_pid
 from .socket import Socket
 
 __all__ = ("ENGINE_QUERY", "Connection", "auth_of")
@@ -92,9 +94,24 @@ class Connection:
             refuse(session, None, protocol, name, refusal, observer)
             return
         socket = Socket(ns, session, auth, self.sockets)
+        store = ns.adapter.recovery if protocol == 5 else None
+        parked: ParkedSession | None = None
+        missed: list[list[EnginePacket]] | None = None
+        if store is not None:
+            parked, missed = await _take_back(store, ns, auth)
+            if parked is None:
+                socket.pid = new_pid()
+            else:
+                socket.sid, socket.pid, socket.state = parked.sid, parked.pid, parked.state
+                socket.recovered = True
+        skip = parked is not None and store is not None and store.options.skip_connect_handlers
         try:
-            for handler in ns.connect_handlers:
-                await handler(socket, auth)
+            if skip:
+                for recover in ns.recover_handlers:
+                    await recover(socket)
+            else:
+                for handler in ns.connect_handlers:
+                    await handler(socket, auth)
         except ConnectionRefused as exc:
             socket.leave_all()  # the rooms its connect handlers joined
             refuse(session, socket, protocol, name, exc, observer)
@@ -112,12 +129,30 @@ class Connection:
         if self.connected is not None:
             self.connected.set()
             self.connected = None
+        if parked is not None and store is not None and not skip:
+            # The connect handlers may have waited: what was logged meanwhile is missed too.
+            missed = await store.replay(parked, _offset(auth))
+        if missed is not None and sum(map(len, missed)) >= session.max_buffer:
+            missed = None  # more than the client may have queued: it learns it missed events
+        if socket.recovered and missed is None:
+            socket.recovered = False
         ns.adapter.attach(socket)  # in its own room from now on
-        packet = Packet(PacketType.CONNECT, name, {"sid": socket.sid} if protocol == 5 else None)
+        if parked is not None:
+            _rejoin(ns, socket, parked.rooms)
+        if protocol == 5:
+            reply: dict[str, Any] = {"sid": socket.sid}
+            if socket.pid is not None:
+                reply["pid"] = socket.pid
+        packet = Packet(PacketType.CONNECT, name, reply if protocol == 5 else None)
         parts = encode(packet, protocol)
         session.send_nowait(to_engine(parts))
         if observer is not None:
             observer.sent(socket, packet, parts)
+        if store is not None:
+            # Nothing since the replay was read has been logged (no await between).
+            socket._since = store.position()
+            if missed:
+                session.send_nowait([p for packets in missed for p in packets])
         socket._connected()
         if observer is not None:
             observer.connected(socket)
@@ -176,6 +211,36 @@ def refuse(
     session.send_nowait(to_engine(parts))
     if observer is not None:
         observer.sent(socket, packet, parts)
+
+
+async def _take_back(
+    store: SessionStore, ns: Namespace, auth: dict[str, Any]
+) -> tuple[ParkedSession | None, list[list[EnginePacket]] | None]:
+    """The session a CONNECT's ``pid`` names and what it missed, or ``(None, None)``
+    for a fresh session."""
+    pid = auth.get("pid")
+    if not isinstance(pid, str):
+        return None, None
+    parked = await store.take(pid)
+    if parked is None or parked.sid in ns.adapter.sockets:
+        return None, None
+    missed = await store.replay(parked, _offset(auth))
+    if missed is None:
+        return None, None
+    return parked, missed
+
+
+def _offset(auth: dict[str, Any]) -> str | None:
+    offset = auth.get("offset")
+    return offset if isinstance(offset, str) else None
+
+
+def _rejoin(ns: Namespace, socket: Socket, rooms: frozenset[str]) -> None:
+    """Put a recovered socket back in the rooms it was in (its own: as it was)."""
+    for room in rooms:
+        socket.join(room)
+    if socket.sid not in rooms:
+        socket.leave(socket.sid)
 
 
 def auth_of(packet: Packet) -> dict[str, Any]:

@@ -8,11 +8,18 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..protocol.socketio import encode_event
-from .adapter import Adapter, Publish, to_engine
+from .adapter import Adapter, Publish
 from .observer import Observers
 from .socket import Dispatcher, EventHandler, Socket
 
-__all__ = ("ConnectHandler", "DisconnectHandler", "Dispatcher", "EventHandler", "Namespace")
+__all__ = (
+    "ConnectHandler",
+    "DisconnectHandler",
+    "Dispatcher",
+    "EventHandler",
+    "Namespace",
+    "RecoverHandler",
+)
 
 log = logging.getLogger("gosf")
 
@@ -21,6 +28,9 @@ ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
 
 DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
 """``async def on_disconnect(socket, reason)``."""
+
+RecoverHandler = Callable[[Socket], Awaitable[None]]
+"""``async def on_recover(socket)``: a socket came back (``socket.recovered``)."""
 
 
 class Namespace:
@@ -43,6 +53,9 @@ class Namespace:
         """Called in order when a socket connects; one may refuse it."""
         self.disconnect_handlers: list[DisconnectHandler] = []
         """Called in order when a socket disconnects."""
+        self.recover_handlers: list[RecoverHandler] = []
+        """Called in order, instead of the connect handlers, when a socket is
+        recovered and ``Recovery.skip_connect_handlers`` is on."""
         self.catch_all: Dispatcher | None = None
         """What takes the events that have no handler (see :meth:`on_any`)."""
         self.observer: Observers | None = None
@@ -111,7 +124,7 @@ class Namespace:
         rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
         skip_sid = None if skip is None else skip.sid
         adapter = self.adapter
-        sent = adapter.deliver(to_engine(parts), rooms, skip_sid)
+        sent = adapter.broadcast(parts, rooms, skip_sid)
         if self.observer is not None:
             self.observer.broadcast(self.name, event, args, parts, rooms, sent)
         await adapter.publish(parts, rooms, skip_sid)
