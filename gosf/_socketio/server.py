@@ -406,8 +406,8 @@ class SocketIOServer:
                     tg.start_soon(socket._finish)
         # Parked only now: the old socket is out of the namespace's tables
         # before a new one may take its sid.
-        for store, session in filter(None, parked):
-            await store.park(session)
+        for store, kept in filter(None, parked):
+            await store.park(kept)
 
     def on_beat(self, session: EngineSession[Connection]) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""
