@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,7 +20,9 @@ import pytest
 
 import gosf
 import gosf.testing
+from gosf._socketio.adapter import Adapter
 from gosf._socketio.recovery import MemoryStore, ParkedSession, with_offset
+from gosf.brokers import Broadcast
 from gosf.protocol.engineio import Packet as EnginePacket
 from gosf.protocol.socketio import PacketType, encode_event
 from gosf.testing import TestServer
@@ -73,7 +76,7 @@ def test_the_offset_goes_in_as_the_last_argument_without_encoding_again() -> Non
     assert with_offset(['2/chat,["news"]'], "x-1") == ['2/chat,["news","x-1"]']
     binary = encode_event("/", "file", (b"\x00",))
     tagged = with_offset(binary, "x-2")
-    assert tagged[0] == f'{binary[0]!s}'[:-1] + ',"x-2"]' and tagged[1:] == binary[1:]
+    assert tagged[0] == f"{binary[0]!s}"[:-1] + ',"x-2"]' and tagged[1:] == binary[1:]
 
 
 async def test_replay_is_what_the_rooms_got_after_the_offset_in_order() -> None:
@@ -142,6 +145,36 @@ async def test_parked_sessions_expire_and_are_taken_once() -> None:
     clock.now = 21
     log.sweep()
     assert log.statistics()["sessions"] == 0
+
+
+@dataclass(eq=False)
+class Outlet:
+    got: list[list[EnginePacket]] = field(default_factory=list)
+
+    def send_nowait(self, packets: list[EnginePacket]) -> bool:
+        self.got.append(packets)
+        return True
+
+
+@dataclass(eq=False)
+class Member:
+    sid: str
+    connected: bool = True
+    session: Outlet = field(default_factory=Outlet)
+
+
+async def test_the_adapter_logs_broadcasts_of_other_processes_with_its_own_offsets() -> None:
+    adapter: Adapter[Member] = Adapter("/")
+    log = adapter.recovery = store()
+    member = Member("me")
+    adapter.attach(member)
+    since = log.position()
+    parts = encode_event("/", "news", (1,))
+    assert adapter.receive(Broadcast("/", tuple(parts), None, None)) == 1
+    (delivered,) = member.session.got
+    assert arguments(delivered[0].data)[:2] == ["news", 1]  # with an offset after them
+    assert parts == encode_event("/", "news", (1,))  # what the broker carries: no offset
+    assert numbers(await log.replay(parked(set(), since), None)) == [1]
 
 
 # -- the server ------------------------------------------------------------------------
