@@ -1,4 +1,5 @@
-"""Connection state recovery with the stock npm socket.io-client v4 (issue 15).
+"""Connection state recovery with third-party clients (issue 15): the stock npm
+socket.io-client v4, and python-socketio's client.
 
 ``tests/js/recovery.cjs`` drives the client against ``tests/apps/recovery_app.py``
 under each ASGI server and transport, and reports what it saw: the
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
 import pytest
+import socketio
 
 from tests.apps.recovery_app import LIMIT
 from tests.conftest import SERVERS, Served, serving
@@ -56,3 +59,38 @@ def test_npm_client_recovers_its_session(recovery_server: Served, transport: str
             "recovered": False,
             "rooms": [],
         }, scenario
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # python-socketio needs asyncio
+async def test_python_socketio_handlers_get_the_offset_as_a_last_argument(
+    anyio_backend: str,
+) -> None:
+    # What docs/guide.md says: python-socketio's client does not speak
+    # recovery, and passes the offset on to its handlers; acks are unchanged.
+    with serving("hypercorn-asyncio", "tests.apps.recovery_app:asgi") as server:
+        client = socketio.AsyncClient(reconnection=False)
+        got: list[tuple[object, ...]] = []
+        arrived = anyio.Event()
+
+        async def news(*args: object) -> None:
+            got.append(args)
+            arrived.set()
+
+        client.on("news", news)
+        await client.connect(server.url, transports=["websocket"], wait_timeout=5)
+        try:
+            with anyio.fail_after(10):
+                assert await client.call("join", "room", timeout=5) is None
+                assert await client.call("recall", timeout=5) == {
+                    "value": None,
+                    "connects": 1,
+                    "recovered": False,
+                    "rooms": ["room"],
+                }
+                await client.call("shout", ("room", 1), timeout=5)
+                await arrived.wait()
+            ((n, offset),) = got
+            assert n == 1 and isinstance(offset, str)
+        finally:
+            await client.disconnect()
