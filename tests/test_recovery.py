@@ -372,3 +372,32 @@ async def test_gosf_client_state_and_rooms_come_back_and_responses_follow_the_ru
             assert answer["text"] == "ada"
             assert answer["body"] == {"recovered": True, "hellos": 1, "rooms": ["users"]}
             assert app.clients[client.sid].recovered is True
+
+
+async def test_connect_handlers_run_again_if_asked_and_nothing_comes_twice() -> None:
+    server = gosf.SocketIOServer(recovery=gosf.Recovery(skip_connect_handlers=False))
+
+    @server.on_connect
+    async def connected(socket: gosf.Socket, auth: dict[str, Any]) -> None:
+        await socket.emit("welcome", socket.recovered)
+        if socket.recovered:
+            # A broadcast to its room while it is not back in it yet: replayed.
+            await server.emit("news", "meanwhile", to="room")
+
+    @server.on("join")
+    async def join(socket: gosf.Socket, room: str) -> None:
+        socket.join(room)
+
+    async with server.running():
+        test = TestServer(server)
+        client = WireClient(test)
+        async with client.connect():
+            await client.call("join", "room")
+            assert (await client.next_event("welcome"))[0] is False
+            await client.drop()
+        async with client.connect():
+            assert client.sio.recovered()
+            assert (await client.next_event("welcome"))[0] is True
+            assert (await client.next_event("news"))[0] == "meanwhile"
+            await client.call("join", "room")  # a round trip: all was written out
+            assert client.events("welcome") == [] and client.events("news") == []

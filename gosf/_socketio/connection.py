@@ -129,9 +129,13 @@ class Connection:
         if self.connected is not None:
             self.connected.set()
             self.connected = None
-        if parked is not None and store is not None and not skip:
-            # The connect handlers may have waited: what was logged meanwhile is missed too.
+        if parked is not None and store is not None:
+            # Read again: the handlers may have waited, and what was logged
+            # meanwhile is missed too, but for what they sent this socket
+            # themselves (it goes out as they sent it).
             missed = await store.replay(parked, _offset(auth))
+            if missed is not None:
+                missed = [packets for packets in missed if not socket._sent_early(packets)]
         if missed is not None and sum(map(len, missed)) >= session.max_buffer:
             missed = None  # more than the client may have queued: it learns it missed events
         if socket.recovered and missed is None:

@@ -376,6 +376,10 @@ class Socket:
             return
         early.append(packets)
 
+    def _sent_early(self, packets: list[EnginePacket]) -> bool:
+        """Whether ``packets`` (the very list) wait to go out after the CONNECT."""
+        return any(packets is early for early in self._early or ())
+
     def disconnect(self) -> None:
         """Disconnect the client from this namespace (the whole connection when it is the last)."""
         if self._closed:
