@@ -37,6 +37,7 @@ recovers sessions within one process only.
 from __future__ import annotations
 
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -177,9 +178,13 @@ class MemoryStore:
     earlier run) wrote is never taken for one of its own.
     """
 
-    def __init__(self, options: Recovery, clock: Callable[[], float] = anyio.current_time) -> None:
+    def __init__(self, options: Recovery, clock: Callable[[], float] = time.monotonic) -> None:
         self._options = options
         self._clock = clock
+        # The bounds, read on every event logged.
+        self._max_age = options.max_disconnection_duration
+        self._max_packets = options.max_packets
+        self._max_bytes = options.max_bytes
         self._prefix = secrets.token_hex(3) + "-"
         self._log: deque[_Entry] = deque()
         self._next = 0  # the sequence number of the next event
@@ -202,22 +207,32 @@ class MemoryStore:
         seq = self._next
         self._next = seq + 1
         parts = with_offset(parts, f"{self._prefix}{seq:x}")
-        packets = [message(part) for part in parts]
-        size = sum(len(part) for part in parts)
+        if len(parts) == 1:  # no attachments, the usual case
+            packets = [message(parts[0])]
+            size = len(parts[0])
+        else:
+            packets = [message(part) for part in parts]
+            size = sum(map(len, parts))
         now = self._clock()
-        self._log.append(_Entry(seq, now, rooms, skip, packets, size))
+        log = self._log
+        log.append(_Entry(seq, now, rooms, skip, packets, size))
         self._bytes += size
-        self._trim(now)
+        if (
+            len(log) > self._max_packets
+            or self._bytes > self._max_bytes
+            or log[0].at < now - self._max_age
+        ):
+            self._trim(now)
         return packets
 
     def position(self) -> str:
         return f"{self._prefix}{self._next - 1:x}"
 
     def _trim(self, now: float) -> None:
-        log, options = self._log, self._options
-        oldest = now - options.max_disconnection_duration
+        log = self._log
+        oldest = now - self._max_age
         while log and (
-            len(log) > options.max_packets or self._bytes > options.max_bytes or log[0].at < oldest
+            len(log) > self._max_packets or self._bytes > self._max_bytes or log[0].at < oldest
         ):
             self._bytes -= log.popleft().size
 
@@ -267,7 +282,7 @@ class MemoryStore:
         return session
 
     def _expired(self, session: ParkedSession, now: float) -> bool:
-        return now - session.parked_at > self._options.max_disconnection_duration
+        return now - session.parked_at > self._max_age
 
     def sweep(self) -> None:
         now = self._clock()
