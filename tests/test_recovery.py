@@ -401,3 +401,37 @@ async def test_connect_handlers_run_again_if_asked_and_nothing_comes_twice() -> 
             assert (await client.next_event("news"))[0] == "meanwhile"
             await client.call("join", "room")  # a round trip: all was written out
             assert client.events("welcome") == [] and client.events("news") == []
+
+
+async def test_a_replay_larger_than_the_outbound_queue_gives_a_fresh_session() -> None:
+    server = gosf.SocketIOServer(recovery=gosf.Recovery(), max_outbound_buffer=8)
+
+    @server.on("shout")
+    async def shout(socket: gosf.Socket, n: int) -> None:
+        await server.emit("news", n)
+
+    async with server.running():
+        test = TestServer(server)
+        client = WireClient(test)
+        async with client.connect():
+            sid = client.sid
+            await client.drop()
+        async with WireClient(test).connect() as other:
+            for n in range(8):  # with the CONNECT reply, one more than the queue holds
+                await other.call("shout", n)
+        async with client.connect():
+            assert client.sid != sid and not client.sio.recovered()
+
+
+async def test_socket_io_2_clients_get_no_recovery_session() -> None:
+    server = gosf.SocketIOServer(recovery=gosf.Recovery())
+
+    @server.on("pid")
+    async def pid(socket: gosf.Socket) -> str | None:
+        return socket.pid
+
+    async with server.running():
+        client = gosf.SocketIOClient(protocol=4)
+        connector = gosf.testing.asgi_connector(server)
+        async with client.connect("http://testserver", connector=connector):
+            assert await client.call("pid") is None

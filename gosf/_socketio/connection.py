@@ -98,7 +98,7 @@ class Connection:
         parked: ParkedSession | None = None
         missed: list[list[EnginePacket]] | None = None
         if store is not None:
-            parked, missed = await _take_back(store, ns, auth)
+            parked, missed = await _take_back(store, ns, auth, session.max_buffer)
             if parked is None:
                 socket.pid = new_pid()
             else:
@@ -136,9 +136,12 @@ class Connection:
             missed = await store.replay(parked, _offset(auth))
             if missed is not None:
                 missed = [packets for packets in missed if not socket._sent_early(packets)]
-        if missed is not None and sum(map(len, missed)) >= session.max_buffer:
-            missed = None  # more than the client may have queued: it learns it missed events
+        if missed is not None and not _fits(missed, session.max_buffer):
+            missed = None
         if socket.recovered and missed is None:
+            # Rare: the log dropped what the socket missed while the handlers
+            # ran. It keeps its identity; ``recovered`` false tells the client
+            # it may have missed events.
             socket.recovered = False
         ns.adapter.attach(socket)  # in its own room from now on
         if parked is not None:
@@ -218,10 +221,11 @@ def refuse(
 
 
 async def _take_back(
-    store: SessionStore, ns: Namespace, auth: dict[str, Any]
+    store: SessionStore, ns: Namespace, auth: dict[str, Any], max_buffer: int
 ) -> tuple[ParkedSession | None, list[list[EnginePacket]] | None]:
     """The session a CONNECT's ``pid`` names and what it missed, or ``(None, None)``
-    for a fresh session."""
+    for a fresh session: none parked, or more missed than the client may have
+    queued (``max_buffer`` packets)."""
     pid = auth.get("pid")
     if not isinstance(pid, str):
         return None, None
@@ -229,9 +233,14 @@ async def _take_back(
     if parked is None or parked.sid in ns.adapter.sockets:
         return None, None
     missed = await store.replay(parked, _offset(auth))
-    if missed is None:
+    if missed is None or not _fits(missed, max_buffer):
         return None, None
     return parked, missed
+
+
+def _fits(missed: list[list[EnginePacket]], max_buffer: int) -> bool:
+    """Whether a replay fits the client's outbound queue, beside the CONNECT reply."""
+    return sum(map(len, missed)) < max_buffer
 
 
 def _offset(auth: dict[str, Any]) -> str | None:
