@@ -19,9 +19,9 @@ How it works (socket.io-adapter's ``SessionAwareAdapter`` is the model):
   that received nothing sends no offset: the replay then starts where the
   socket connected (:attr:`ParkedSession.since`).
 * Anything the log cannot vouch for (an offset it has dropped or never
-  wrote, a session older than ``max_disconnection_duration``) gives a fresh
-  session; the client sees ``recovered`` false and knows it may have missed
-  events.
+  wrote, a session older than ``max_disconnection_duration``), or a replay
+  larger than the client's outbound queue, gives a fresh session; the
+  client sees ``recovered`` false and knows it may have missed events.
 
 Bounds, per namespace: the log holds at most ``max_packets`` events, at most
 ``max_bytes`` of their encodings, none older than
