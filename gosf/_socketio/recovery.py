@@ -74,7 +74,9 @@ RECOVERABLE = frozenset(
         CloseReason.SERVER_SHUTTING_DOWN,
     }
 )
-"""The session endings after which a socket is parked (the reference server's list)."""
+"""The session endings after which a socket is parked: the reference server's
+list, in gosf's words (``SERVER_DISCONNECT``, its "forced close", comes after
+the application's DISCONNECT, which already parked nothing)."""
 
 
 SWEEP_INTERVAL = 60.0
