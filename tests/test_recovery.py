@@ -435,3 +435,25 @@ async def test_socket_io_2_clients_get_no_recovery_session() -> None:
         connector = gosf.testing.asgi_connector(server)
         async with client.connect("http://testserver", connector=connector):
             assert await client.call("pid") is None
+
+
+async def test_a_client_back_before_the_server_saw_it_drop_takes_its_session_over() -> None:
+    # The first connection stays open, as a dead one does until its heartbeat
+    # fails; what went into it after the client's last offset was lost.
+    async with recovering() as test:
+        first = WireClient(test)
+        async with first.connect():
+            reply = connect_reply(first)
+            await first.call("join", "room")
+            async with WireClient(test).connect() as other:
+                await other.call("shout", "room", 0)
+                _, offset = await first.next_event("news")
+                for n in (1, 2):
+                    await other.call("shout", "room", n)  # written into the "dead" transport
+            again = WireClient(test)
+            async with again.connect(auth={"pid": reply["pid"], "offset": offset}):
+                assert connect_reply(again) == reply
+                assert [(await again.next_event("news"))[0] for _ in (1, 2)] == [1, 2]
+                await first.sio.wait_disconnected()  # the old one was closed
+                (recall,) = await again.call("recall")
+                assert recall["recovered"] is True and recall["rooms"] == ["room"]

@@ -30,12 +30,16 @@ from ..protocol.socketio import Decoder, Packet, PacketType, encode
 from .adapter import to_engine
 from .namespace import Namespace
 from .observer import Observers, size_of
-from .recovery import ParkedSession, SessionStore, new_pid
+from .recovery import PID_LENGTH, ParkedSession, SessionStore, new_pid
 from .socket import Socket
 
 __all__ = ("ENGINE_QUERY", "Connection", "auth_of")
 
 log = logging.getLogger("gosf")
+
+TAKE_OVER_WAIT = 5.0
+"""Seconds a reconnecting client waits for its old session, not yet seen to
+have dropped, to be closed and parked (its handlers end first)."""
 
 ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
 """Query parameters of Engine.IO itself, not part of a socket.io 2.x client's auth query."""
@@ -98,7 +102,7 @@ class Connection:
         parked: ParkedSession | None = None
         missed: list[list[EnginePacket]] | None = None
         if store is not None:
-            parked, missed = await _take_back(store, ns, auth, session.max_buffer)
+            parked, missed = await _take_back(store, ns, session, auth)
             if parked is None:
                 socket.pid = new_pid()
             else:
@@ -221,21 +225,42 @@ def refuse(
 
 
 async def _take_back(
-    store: SessionStore, ns: Namespace, auth: dict[str, Any], max_buffer: int
+    store: SessionStore, ns: Namespace, session: EngineSession, auth: dict[str, Any]
 ) -> tuple[ParkedSession | None, list[list[EnginePacket]] | None]:
     """The session a CONNECT's ``pid`` names and what it missed, or ``(None, None)``
     for a fresh session: none parked, or more missed than the client may have
-    queued (``max_buffer`` packets)."""
+    queued."""
     pid = auth.get("pid")
     if not isinstance(pid, str):
         return None, None
     parked = await store.take(pid)
+    if parked is None:
+        parked = await _take_over(store, ns, session, pid)
     if parked is None or parked.sid in ns.adapter.sockets:
         return None, None
     missed = await store.replay(parked, _offset(auth))
-    if missed is None or not _fits(missed, max_buffer):
+    if missed is None or not _fits(missed, session.max_buffer):
         return None, None
     return parked, missed
+
+
+async def _take_over(
+    store: SessionStore, ns: Namespace, session: EngineSession, pid: str
+) -> ParkedSession | None:
+    """The session ``pid`` while its socket still looks connected: the client
+    is back before the server noticed it had dropped (its heartbeat had not
+    failed yet). Only that client knows the pid, so its word is taken: the
+    old session is closed as a lost transport, and parked, within
+    ``TAKE_OVER_WAIT`` seconds, or the client gets a fresh session."""
+    if len(pid) != PID_LENGTH:
+        return None  # not one of ours: no search
+    stale = next((s for s in ns.adapter.sockets.values() if s.pid == pid), None)
+    if stale is None or stale.session is session:
+        return None
+    stale.session.close(CloseReason.TRANSPORT_CLOSE)
+    with anyio.move_on_after(TAKE_OVER_WAIT):
+        await stale.session.wait_finished()
+    return await store.take(pid)
 
 
 def _fits(missed: list[list[EnginePacket]], max_buffer: int) -> bool:

@@ -18,6 +18,9 @@ How it works (socket.io-adapter's ``SessionAwareAdapter`` is the model):
   queued right after the CONNECT reply and before anything new. A client
   that received nothing sends no offset: the replay then starts where the
   socket connected (:attr:`ParkedSession.since`).
+* A client back before the server noticed the drop takes the session
+  over: the old connection is closed as a lost transport, and its session
+  parked and taken (``gosf._socketio.connection``).
 * Anything the log cannot vouch for (an offset it has dropped or never
   wrote, a session older than ``max_disconnection_duration``), or a replay
   larger than the client's outbound queue, gives a fresh session; the
@@ -52,6 +55,7 @@ from ..protocol.engineio import message
 from ..protocol.session import CloseReason
 
 __all__ = (
+    "PID_LENGTH",
     "RECOVERABLE",
     "SWEEP_INTERVAL",
     "MemoryStore",
@@ -81,6 +85,10 @@ the application's DISCONNECT, which already parked nothing)."""
 
 SWEEP_INTERVAL = 60.0
 """Seconds between sweeps of the expired sessions and events, at most."""
+
+
+PID_LENGTH = 20
+"""Characters of a pid (15 random bytes, URL-safe base64)."""
 
 
 def new_pid() -> str:
