@@ -61,9 +61,11 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
+from ._socketio.emitter import BlockingEmitter, Emitter
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
 from ._socketio.server import SocketIOServer
+from ._socketio.serverside import ServerSideAcks
 from ._socketio.socket import DisconnectReason, Socket
 from .types import ASGIApp, Receive, Scope, Send
 
@@ -72,6 +74,7 @@ __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 __all__ = (
     "ASGIApp",
     "App",
+    "BlockingEmitter",
     "Client",
     "ClientDisconnectReason",
     "CloseReason",
@@ -80,6 +83,7 @@ __all__ = (
     "Controller",
     "DisconnectReason",
     "Disconnected",
+    "Emitter",
     "GosfError",
     "HandshakeError",
     "Message",
@@ -96,6 +100,7 @@ __all__ = (
     "ServerNotRunning",
     "Recovery",
     "ServerOptions",
+    "ServerSideAcks",
     "Scope",
     "Send",
     "Socket",

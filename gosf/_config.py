@@ -150,6 +150,10 @@ class ServerOptions(BaseModel):
     recovery: Recovery | None = None
     """Connection state recovery; ``None`` (the default): off."""
 
+    parser: Literal["json", "msgpack"] = "json"
+    """The Socket.IO codec of every client (``gosf.protocol.parser``): JSON
+    text packets, or ``msgpack`` (npm ``socket.io-msgpack-parser``)."""
+
     @field_validator("ping_interval", "ping_timeout", "connect_timeout")
     @classmethod
     def _whole_milliseconds(cls, value: float) -> float:
@@ -236,6 +240,11 @@ class Config(BaseModel):
     backend: Literal["asyncio", "trio"] = "asyncio"
     """Event loop :func:`gosf.startup` serves with."""
 
+    server: Literal["hypercorn", "uvicorn"] = "hypercorn"
+    """ASGI server :func:`gosf.startup` and ``gosf run`` serve with: hypercorn
+    (asyncio or trio) or uvicorn (asyncio only, the fastest; needs
+    ``gosf[uvicorn]``). See "Which ASGI server" in docs/deployment.md."""
+
     valid_hostnames: list[str] | None = None
     """Host names accepted when ``rejectInvalidHostnames`` is on (default: the certificate's)."""
 
@@ -281,6 +290,10 @@ class Config(BaseModel):
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new connection has to complete its Socket.IO connect."""
 
+    parser: Literal["json", "msgpack"] = "json"
+    """The Socket.IO codec of every client: JSON text packets, or ``msgpack``
+    (npm ``socket.io-msgpack-parser``; needs ``gosf[msgpack]``)."""
+
     broker: str | None = None
     """Where broadcasts meet the other processes of a cluster: ``None`` (this
     process only) or ``redis://host:port/db``."""
@@ -323,6 +336,15 @@ class Config(BaseModel):
         if value == "socket.io" or value.startswith("socket.io/"):
             raise ValueError("health_endpoint cannot be on the Socket.IO path")
         return value
+
+    @model_validator(mode="after")
+    def _server(self) -> Config:
+        if self.server == "uvicorn" and self.backend == "trio":
+            raise ValueError(
+                "server 'uvicorn' runs on asyncio only: use backend 'asyncio', "
+                "or server 'hypercorn' for trio"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls(self) -> Config:
@@ -375,4 +397,5 @@ class Config(BaseModel):
             max_concurrent_handlers=self.max_concurrent_requests,
             connect_timeout=self.connect_timeout,
             recovery=self.recovery,
+            parser=self.parser,
         )

@@ -30,6 +30,7 @@ from gosf.brokers import (
     QueryAnswer,
     RoomCounts,
     RoomsQuery,
+    ServerSideEvent,
     SocketCommand,
     SocketCount,
     UnknownQuery,
@@ -197,6 +198,11 @@ QUERIES_ON_THE_WIRE: list[tuple[Query[Any], dict[str, Any]]] = [
         {"op": "join", "n": "/chat", "sid": "s1", "room": "red"},
     ),
     (SocketCommand("leave", "s1", "ü"), {"op": "leave", "n": "/", "sid": "s1", "room": "ü"}),
+    (
+        ServerSideEvent("/", "ping", (1, {"a": None}), "node1", "call1", 2.5),
+        {"op": "server-event", "n": "/", "e": "ping", "a": [1, {"a": None}], "o": "node1"}
+        | {"c": "call1", "t": 2.5},
+    ),
 ]
 ANSWERS_ON_THE_WIRE: list[tuple[Query[Any], QueryAnswer, dict[str, Any]]] = [
     (RoomsQuery(), RoomCounts({"red": 2, "": 1}), {"rooms": {"red": 2, "": 1}}),
@@ -256,6 +262,10 @@ def test_every_kind_of_query_is_known_to_the_codec() -> None:
         {"op": "join", "n": "/", "sid": "s"},
         {"op": "join", "n": "/", "sid": "s", "room": ""},
         {"op": "leave", "n": "/", "sid": "s", "room": ["r"]},
+        {"op": "server-event", "n": "/", "e": "ping", "a": {}, "o": "x"},
+        {"op": "server-event", "n": "/", "e": "ping", "a": [], "o": "x", "t": 0},
+        {"op": "server-event", "n": "/", "e": "ping", "a": [], "o": "x", "c": 1},
+        {"op": "server-event", "n": "/", "a": [], "o": "x"},
     ],
 )
 def test_a_malformed_query_does_not_decode(obj: object) -> None:

@@ -10,7 +10,7 @@ gosf's own, which sends them back when it connects again after a drop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +24,10 @@ from gosf._socketio.adapter import Adapter
 from gosf._socketio.recovery import MemoryStore, ParkedSession, with_offset
 from gosf.brokers import Broadcast
 from gosf.protocol.engineio import Packet as EnginePacket
+from gosf.protocol.parser import MSGPACK_PARSER
 from gosf.protocol.socketio import PacketType, encode_event
 from gosf.testing import TestServer
-from tests.harness import WireClient
+from tests.harness import Watch, WireClient
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +44,7 @@ class Clock:
 
 
 def store(clock: Clock | None = None, **options: Any) -> MemoryStore:
-    return MemoryStore(gosf.Recovery(**options), clock or Clock())
+    return MemoryStore(gosf.Recovery(**options), clock=clock or Clock())
 
 
 def record(
@@ -77,6 +78,17 @@ def test_the_offset_goes_in_as_the_last_argument_without_encoding_again() -> Non
     binary = encode_event("/", "file", (b"\x00",))
     tagged = with_offset(binary, "x-2")
     assert tagged[0] == f"{binary[0]!s}"[:-1] + ',"x-2"]' and tagged[1:] == binary[1:]
+
+
+def test_a_msgpack_event_gets_its_offset_encoded_again() -> None:
+    pytest.importorskip("msgpack")
+    parts = MSGPACK_PARSER.encode_event("/chat", "file", (b"\x00", {"n": 1}))
+    decoder = MSGPACK_PARSER.decoder(5, max_attachment_bytes=None)
+    packet = None
+    for part in with_offset(parts, "x-3", MSGPACK_PARSER):
+        packet = decoder.feed(part)
+    assert packet is not None
+    assert (packet.namespace, packet.data) == ("/chat", ["file", b"\x00", {"n": 1}, "x-3"])
 
 
 async def test_replay_is_what_the_rooms_got_after_the_offset_in_order() -> None:
@@ -457,3 +469,45 @@ async def test_a_client_back_before_the_server_saw_it_drop_takes_its_session_ove
                 await first.sio.wait_disconnected()  # the old one was closed
                 (recall,) = await again.call("recall")
                 assert recall["recovered"] is True and recall["rooms"] == ["room"]
+
+
+async def test_recovery_with_the_msgpack_parser() -> None:
+    pytest.importorskip("msgpack")
+    server = gosf.SocketIOServer(recovery=gosf.Recovery(), parser="msgpack")
+
+    @server.on("shout")
+    async def shout(socket: gosf.Socket, n: int) -> None:
+        await server.emit("news", n)
+
+    connector = gosf.testing.asgi_connector(server)
+    websockets: list[Any] = []
+
+    @asynccontextmanager
+    async def keeping(url: str, headers: Iterable[tuple[str, str]]) -> AsyncIterator[Any]:
+        async with connector(url, headers) as ws:
+            websockets.append(ws)
+            yield ws
+
+    got: list[tuple[Any, ...]] = []
+    arrived = Watch()
+
+    def news(*args: Any) -> None:
+        got.append(args)
+        arrived.notify()
+
+    client = gosf.SocketIOClient(parser="msgpack")
+    client.on("news", news)
+    other = gosf.SocketIOClient(parser="msgpack")
+    url = "http://testserver"
+    async with server.running(), other.connect(url, connector=connector):
+        async with client.connect(url, connector=keeping):
+            sid = client.sid()
+            await other.call("shout", 1)
+            await arrived.until(lambda: len(got) == 1)
+            await websockets[-1].aclose(1006)  # dropped: no DISCONNECT
+            await client.wait_disconnected()
+        await other.call("shout", 2)
+        async with client.connect(url, connector=keeping):
+            assert client.recovered() and client.sid() == sid
+            await arrived.until(lambda: len(got) == 2)
+    assert got == [(1,), (2,)]  # offsets taken off

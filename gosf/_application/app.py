@@ -12,7 +12,7 @@ of its own:
   :class:`~gosf._application.broadcasting.Broadcasting` (``_application/broadcasting.py``), a base
   class of :class:`App`;
 * the hooks (``_application/hooks.py``), microservices (``_application/microservice.py``), stop
-  signals (``_application/signals.py``) and serving with hypercorn (``_application/startup.py``);
+  signals (``_application/signals.py``) and serving (``_application/startup.py``);
 * what it answers beside Socket.IO, the root page and the health endpoint:
   :class:`~gosf._application.pages.Pages` (``_application/pages.py``), in front of ``other_app``.
 
@@ -402,7 +402,8 @@ class App(Broadcasting):
         return self
 
     def startup(self) -> None:
-        """Serve the app with hypercorn until Ctrl-C/SIGTERM; see :func:`gosf.startup`."""
+        """Serve the app with hypercorn or uvicorn (``config.server``) until
+        Ctrl-C/SIGTERM; see :func:`gosf.startup`."""
         serve(self, self.config)
 
 

@@ -3,13 +3,15 @@
 ``run`` imports the app, lays the command's flags over the app's own
 configuration (a flag wins; then what the app's config sets; then the
 command's defaults, ``127.0.0.1`` for the host as uvicorn and ``fastapi dev``
-do), and serves it with hypercorn in this process (``_application/startup.py``), under
-hypercorn's supervisor (``--workers N``), or under a reloader that restarts
-it when a ``.py`` file changes (``--reload``, ``_application/reload.py``).
+do), and serves it with hypercorn or uvicorn (``--server``) in this process
+(``_application/startup.py``), under hypercorn's supervisor (``--workers N``,
+hypercorn only), or under a reloader that restarts it when a ``.py`` file
+changes (``--reload``, ``_application/reload.py``).
 
 Everything a user can fix is one line on standard error and exit status 1
 (2 for a wrong command line, argparse's): a target that does not import or
-is not an ASGI app, a bad configuration, a port in use, trio missing. An
+is not an ASGI app, a bad configuration, a port in use, trio or uvicorn
+missing, ``--workers`` with uvicorn. An
 exception raised by the user's module while it is imported keeps its
 traceback (it is their code), followed by gosf's line.
 """
@@ -30,7 +32,15 @@ import pydantic
 
 from .._config import Config
 from .app import App
-from .startup import StartupError, bind, check_backend, hypercorn_config, ready_line, run
+from .startup import (
+    StartupError,
+    bind,
+    check_backend,
+    check_server,
+    hypercorn_config,
+    ready_line,
+    run,
+)
 
 __all__ = ("CliError", "Target", "load", "main")
 
@@ -141,6 +151,8 @@ def _configured(args: argparse.Namespace, app: Any) -> Config:
         options["port"] = args.port
     if args.backend is not None:
         options["backend"] = args.backend
+    if args.server is not None:
+        options["server"] = args.server
     if args.ssl_keyfile is not None or args.ssl_certfile is not None:
         options["secure"] = True  # a file the flags leave out may come from the config
         if args.ssl_keyfile is not None:
@@ -175,7 +187,9 @@ def parser(version: str) -> argparse.ArgumentParser:
     run_command = commands.add_parser(
         "run",
         help="serve an app: gosf run module:app",
-        description="Serve an ASGI app (a gosf.App) with hypercorn until Ctrl-C or SIGTERM.",
+        description=(
+            "Serve an ASGI app (a gosf.App) with hypercorn or uvicorn until Ctrl-C or SIGTERM."
+        ),
     )
     run_command.add_argument("target", metavar="module:app", help="the app, e.g. myservice:app")
     run_command.add_argument(
@@ -184,6 +198,11 @@ def parser(version: str) -> argparse.ArgumentParser:
     run_command.add_argument("--port", type=int, help="TCP port (default: the app's, 9999)")
     run_command.add_argument(
         "--backend", choices=("asyncio", "trio"), help="event loop (default: the app's, asyncio)"
+    )
+    run_command.add_argument(
+        "--server",
+        choices=("hypercorn", "uvicorn"),
+        help="ASGI server (default: the app's, hypercorn; uvicorn: asyncio only, gosf[uvicorn])",
     )
     run_command.add_argument(
         "--reload",
@@ -197,7 +216,10 @@ def parser(version: str) -> argparse.ArgumentParser:
         help="a folder to watch with --reload (default: the current one); repeatable",
     )
     run_command.add_argument(
-        "--workers", type=int, default=1, help="worker processes (more than one needs a broker)"
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes under hypercorn's supervisor (more than one needs a broker)",
     )
     run_command.add_argument("--ssl-keyfile", metavar="FILE", help="TLS private key (PEM)")
     run_command.add_argument("--ssl-certfile", metavar="FILE", help="TLS certificate (PEM)")
@@ -216,11 +238,14 @@ def main(argv: Sequence[str] | None = None, *, version: str = "") -> int:
         app = load(args.target)
         target = Target(args.target, app, _configured(args, app))
         check_backend(target.config.backend)
+        check_server(target.config.server)
         if args.reload:
             from .reload import reload
 
             return reload(target.config, _child_arguments(args), args.reload_dir or [os.getcwd()])
         if args.workers > 1:
+            if target.config.server == "uvicorn":
+                raise CliError(WORKERS_WITH_UVICORN.format(workers=args.workers, spec=args.target))
             return _workers(target, args.workers)
         if args.fd is not None:
             from .reload import stop_when_orphaned
@@ -236,12 +261,17 @@ def main(argv: Sequence[str] | None = None, *, version: str = "") -> int:
 def _child_arguments(args: argparse.Namespace) -> list[str]:
     """The flags of ``gosf run`` for the server the reloader starts."""
     arguments = ["run", args.target]
-    for flag in ("host", "port", "backend", "ssl_keyfile", "ssl_certfile"):
+    for flag in ("host", "port", "backend", "server", "ssl_keyfile", "ssl_certfile"):
         value = getattr(args, flag)
         if value is not None:
             arguments += [f"--{flag.replace('_', '-')}", str(value)]
     return arguments
 
+
+WORKERS_WITH_UVICORN = (
+    "--workers runs hypercorn's supervisor, not uvicorn: leave out --server uvicorn, "
+    "or run uvicorn's own: uvicorn --workers {workers} {spec} (docs/deployment.md)"
+)
 
 BROKER_REMINDER = (
     "gosf: warning: {} workers and no broker: each worker keeps its own sessions, "

@@ -39,7 +39,8 @@ from urllib.parse import urlencode, urlsplit
 import anyio
 
 from .._errors import ConnectionClosed, Disconnected
-from ..protocol.socketio import Packet, PacketType, encode, encode_event
+from ..protocol.parser import Parser, ParserName, parser_named
+from ..protocol.socketio import Packet, PacketType
 from .connection import ANY_EVENT, Connection, Handler, JoinedNamespace, Waiter
 from .engineio import ClientDisconnectReason, Connector, open_engine
 
@@ -55,13 +56,21 @@ class SocketIOClient:
 
     ``protocol`` is 5 (socket.io 3.x/4.x servers, Engine.IO 4) or 4 (socket.io
     2.x servers such as GOSF in Go, Engine.IO 3). At most
-    ``max_concurrent_handlers`` async handlers run at once.
+    ``max_concurrent_handlers`` async handlers run at once. ``parser`` is the
+    server's codec: ``"json"``, or ``"msgpack"`` for a server whose parser is
+    msgpack (``gosf[msgpack]``).
 
     Raises:
-        ValueError: another protocol, or ``max_concurrent_handlers`` < 1.
+        ValueError: another protocol or parser, or ``max_concurrent_handlers`` < 1.
     """
 
-    def __init__(self, *, protocol: Literal[4, 5] = 5, max_concurrent_handlers: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        protocol: Literal[4, 5] = 5,
+        max_concurrent_handlers: int = 64,
+        parser: ParserName | Parser = "json",
+    ) -> None:
         if protocol not in (4, 5):
             raise ValueError(f"protocol must be 5 or 4, not {protocol!r}")
         if max_concurrent_handlers < 1:
@@ -70,6 +79,8 @@ class SocketIOClient:
         """The Socket.IO revision spoken: 5 (socket.io 3+), or 4 (socket.io 2.x servers)."""
         self.max_concurrent_handlers = max_concurrent_handlers
         """Async event handlers that may run at once."""
+        self.parser = parser_named(parser)
+        """The server's codec (``gosf.protocol.parser``)."""
         self._handlers: dict[tuple[str, str], tuple[Handler, bool]] = {}
         self._conn: Connection | None = None  # the current or last connection
         self._active = False  # inside connect()
@@ -174,7 +185,7 @@ class SocketIOClient:
             LocalProtocolError: ``args`` are not JSON-serialisable.
         """
         conn, _ = self._namespace(event, namespace)
-        await conn.send(encode_event(namespace, event, args))
+        await conn.send(self.parser.encode_event(namespace, event, args))
 
     async def call(
         self,
@@ -196,7 +207,7 @@ class SocketIOClient:
         waiter = ns.acks[ack_id] = Waiter()
         try:
             with anyio.fail_after(timeout):
-                await conn.send(encode_event(namespace, event, args, ack_id))
+                await conn.send(self.parser.encode_event(namespace, event, args, ack_id))
                 await waiter.done.wait()
         finally:
             ns.acks.pop(ack_id, None)
@@ -290,7 +301,9 @@ class SocketIOClient:
                 connector=connector,
             ) as engine:
                 last = self._conn
-                conn = self._conn = Connection(engine, self.protocol, names, self._handlers)
+                conn = self._conn = Connection(
+                    engine, self.protocol, names, self._handlers, self.parser
+                )
                 if last is not None and self.protocol == 5:
                     for ns in conn.namespaces.values():
                         resumes[ns.name] = ns.resume_from(last.namespaces.get(ns.name))
@@ -334,10 +347,10 @@ class SocketIOClient:
             if self.protocol == 5:
                 resume = resumes.get(ns.name)
                 data = {**resume, **(auth or {})} if resume else auth
-                await conn.send(encode(Packet(PacketType.CONNECT, ns.name, data), 5))
+                await conn.send(self.parser.encode(Packet(PacketType.CONNECT, ns.name, data), 5))
             elif ns.name != "/":  # protocol 4: "/" is implicit, the others carry a query
                 data = {"query": urlencode(auth)} if auth else None
-                await conn.send(encode(Packet(PacketType.CONNECT, ns.name, data), 4))
+                await conn.send(self.parser.encode(Packet(PacketType.CONNECT, ns.name, data), 4))
         for ns in conn.namespaces.values():
             await ns.ready.wait()
             if ns.error is not None:

@@ -25,7 +25,8 @@ from anyio.abc import TaskGroup
 
 from .._errors import ConnectionRefused, Disconnected
 from ..protocol.errors import LocalProtocolError, ProtocolError
-from ..protocol.socketio import Decoder, Packet, PacketType, encode
+from ..protocol.parser import JSON_PARSER, Parser
+from ..protocol.socketio import Packet, PacketType
 from .engineio import ClientDisconnectReason, EngineClient, EngineClosed
 
 ANY_EVENT = "\x00any"
@@ -158,14 +159,16 @@ class Connection:
         protocol: int,
         names: list[str],
         handlers: Mapping[tuple[str, str], tuple[Handler, bool]],
+        parser: Parser = JSON_PARSER,
     ) -> None:
         self.engine = engine
+        self.parser = parser
         self.protocol = protocol
         self.namespaces = {name: JoinedNamespace(name) for name in names}
         self.closed = anyio.Event()
         self.reason: ClientDisconnectReason | None = None
         self._handlers = handlers
-        self._decoder = Decoder(protocol)
+        self._decoder = parser.decoder(protocol, max_attachment_bytes=None)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -189,7 +192,9 @@ class Connection:
         if ns.connected:
             ns.resumable = False
             ns.close(Disconnected(reason))
-            await self.send_quietly(encode(Packet(PacketType.DISCONNECT, ns.name), self.protocol))
+            await self.send_quietly(
+                self.parser.encode(Packet(PacketType.DISCONNECT, ns.name), self.protocol)
+            )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -316,7 +321,7 @@ class Connection:
     async def _ack(self, namespace: str, ack_id: int, result: Any) -> None:
         packet = Packet(PacketType.ACK, namespace, _ack_args(result), ack_id)
         try:
-            parts = encode(packet, self.protocol)
+            parts = self.parser.encode(packet, self.protocol)
         except LocalProtocolError:  # not JSON-serialisable: the handler's bug, not the server's
             log.exception("cannot send the ack of a handler in %s", namespace)
             return

@@ -25,8 +25,9 @@ from .._engineio.session import EngineSession
 from .._errors import ConnectionRefused
 from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.errors import RemoteProtocolError
+from ..protocol.parser import JSON_PARSER, PacketDecoder, Parser
 from ..protocol.session import CloseReason
-from ..protocol.socketio import Decoder, Packet, PacketType, encode
+from ..protocol.socketio import Packet, PacketType
 from .adapter import to_engine
 from .namespace import Namespace
 from .observer import Observers, size_of
@@ -50,6 +51,7 @@ class Connection:
         "connected",
         "decoder",
         "free_slots",
+        "parser",
         "queue",
         "queue_room",
         "received_size",
@@ -57,11 +59,18 @@ class Connection:
     )
 
     def __init__(
-        self, protocol: int, max_handlers: int, max_payload: int, connected: Event
+        self,
+        protocol: int,
+        max_handlers: int,
+        max_payload: int,
+        connected: Event,
+        parser: Parser = JSON_PARSER,
     ) -> None:
-        """``connected``: an unset event of the server's kind (see ``_engineio/event.py``)."""
+        """``connected``: an unset event of the server's kind (see ``_engineio/event.py``);
+        ``parser``: the server's codec."""
+        self.parser = parser
         # One packet's attachments together are bounded as one message is.
-        self.decoder = Decoder(protocol, max_attachment_bytes=max_payload)
+        self.decoder: PacketDecoder = parser.decoder(protocol, max_attachment_bytes=max_payload)
         self.sockets: dict[str, Socket] = {}
         # Handler slots: a counter (cheaper than a semaphore on the hot path).
         self.free_slots = max_handlers
@@ -95,7 +104,7 @@ class Connection:
             raise RemoteProtocolError(f"namespace {name!r} is already connected")
         if ns is None:
             refusal = ConnectionRefused("Invalid namespace")
-            refuse(session, None, protocol, name, refusal, observer)
+            refuse(session, None, protocol, name, refusal, observer, self.parser)
             return
         socket = Socket(ns, session, auth, self.sockets)
         store = ns.adapter.recovery if protocol == 5 else None
@@ -118,13 +127,13 @@ class Connection:
                     await handler(socket, auth)
         except ConnectionRefused as exc:
             socket.leave_all()  # the rooms its connect handlers joined
-            refuse(session, socket, protocol, name, exc, observer)
+            refuse(session, socket, protocol, name, exc, observer, self.parser)
             return
         except Exception:
             log.exception("connect handler of namespace %s failed", name)
             socket.leave_all()
             refusal = ConnectionRefused("Internal server error")
-            refuse(session, socket, protocol, name, refusal, observer)
+            refuse(session, socket, protocol, name, refusal, observer, self.parser)
             return
         if session.closed:
             socket.leave_all()
@@ -155,7 +164,7 @@ class Connection:
             if socket.pid is not None:
                 reply["pid"] = socket.pid
         packet = Packet(PacketType.CONNECT, name, reply if protocol == 5 else None)
-        parts = encode(packet, protocol)
+        parts = self.parser.encode(packet, protocol)
         session.send_nowait(to_engine(parts))
         if observer is not None:
             observer.sent(socket, packet, parts)
@@ -209,6 +218,7 @@ def refuse(
     name: str,
     exc: ConnectionRefused,
     observer: Observers | None,
+    parser: Parser = JSON_PARSER,
 ) -> None:
     """Answer a CONNECT with CONNECT_ERROR (``socket``: the one refused, if it was made)."""
     if protocol == 5:
@@ -218,7 +228,7 @@ def refuse(
     else:
         data = exc.message if exc.data is None else exc.data
     packet = Packet(PacketType.CONNECT_ERROR, name, data)
-    parts = encode(packet, protocol)
+    parts = parser.encode(packet, protocol)
     session.send_nowait(to_engine(parts))
     if observer is not None:
         observer.sent(socket, packet, parts)

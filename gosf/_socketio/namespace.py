@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from ..protocol.socketio import encode_event
+from ..protocol.parser import JSON_PARSER, Parser
 from .adapter import Adapter, Publish
 from .observer import Observers
 from .socket import Dispatcher, EventHandler, Socket
@@ -39,11 +39,15 @@ class Namespace:
     Its sockets and rooms are its :attr:`adapter`'s (``gosf._socketio.adapter``).
     """
 
-    def __init__(self, name: str, publish: Publish | None = None) -> None:
+    def __init__(
+        self, name: str, publish: Publish | None = None, parser: Parser = JSON_PARSER
+    ) -> None:
         if not name.startswith("/"):
             raise ValueError(f"a namespace starts with '/': {name!r}")
         self.name = name
         """The namespace's name, such as ``"/"`` or ``"/chat"``."""
+        self.parser = parser
+        """The server's codec (``gosf.protocol.parser``): its sockets' packets are encoded so."""
         self.adapter: Adapter[Socket] = Adapter(name, publish)
         """Its rooms and their members, and delivery to them (here and, with
         ``publish``, the broker's other processes)."""
@@ -120,7 +124,7 @@ class Namespace:
         is disconnected rather than waited for. Returns the number of this
         process's sockets the event was queued for.
         """
-        parts = encode_event(self.name, event, args)
+        parts = self.parser.encode_event(self.name, event, args)
         rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
         skip_sid = None if skip is None else skip.sid
         adapter = self.adapter

@@ -6,12 +6,14 @@ The broker carries three things between the processes of a cluster
 here; queries about rooms and sockets, which :meth:`ClusterNode.answer`
 answers for this process's sockets; and commands for one socket
 (disconnect, join, leave), carried as queries too, answered by whichever
-process has the socket.
+process has the socket. Server-side events (events between the processes
+themselves) travel as queries too, and their answers as direct messages
+(``gosf._socketio.serverside``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import assert_never
 
 from ..brokers import (
@@ -23,11 +25,13 @@ from ..brokers import (
     CountQuery,
     RoomCounts,
     RoomsQuery,
+    ServerSideEvent,
     SocketCommand,
     SocketCount,
 )
 from .namespace import Namespace
 from .observer import Observers
+from .serverside import ServerSideEvents
 
 __all__ = ("ClusterNode",)
 
@@ -35,13 +39,23 @@ __all__ = ("ClusterNode",)
 class ClusterNode:
     """The server's side of its cluster, over its ``broker``, for its ``namespaces``."""
 
-    __slots__ = ("broker", "namespaces", "observer")
+    __slots__ = ("broker", "forward", "namespaces", "observer", "server_side")
 
     def __init__(self, broker: Broker, namespaces: Mapping[str, Namespace]) -> None:
         self.broker = broker
         self.namespaces = namespaces
         self.observer: Observers | None = None
         """The server's observers, ``None`` while it has none (set by the server)."""
+        self.server_side = ServerSideEvents(broker)
+        """The server-side event handlers, and the calls waiting for answers."""
+        self.forward: Callable[[bytes], None] | None = None
+        """Where the other direct messages go (the forwarder's inbox, set by the server)."""
+
+    def inbox(self, data: bytes) -> None:
+        """A direct message from another process: a server-side event's answer,
+        or else one for the forwarder."""
+        if not self.server_side.receive(data) and self.forward is not None:
+            self.forward(data)
 
     def deliver(self, broadcast: Broadcast) -> None:
         """A broadcast from another process: deliver it to this process's sockets."""
@@ -72,8 +86,8 @@ class ClusterNode:
         answers = await self.broker.query(command, timeout)
         return any(answer.found for answer in answers)
 
-    def answer(self, query: AnyQuery) -> AnyAnswer:
-        """Answer a cluster query for this process's sockets."""
+    def answer(self, query: AnyQuery) -> AnyAnswer | None:
+        """Answer a cluster query for this process's sockets (``None``: no answer)."""
         ns = self.namespaces.get(query.namespace)
         match query:
             case RoomsQuery():
@@ -91,5 +105,7 @@ class ClusterNode:
                 elif op == "leave" and room is not None:
                     ns.adapter.remove_joined(socket, room)
                 return CommandResult(True)
+            case ServerSideEvent():
+                return self.server_side.answer(query)
             case _:
                 assert_never(query)

@@ -52,6 +52,7 @@ import anyio
 from .._config import Recovery
 from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.engineio import message
+from ..protocol.parser import JSON_PARSER, Parser
 from ..protocol.session import CloseReason
 
 __all__ = (
@@ -96,17 +97,28 @@ def new_pid() -> str:
     return secrets.token_urlsafe(15)
 
 
-def with_offset(parts: list[str | bytes], offset: str) -> list[str | bytes]:
+def with_offset(
+    parts: list[str | bytes], offset: str, parser: Parser = JSON_PARSER
+) -> list[str | bytes]:
     """An encoded EVENT (without ack id) with ``offset`` as its last argument.
 
-    The text part ends with the event's JSON array: the offset goes in before
-    its closing bracket, so the event is not encoded again. Offsets are made
-    of characters JSON takes as they are.
+    A JSON text packet ends with the event's JSON array: the offset goes in
+    before its closing bracket, so the event is not encoded again (offsets
+    are made of characters JSON takes as they are). A msgpack one is decoded
+    and encoded again, with the offset.
     """
     text = parts[0]
-    assert isinstance(text, str) and text.endswith("]"), "an encoded EVENT ends with its array"
-    tagged = f'{text[:-1]},"{offset}"]'
-    return [tagged] if len(parts) == 1 else [tagged, *parts[1:]]
+    if isinstance(text, str):
+        assert text.endswith("]"), "an encoded EVENT ends with its array"
+        tagged = f'{text[:-1]},"{offset}"]'
+        return [tagged] if len(parts) == 1 else [tagged, *parts[1:]]
+    decoder = parser.decoder(5, max_attachment_bytes=None)
+    packet = None
+    for part in parts:
+        packet = decoder.feed(part)
+    assert packet is not None and packet.id is None, "a whole EVENT without ack id"
+    event, *args = packet.data
+    return parser.encode_event(packet.namespace, event, (*args, offset))
 
 
 @dataclass(slots=True)
@@ -188,8 +200,14 @@ class MemoryStore:
     earlier run) wrote is never taken for one of its own.
     """
 
-    def __init__(self, options: Recovery, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        options: Recovery,
+        parser: Parser = JSON_PARSER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._options = options
+        self._parser = parser
         self._clock = clock
         # The bounds, read on every event logged.
         self._max_age = options.max_disconnection_duration
@@ -216,7 +234,7 @@ class MemoryStore:
     ) -> list[EnginePacket]:
         seq = self._next
         self._next = seq + 1
-        parts = with_offset(parts, f"{self._prefix}{seq:x}")
+        parts = with_offset(parts, f"{self._prefix}{seq:x}", self._parser)
         if len(parts) == 1:  # no attachments, the usual case
             packets = [message(parts[0])]
             size = len(parts[0])

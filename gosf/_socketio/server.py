@@ -31,6 +31,7 @@ from .._engineio.session import EngineSession
 from .._logs import Throttled
 from ..brokers import DEFAULT_QUERY_TIMEOUT, Broker, LocalBroker, SocketCommand
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
+from ..protocol.parser import Parser, ParserName, parser_named
 from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
@@ -46,6 +47,7 @@ from .recovery import (
     SessionStore,
     sweep_every,
 )
+from .serverside import ServerSideAcks
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
 
@@ -70,7 +72,10 @@ class SocketIOServer:
 
     Options are the fields of :class:`ServerOptions`, given as an object or as
     keyword arguments (validated at once: a bad value raises
-    :class:`pydantic.ValidationError`).
+    :class:`pydantic.ValidationError`). ``parser`` is the codec of every
+    client (``"json"``, the default, or ``"msgpack"`` for npm
+    ``socket.io-msgpack-parser``, or a :class:`gosf.protocol.parser.Parser`);
+    by name it is the option of that name.
     """
 
     def __init__(
@@ -79,14 +84,19 @@ class SocketIOServer:
         *,
         other_app: ASGIApp | None = None,
         broker: Broker | None = None,
+        parser: ParserName | Parser | None = None,
         **option_values: Any,
     ) -> None:
+        if isinstance(parser, str):
+            option_values["parser"] = parser
         if options is None:
             options = ServerOptions(**option_values)
         elif option_values:
             options = ServerOptions(**{**options.model_dump(), **option_values})
         self.options = options
         """The server's options, validated."""
+        self.parser: Parser = parser_named(options.parser if parser is None else parser)
+        """The codec of every client of this server (``gosf.protocol.parser``)."""
         self.broker: Broker = broker if broker is not None else LocalBroker()
         """Carries broadcasts to the other processes of a cluster (local: none)."""
         self._observers = Observers()
@@ -107,10 +117,10 @@ class SocketIOServer:
         """The namespace ``name``, created on first use."""
         ns = self.namespaces.get(name)
         if ns is None:
-            ns = self.namespaces[name] = Namespace(name, self.broker.publish)
+            ns = self.namespaces[name] = Namespace(name, self.broker.publish, self.parser)
             ns.observe(self._observer)
             if self.options.recovery is not None:
-                ns.adapter.recovery = MemoryStore(self.options.recovery)
+                ns.adapter.recovery = MemoryStore(self.options.recovery, self.parser)
         return ns
 
     def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
@@ -244,8 +254,9 @@ class SocketIOServer:
             await tg.start(forwarder.run)
             self.engine.forwarder = forwarder
             node = self._node
+            node.forward, node.server_side.tasks = forwarder.inbox, tg
             run_broker = partial(
-                self.broker.run, node.deliver, answer=node.answer, inbox=forwarder.inbox
+                self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
             await tg.start(run_broker)
             recovery = self.options.recovery
@@ -255,6 +266,7 @@ class SocketIOServer:
             try:
                 yield self
             finally:
+                node.forward = node.server_side.tasks = None
                 self.engine.forwarder = None
                 tg.cancel_scope.cancel()
 
@@ -312,6 +324,61 @@ class SocketIOServer:
         command = SocketCommand(op, sid, room, namespace)  # type: ignore[arg-type]  # checked there
         return await self._node.command(command, timeout)
 
+    def on_server_side(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
+        """Decorator: register ``async def handler(*args)`` for the server-side
+        event ``event`` that *other* processes of the cluster send
+        (:meth:`server_side_emit`); its return value answers
+        :meth:`server_side_emit_with_ack`.
+
+        Raises:
+            ValueError: the event already has a handler.
+            TypeError: ``handler`` is not an ``async def`` function.
+        """
+
+        def register(handler: F) -> F:
+            self._node.server_side.on(namespace, event, handler)
+            return handler
+
+        return register
+
+    async def server_side_emit(
+        self,
+        event: str,
+        *args: Any,
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """Send ``event`` with ``args`` (JSON-serialisable) to the server-side
+        handlers of every *other* process of the cluster (Node's
+        ``serverSideEmit``); how many processes took it (have a handler).
+
+        Returns once every process has said whether it took it, or after
+        ``timeout`` seconds; it does not wait for the handlers.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            TypeError: ``args`` cannot be encoded to cross processes.
+        """
+        return await self._node.server_side.emit(namespace, event, args, timeout)
+
+    async def server_side_emit_with_ack(
+        self,
+        event: str,
+        *args: Any,
+        timeout: float,  # noqa: ASYNC109
+        namespace: str = "/",
+    ) -> ServerSideAcks:
+        """Like :meth:`server_side_emit`, and gather what each other process's
+        handler returns (Node's ``serverSideEmitWithAck``), for at most
+        ``timeout`` seconds in all: the answers by node id, and how many
+        processes took the event but did not answer in time.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            TypeError: ``args`` cannot be encoded to cross processes.
+        """
+        return await self._node.server_side.emit_with_ack(namespace, event, args, timeout)
+
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()
         return await self._cm.__aenter__()
@@ -333,6 +400,7 @@ class SocketIOServer:
             options.max_concurrent_handlers,
             options.max_payload,
             self.engine.primitives.event(),
+            self.parser,
         )
         session.upper = conn
         session.task_group.start_soon(conn.connect_deadline, session, options.connect_timeout)

@@ -21,8 +21,9 @@ from .._engineio.http import header
 from .._engineio.session import EngineSession
 from .._errors import Disconnected
 from ..protocol.engineio import Packet as EnginePacket
+from ..protocol.parser import Parser
 from ..protocol.session import CloseReason
-from ..protocol.socketio import Packet, PacketType, encode, encode_ack, encode_event
+from ..protocol.socketio import Packet, PacketType
 from .adapter import Adapter, to_engine
 from .workers import Workers
 
@@ -112,6 +113,11 @@ class SocketNamespace(Protocol):
 
     @property
     def handlers(self) -> dict[str, EventHandler]: ...
+
+    @property
+    def parser(self) -> Parser:
+        """The server's codec: how the socket's packets are encoded."""
+        ...
 
     @property
     def observer(self) -> SocketObserver | None:
@@ -262,7 +268,7 @@ class Socket:
         Waits while the client's outbound buffer is full (backpressure); does
         nothing once the client is gone.
         """
-        parts = encode_event(self.namespace.name, event, args)
+        parts = self.namespace.parser.encode_event(self.namespace.name, event, args)
         observer = self.namespace.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, args, None, parts)
@@ -296,7 +302,7 @@ class Socket:
         sent_at = time.perf_counter()
         try:
             with anyio.fail_after(timeout):
-                parts = encode_event(self.namespace.name, event, args, ack_id)
+                parts = self.namespace.parser.encode_event(self.namespace.name, event, args, ack_id)
                 observer = self.namespace.observer
                 if observer is not None:
                     observer.sent_event(self, event, args, ack_id, parts)
@@ -322,7 +328,7 @@ class Socket:
             LocalProtocolError: JSON cannot carry ``args`` (raised by the call
                 itself, before anything is queued).
         """
-        parts = encode_ack(self.namespace.name, ack_id, args)
+        parts = self.namespace.parser.encode_ack(self.namespace.name, ack_id, args)
         observer = self.namespace.observer
         if observer is not None and not self._closed:
             observer.sent_ack(self, ack_id, args, parts)
@@ -336,10 +342,10 @@ class Socket:
             LocalProtocolError: JSON cannot carry ``data`` (nothing was queued).
         """
         ns = self.namespace
-        parts = encode_event(ns.name, event, (data,))
+        parts = ns.parser.encode_event(ns.name, event, (data,))
         packets = self._event_packets(parts)
         if ack_id is not None:
-            ack_parts = encode_ack(ns.name, ack_id, (data,))
+            ack_parts = ns.parser.encode_ack(ns.name, ack_id, (data,))
             packets = [*packets, *to_engine(ack_parts)]  # not +=: the log holds the event's list
         observer = ns.observer
         if observer is not None and not self._closed:
@@ -385,7 +391,7 @@ class Socket:
         if self._closed:
             return
         packet = Packet(PacketType.DISCONNECT, self.namespace.name)
-        parts = encode(packet, self.protocol)
+        parts = self.namespace.parser.encode(packet, self.protocol)
         observer = self.namespace.observer
         if observer is not None:
             observer.sent(self, packet, parts)

@@ -19,6 +19,8 @@ ones gosf has always sent (the Redis broker's wire format version 1)::
     {"op": "disconnect", "n": "/chat", "sid": "..."}        → {"found": true}
     {"op": "join" | "leave", "n": "/chat", "sid": "...", "room": "red"}
                                                             → {"found": false}
+    {"op": "server-event", "n": "/", "e": "ping", "a": [1], "o": "<node id>",
+     "c": "<call id>" | null, "t": 5.0 | null}              → {"found": true}
 
 A new kind of query is a dataclass for it (its ``ops``, ``answer_type``,
 ``to_json`` and ``from_json``), one for its answer unless an existing one
@@ -41,6 +43,7 @@ __all__ = (
     "QueryAnswer",
     "RoomCounts",
     "RoomsQuery",
+    "ServerSideEvent",
     "SocketCommand",
     "SocketCount",
     "UnknownQuery",
@@ -263,7 +266,55 @@ class SocketCommand(Query[CommandResult]):
         return cls(op, _string(obj, "sid"), room, _string(obj, "n"))  # type: ignore[arg-type]
 
 
-AnyQuery = RoomsQuery | CountQuery | SocketCommand
+@dataclass(frozen=True, slots=True)
+class ServerSideEvent(Query[CommandResult]):
+    """A server-side event (Node's ``serverSideEmit``) for the processes other than ``origin``.
+
+    Each answers whether it has a handler for ``event`` in ``namespace`` (and
+    started it). With a ``call`` id, each handler's return value goes back to
+    ``origin`` as a direct message (``gosf._socketio.serverside``), within
+    ``timeout`` seconds. ``args`` must be JSON-serialisable to cross processes.
+    """
+
+    namespace: str
+    event: str
+    args: tuple[Any, ...]
+    origin: str
+    call: str | None = None
+    timeout: float | None = None
+    ops: ClassVar[tuple[str, ...]] = ("server-event",)
+
+    @property
+    def answer_type(self) -> type[CommandResult]:
+        return CommandResult
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": "server-event",
+            "n": self.namespace,
+            "e": self.event,
+            "a": list(self.args),
+            "o": self.origin,
+            "c": self.call,
+            "t": self.timeout,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        args, call, timeout = obj.get("a"), obj.get("c"), obj.get("t")
+        if not isinstance(args, list):
+            raise ValueError(f"'a' must be a list, not {args!r}")
+        if call is not None and not isinstance(call, str):
+            raise ValueError(f"'c' must be a string or null, not {call!r}")
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0
+        ):
+            raise ValueError(f"'t' must be a positive number or null, not {timeout!r}")
+        origin = _string(obj, "o")
+        return cls(_string(obj, "n"), _string(obj, "e"), tuple(args), origin, call, timeout)
+
+
+AnyQuery = RoomsQuery | CountQuery | SocketCommand | ServerSideEvent
 """Every kind of query this gosf asks and answers."""
 
 AnyAnswer = RoomCounts | SocketCount | CommandResult

@@ -18,6 +18,11 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
 * ``local-count``: wait (at most ``body.timeout`` seconds) until this worker
   alone has ``body.count`` clients (each disconnect looks again); answers
   ``body.count`` as it is then;
+* ``server-side-hello``: ``app.server.server_side_emit("hello", text)``, how many
+  other workers took it as ``body.took``; each of them broadcasts ``announced``
+  with ``heard <text> in <its pid>``;
+* ``server-side-ping``: ``app.server.server_side_emit_with_ack("ping", text)``:
+  ``body.answers`` (each other worker's ``[pid, text]``) and ``body.missing``;
 * ``broker-state``: wait (at most ``body.timeout`` seconds) until this worker's
   Redis broker is subscribed (``body.connected`` true) or not (false); answers
   ``body.connected`` as it is then.
@@ -111,6 +116,29 @@ async def broker_state(client: gosf.Client, request: gosf.Request) -> gosf.Messa
     with anyio.move_on_after(float(body["timeout"])):
         await broker.wait_connected(bool(body["connected"]))
     return gosf.Message.success(body={"connected": broker.connected})
+
+
+@app.server.on_server_side("hello")
+async def on_hello(text: str) -> None:
+    await app.broadcast("", "announced", gosf.Message.success(f"heard {text} in {os.getpid()}"))
+
+
+@app.server.on_server_side("ping")
+async def on_ping(text: str) -> list[object]:
+    return [os.getpid(), text]
+
+
+@app.listen("server-side-hello")
+async def server_side_hello(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    took = await app.server.server_side_emit("hello", request.message.text)
+    return gosf.Message.success(body={"took": took})
+
+
+@app.listen("server-side-ping")
+async def server_side_ping(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    acks = await app.server.server_side_emit_with_ack("ping", request.message.text, timeout=5)
+    answers = list(acks.answers.values())
+    return gosf.Message.success(body={"answers": answers, "missing": acks.missing})
 
 
 class _Left:

@@ -16,20 +16,26 @@ a client has the marker it has everything that worker broadcast before it.
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 import gosf
 from tests import redis_fixtures
 from tests.conftest import Served, start_server, stop_server
-from tests.node import run_scenario
+from tests.node import JS, run_scenario
 from tests.proxy import python_socketio_per_request, round_robin
 from tests.redis_fixtures import RedisServer
 
@@ -43,6 +49,8 @@ TIMEOUT = 10.0
 RECOVERY = 30.0
 """Bound on cross-process delivery resuming once Redis is back (the backoff is capped at 10 s)."""
 EVENTS = ("said", "announced", "told")
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository (where ``python -m tests.apps...`` runs)."""
 
 _names = itertools.count()
 
@@ -432,6 +440,51 @@ async def test_cluster_queries_see_both_workers(cluster: Cluster) -> None:
             count = await peer.call("count")
             assert count["body"]["elapsed"] < 1.0, "a worker did not answer in time"
             assert count["body"]["count"] == 3, count
+    assert cluster.alive()
+
+
+async def test_server_side_events_reach_the_other_worker(cluster: Cluster) -> None:
+    async with (
+        peers(cluster.first.url, "a") as (a,),
+        peers(cluster.second.url, "b") as (b,),
+    ):
+        first, second = await pid(a), await pid(b)
+        assert first != second
+        text = unique("hello")
+        answer = await a.call("server-side-hello", text)
+        assert answer["body"] == {"took": 1}  # the sender does not hear its own event
+        with anyio.fail_after(TIMEOUT):
+            await a.wait_for("announced", f"heard {text} in {second}")
+            await b.wait_for("announced", f"heard {text} in {second}")
+        assert f"heard {text} in {first}" not in a.events["announced"]
+
+        text = unique("ping")
+        answer = await b.call("server-side-ping", text)
+        assert answer["body"] == {"answers": [[int(first), text]], "missing": 0}
+    assert cluster.alive()
+
+
+async def test_an_emitter_script_reaches_clients_of_both_workers(
+    cluster: Cluster, redis_server: RedisServer
+) -> None:
+    """npm clients on both workers; a script with gosf.BlockingEmitter (no server)
+    emits to a room, then to everyone: each client gets what is meant for it, once."""
+    node = shutil.which("node")
+    assert node is not None, "node is required: run ./scripts/test"
+    room = unique("emitted")
+    clients = [node, str(JS / "emitter_clients.cjs"), cluster.first.url, cluster.second.url, room]
+    script = [sys.executable, "-m", "tests.apps.emit_script", redis_server.url, room]
+    with anyio.fail_after(40):
+        async with await anyio.open_process(clients, stderr=subprocess.STDOUT) as process:
+            assert process.stdout is not None
+            output = BufferedByteReceiveStream(process.stdout)
+            assert await output.receive_until(b"\n", 1 << 16) == b"ready"
+            await anyio.run_process(script, cwd=ROOT)
+            seen = json.loads(await output.receive_until(b"\n", 1 << 20))["clients"]
+            assert await process.wait() == 0
+    assert {client["worker"] for client in seen} == {"first", "second"}
+    for client in seen:
+        assert client["news"] == (["room", "all"] if client["joined"] else ["all"]), client
     assert cluster.alive()
 
 
