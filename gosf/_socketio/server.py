@@ -174,10 +174,17 @@ class SocketIOServer:
         to: str | Iterable[str] | None = None,
         namespace: str = "/",
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
-        """Broadcast ``event`` to a namespace or to rooms in it; see :meth:`Namespace.emit`."""
+        """Broadcast ``event`` to a namespace or to rooms in it, but ``skip`` and
+        the members of ``skip_rooms``; see :meth:`Namespace.emit`."""
         ns = self.namespaces.get(namespace)
-        return 0 if ns is None else await ns.emit(event, *args, to=to, skip=skip)
+        if ns is None:
+            return 0
+        return await ns.emit(
+            event, *args, to=to, skip=skip, skip_rooms=skip_rooms, volatile=volatile
+        )
 
     def log_unencodable(
         self, what: str, event: str, sid: str, error: LocalProtocolError, instead: str
