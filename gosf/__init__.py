@@ -61,6 +61,7 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
+from ._socketio.dynamic import ParentNamespace
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
 from ._socketio.server import SocketIOServer
@@ -90,6 +91,7 @@ __all__ = (
     "MicroserviceUnavailable",
     "Namespace",
     "Observer",
+    "ParentNamespace",
     "Plugin",
     "Receive",
     "Request",

@@ -61,6 +61,9 @@ class Namespace:
         """What takes the events that have no handler (see :meth:`on_any`)."""
         self.observer: Observers | None = None
         """The server's observers, ``None`` while it has none (see :meth:`observe`)."""
+        self.emptied: Callable[[Namespace], None] | None = None
+        """Told when its last socket has left (a dynamic namespace's parent:
+        ``gosf._socketio.dynamic``); ``None`` for a namespace that stays."""
 
     def observe(self, observer: Observers | None) -> None:
         """Report to ``observer`` from now on (the server's observers, ``None``
@@ -164,3 +167,5 @@ class Namespace:
                     )
         finally:
             socket.leave_all()
+            if self.emptied is not None and not self.adapter.sockets:
+                self.emptied(self)

@@ -35,6 +35,7 @@ from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
 from .connection import ENGINE_QUERY, Connection, auth_of
+from .dynamic import DEFAULT_MAX_CHILDREN, NamePattern, ParentNamespace
 from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
 from .node import ClusterNode
 from .observer import Observer, Observers
@@ -86,6 +87,8 @@ class SocketIOServer:
         self.namespaces: dict[str, Namespace] = {}
         """The namespaces by name (``"/"`` always)."""
         self._node = ClusterNode(self.broker, self.namespaces)
+        self.parents: list[ParentNamespace] = []
+        """The dynamic namespaces' parents, asked in order (:meth:`dynamic_namespace`)."""
         self.namespace("/")
         self.engine = EngineServer(options, self, node_id=self.broker.node_id)
         """The Engine.IO server under it (sessions, transports, heartbeats)."""
@@ -102,6 +105,36 @@ class SocketIOServer:
             ns = self.namespaces[name] = Namespace(name, self.broker.publish)
             ns.observe(self._observer)
         return ns
+
+    def dynamic_namespace(
+        self,
+        pattern: NamePattern,
+        *,
+        max_children: int = DEFAULT_MAX_CHILDREN,
+        cleanup_empty: bool = True,
+    ) -> ParentNamespace:
+        """Accept every namespace whose name matches ``pattern`` (a template
+        such as ``"/tenant-{id}"``, a regular expression, or a predicate on
+        names), with the handlers registered on the parent returned (Node's
+        ``io.of(regex)``; ``gosf._socketio.dynamic`` has the rules).
+
+        >>> tenants = server.dynamic_namespace("/tenant-{id}")
+        >>> tenants.on("hello", hello)   # socket.namespace.name: "/tenant-7"
+
+        Raises:
+            ValueError: a template that does not start with ``/``, or
+                ``max_children`` below one.
+            TypeError: ``pattern`` is not a template, an expression or a predicate.
+        """
+        parent = ParentNamespace(
+            pattern,
+            self.namespaces,
+            self.broker.publish,
+            max_children=max_children,
+            cleanup_empty=cleanup_empty,
+        )
+        self.parents.append(parent)
+        return parent
 
     def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
         """Decorator: register an ``async def handler(socket, *args)`` for ``event``.
@@ -181,7 +214,11 @@ class SocketIOServer:
         the members of ``skip_rooms``; see :meth:`Namespace.emit`."""
         ns = self.namespaces.get(namespace)
         if ns is None:
-            return 0
+            if not any(parent.accepts(namespace) for parent in self.parents):
+                return 0
+            # A dynamic namespace with no socket here may have some in the
+            # other processes: a namespace of the moment publishes to them.
+            ns = Namespace(namespace, self.broker.publish)
         return await ns.emit(
             event, *args, to=to, skip=skip, skip_rooms=skip_rooms, volatile=volatile
         )
@@ -358,9 +395,11 @@ class SocketIOServer:
                 socket._on_ack(packet.id, packet.data)
         elif kind is PacketType.CONNECT:
             name = packet.namespace
-            await conn.connect(
-                session, self.namespaces.get(name), name, auth_of(packet), self._observer
-            )
+            ns = self.namespaces.get(name)
+            if ns is None and self.parents:
+                await self._connect_dynamic(session, conn, name, auth_of(packet))
+                return
+            await conn.connect(session, ns, name, auth_of(packet), self._observer)
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
@@ -368,6 +407,21 @@ class SocketIOServer:
                 self._slots.drop_queued(conn, socket)
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
+
+    async def _connect_dynamic(
+        self, session: EngineSession[Connection], conn: Connection, name: str, auth: Any
+    ) -> None:
+        """A CONNECT to a name that is no namespace (yet): the first parent that
+        accepts it makes the child (``gosf._socketio.dynamic``)."""
+        for parent in self.parents:
+            child = parent.child(name, self._observer)
+            if child is not None:
+                try:
+                    await conn.connect(session, child, name, auth, self._observer)
+                finally:
+                    parent.connected(child)
+                return
+        await conn.connect(session, None, name, auth, self._observer)  # refused
 
     async def on_close(self, session: EngineSession[Connection], reason: CloseReason) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):
