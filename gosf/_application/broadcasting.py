@@ -38,7 +38,7 @@ class Broadcasting:
         clients = self.clients
         return [
             client
-            for socket in self.server.namespace("/").members(room or None)
+            for socket in self.server.namespace(self.config.namespace).members(room or None)
             if (client := clients.get(socket.sid)) is not None
         ]
 
@@ -158,6 +158,7 @@ class Broadcasting:
             endpoint,
             self.to_wire(message),
             to=room or None,
+            namespace=self.config.namespace,
             skip=None if sender is None else sender.socket,
             skip_rooms=skip_rooms,
         )
