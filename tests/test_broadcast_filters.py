@@ -26,10 +26,10 @@ def filtering_server() -> gosf.SocketIOServer:
         # Nothing awaits between the first two: the first is still queued
         # when the second is emitted, so the volatile one finds the buffer
         # not empty (Node: the transport not writable) and is dropped.
-        sent = [await server.emit("note", "queued")]
-        sent.append(await server.emit("note", "volatile behind it", volatile=True))
+        sent = [await server.emit("note", "queued", to=socket.sid)]
+        sent.append(await server.emit("note", "volatile behind it", to=socket.sid, volatile=True))
         await socket.flush()
-        sent.append(await server.emit("note", "volatile alone", volatile=True))
+        sent.append(await server.emit("note", "volatile alone", to=socket.sid, volatile=True))
         await socket.emit("note", "volatile to one, behind it", volatile=True)
         await socket.flush()
         await socket.emit("note", "volatile to one, alone", volatile=True)
