@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 import gosf
+from gosf.brokers import MemoryBus
 from gosf.testing import asgi_connector
 
 pytestmark = pytest.mark.anyio
@@ -145,3 +146,28 @@ async def test_a_regex_or_a_predicate_are_patterns_too(anyio_backend: str) -> No
 def test_a_template_starts_with_a_slash() -> None:
     with pytest.raises(ValueError):
         gosf.SocketIOServer().dynamic_namespace("tenant-{id}")
+
+
+async def test_an_emit_to_a_child_name_reaches_the_processes_that_have_it(
+    anyio_backend: str,
+) -> None:
+    bus = MemoryBus()
+    here, there = gosf.SocketIOServer(broker=bus.broker()), gosf.SocketIOServer(broker=bus.broker())
+    for server in (here, there):
+        server.dynamic_namespace("/tenant-{id}")
+    heard: list[str] = []
+    arrived = anyio.Event()
+
+    def hear(text: str) -> None:
+        heard.append(text)
+        arrived.set()
+
+    with anyio.fail_after(10):
+        async with here, there, client(there, "/tenant-1") as sio:
+            sio.on("news", hear, namespace="/tenant-1")
+            # No child "/tenant-1" here: the emit is still published.
+            assert "/tenant-1" not in here.namespaces
+            assert await here.emit("news", "hi", namespace="/tenant-1") == 0
+            await arrived.wait()
+            assert heard == ["hi"]
+            assert await here.emit("news", "lost", namespace="/elsewhere") == 0
