@@ -240,6 +240,19 @@ async def test_skip_rooms_leave_their_members_out_on_both_workers(cluster: Clust
     assert cluster.alive()
 
 
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the test only runs node
+async def test_npm_clients_skip_rooms_on_both_workers(cluster: Cluster) -> None:
+    """Node's ``to(room).except(muted)``, from each worker, seen by npm socket.io-client v4."""
+    room, muted = unique("room"), unique("muted")
+    scenario = partial(
+        run_scenario, "cluster_except.cjs", cluster.first.url, cluster.second.url, room, muted
+    )
+    seen = await anyio.to_thread.run_sync(scenario)
+    assert seen["a"] == seen["b"] == ["end 1", "end 2", "from 1", "from 2"]
+    assert seen["aMuted"] == seen["bMuted"] == ["end 1", "end 2"]
+    assert cluster.alive()
+
+
 @pytest.mark.parametrize(
     ("anyio_backend", "kind"),
     [("asyncio", "hypercorn-asyncio"), ("trio", "hypercorn-trio")],
