@@ -90,7 +90,9 @@ class ParentNamespace:
         max_children: int = DEFAULT_MAX_CHILDREN,
         cleanup_empty: bool = True,
     ) -> None:
-        """
+        """A parent accepting the names ``pattern`` says, with no handlers yet;
+        its children live in ``registry`` (the server's namespaces) too.
+
         Raises:
             ValueError: a template that does not start with ``/``, or
                 ``max_children`` below one.
