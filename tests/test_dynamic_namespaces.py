@@ -171,3 +171,23 @@ async def test_an_emit_to_a_child_name_reaches_the_processes_that_have_it(
             await arrived.wait()
             assert heard == ["hi"]
             assert await here.emit("news", "lost", namespace="/elsewhere") == 0
+
+
+async def test_one_client_cannot_take_every_child(anyio_backend: str) -> None:
+    server, tenants = tenant_server(max_children_per_client=2)
+    sio = gosf.SocketIOClient()
+    with anyio.fail_after(10):
+        async with server:
+            with pytest.raises(gosf.ConnectionRefused) as refused:
+                async with sio.connect(
+                    "http://testserver",
+                    path="/socket.io",
+                    namespaces=["/tenant-1", "/tenant-2", "/tenant-3"],
+                    connector=asgi_connector(server),
+                ):
+                    pass
+            assert refused.value.message == "Invalid namespace"
+            assert "/tenant-3" not in tenants.children
+            # Another client still gets a child of its own.
+            async with client(server, "/tenant-4") as other:
+                assert await other.call("where", namespace="/tenant-4", timeout=5) == "/tenant-4"

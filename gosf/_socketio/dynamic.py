@@ -21,7 +21,9 @@ The rules:
   ``cleanupEmptyChildNamespaces``; gosf turns that on by default, since a
   hostile client could otherwise fill the server with empty namespaces).
   ``max_children`` bounds the children alive at once; past it a new name is
-  refused as an unknown one.
+  refused as an unknown one. So that one client cannot take them all,
+  ``max_children_per_client`` bounds the children one client (one Engine.IO
+  session) is connected to at once; past it, it is refused the same way.
 * A broadcast to the parent (:meth:`ParentNamespace.emit`) is a broadcast to
   each child this process has, each carried to the other processes under
   the child's name, as Node's parent namespace does: a child with no socket
@@ -41,7 +43,12 @@ from .namespace import ConnectHandler, DisconnectHandler, Namespace
 from .observer import Observers
 from .socket import Dispatcher, EventHandler, Socket
 
-__all__ = ("DEFAULT_MAX_CHILDREN", "NamePattern", "ParentNamespace")
+__all__ = (
+    "DEFAULT_MAX_CHILDREN",
+    "DEFAULT_MAX_CHILDREN_PER_CLIENT",
+    "NamePattern",
+    "ParentNamespace",
+)
 
 NamePattern = str | re.Pattern[str] | Callable[[str], bool]
 """What names a parent accepts: a template such as ``"/tenant-{id}"`` (each
@@ -50,6 +57,9 @@ expression the whole name must match, or a predicate."""
 
 DEFAULT_MAX_CHILDREN = 10_000
 """Children of one parent alive at once, by default."""
+
+DEFAULT_MAX_CHILDREN_PER_CLIENT = 64
+"""Children of one parent one client may be connected to at once, by default."""
 
 _PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 
@@ -88,6 +98,7 @@ class ParentNamespace:
         publish: Publish | None = None,
         *,
         max_children: int = DEFAULT_MAX_CHILDREN,
+        max_children_per_client: int = DEFAULT_MAX_CHILDREN_PER_CLIENT,
         cleanup_empty: bool = True,
     ) -> None:
         """A parent accepting the names ``pattern`` says, with no handlers yet;
@@ -95,16 +106,18 @@ class ParentNamespace:
 
         Raises:
             ValueError: a template that does not start with ``/``, or
-                ``max_children`` below one.
+                ``max_children`` or ``max_children_per_client`` below one.
             TypeError: ``pattern`` is not a template, an expression or a predicate.
         """
-        if max_children < 1:
-            raise ValueError("max_children must be at least 1")
+        if max_children < 1 or max_children_per_client < 1:
+            raise ValueError("max_children and max_children_per_client must be at least 1")
         self.pattern = pattern
         """The names it accepts (see :data:`NamePattern`)."""
         self.accepts = _matcher(pattern)
         self.max_children = max_children
         """Children alive at once; past it a new name is refused."""
+        self.max_children_per_client = max_children_per_client
+        """Children one client may be connected to at once; past it, it is refused."""
         self.cleanup_empty = cleanup_empty
         """Whether a child is forgotten once empty (see the module: keep it on
         unless the names are few and trusted)."""
@@ -169,9 +182,15 @@ class ParentNamespace:
 
     # -- children -----------------------------------------------------------------
 
-    def child(self, name: str, observer: Observers | None) -> Namespace | None:
+    def child(
+        self, name: str, joined: Iterable[str], observer: Observers | None
+    ) -> Namespace | None:
         """The child ``name``, made now if the name is accepted and there is room,
-        for a CONNECT under way until :meth:`connected`; ``None``: refused."""
+        for a CONNECT under way until :meth:`connected`; ``None``: refused.
+        ``joined``: the namespaces the client is connected to already."""
+        held = sum(1 for joined_name in joined if joined_name in self.children)
+        if held >= self.max_children_per_client:
+            return None
         child = self.children.get(name)
         if child is None:
             if len(self.children) >= self.max_children or not self.accepts(name):

@@ -35,7 +35,12 @@ from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
 from .connection import ENGINE_QUERY, Connection, auth_of
-from .dynamic import DEFAULT_MAX_CHILDREN, NamePattern, ParentNamespace
+from .dynamic import (
+    DEFAULT_MAX_CHILDREN,
+    DEFAULT_MAX_CHILDREN_PER_CLIENT,
+    NamePattern,
+    ParentNamespace,
+)
 from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
 from .node import ClusterNode
 from .observer import Observer, Observers
@@ -111,6 +116,7 @@ class SocketIOServer:
         pattern: NamePattern,
         *,
         max_children: int = DEFAULT_MAX_CHILDREN,
+        max_children_per_client: int = DEFAULT_MAX_CHILDREN_PER_CLIENT,
         cleanup_empty: bool = True,
     ) -> ParentNamespace:
         """Accept every namespace whose name matches ``pattern`` (a template
@@ -123,7 +129,7 @@ class SocketIOServer:
 
         Raises:
             ValueError: a template that does not start with ``/``, or
-                ``max_children`` below one.
+                ``max_children`` or ``max_children_per_client`` below one.
             TypeError: ``pattern`` is not a template, an expression or a predicate.
         """
         parent = ParentNamespace(
@@ -131,6 +137,7 @@ class SocketIOServer:
             self.namespaces,
             self.broker.publish,
             max_children=max_children,
+            max_children_per_client=max_children_per_client,
             cleanup_empty=cleanup_empty,
         )
         self.parents.append(parent)
@@ -414,7 +421,7 @@ class SocketIOServer:
         """A CONNECT to a name that is no namespace (yet): the first parent that
         accepts it makes the child (``gosf._socketio.dynamic``)."""
         for parent in self.parents:
-            child = parent.child(name, self._observer)
+            child = parent.child(name, conn.sockets, self._observer)
             if child is not None:
                 try:
                     await conn.connect(session, child, name, auth, self._observer)
