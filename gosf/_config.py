@@ -266,6 +266,10 @@ class Config(BaseModel):
     """Where broadcasts meet the other processes of a cluster: ``None`` (this
     process only) or ``redis://host:port/db``."""
 
+    namespace: str = Field(default="/", pattern=r"^/")
+    """The Socket.IO namespace the app listens in (GOSF's is ``"/"``); clients
+    connect to it (``io("http://host:9999/api")``)."""
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | Config | None = None, **more: Any) -> Config:
         """Build a config from GOSF-style keys (``{"port": 9999, "ssl-key": ...}``).

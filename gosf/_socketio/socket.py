@@ -135,6 +135,8 @@ class SocketNamespace(Protocol):
         *args: Any,
         to: str | Iterable[str] | None = None,
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
         """Broadcast to the namespace or to rooms in it (see :meth:`gosf.Namespace.emit`)."""
         ...
@@ -255,12 +257,19 @@ class Socket:
 
     # -- talking to the client ------------------------------------------------------
 
-    async def emit(self, event: str, *args: Any) -> None:
+    async def emit(self, event: str, *args: Any, volatile: bool = False) -> None:
         """Send an event to this client.
 
         Waits while the client's outbound buffer is full (backpressure); does
-        nothing once the client is gone.
+        nothing once the client is gone. ``volatile``: sent only if the client
+        can take it at once (see :attr:`gosf.protocol.session.Session.writable`),
+        else dropped, never waited for, and counted
+        (:attr:`gosf._socketio.adapter.Adapter.volatile_dropped`).
         """
+        if volatile and not (self.connected and self.session.writable):
+            if not self._closed:
+                self.namespace.adapter.volatile_dropped += 1
+            return
         parts = self.namespace.parser.encode_event(self.namespace.name, event, args)
         observer = self.namespace.observer
         if observer is not None and not self._closed:
