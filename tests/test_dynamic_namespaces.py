@@ -191,3 +191,35 @@ async def test_one_client_cannot_take_every_child(anyio_backend: str) -> None:
             # Another client still gets a child of its own.
             async with client(server, "/tenant-4") as other:
                 assert await other.call("where", namespace="/tenant-4", timeout=5) == "/tenant-4"
+
+
+async def test_children_speak_the_servers_parser() -> None:
+    """A child made on CONNECT encodes with the parser its server was made with
+    (a JSON child on a msgpack server would send text the client cannot read)."""
+    server = gosf.SocketIOServer(parser="msgpack")
+    tenants = server.dynamic_namespace("/tenant-{id}")
+
+    async def echo(socket: gosf.Socket, data: bytes) -> bytes:
+        await socket.emit("echoed", data)
+        return data
+
+    tenants.on("echo", echo)
+    sio = gosf.SocketIOClient(parser="msgpack")
+    echoed: list[bytes] = []
+    got = anyio.Event()
+
+    @sio.on("echoed", namespace="/tenant-7")
+    async def on_echoed(data: bytes) -> None:
+        echoed.append(data)
+        got.set()
+
+    with anyio.fail_after(5):
+        async with (
+            server,
+            sio.connect(
+                "http://testserver", namespaces="/tenant-7", connector=asgi_connector(server)
+            ),
+        ):
+            assert await sio.call("echo", b"\x00\xff", namespace="/tenant-7") == b"\x00\xff"
+            await got.wait()
+    assert echoed == [b"\x00\xff"]
