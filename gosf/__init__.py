@@ -61,6 +61,7 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
+from ._socketio.dynamic import ParentNamespace
 from ._socketio.emitter import BlockingEmitter, Emitter
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
@@ -94,6 +95,7 @@ __all__ = (
     "MicroserviceUnavailable",
     "Namespace",
     "Observer",
+    "ParentNamespace",
     "Plugin",
     "Receive",
     "Request",

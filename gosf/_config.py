@@ -302,6 +302,10 @@ class Config(BaseModel):
     """Connection state recovery (``{"max_disconnection_duration": 120}``);
     ``None`` (the default): off. See :class:`gosf.Recovery`."""
 
+    namespace: str = Field(default="/", pattern=r"^/")
+    """The Socket.IO namespace the app listens in (GOSF's is ``"/"``); clients
+    connect to it (``io("http://host:9999/api")``)."""
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | Config | None = None, **more: Any) -> Config:
         """Build a config from GOSF-style keys (``{"port": 9999, "ssl-key": ...}``).

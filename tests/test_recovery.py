@@ -106,6 +106,15 @@ async def test_replay_is_what_the_rooms_got_after_the_offset_in_order() -> None:
     assert numbers(await log.replay(session, None)) == [1, 3, 4, 6]
 
 
+async def test_replay_leaves_out_what_left_the_session_s_rooms_out() -> None:
+    log = store()
+    since = log.position()
+    log.record(encode_event("/", "news", (1,)), None, None, ("muted",))
+    record(log, 2)
+    assert numbers(await log.replay(parked({"muted"}, since), None)) == [2]
+    assert numbers(await log.replay(parked({"other"}, since), None)) == [1, 2]
+
+
 async def test_an_offset_from_before_the_connection_replays_from_the_connection() -> None:
     # The client keeps its last offset: one it got before an earlier recovery
     # was replayed then, and must not be again.
@@ -162,6 +171,7 @@ async def test_parked_sessions_expire_and_are_taken_once() -> None:
 @dataclass(eq=False)
 class Outlet:
     got: list[list[EnginePacket]] = field(default_factory=list)
+    writable: bool = True
 
     def send_nowait(self, packets: list[EnginePacket]) -> bool:
         self.got.append(packets)
@@ -511,3 +521,61 @@ async def test_recovery_with_the_msgpack_parser() -> None:
             assert client.recovered() and client.sid() == sid
             await arrived.until(lambda: len(got) == 2)
     assert got == [(1,), (2,)]  # offsets taken off
+
+
+async def test_volatile_events_carry_no_offset_and_are_not_replayed() -> None:
+    server = gosf.SocketIOServer(recovery=gosf.Recovery())
+
+    @server.on("volatile")
+    async def volatile(socket: gosf.Socket, n: int) -> None:
+        await server.emit("news", n, volatile=True)
+        await socket.emit("told", n, volatile=True)
+
+    @server.on("shout")
+    async def shout(socket: gosf.Socket, n: int) -> None:
+        await server.emit("news", n)
+
+    async with server.running():
+        test = TestServer(server)
+        client = WireClient(test)
+        store = server.namespace("/").adapter.recovery
+        assert isinstance(store, MemoryStore)
+        async with client.connect():
+            await client.call("volatile", 1)
+            assert await client.next_event("news") == [1]  # no offset
+            assert client.events("told") in ([], [[1]])  # volatile: if it could go at once
+            assert store.statistics()["packets"] == 0  # neither was logged
+            await client.drop()
+        async with WireClient(test).connect() as other:
+            await other.call("volatile", 2)  # dropped for the absent client: not owed
+            await other.call("shout", 3)
+        async with client.connect():
+            assert client.sio.recovered()
+            assert (await client.next_event("news"))[0] == 3
+            await client.call("shout", 4)
+            assert (await client.next_event("news"))[0] == 4
+
+
+async def test_skip_rooms_hold_for_the_replay_too() -> None:
+    server = gosf.SocketIOServer(recovery=gosf.Recovery())
+
+    @server.on("join")
+    async def join(socket: gosf.Socket, room: str) -> None:
+        socket.join(room)
+
+    @server.on("shout")
+    async def shout(socket: gosf.Socket, n: int) -> None:
+        await server.emit("news", n, skip_rooms="muted")
+
+    async with server.running():
+        test = TestServer(server)
+        client = WireClient(test)
+        async with client.connect():
+            await client.call("join", "muted")
+            await client.drop()
+        async with WireClient(test).connect() as other:
+            await other.call("shout", 1)
+        async with client.connect():
+            assert client.sio.recovered()
+            await client.call("join", "muted")  # a round trip: the replay is in
+            assert client.events("news") == []

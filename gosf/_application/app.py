@@ -165,10 +165,11 @@ class App(Broadcasting):
             other_app=self._other_app,
             broker=self._broker or brokers.from_url(self.config.broker),
         )
-        server.on_any(self._dispatch)
-        server.on_connect(self._connected)
-        server.on_disconnect(self._disconnected)
-        server.on_recover(self._recovered)
+        namespace = self.config.namespace
+        server.on_any(self._dispatch, namespace=namespace)
+        server.on_connect(self._connected, namespace=namespace)
+        server.on_disconnect(self._disconnected, namespace=namespace)
+        server.on_recover(self._recovered, namespace=namespace)
         return server
 
     def configure(self, config: Mapping[str, Any] | Config | None = None, **options: Any) -> None:

@@ -7,6 +7,7 @@ app (a :class:`ClientHost`: ``to_wire`` and ``broadcast``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .._config import Config
@@ -37,7 +38,7 @@ class Broadcasting:
         clients = self.clients
         return [
             client
-            for socket in self.server.namespace("/").members(room or None)
+            for socket in self.server.namespace(self.config.namespace).members(room or None)
             if (client := clients.get(socket.sid)) is not None
         ]
 
@@ -126,9 +127,18 @@ class Broadcasting:
     # -- broadcasts ---------------------------------------------------------------
 
     async def broadcast(
-        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+        self,
+        room: str,
+        endpoint: str,
+        message: Message,
+        *,
+        sender: Client | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
     ) -> None:
         """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``: everyone).
+
+        Clients in any of the rooms ``skip_rooms`` are left out, in every
+        process of the cluster (Node's ``except``).
 
         Runs the ``on_before_broadcast``/``on_after_broadcast`` hooks with
         ``(endpoint, room, message)``. With a ``sender`` (what
@@ -148,7 +158,9 @@ class Broadcasting:
             endpoint,
             self.to_wire(message),
             to=room or None,
+            namespace=self.config.namespace,
             skip=None if sender is None else sender.socket,
+            skip_rooms=skip_rooms,
         )
         if sender is None:
             await hooks.run("on_after_broadcast", endpoint, room, message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,9 +28,16 @@ class ClientHost(Protocol):
         ...
 
     async def broadcast(
-        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+        self,
+        room: str,
+        endpoint: str,
+        message: Message,
+        *,
+        sender: Client | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
     ) -> None:
-        """Send ``message`` to every client in ``room``; ``sender`` is left out."""
+        """Send ``message`` to every client in ``room``; ``sender`` and the
+        clients in ``skip_rooms`` are left out."""
         ...
 
 
@@ -138,12 +145,20 @@ class Client:
         """Send ``message`` to this client as an ``endpoint`` event."""
         await self._socket.emit(endpoint, self._app.to_wire(message, self))
 
-    async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
-        """Send to every client in ``room`` but this one (``""``: every client but this one).
+    async def broadcast(
+        self,
+        room: str,
+        endpoint: str,
+        message: Message,
+        *,
+        skip_rooms: str | Iterable[str] | None = None,
+    ) -> None:
+        """Send to every client in ``room`` but this one (``""``: every client but this one)
+        and those in any of the rooms ``skip_rooms``.
 
         Runs the ``on_before_client_broadcast`` and ``on_after_client_broadcast`` hooks.
         """
-        await self._app.broadcast(room, endpoint, message, sender=self)
+        await self._app.broadcast(room, endpoint, message, sender=self, skip_rooms=skip_rooms)
 
     def disconnect(self) -> None:
         """Disconnect this client (its in-flight requests are cancelled)."""

@@ -150,10 +150,15 @@ class SessionStore(Protocol):
     def options(self) -> Recovery: ...
 
     def record(
-        self, parts: list[str | bytes], rooms: tuple[str, ...] | None, skip: str | None
+        self,
+        parts: list[str | bytes],
+        rooms: tuple[str, ...] | None,
+        skip: str | None,
+        skip_rooms: tuple[str, ...] = (),
     ) -> list[EnginePacket]:
-        """Log an encoded event sent to ``rooms`` (all: ``None``) but ``skip``;
-        returns it with its offset, ready to queue."""
+        """Log an encoded event sent to ``rooms`` (all: ``None``) but ``skip``
+        and the members of ``skip_rooms``; returns it with its offset, ready
+        to queue."""
         ...
 
     def position(self) -> str:
@@ -188,6 +193,7 @@ class _Entry:
     at: float
     rooms: tuple[str, ...] | None
     skip: str | None
+    skip_rooms: tuple[str, ...]
     packets: list[EnginePacket]
     size: int
 
@@ -230,7 +236,11 @@ class MemoryStore:
     # -- the log ------------------------------------------------------------------------
 
     def record(
-        self, parts: list[str | bytes], rooms: tuple[str, ...] | None, skip: str | None
+        self,
+        parts: list[str | bytes],
+        rooms: tuple[str, ...] | None,
+        skip: str | None,
+        skip_rooms: tuple[str, ...] = (),
     ) -> list[EnginePacket]:
         seq = self._next
         self._next = seq + 1
@@ -243,7 +253,7 @@ class MemoryStore:
             size = sum(map(len, parts))
         now = self._clock()
         log = self._log
-        log.append(_Entry(seq, now, rooms, skip, packets, size))
+        log.append(_Entry(seq, now, rooms, skip, skip_rooms, packets, size))
         self._bytes += size
         if (
             len(log) > self._max_packets
@@ -325,7 +335,7 @@ class MemoryStore:
 
 def _reaches(entry: _Entry, rooms: frozenset[str], sid: str) -> bool:
     """Whether a socket in ``rooms`` got ``entry`` (the adapter's delivery rule)."""
-    if entry.skip == sid:
+    if entry.skip == sid or any(room in rooms for room in entry.skip_rooms):
         return False
     return entry.rooms is None or any(room in rooms for room in entry.rooms)
 

@@ -36,6 +36,12 @@ from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
 from .connection import ENGINE_QUERY, Connection, auth_of
+from .dynamic import (
+    DEFAULT_MAX_CHILDREN,
+    DEFAULT_MAX_CHILDREN_PER_CLIENT,
+    NamePattern,
+    ParentNamespace,
+)
 from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace, RecoverHandler
 from .node import ClusterNode
 from .observer import Observer, Observers
@@ -104,6 +110,8 @@ class SocketIOServer:
         self.namespaces: dict[str, Namespace] = {}
         """The namespaces by name (``"/"`` always)."""
         self._node = ClusterNode(self.broker, self.namespaces)
+        self.parents: list[ParentNamespace] = []
+        """The dynamic namespaces' parents, asked in order (:meth:`dynamic_namespace`)."""
         self.namespace("/")
         self.engine = EngineServer(options, self, node_id=self.broker.node_id)
         """The Engine.IO server under it (sessions, transports, heartbeats)."""
@@ -119,9 +127,41 @@ class SocketIOServer:
         if ns is None:
             ns = self.namespaces[name] = Namespace(name, self.broker.publish, self.parser)
             ns.observe(self._observer)
-            if self.options.recovery is not None:
-                ns.adapter.recovery = MemoryStore(self.options.recovery, self.parser)
+            self._recovering(ns)
         return ns
+
+    def dynamic_namespace(
+        self,
+        pattern: NamePattern,
+        *,
+        max_children: int = DEFAULT_MAX_CHILDREN,
+        max_children_per_client: int = DEFAULT_MAX_CHILDREN_PER_CLIENT,
+        cleanup_empty: bool = True,
+    ) -> ParentNamespace:
+        """Accept every namespace whose name matches ``pattern`` (a template
+        such as ``"/tenant-{id}"``, a regular expression, or a predicate on
+        names), with the handlers registered on the parent returned (Node's
+        ``io.of(regex)``; ``gosf._socketio.dynamic`` has the rules).
+
+        >>> tenants = server.dynamic_namespace("/tenant-{id}")
+        >>> tenants.on("hello", hello)   # socket.namespace.name: "/tenant-7"
+
+        Raises:
+            ValueError: a template that does not start with ``/``, or
+                ``max_children`` or ``max_children_per_client`` below one.
+            TypeError: ``pattern`` is not a template, an expression or a predicate.
+        """
+        parent = ParentNamespace(
+            pattern,
+            self.namespaces,
+            self.broker.publish,
+            self.parser,
+            max_children=max_children,
+            max_children_per_client=max_children_per_client,
+            cleanup_empty=cleanup_empty,
+        )
+        self.parents.append(parent)
+        return parent
 
     def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
         """Decorator: register an ``async def handler(socket, *args)`` for ``event``.
@@ -201,10 +241,21 @@ class SocketIOServer:
         to: str | Iterable[str] | None = None,
         namespace: str = "/",
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
-        """Broadcast ``event`` to a namespace or to rooms in it; see :meth:`Namespace.emit`."""
+        """Broadcast ``event`` to a namespace or to rooms in it, but ``skip`` and
+        the members of ``skip_rooms``; see :meth:`Namespace.emit`."""
         ns = self.namespaces.get(namespace)
-        return 0 if ns is None else await ns.emit(event, *args, to=to, skip=skip)
+        if ns is None:
+            if not any(parent.accepts(namespace) for parent in self.parents):
+                return 0
+            # A dynamic namespace with no socket here may have some in the
+            # other processes: a namespace of the moment publishes to them.
+            ns = Namespace(namespace, self.broker.publish, self.parser)
+        return await ns.emit(
+            event, *args, to=to, skip=skip, skip_rooms=skip_rooms, volatile=volatile
+        )
 
     def log_unencodable(
         self, what: str, event: str, sid: str, error: LocalProtocolError, instead: str
@@ -269,6 +320,12 @@ class SocketIOServer:
                 node.forward = node.server_side.tasks = None
                 self.engine.forwarder = None
                 tg.cancel_scope.cancel()
+
+    def _recovering(self, ns: Namespace) -> None:
+        """Give ``ns`` its recovery store, with recovery on (once: a dynamic
+        child keeps its own while it lives)."""
+        if self.options.recovery is not None and ns.adapter.recovery is None:
+            ns.adapter.recovery = MemoryStore(self.options.recovery, self.parser)
 
     def _recovery_stores(self) -> list[SessionStore]:
         return [ns.adapter.recovery for ns in self.namespaces.values() if ns.adapter.recovery]
@@ -443,9 +500,11 @@ class SocketIOServer:
                 socket._on_ack(packet.id, packet.data)
         elif kind is PacketType.CONNECT:
             name = packet.namespace
-            await conn.connect(
-                session, self.namespaces.get(name), name, auth_of(packet), self._observer
-            )
+            ns = self.namespaces.get(name)
+            if ns is None and self.parents:
+                await self._connect_dynamic(session, conn, name, auth_of(packet))
+                return
+            await conn.connect(session, ns, name, auth_of(packet), self._observer)
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
@@ -453,6 +512,22 @@ class SocketIOServer:
                 self._slots.drop_queued(conn, socket)
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
+
+    async def _connect_dynamic(
+        self, session: EngineSession[Connection], conn: Connection, name: str, auth: Any
+    ) -> None:
+        """A CONNECT to a name that is no namespace (yet): the first parent that
+        accepts it makes the child (``gosf._socketio.dynamic``)."""
+        for parent in self.parents:
+            child = parent.child(name, conn.sockets, self._observer)
+            if child is not None:
+                self._recovering(child)
+                try:
+                    await conn.connect(session, child, name, auth, self._observer)
+                finally:
+                    parent.connected(child)
+                return
+        await conn.connect(session, None, name, auth, self._observer)  # refused
 
     async def on_close(self, session: EngineSession[Connection], reason: CloseReason) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):

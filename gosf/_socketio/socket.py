@@ -135,6 +135,8 @@ class SocketNamespace(Protocol):
         *args: Any,
         to: str | Iterable[str] | None = None,
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
         """Broadcast to the namespace or to rooms in it (see :meth:`gosf.Namespace.emit`)."""
         ...
@@ -262,21 +264,28 @@ class Socket:
 
     # -- talking to the client ------------------------------------------------------
 
-    async def emit(self, event: str, *args: Any) -> None:
+    async def emit(self, event: str, *args: Any, volatile: bool = False) -> None:
         """Send an event to this client.
 
         Waits while the client's outbound buffer is full (backpressure); does
-        nothing once the client is gone.
+        nothing once the client is gone. ``volatile``: sent only if the client
+        can take it at once (see :attr:`gosf.protocol.session.Session.writable`),
+        else dropped, never waited for, and counted
+        (:attr:`gosf._socketio.adapter.Adapter.volatile_dropped`).
         """
+        if volatile and not (self.connected and self.session.writable):
+            if not self._closed:
+                self.namespace.adapter.volatile_dropped += 1
+            return
         parts = self.namespace.parser.encode_event(self.namespace.name, event, args)
         observer = self.namespace.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, args, None, parts)
-        await self._send(self._event_packets(parts))
+        await self._send(to_engine(parts) if volatile else self._event_packets(parts))
 
     def _event_packets(self, parts: list[str | bytes]) -> list[EnginePacket]:
-        """An event without ack for this client: logged for recovery, with its
-        offset, when the client has a recovery session."""
+        """An event without ack (and not volatile) for this client: logged for
+        recovery, with its offset, when the client has a recovery session."""
         store = self.namespace.adapter.recovery
         if store is None or self.pid is None:
             return to_engine(parts)
