@@ -3,10 +3,10 @@ after an unexpected disconnect (socket.io's ``connectionStateRecovery``).
 
 How it works (socket.io-adapter's ``SessionAwareAdapter`` is the model):
 
-* With recovery on, every event sent without an ack gets an **offset** as its
-  last argument. The namespace's adapter records it in the store's log,
-  encoded once with its offset, beside the rooms it went to and the sid it
-  skipped; a socket.io 4.6+ client remembers the last offset it received.
+* With recovery on, every event sent without an ack, and not volatile, gets
+  an **offset** as its last argument. The namespace's adapter records it in
+  the store's log, encoded once with its offset, beside the rooms it went to
+  and the sid and rooms it left out; a socket.io 4.6+ client remembers the last offset it received.
 * A Socket.IO 5 socket gets a private session id, the ``pid``, sent with its
   CONNECT reply (``{"sid", "pid"}``). When its session ends unexpectedly
   (:data:`RECOVERABLE`: the transport went away, the heartbeat failed, the
