@@ -48,7 +48,7 @@ from ._application.message import (
 from ._application.microservice import Microservice
 from ._client.client import SocketIOClient
 from ._client.engineio import ClientDisconnectReason
-from ._config import Config, ServerOptions
+from ._config import Config, Recovery, ServerOptions
 from ._engineio.session import CloseReason
 from ._errors import (
     ConnectionRefused,
@@ -100,6 +100,7 @@ __all__ = (
     "Receive",
     "Request",
     "ServerNotRunning",
+    "Recovery",
     "ServerOptions",
     "ServerSideAcks",
     "Scope",

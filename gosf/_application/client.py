@@ -57,8 +57,9 @@ class Client:
         # Made on the event loop's thread (the app's connect handler): a call
         # from any other thread is a sync controller's, carried over to it.
         self._loop_thread = threading.get_ident()
-        self.state: dict[str, Any] = {}
-        """Anything the app wants to keep for this client (user id, ...)."""
+        self.state: dict[str, Any] = socket.state
+        """Anything the app wants to keep for this client (user id, ...): the
+        socket's own state, so a recovered connection has it back."""
         self.expose_meta: bool | None = None
         """Send ``meta`` to this client (e.g. a trusted service, decided in
         ``on_connect``); ``None`` follows the app's ``expose_meta``. Broadcasts
@@ -106,6 +107,12 @@ class Client:
     def connected(self) -> bool:
         """Whether the client is still connected."""
         return self._socket.connected
+
+    @property
+    def recovered(self) -> bool:
+        """Whether this connection took back a session that dropped, with its
+        rooms, state and the events it missed (see :class:`gosf.Recovery`)."""
+        return self._socket.recovered
 
     @property
     def rooms(self) -> frozenset[str]:

@@ -34,6 +34,7 @@ from typing import Generic, Protocol, TypeVar
 from ..brokers import Broadcast
 from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.engineio import message
+from .recovery import SessionStore
 
 __all__ = ("Adapter", "Member", "Publish", "RoomObserver", "to_engine")
 
@@ -93,6 +94,7 @@ class Adapter(Generic[M]):
         "_publish",
         "name",
         "observer",
+        "recovery",
         "rooms",
         "sockets",
         "volatile_dropped",
@@ -112,6 +114,8 @@ class Adapter(Generic[M]):
         self._joined: dict[M, set[str]] = {}
         self._own: set[str] = set()
         self.volatile_dropped = 0
+        self.recovery: SessionStore | None = None
+        """The log and parked sessions of connection state recovery (``None``: off)."""
         """Volatile packets dropped for members that could not take them at once
         (broadcasts, and :meth:`gosf.Socket.emit` with ``volatile``)."""
 
@@ -226,6 +230,25 @@ class Adapter(Generic[M]):
                 sent += 1
         return sent
 
+    def broadcast(
+        self,
+        parts: list[str | bytes],
+        rooms: tuple[str, ...] | None,
+        skip: str | None,
+        *,
+        skip_rooms: tuple[str, ...] = (),
+        volatile: bool = False,
+    ) -> int:
+        """:meth:`deliver` an encoded event sent without an ack; with recovery
+        on, it is logged first, and goes out with its offset (a volatile one
+        is neither: it may be dropped, so it is not owed to anyone)."""
+        store = self.recovery
+        if store is None or volatile:
+            packets = to_engine(parts)
+        else:
+            packets = store.record(parts, rooms, skip, skip_rooms)
+        return self.deliver(packets, rooms, skip, skip_rooms=skip_rooms, volatile=volatile)
+
     def _filter(
         self, targets: Iterable[M], skip: str | None, skip_rooms: tuple[str, ...], volatile: bool
     ) -> list[M]:
@@ -262,8 +285,8 @@ class Adapter(Generic[M]):
 
     def receive(self, broadcast: Broadcast) -> int:
         """Deliver a broadcast another process published; how many sockets got it."""
-        return self.deliver(
-            to_engine(list(broadcast.parts)),
+        return self.broadcast(
+            list(broadcast.parts),
             broadcast.rooms,
             broadcast.skip,
             skip_rooms=broadcast.skip_rooms,

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..protocol.parser import JSON_PARSER, Parser
-from .adapter import Adapter, Publish, to_engine
+from .adapter import Adapter, Publish
 from .observer import Observers
 from .socket import Dispatcher, EventHandler, Socket
 
@@ -18,6 +18,7 @@ __all__ = (
     "Dispatcher",
     "EventHandler",
     "Namespace",
+    "RecoverHandler",
     "as_rooms",
 )
 
@@ -28,6 +29,9 @@ ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
 
 DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
 """``async def on_disconnect(socket, reason)``."""
+
+RecoverHandler = Callable[[Socket], Awaitable[None]]
+"""``async def on_recover(socket)``: a socket came back (``socket.recovered``)."""
 
 
 def as_rooms(rooms: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -61,6 +65,9 @@ class Namespace:
         """Called in order when a socket connects; one may refuse it."""
         self.disconnect_handlers: list[DisconnectHandler] = []
         """Called in order when a socket disconnects."""
+        self.recover_handlers: list[RecoverHandler] = []
+        """Called in order, instead of the connect handlers, when a socket is
+        recovered and ``Recovery.skip_connect_handlers`` is on."""
         self.catch_all: Dispatcher | None = None
         """What takes the events that have no handler (see :meth:`on_any`)."""
         self.observer: Observers | None = None
@@ -142,9 +149,7 @@ class Namespace:
         left_out = as_rooms(skip_rooms) or ()
         skip_sid = None if skip is None else skip.sid
         adapter = self.adapter
-        sent = adapter.deliver(
-            to_engine(parts), rooms, skip_sid, skip_rooms=left_out, volatile=volatile
-        )
+        sent = adapter.broadcast(parts, rooms, skip_sid, skip_rooms=left_out, volatile=volatile)
         if self.observer is not None:
             self.observer.broadcast(self.name, event, args, parts, rooms, sent)
         await adapter.publish(parts, rooms, skip_sid, skip_rooms=left_out, volatile=volatile)

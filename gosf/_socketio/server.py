@@ -42,9 +42,17 @@ from .dynamic import (
     NamePattern,
     ParentNamespace,
 )
-from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
+from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace, RecoverHandler
 from .node import ClusterNode
 from .observer import Observer, Observers
+from .recovery import (
+    RECOVERABLE,
+    SWEEP_INTERVAL,
+    MemoryStore,
+    ParkedSession,
+    SessionStore,
+    sweep_every,
+)
 from .serverside import ServerSideAcks
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
@@ -119,6 +127,7 @@ class SocketIOServer:
         if ns is None:
             ns = self.namespaces[name] = Namespace(name, self.broker.publish, self.parser)
             ns.observe(self._observer)
+            self._recovering(ns)
         return ns
 
     def dynamic_namespace(
@@ -218,6 +227,13 @@ class SocketIOServer:
         self.namespace(namespace).disconnect_handlers.append(handler)
         return handler
 
+    def on_recover(self, handler: RecoverHandler, *, namespace: str = "/") -> RecoverHandler:
+        """Register ``async def on_recover(socket)``, run instead of the connect
+        handlers when a socket is recovered (``socket.recovered``) and
+        ``Recovery.skip_connect_handlers`` is on (the default)."""
+        self.namespace(namespace).recover_handlers.append(handler)
+        return handler
+
     async def emit(
         self,
         event: str,
@@ -294,12 +310,25 @@ class SocketIOServer:
                 self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
             await tg.start(run_broker)
+            recovery = self.options.recovery
+            if recovery is not None:
+                interval = min(recovery.max_disconnection_duration, SWEEP_INTERVAL)
+                tg.start_soon(sweep_every, self._recovery_stores, interval)
             try:
                 yield self
             finally:
                 node.forward = node.server_side.tasks = None
                 self.engine.forwarder = None
                 tg.cancel_scope.cancel()
+
+    def _recovering(self, ns: Namespace) -> None:
+        """Give ``ns`` its recovery store, with recovery on (once: a dynamic
+        child keeps its own while it lives)."""
+        if self.options.recovery is not None and ns.adapter.recovery is None:
+            ns.adapter.recovery = MemoryStore(self.options.recovery, self.parser)
+
+    def _recovery_stores(self) -> list[SessionStore]:
+        return [ns.adapter.recovery for ns in self.namespaces.values() if ns.adapter.recovery]
 
     # -- across processes (gosf._socketio.node) ----------------------------------------------
 
@@ -492,6 +521,7 @@ class SocketIOServer:
         for parent in self.parents:
             child = parent.child(name, conn.sockets, self._observer)
             if child is not None:
+                self._recovering(child)
                 try:
                     await conn.connect(session, child, name, auth, self._observer)
                 finally:
@@ -507,6 +537,8 @@ class SocketIOServer:
         if conn is None:
             return
         sockets = list(conn.sockets.values())
+        # Snapshots first: closing takes the sockets out of their rooms.
+        parked = [_parked(socket) for socket in sockets] if reason in RECOVERABLE else []
         for socket in sockets:
             socket._close(reason)
         if len(sockets) == 1:
@@ -515,6 +547,10 @@ class SocketIOServer:
             async with anyio.create_task_group() as tg:
                 for socket in sockets:
                     tg.start_soon(socket._finish)
+        # Parked only now: the old socket is out of the namespace's tables
+        # before a new one may take its sid.
+        for store, kept in filter(None, parked):
+            await store.park(kept)
 
     def on_beat(self, session: EngineSession[Connection]) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""
@@ -536,3 +572,12 @@ class SocketIOServer:
     async def wait_idle(self) -> None:
         """Wait until no event handler is running."""
         await self._slots.wait_idle()
+
+
+def _parked(socket: Socket) -> tuple[SessionStore, ParkedSession] | None:
+    """What to park of ``socket`` (its session ended unexpectedly), if it may recover."""
+    store = socket.namespace.adapter.recovery
+    if store is None or socket.pid is None or not socket.connected:
+        return None
+    session = ParkedSession(socket.pid, socket.sid, socket.rooms, socket.state, socket._since)
+    return store, session

@@ -190,6 +190,13 @@ class Socket:
         """Why the socket was closed (the first reason given); ``None`` until then."""
         self.state: dict[str, Any] = {}
         """Per-connection scratch space for the application."""
+        self.pid: str | None = None
+        """The private session id of connection state recovery (``None``: off,
+        or a socket.io 2.x client); never shown to other clients."""
+        self.recovered = False
+        """Whether this socket took back a session that dropped (its sid, rooms,
+        state and the events it missed): see ``gosf.Recovery``."""
+        self._since = ""  # the recovery log's position when it connected
         self.workers = Workers(session)
         """Where its handlers run (started by the server's handler slots)."""
         self._next_ack_id = 0
@@ -274,7 +281,15 @@ class Socket:
         observer = self.namespace.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, args, None, parts)
-        await self._send(to_engine(parts))
+        await self._send(to_engine(parts) if volatile else self._event_packets(parts))
+
+    def _event_packets(self, parts: list[str | bytes]) -> list[EnginePacket]:
+        """An event without ack (and not volatile) for this client: logged for
+        recovery, with its offset, when the client has a recovery session."""
+        store = self.namespace.adapter.recovery
+        if store is None or self.pid is None:
+            return to_engine(parts)
+        return store.record(parts, (self.sid,), None)
 
     async def call(self, event: str, *args: Any, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
         """Send an event and wait for the client's acknowledgement.
@@ -337,10 +352,10 @@ class Socket:
         """
         ns = self.namespace
         parts = ns.parser.encode_event(ns.name, event, (data,))
-        packets = to_engine(parts)
+        packets = self._event_packets(parts)
         if ack_id is not None:
             ack_parts = ns.parser.encode_ack(ns.name, ack_id, (data,))
-            packets += to_engine(ack_parts)
+            packets = [*packets, *to_engine(ack_parts)]  # not +=: the log holds the event's list
         observer = ns.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, (data,), None, parts)
@@ -375,6 +390,10 @@ class Socket:
             self.session.close(CloseReason.SLOW_CLIENT, discard=True)
             return
         early.append(packets)
+
+    def _sent_early(self, packets: list[EnginePacket]) -> bool:
+        """Whether ``packets`` (the very list) wait to go out after the CONNECT."""
+        return any(packets is early for early in self._early or ())
 
     def disconnect(self) -> None:
         """Disconnect the client from this namespace (the whole connection when it is the last)."""
