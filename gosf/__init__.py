@@ -48,7 +48,7 @@ from ._application.message import (
 from ._application.microservice import Microservice
 from ._client.client import SocketIOClient
 from ._client.engineio import ClientDisconnectReason
-from ._config import Config, ServerOptions
+from ._config import Config, Recovery, ServerOptions
 from ._engineio.session import CloseReason
 from ._errors import (
     ConnectionRefused,
@@ -62,6 +62,7 @@ from ._errors import (
     ServerNotRunning,
 )
 from ._socketio.acks import AckStream, BroadcastAcks
+from ._socketio.dynamic import ParentNamespace
 from ._socketio.emitter import BlockingEmitter, Emitter
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
@@ -98,10 +99,12 @@ __all__ = (
     "MicroserviceUnavailable",
     "Namespace",
     "Observer",
+    "ParentNamespace",
     "Plugin",
     "Receive",
     "Request",
     "ServerNotRunning",
+    "Recovery",
     "ServerOptions",
     "ServerSideAcks",
     "Scope",

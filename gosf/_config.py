@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ("Config", "ServerOptions", "check_pem_file")
+__all__ = ("Config", "Recovery", "ServerOptions", "check_pem_file")
 
 # What each TLS file must hold: a PEM block of this kind (the label of a
 # private key varies with its algorithm: "PRIVATE KEY", "RSA PRIVATE KEY", ...).
@@ -41,6 +41,35 @@ def check_pem_file(key: str, path: str) -> None:
         raise ValueError(
             f"{key}: {path} is not a PEM {what} (no '-----BEGIN ...{what.upper()}-----' line)"
         )
+
+
+class Recovery(BaseModel):
+    """Connection state recovery (Socket.IO 5 clients only; docs/guide.md).
+
+    A client that drops unexpectedly and reconnects within
+    ``max_disconnection_duration`` gets back its sid, rooms and state, and
+    every event it missed. What it costs in memory is bounded per namespace:
+    at most ``max_packets`` events and ``max_bytes`` of their encodings in the
+    log, and ``max_sessions`` parked sessions.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_disconnection_duration: float = Field(default=120.0, gt=0)
+    """Seconds a dropped session is kept, and an event kept in the log."""
+
+    skip_connect_handlers: bool = True
+    """Restore a session without running the connect handlers (Node's
+    ``skipMiddlewares``); off: they run again, and see ``socket.recovered``."""
+
+    max_packets: int = Field(default=10_000, ge=1)
+    """Events kept in one namespace's log; older ones are dropped first."""
+
+    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Bytes of encoded events kept in one namespace's log."""
+
+    max_sessions: int = Field(default=10_000, ge=1)
+    """Sessions parked at once in one namespace; the oldest goes first."""
 
 
 class ServerOptions(BaseModel):
@@ -117,6 +146,9 @@ class ServerOptions(BaseModel):
 
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new Engine.IO session has to connect a namespace."""
+
+    recovery: Recovery | None = None
+    """Connection state recovery; ``None`` (the default): off."""
 
     parser: Literal["json", "msgpack"] = "json"
     """The Socket.IO codec of every client (``gosf.protocol.parser``): JSON
@@ -266,6 +298,14 @@ class Config(BaseModel):
     """Where broadcasts meet the other processes of a cluster: ``None`` (this
     process only) or ``redis://host:port/db``."""
 
+    recovery: Recovery | None = None
+    """Connection state recovery (``{"max_disconnection_duration": 120}``);
+    ``None`` (the default): off. See :class:`gosf.Recovery`."""
+
+    namespace: str = Field(default="/", pattern=r"^/")
+    """The Socket.IO namespace the app listens in (GOSF's is ``"/"``); clients
+    connect to it (``io("http://host:9999/api")``)."""
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | Config | None = None, **more: Any) -> Config:
         """Build a config from GOSF-style keys (``{"port": 9999, "ssl-key": ...}``).
@@ -360,5 +400,6 @@ class Config(BaseModel):
             write_timeout=self.write_timeout,
             max_concurrent_handlers=self.max_concurrent_requests,
             connect_timeout=self.connect_timeout,
+            recovery=self.recovery,
             parser=self.parser,
         )

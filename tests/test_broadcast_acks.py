@@ -180,7 +180,7 @@ async def test_leaving_the_stream_early_forgets_the_waiters(anyio_backend: str) 
         assert sid_of(b)
 
 
-async def test_acks_of_rooms_except_rooms(anyio_backend: str) -> None:
+async def test_acks_of_rooms_skip_rooms(anyio_backend: str) -> None:
     async with two_servers() as (first, second), clients() as made:
         a = await made.connect(first, lambda n: "a")
         b = await made.connect(second, lambda n: "b")
@@ -190,7 +190,7 @@ async def test_acks_of_rooms_except_rooms(anyio_backend: str) -> None:
                 await client.call("join", room, timeout=WAIT)
         with anyio.fail_after(WAIT):
             result = await first.emit_with_ack(
-                "ping", 1, to=["red", "green"], except_rooms=["blue"], timeout=WAIT
+                "ping", 1, to=["red", "green"], skip_rooms=["blue"], timeout=WAIT
             )
         assert result.answers == {sid_of(a): "a", sid_of(c): "c"}
 
@@ -221,7 +221,7 @@ async def test_socket_queries_and_room_actions_cross_servers(anyio_backend: str)
         assert info.auth == {"token": "t"}
         assert info.data == {"joined": "red", "when": "2026-12-05"} == found[1].data
         assert info.headers["host"] == "testserver"
-        assert {s.sid for s in await second.fetch_sockets(except_rooms=["red"])} == {sid_of(c)}
+        assert {s.sid for s in await second.fetch_sockets(skip_rooms=["red"])} == {sid_of(c)}
 
         assert await second.sockets_join("green", rooms="red") == 2
         assert {s.sid for s in await first.fetch_sockets("green")} == {sid_of(a), sid_of(b)}
@@ -237,7 +237,7 @@ async def test_socket_queries_and_room_actions_cross_servers(anyio_backend: str)
             await b.call("join", "red", timeout=WAIT)  # a round trip: what came before is there
         assert b_news == ["hi"] and got == []
 
-        assert await first.sockets_leave("green", rooms="red", except_rooms=[sid_of(a)]) == 1
+        assert await first.sockets_leave("green", rooms="red", skip_rooms=[sid_of(a)]) == 1
         assert {s.sid for s in await first.fetch_sockets("green")} == {sid_of(a)}
 
         assert await first.disconnect_sockets("red") == 2
@@ -425,3 +425,26 @@ def test_a_broadcast_of_another_process_may_carry_many_attachments() -> None:
     many = [bytes([n]) for n in range(12)]
     parts = JSON_PARSER.encode_event("/", "count", many, 7)
     assert _decode_packet(JSON_PARSER, parts) == ["count", *many]
+
+
+async def test_the_app_queries_its_own_namespace(anyio_backend: str) -> None:
+    import gosf
+    import gosf.testing
+
+    app = gosf.App({"namespace": "/game"})
+
+    @app.listen("ready")
+    async def ready(client: gosf.Client, request: gosf.Request) -> None:
+        client.join("players")
+
+    async with gosf.testing.serve(app) as server, server.client() as client:
+        await client.request("ready", {})
+        with anyio.fail_after(WAIT):
+            found = await app.cluster_clients("players")
+            acks = await app.broadcast_with_ack(
+                "players", "poll", gosf.Message.success(), timeout=0.5
+            )
+            moved = await app.join_clients("players", "table")
+        assert [info.namespace for info in found] == ["/game"]
+        assert set(acks.answers) | acks.timed_out == {found[0].sid}  # it was asked
+        assert moved == 1

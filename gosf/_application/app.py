@@ -146,6 +146,7 @@ class App(Broadcasting):
         self._dispatch = self._cycle.dispatch
         self._connected = self._cycle.connected
         self._disconnected = self._cycle.disconnected
+        self._recovered = self._cycle.recovered
         self.server = self._make_server()
         """The Socket.IO server underneath (rebuilt by :meth:`configure`)."""
         self.endpoints: dict[str, Controller] = self._cycle.endpoints
@@ -164,9 +165,11 @@ class App(Broadcasting):
             other_app=self._other_app,
             broker=self._broker or brokers.from_url(self.config.broker),
         )
-        server.on_any(self._dispatch)
-        server.on_connect(self._connected)
-        server.on_disconnect(self._disconnected)
+        namespace = self.config.namespace
+        server.on_any(self._dispatch, namespace=namespace)
+        server.on_connect(self._connected, namespace=namespace)
+        server.on_disconnect(self._disconnected, namespace=namespace)
+        server.on_recover(self._recovered, namespace=namespace)
         return server
 
     def configure(self, config: Mapping[str, Any] | Config | None = None, **options: Any) -> None:

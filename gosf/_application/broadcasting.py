@@ -39,7 +39,7 @@ class Broadcasting:
         clients = self.clients
         return [
             client
-            for socket in self.server.namespace("/").members(room or None)
+            for socket in self.server.namespace(self.config.namespace).members(room or None)
             if (client := clients.get(socket.sid)) is not None
         ]
 
@@ -126,14 +126,14 @@ class Broadcasting:
         return await self.server.command_socket("leave", sid, room, timeout=timeout)
 
     # Many clients at once, chosen by room (``""``: every client), but those in
-    # ``except_rooms``: Node's fetchSockets, socketsJoin, socketsLeave and
+    # ``skip_rooms``: Node's fetchSockets, socketsJoin, socketsLeave and
     # disconnectSockets, across the cluster (see SocketIOServer.fetch_sockets).
 
     async def cluster_clients(
         self,
         room: str = "",
         *,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
     ) -> list[SocketInfo]:
         """The clients in ``room`` in the whole cluster, this process's first: each
@@ -144,7 +144,7 @@ class Broadcasting:
             ValueError: ``timeout`` is not positive.
         """
         return await self.server.fetch_sockets(
-            room or None, except_rooms=except_rooms, timeout=timeout
+            room or None, skip_rooms=skip_rooms, namespace=self.config.namespace, timeout=timeout
         )
 
     async def join_clients(
@@ -152,7 +152,7 @@ class Broadcasting:
         room: str,
         into: str,
         *,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
     ) -> int:
         """Have every client of the cluster in ``room`` join the room ``into``; how many.
@@ -162,8 +162,9 @@ class Broadcasting:
         """
         if not into:
             raise ValueError("a room to join is needed")
+        namespace = self.config.namespace
         return await self.server.sockets_join(
-            into, rooms=room or None, except_rooms=except_rooms, timeout=timeout
+            into, rooms=room or None, skip_rooms=skip_rooms, namespace=namespace, timeout=timeout
         )
 
     async def leave_clients(
@@ -171,7 +172,7 @@ class Broadcasting:
         room: str,
         out_of: str,
         *,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
     ) -> int:
         """Have every client of the cluster in ``room`` leave the room ``out_of``; how many.
@@ -181,8 +182,9 @@ class Broadcasting:
         """
         if not out_of:
             raise ValueError("a room to leave is needed")
+        namespace = self.config.namespace
         return await self.server.sockets_leave(
-            out_of, rooms=room or None, except_rooms=except_rooms, timeout=timeout
+            out_of, rooms=room or None, skip_rooms=skip_rooms, namespace=namespace, timeout=timeout
         )
 
     async def disconnect_clients(
@@ -190,7 +192,7 @@ class Broadcasting:
         room: str = "",
         *,
         close: bool = False,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
     ) -> int:
         """Disconnect every client of the cluster in ``room``; how many. With
@@ -200,15 +202,28 @@ class Broadcasting:
             ValueError: ``timeout`` is not positive.
         """
         return await self.server.disconnect_sockets(
-            room or None, close=close, except_rooms=except_rooms, timeout=timeout
+            room or None,
+            close=close,
+            skip_rooms=skip_rooms,
+            namespace=self.config.namespace,
+            timeout=timeout,
         )
 
     # -- broadcasts ---------------------------------------------------------------
 
     async def broadcast(
-        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+        self,
+        room: str,
+        endpoint: str,
+        message: Message,
+        *,
+        sender: Client | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
     ) -> None:
         """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``: everyone).
+
+        Clients in any of the rooms ``skip_rooms`` are left out, in every
+        process of the cluster (Node's ``except``).
 
         Runs the ``on_before_broadcast``/``on_after_broadcast`` hooks with
         ``(endpoint, room, message)``. With a ``sender`` (what
@@ -228,7 +243,9 @@ class Broadcasting:
             endpoint,
             self.to_wire(message),
             to=room or None,
+            namespace=self.config.namespace,
             skip=None if sender is None else sender.socket,
+            skip_rooms=skip_rooms,
         )
         if sender is None:
             await hooks.run("on_after_broadcast", endpoint, room, message)
@@ -242,7 +259,7 @@ class Broadcasting:
         message: Message,
         *,
         timeout: float,  # noqa: ASYNC109 - bounds the collection
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
     ) -> BroadcastAcks:
         """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``:
         everyone) in the cluster, asking each for an ack; every answer by sid,
@@ -261,7 +278,8 @@ class Broadcasting:
             self.to_wire(message),
             timeout=timeout,
             to=room or None,
-            except_rooms=except_rooms,
+            skip_rooms=skip_rooms,
+            namespace=self.config.namespace,
         )
         await hooks.run("on_after_broadcast", endpoint, room, message)
         return result

@@ -200,6 +200,11 @@ class RequestCycle:
         await self.hooks.run("on_connect", client, request)  # may raise ConnectionRefused
         self.clients[socket.sid] = client
 
+    async def recovered(self, socket: Socket) -> None:
+        """A client took back its session (``Recovery.skip_connect_handlers``:
+        ``on_connect`` does not run again); its state is the session's."""
+        self.clients[socket.sid] = Client(self._host, socket)
+
     async def disconnected(self, socket: Socket, reason: str) -> None:
         """A client disconnected: forget it, then run ``on_disconnect``."""
         client = self.clients.pop(socket.sid, None)

@@ -114,6 +114,14 @@ class SocketIOClient:
         conn = self._conn
         return conn.reason if conn is not None and conn.closed.is_set() else None
 
+    def recovered(self, namespace: str = "/") -> bool:
+        """Whether the connection to ``namespace`` took back the session of the
+        last one, which dropped: its sid, rooms and state on the server, and
+        the events sent meanwhile (delivered to the handlers before any new
+        one). Needs a server with connection state recovery on (``gosf.Recovery``)."""
+        ns = self._conn.namespaces.get(namespace) if self._conn is not None else None
+        return ns is not None and ns.connected and ns.recovered
+
     def sid(self, namespace: str = "/") -> str | None:
         """The Socket.IO session id in ``namespace``, ``None`` when not connected there."""
         ns = self._conn.namespaces.get(namespace) if self._conn is not None else None
@@ -277,6 +285,7 @@ class SocketIOClient:
         names = self._check_namespaces(namespaces)
         query = [(k, str(v)) for k, v in (auth or {}).items()] if self.protocol == 4 else []
         deadline = anyio.current_time() + connect_timeout
+        resumes: dict[str, dict[str, str]] = {}  # recovery: the pid and offset per namespace
         error: Exception | None = None
         self._active = True
         try:
@@ -291,16 +300,20 @@ class SocketIOClient:
                 connect_timeout=connect_timeout,
                 connector=connector,
             ) as engine:
+                last = self._conn
                 conn = self._conn = Connection(
                     engine, self.protocol, names, self._handlers, self.parser
                 )
+                if last is not None and self.protocol == 5:
+                    for ns in conn.namespaces.values():
+                        resumes[ns.name] = ns.resume_from(last.namespaces.get(ns.name))
                 try:
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(conn.read, tg, anyio.Semaphore(self.max_concurrent_handlers))
                         tg.start_soon(engine.heartbeat)
                         try:
                             with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                                await self._connect_namespaces(conn, auth)
+                                await self._connect_namespaces(conn, auth, resumes)
                             yield self
                         except Exception as exc:  # raised below, not in an ExceptionGroup
                             error = exc
@@ -327,10 +340,14 @@ class SocketIOClient:
             raise ValueError("no namespace to connect")
         return names
 
-    async def _connect_namespaces(self, conn: Connection, auth: dict[str, Any] | None) -> None:
+    async def _connect_namespaces(
+        self, conn: Connection, auth: dict[str, Any] | None, resumes: dict[str, dict[str, str]]
+    ) -> None:
         for ns in conn.namespaces.values():
             if self.protocol == 5:
-                await conn.send(self.parser.encode(Packet(PacketType.CONNECT, ns.name, auth), 5))
+                resume = resumes.get(ns.name)
+                data = {**resume, **(auth or {})} if resume else auth
+                await conn.send(self.parser.encode(Packet(PacketType.CONNECT, ns.name, data), 5))
             elif ns.name != "/":  # protocol 4: "/" is implicit, the others carry a query
                 data = {"query": urlencode(auth)} if auth else None
                 await conn.send(self.parser.encode(Packet(PacketType.CONNECT, ns.name, data), 4))

@@ -308,7 +308,7 @@ class Acks:
         event: str,
         args: tuple[Any, ...],
         rooms: tuple[str, ...] | None,
-        except_rooms: tuple[str, ...],
+        skip_rooms: tuple[str, ...],
         timeout: float,  # noqa: ASYNC109
     ) -> AsyncIterator[AckStream]:
         """Broadcast ``event`` asking for acks, encoded by ``parser`` (the
@@ -325,10 +325,10 @@ class Acks:
         collection = _Collection(anyio.current_time() + timeout)
         broadcast = str(next(self._ids))
         self._collections[broadcast] = (collection, parser)
-        sent = _send(select(adapter, rooms, except_rooms), parts, ack_id, collection)
+        sent = _send(select(adapter, rooms, skip_rooms), parts, ack_id, collection)
         collection.expect(socket.sid for socket in sent)
         query = AckBroadcast(
-            adapter.name, tuple(parts), self.broker.node_id, broadcast, timeout, rooms, except_rooms
+            adapter.name, tuple(parts), self.broker.node_id, broadcast, timeout, rooms, skip_rooms
         )
         # The other processes are asked in a task of the server's, which this
         # stream cancels when it ends: a task group here, around the caller's
@@ -353,11 +353,11 @@ class Acks:
         event: str,
         args: tuple[Any, ...],
         rooms: tuple[str, ...] | None,
-        except_rooms: tuple[str, ...],
+        skip_rooms: tuple[str, ...],
         timeout: float,  # noqa: ASYNC109
     ) -> BroadcastAcks:
         """:meth:`stream`, gathered: once every recipient answered, or at the timeout."""
-        stream = self.stream(adapter, parser, event, args, rooms, except_rooms, timeout)
+        stream = self.stream(adapter, parser, event, args, rooms, skip_rooms, timeout)
         async with stream as answers:
             async for _ in answers:
                 pass
@@ -407,7 +407,7 @@ class Acks:
         ack_id = next(self._ack_ids)
         parts = parser.encode_event(adapter.name, event, args, ack_id)
         collection = _Collection(anyio.current_time() + query.timeout)
-        sent = _send(select(adapter, query.rooms, query.except_rooms), parts, ack_id, collection)
+        sent = _send(select(adapter, query.rooms, query.skip_rooms), parts, ack_id, collection)
         sids = tuple(socket.sid for socket in sent)
         collection.expect(sids, last=True)
         if sent:

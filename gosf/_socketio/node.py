@@ -132,11 +132,11 @@ class ClusterNode:
                 return CommandResult(True)
             case ServerSideEvent():
                 return self.server_side.answer(query)
-            case FetchSockets(rooms=rooms, except_rooms=except_rooms):
+            case FetchSockets(rooms=rooms, skip_rooms=skip_rooms):
                 if ns is None:
                     return SocketList(())
                 node = self.broker.node_id
-                chosen = select(ns.adapter, rooms, except_rooms)
+                chosen = select(ns.adapter, rooms, skip_rooms)
                 return SocketList(tuple(describe(socket, node) for socket in chosen))
             case RoomsCommand():
                 return SocketCount(0 if ns is None else act(ns.adapter, query))

@@ -2,7 +2,7 @@
 ``socketsJoin``, ``socketsLeave`` and ``disconnectSockets``, in this process.
 
 A selection is the connected sockets of a namespace in any of ``rooms``
-(``None``: every one) but those in any of ``except_rooms``. The same
+(``None``: every one) but those in any of ``skip_rooms``. The same
 selection answers this process's own calls and the queries of the other
 processes (:class:`gosf.brokers.FetchSockets`, :class:`gosf.brokers.RoomsCommand`,
 answered by ``gosf._socketio.node``), so a socket is chosen the same way
@@ -33,10 +33,10 @@ def room_names(rooms: str | Iterable[str] | None) -> tuple[str, ...] | None:
 
 
 def select(
-    adapter: Adapter[Socket], rooms: tuple[str, ...] | None, except_rooms: tuple[str, ...] = ()
+    adapter: Adapter[Socket], rooms: tuple[str, ...] | None, skip_rooms: tuple[str, ...] = ()
 ) -> list[Socket]:
     """The connected sockets in any of ``rooms`` (``None``: all) but those in any
-    of ``except_rooms``, each once, in no particular order."""
+    of ``skip_rooms``, each once, in no particular order."""
     if rooms is None:
         chosen = adapter.members(None)
     else:
@@ -45,9 +45,9 @@ def select(
             for socket in adapter.members(room):
                 seen[socket.sid] = socket
         chosen = list(seen.values())
-    if not except_rooms:
+    if not skip_rooms:
         return chosen
-    excluded = {socket.sid for room in except_rooms for socket in adapter.members(room)}
+    excluded = {socket.sid for room in skip_rooms for socket in adapter.members(room)}
     return [socket for socket in chosen if socket.sid not in excluded]
 
 
@@ -90,7 +90,7 @@ def act(adapter: Adapter[Socket], command: RoomsCommand) -> int:
     closes the client's whole connection, its other namespaces included
     (Node's ``disconnectSockets(true)``); without, it leaves this namespace.
     """
-    sockets = select(adapter, command.rooms, command.except_rooms)
+    sockets = select(adapter, command.rooms, command.skip_rooms)
     for socket in sockets:
         if command.op == "sockets-join":
             for room in command.to:

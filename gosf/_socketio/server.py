@@ -46,10 +46,24 @@ from ..types import ASGIApp, Receive, Scope, Send
 from .acks import AckStream, BroadcastAcks
 from .adapter import Adapter
 from .connection import ENGINE_QUERY, Connection, auth_of
-from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
+from .dynamic import (
+    DEFAULT_MAX_CHILDREN,
+    DEFAULT_MAX_CHILDREN_PER_CLIENT,
+    NamePattern,
+    ParentNamespace,
+)
+from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace, RecoverHandler
 from .node import ClusterNode
 from .observer import Observer, Observers
 from .queries import room_names
+from .recovery import (
+    RECOVERABLE,
+    SWEEP_INTERVAL,
+    MemoryStore,
+    ParkedSession,
+    SessionStore,
+    sweep_every,
+)
 from .serverside import ServerSideAcks
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
@@ -107,6 +121,8 @@ class SocketIOServer:
         self.namespaces: dict[str, Namespace] = {}
         """The namespaces by name (``"/"`` always)."""
         self._node = ClusterNode(self.broker, self.namespaces)
+        self.parents: list[ParentNamespace] = []
+        """The dynamic namespaces' parents, asked in order (:meth:`dynamic_namespace`)."""
         self.namespace("/")
         self.engine = EngineServer(options, self, node_id=self.broker.node_id)
         """The Engine.IO server under it (sessions, transports, heartbeats)."""
@@ -122,7 +138,41 @@ class SocketIOServer:
         if ns is None:
             ns = self.namespaces[name] = Namespace(name, self.broker.publish, self.parser)
             ns.observe(self._observer)
+            self._recovering(ns)
         return ns
+
+    def dynamic_namespace(
+        self,
+        pattern: NamePattern,
+        *,
+        max_children: int = DEFAULT_MAX_CHILDREN,
+        max_children_per_client: int = DEFAULT_MAX_CHILDREN_PER_CLIENT,
+        cleanup_empty: bool = True,
+    ) -> ParentNamespace:
+        """Accept every namespace whose name matches ``pattern`` (a template
+        such as ``"/tenant-{id}"``, a regular expression, or a predicate on
+        names), with the handlers registered on the parent returned (Node's
+        ``io.of(regex)``; ``gosf._socketio.dynamic`` has the rules).
+
+        >>> tenants = server.dynamic_namespace("/tenant-{id}")
+        >>> tenants.on("hello", hello)   # socket.namespace.name: "/tenant-7"
+
+        Raises:
+            ValueError: a template that does not start with ``/``, or
+                ``max_children`` or ``max_children_per_client`` below one.
+            TypeError: ``pattern`` is not a template, an expression or a predicate.
+        """
+        parent = ParentNamespace(
+            pattern,
+            self.namespaces,
+            self.broker.publish,
+            self.parser,
+            max_children=max_children,
+            max_children_per_client=max_children_per_client,
+            cleanup_empty=cleanup_empty,
+        )
+        self.parents.append(parent)
+        return parent
 
     def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
         """Decorator: register an ``async def handler(socket, *args)`` for ``event``.
@@ -188,6 +238,13 @@ class SocketIOServer:
         self.namespace(namespace).disconnect_handlers.append(handler)
         return handler
 
+    def on_recover(self, handler: RecoverHandler, *, namespace: str = "/") -> RecoverHandler:
+        """Register ``async def on_recover(socket)``, run instead of the connect
+        handlers when a socket is recovered (``socket.recovered``) and
+        ``Recovery.skip_connect_handlers`` is on (the default)."""
+        self.namespace(namespace).recover_handlers.append(handler)
+        return handler
+
     async def emit(
         self,
         event: str,
@@ -195,10 +252,21 @@ class SocketIOServer:
         to: str | Iterable[str] | None = None,
         namespace: str = "/",
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
-        """Broadcast ``event`` to a namespace or to rooms in it; see :meth:`Namespace.emit`."""
+        """Broadcast ``event`` to a namespace or to rooms in it, but ``skip`` and
+        the members of ``skip_rooms``; see :meth:`Namespace.emit`."""
         ns = self.namespaces.get(namespace)
-        return 0 if ns is None else await ns.emit(event, *args, to=to, skip=skip)
+        if ns is None:
+            if not any(parent.accepts(namespace) for parent in self.parents):
+                return 0
+            # A dynamic namespace with no socket here may have some in the
+            # other processes: a namespace of the moment publishes to them.
+            ns = Namespace(namespace, self.broker.publish, self.parser)
+        return await ns.emit(
+            event, *args, to=to, skip=skip, skip_rooms=skip_rooms, volatile=volatile
+        )
 
     def log_unencodable(
         self, what: str, event: str, sid: str, error: LocalProtocolError, instead: str
@@ -254,12 +322,25 @@ class SocketIOServer:
                 self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
             await tg.start(run_broker)
+            recovery = self.options.recovery
+            if recovery is not None:
+                interval = min(recovery.max_disconnection_duration, SWEEP_INTERVAL)
+                tg.start_soon(sweep_every, self._recovery_stores, interval)
             try:
                 yield self
             finally:
                 node.forward = node.server_side.tasks = node.acks.tasks = None
                 self.engine.forwarder = None
                 tg.cancel_scope.cancel()
+
+    def _recovering(self, ns: Namespace) -> None:
+        """Give ``ns`` its recovery store, with recovery on (once: a dynamic
+        child keeps its own while it lives)."""
+        if self.options.recovery is not None and ns.adapter.recovery is None:
+            ns.adapter.recovery = MemoryStore(self.options.recovery, self.parser)
+
+    def _recovery_stores(self) -> list[SessionStore]:
+        return [ns.adapter.recovery for ns in self.namespaces.values() if ns.adapter.recovery]
 
     # -- across processes (gosf._socketio.node) ----------------------------------------------
 
@@ -379,19 +460,19 @@ class SocketIOServer:
         self,
         rooms: str | Iterable[str] | None = None,
         *,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         namespace: str = "/",
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
     ) -> list[SocketInfo]:
         """The connected sockets of the cluster in any of ``rooms`` (``None``: all)
-        but those in any of ``except_rooms``, this process's first (Node's
+        but those in any of ``skip_rooms``, this process's first (Node's
         ``fetchSockets``); processes that do not answer within ``timeout``
         seconds are left out.
 
         Raises:
             ValueError: ``timeout`` is not positive.
         """
-        query = FetchSockets(namespace, room_names(rooms), tuple(except_rooms))
+        query = FetchSockets(namespace, room_names(rooms), room_names(skip_rooms) or ())
         return await self._node.fetch_sockets(query, timeout)
 
     async def sockets_join(
@@ -399,11 +480,11 @@ class SocketIOServer:
         room: str | Iterable[str],
         *,
         rooms: str | Iterable[str] | None = None,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         namespace: str = "/",
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
     ) -> int:
-        """Put the sockets of the cluster that ``rooms`` and ``except_rooms`` select
+        """Put the sockets of the cluster that ``rooms`` and ``skip_rooms`` select
         (as :meth:`fetch_sockets`) in ``room`` (one or several); how many
         (Node's ``socketsJoin``).
 
@@ -411,7 +492,7 @@ class SocketIOServer:
             ValueError: no room to join, or ``timeout`` is not positive.
         """
         return await self._rooms_command(
-            "sockets-join", room, rooms, except_rooms, namespace, timeout
+            "sockets-join", room, rooms, skip_rooms, namespace, timeout
         )
 
     async def sockets_leave(
@@ -419,11 +500,11 @@ class SocketIOServer:
         room: str | Iterable[str],
         *,
         rooms: str | Iterable[str] | None = None,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         namespace: str = "/",
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
     ) -> int:
-        """Take the sockets of the cluster that ``rooms`` and ``except_rooms`` select
+        """Take the sockets of the cluster that ``rooms`` and ``skip_rooms`` select
         out of ``room`` (one or several; never their own); how many (Node's
         ``socketsLeave``).
 
@@ -431,7 +512,7 @@ class SocketIOServer:
             ValueError: no room to leave, or ``timeout`` is not positive.
         """
         return await self._rooms_command(
-            "sockets-leave", room, rooms, except_rooms, namespace, timeout
+            "sockets-leave", room, rooms, skip_rooms, namespace, timeout
         )
 
     async def disconnect_sockets(
@@ -439,11 +520,11 @@ class SocketIOServer:
         rooms: str | Iterable[str] | None = None,
         *,
         close: bool = False,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         namespace: str = "/",
         timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
     ) -> int:
-        """Disconnect the sockets of the cluster that ``rooms`` and ``except_rooms``
+        """Disconnect the sockets of the cluster that ``rooms`` and ``skip_rooms``
         select from ``namespace`` or, with ``close``, close their clients'
         whole connections; how many (Node's ``disconnectSockets``).
 
@@ -451,7 +532,11 @@ class SocketIOServer:
             ValueError: ``timeout`` is not positive.
         """
         command = RoomsCommand(
-            "sockets-disconnect", namespace, room_names(rooms), tuple(except_rooms), close=close
+            "sockets-disconnect",
+            namespace,
+            room_names(rooms),
+            room_names(skip_rooms) or (),
+            close=close,
         )
         return await self._node.rooms_command(command, timeout)
 
@@ -460,12 +545,14 @@ class SocketIOServer:
         op: Literal["sockets-join", "sockets-leave"],
         to: str | Iterable[str],
         rooms: str | Iterable[str] | None,
-        except_rooms: Iterable[str],
+        skip_rooms: str | Iterable[str] | None,
         namespace: str,
         timeout: float,  # noqa: ASYNC109
     ) -> int:
         targets = room_names(to) or ()
-        command = RoomsCommand(op, namespace, room_names(rooms), tuple(except_rooms), targets)
+        command = RoomsCommand(
+            op, namespace, room_names(rooms), room_names(skip_rooms) or (), targets
+        )
         return await self._node.rooms_command(command, timeout)
 
     def stream_acks(
@@ -474,11 +561,11 @@ class SocketIOServer:
         *args: Any,
         timeout: float,
         to: str | Iterable[str] | None = None,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         namespace: str = "/",
     ) -> AbstractAsyncContextManager[AckStream]:
         """Broadcast ``event`` to the cluster's sockets in ``to`` (``None``: all) but
-        those in ``except_rooms``, asking each for an ack within ``timeout``
+        those in ``skip_rooms``, asking each for an ack within ``timeout``
         seconds; ``async with`` it for the :class:`AckStream` of their answers,
         ``(sid, answer)`` as they come. Leaving the block stops the collection.
 
@@ -489,7 +576,7 @@ class SocketIOServer:
         rooms = room_names(to)
         adapter = self._adapter(namespace)
         return self._node.acks.stream(
-            adapter, self.parser, event, args, rooms, tuple(except_rooms), timeout
+            adapter, self.parser, event, args, rooms, room_names(skip_rooms) or (), timeout
         )
 
     async def emit_with_ack(
@@ -498,7 +585,7 @@ class SocketIOServer:
         *args: Any,
         timeout: float,  # noqa: ASYNC109
         to: str | Iterable[str] | None = None,
-        except_rooms: Iterable[str] = (),
+        skip_rooms: str | Iterable[str] | None = None,
         namespace: str = "/",
     ) -> BroadcastAcks:
         """:meth:`stream_acks`, gathered: every answer by sid, and who did not answer,
@@ -511,7 +598,7 @@ class SocketIOServer:
         rooms = room_names(to)
         adapter = self._adapter(namespace)
         return await self._node.acks.collect(
-            adapter, self.parser, event, args, rooms, tuple(except_rooms), timeout
+            adapter, self.parser, event, args, rooms, room_names(skip_rooms) or (), timeout
         )
 
     async def __aenter__(self) -> SocketIOServer:
@@ -578,9 +665,11 @@ class SocketIOServer:
                 socket._on_ack(packet.id, packet.data)
         elif kind is PacketType.CONNECT:
             name = packet.namespace
-            await conn.connect(
-                session, self.namespaces.get(name), name, auth_of(packet), self._observer
-            )
+            ns = self.namespaces.get(name)
+            if ns is None and self.parents:
+                await self._connect_dynamic(session, conn, name, auth_of(packet))
+                return
+            await conn.connect(session, ns, name, auth_of(packet), self._observer)
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
@@ -588,6 +677,22 @@ class SocketIOServer:
                 self._slots.drop_queued(conn, socket)
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
+
+    async def _connect_dynamic(
+        self, session: EngineSession[Connection], conn: Connection, name: str, auth: Any
+    ) -> None:
+        """A CONNECT to a name that is no namespace (yet): the first parent that
+        accepts it makes the child (``gosf._socketio.dynamic``)."""
+        for parent in self.parents:
+            child = parent.child(name, conn.sockets, self._observer)
+            if child is not None:
+                self._recovering(child)
+                try:
+                    await conn.connect(session, child, name, auth, self._observer)
+                finally:
+                    parent.connected(child)
+                return
+        await conn.connect(session, None, name, auth, self._observer)  # refused
 
     async def on_close(self, session: EngineSession[Connection], reason: CloseReason) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):
@@ -597,6 +702,8 @@ class SocketIOServer:
         if conn is None:
             return
         sockets = list(conn.sockets.values())
+        # Snapshots first: closing takes the sockets out of their rooms.
+        parked = [_parked(socket) for socket in sockets] if reason in RECOVERABLE else []
         for socket in sockets:
             socket._close(reason)
         if len(sockets) == 1:
@@ -605,6 +712,10 @@ class SocketIOServer:
             async with anyio.create_task_group() as tg:
                 for socket in sockets:
                     tg.start_soon(socket._finish)
+        # Parked only now: the old socket is out of the namespace's tables
+        # before a new one may take its sid.
+        for store, kept in filter(None, parked):
+            await store.park(kept)
 
     def on_beat(self, session: EngineSession[Connection]) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""
@@ -626,3 +737,12 @@ class SocketIOServer:
     async def wait_idle(self) -> None:
         """Wait until no event handler is running."""
         await self._slots.wait_idle()
+
+
+def _parked(socket: Socket) -> tuple[SessionStore, ParkedSession] | None:
+    """What to park of ``socket`` (its session ended unexpectedly), if it may recover."""
+    store = socket.namespace.adapter.recovery
+    if store is None or socket.pid is None or not socket.connected:
+        return None
+    session = ParkedSession(socket.pid, socket.sid, socket.rooms, socket.state, socket._since)
+    return store, session

@@ -136,6 +136,8 @@ class SocketNamespace(Protocol):
         *args: Any,
         to: str | Iterable[str] | None = None,
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
         """Broadcast to the namespace or to rooms in it (see :meth:`gosf.Namespace.emit`)."""
         ...
@@ -194,6 +196,13 @@ class Socket:
         """Why the socket was closed (the first reason given); ``None`` until then."""
         self.state: dict[str, Any] = {}
         """Per-connection scratch space for the application."""
+        self.pid: str | None = None
+        """The private session id of connection state recovery (``None``: off,
+        or a socket.io 2.x client); never shown to other clients."""
+        self.recovered = False
+        """Whether this socket took back a session that dropped (its sid, rooms,
+        state and the events it missed): see ``gosf.Recovery``."""
+        self._since = ""  # the recovery log's position when it connected
         self.workers = Workers(session)
         """Where its handlers run (started by the server's handler slots)."""
         self._next_ack_id = 0
@@ -262,17 +271,32 @@ class Socket:
 
     # -- talking to the client ------------------------------------------------------
 
-    async def emit(self, event: str, *args: Any) -> None:
+    async def emit(self, event: str, *args: Any, volatile: bool = False) -> None:
         """Send an event to this client.
 
         Waits while the client's outbound buffer is full (backpressure); does
-        nothing once the client is gone.
+        nothing once the client is gone. ``volatile``: sent only if the client
+        can take it at once (see :attr:`gosf.protocol.session.Session.writable`),
+        else dropped, never waited for, and counted
+        (:attr:`gosf._socketio.adapter.Adapter.volatile_dropped`).
         """
+        if volatile and not (self.connected and self.session.writable):
+            if not self._closed:
+                self.namespace.adapter.volatile_dropped += 1
+            return
         parts = self.namespace.parser.encode_event(self.namespace.name, event, args)
         observer = self.namespace.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, args, None, parts)
-        await self._send(to_engine(parts))
+        await self._send(to_engine(parts) if volatile else self._event_packets(parts))
+
+    def _event_packets(self, parts: list[str | bytes]) -> list[EnginePacket]:
+        """An event without ack (and not volatile) for this client: logged for
+        recovery, with its offset, when the client has a recovery session."""
+        store = self.namespace.adapter.recovery
+        if store is None or self.pid is None:
+            return to_engine(parts)
+        return store.record(parts, (self.sid,), None)
 
     async def call(self, event: str, *args: Any, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
         """Send an event and wait for the client's acknowledgement.
@@ -335,10 +359,10 @@ class Socket:
         """
         ns = self.namespace
         parts = ns.parser.encode_event(ns.name, event, (data,))
-        packets = to_engine(parts)
+        packets = self._event_packets(parts)
         if ack_id is not None:
             ack_parts = ns.parser.encode_ack(ns.name, ack_id, (data,))
-            packets += to_engine(ack_parts)
+            packets = [*packets, *to_engine(ack_parts)]  # not +=: the log holds the event's list
         observer = ns.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, (data,), None, parts)
@@ -373,6 +397,10 @@ class Socket:
             self.session.close(CloseReason.SLOW_CLIENT, discard=True)
             return
         early.append(packets)
+
+    def _sent_early(self, packets: list[EnginePacket]) -> bool:
+        """Whether ``packets`` (the very list) wait to go out after the CONNECT."""
+        return any(packets is early for early in self._early or ())
 
     def disconnect(self) -> None:
         """Disconnect the client from this namespace (the whole connection when it is the last)."""

@@ -362,8 +362,8 @@ def _selection(obj: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, tuple[st
     return rooms, _names(obj, "ex")
 
 
-def _select_json(rooms: tuple[str, ...] | None, except_rooms: tuple[str, ...]) -> dict[str, Any]:
-    return {"in": None if rooms is None else list(rooms), "ex": list(except_rooms)}
+def _select_json(rooms: tuple[str, ...] | None, skip_rooms: tuple[str, ...]) -> dict[str, Any]:
+    return {"in": None if rooms is None else list(rooms), "ex": list(skip_rooms)}
 
 
 def _mapping(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -464,11 +464,11 @@ class SocketList(QueryAnswer):
 @dataclass(frozen=True, slots=True)
 class FetchSockets(Query[SocketList]):
     """The connected sockets of ``namespace`` in ``rooms`` (``None``: all of them)
-    but those in any of ``except_rooms`` (Node's ``fetchSockets``)."""
+    but those in any of ``skip_rooms`` (Node's ``fetchSockets``)."""
 
     namespace: str = "/"
     rooms: tuple[str, ...] | None = None
-    except_rooms: tuple[str, ...] = ()
+    skip_rooms: tuple[str, ...] = ()
     ops: ClassVar[tuple[str, ...]] = ("fetch-sockets",)
 
     @property
@@ -479,7 +479,7 @@ class FetchSockets(Query[SocketList]):
         return {
             "op": "fetch-sockets",
             "n": self.namespace,
-            **_select_json(self.rooms, self.except_rooms),
+            **_select_json(self.rooms, self.skip_rooms),
         }
 
     @classmethod
@@ -493,7 +493,7 @@ RoomsOp = Literal["sockets-join", "sockets-leave", "sockets-disconnect"]
 @dataclass(frozen=True, slots=True)
 class RoomsCommand(Query[SocketCount]):
     """Make the connected sockets of ``namespace`` in ``rooms`` (``None``: all
-    of them) but those in any of ``except_rooms`` join or leave the rooms
+    of them) but those in any of ``skip_rooms`` join or leave the rooms
     ``to`` (``sockets-join``, ``sockets-leave``), or disconnect them
     (``sockets-disconnect``; ``close``: their whole connection, not only this
     namespace). Each process answers how many of its sockets it acted on.
@@ -505,7 +505,7 @@ class RoomsCommand(Query[SocketCount]):
     op: RoomsOp
     namespace: str = "/"
     rooms: tuple[str, ...] | None = None
-    except_rooms: tuple[str, ...] = ()
+    skip_rooms: tuple[str, ...] = ()
     to: tuple[str, ...] = ()
     close: bool = False
     ops: ClassVar[tuple[str, ...]] = get_args(RoomsOp)
@@ -521,7 +521,7 @@ class RoomsCommand(Query[SocketCount]):
         return SocketCount
 
     def to_json(self) -> dict[str, Any]:
-        obj = {"op": self.op, "n": self.namespace, **_select_json(self.rooms, self.except_rooms)}
+        obj = {"op": self.op, "n": self.namespace, **_select_json(self.rooms, self.skip_rooms)}
         if self.op == "sockets-disconnect":
             obj["close"] = self.close
         else:
@@ -533,9 +533,9 @@ class RoomsCommand(Query[SocketCount]):
         close = obj.get("close", False)
         if not isinstance(close, bool):
             raise ValueError(f"'close' must be a boolean, not {close!r}")
-        rooms, except_rooms = _selection(obj)
+        rooms, skip_rooms = _selection(obj)
         op = _string(obj, "op")
-        return cls(op, _string(obj, "n"), rooms, except_rooms, _names(obj, "to"), close)  # type: ignore[arg-type]
+        return cls(op, _string(obj, "n"), rooms, skip_rooms, _names(obj, "to"), close)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,7 +561,7 @@ class AckBroadcast(Query[AckRecipients]):
     Every process sends ``parts`` (the encoded EVENT as the server's parser
     writes it: JSON's text then binary attachments, msgpack's one binary
     message; each process sets an ack id of its own) to its sockets that
-    ``rooms`` and ``except_rooms`` select, answers with their sids, and
+    ``rooms`` and ``skip_rooms`` select, answers with their sids, and
     forwards each ack, for ``timeout`` seconds, to the process ``origin``
     (``gosf._socketio.acks`` has the rest). ``id`` names the broadcast there.
 
@@ -576,7 +576,7 @@ class AckBroadcast(Query[AckRecipients]):
     id: str
     timeout: float
     rooms: tuple[str, ...] | None = None
-    except_rooms: tuple[str, ...] = ()
+    skip_rooms: tuple[str, ...] = ()
     ops: ClassVar[tuple[str, ...]] = ("broadcast-ack",)
 
     def __post_init__(self) -> None:
@@ -598,7 +598,7 @@ class AckBroadcast(Query[AckRecipients]):
         return {
             "op": "broadcast-ack",
             "n": self.namespace,
-            **_select_json(self.rooms, self.except_rooms),
+            **_select_json(self.rooms, self.skip_rooms),
             "o": self.origin,
             "b": self.id,
             "t": self.timeout,
@@ -619,7 +619,7 @@ class AckBroadcast(Query[AckRecipients]):
             raise ValueError(f"bad attachment: {exc}") from None
         text = None if obj.get("p") is None else _string(obj, "p")
         parts: tuple[str | bytes, ...] = (*([] if text is None else [text]), *binary)
-        rooms, except_rooms = _selection(obj)
+        rooms, skip_rooms = _selection(obj)
         return cls(
             _string(obj, "n"),
             parts,
@@ -627,7 +627,7 @@ class AckBroadcast(Query[AckRecipients]):
             _string(obj, "b"),
             float(timeout),
             rooms,
-            except_rooms,
+            skip_rooms,
         )
 
 

@@ -7,7 +7,8 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
 * ``join``: join the room ``text``;
 * ``say``: a client broadcast, event ``said``, to the room ``body.room`` (sender skipped);
 * ``announce``: a global broadcast, event ``announced``, ``app.broadcast("", ...)``;
-* ``tell-room``: a room broadcast, event ``told``, ``app.broadcast(body.room, ...)``;
+* ``tell-room``: a room broadcast, event ``told``, ``app.broadcast(body.room, ...)``,
+  leaving out the members of the rooms ``body.skip`` if given;
 * ``whoami``: this worker's process id (tests check that clients are spread);
 * ``sid``: the caller's sid;
 * ``rooms``: ``app.cluster_rooms()``, as ``body.rooms``, with ``body.elapsed`` (seconds);
@@ -66,7 +67,9 @@ async def announce(client: gosf.Client, request: gosf.Request) -> None:
 @app.listen("tell-room")
 async def tell_room(client: gosf.Client, request: gosf.Request) -> None:
     room = str(request.message.body["room"])
-    await app.broadcast(room, "told", gosf.Message.success(request.message.text))
+    skip_rooms = request.message.body.get("skip")  # rooms left out, in every worker
+    message = gosf.Message.success(request.message.text)
+    await app.broadcast(room, "told", message, skip_rooms=skip_rooms)
 
 
 @app.listen("whoami")

@@ -221,6 +221,46 @@ async def test_client_broadcasts_skip_the_sender(cluster: Cluster) -> None:
     assert cluster.alive()
 
 
+async def test_skip_rooms_leave_their_members_out_on_both_workers(cluster: Cluster) -> None:
+    room, muted = unique("room"), unique("muted")
+    async with (
+        peers(cluster.first.url, "a1", "a-muted") as (a1, a_muted),
+        peers(cluster.second.url, "b1", "b-muted", "b-out") as (b1, b_muted, b_out),
+    ):
+        everyone = (a1, a_muted, b1, b_muted, b_out)
+        for peer in everyone[:4]:
+            await peer.call("join", room)
+        for peer in (a_muted, b_muted):
+            await peer.call("join", muted)
+
+        # Node's to(room).except(muted), from each worker; and everyone but muted.
+        await a1.call("tell-room", "from 1", room=room, skip=[muted])
+        await b1.call("tell-room", "from 2", room=room, skip=[muted])
+        await b_out.call("tell-room", "all but muted", room="", skip=[muted])
+        await a1.marker(*everyone)
+        await b1.marker(*everyone)
+
+        for peer in (a1, b1):
+            assert sorted(peer.got("told")) == ["all but muted", "from 1", "from 2"], peer.name
+        for peer in (a_muted, b_muted):
+            assert peer.got("told") == [], peer.name
+        assert b_out.got("told") == ["all but muted"]
+    assert cluster.alive()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the test only runs node
+async def test_npm_clients_skip_rooms_on_both_workers(cluster: Cluster) -> None:
+    """Node's ``to(room).except(muted)``, from each worker, seen by npm socket.io-client v4."""
+    room, muted = unique("room"), unique("muted")
+    scenario = partial(
+        run_scenario, "cluster_except.cjs", cluster.first.url, cluster.second.url, room, muted
+    )
+    seen = await anyio.to_thread.run_sync(scenario)
+    assert seen["a"] == seen["b"] == ["end 1", "end 2", "from 1", "from 2"]
+    assert seen["aMuted"] == seen["bMuted"] == ["end 1", "end 2"]
+    assert cluster.alive()
+
+
 @pytest.mark.parametrize(
     ("anyio_backend", "kind"),
     [("asyncio", "hypercorn-asyncio"), ("trio", "hypercorn-trio")],
