@@ -61,10 +61,12 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
+from ._socketio.acks import AckStream, BroadcastAcks
 from ._socketio.dynamic import ParentNamespace
 from ._socketio.emitter import BlockingEmitter, Emitter
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
+from ._socketio.queries import SocketInfo
 from ._socketio.server import SocketIOServer
 from ._socketio.serverside import ServerSideAcks
 from ._socketio.socket import DisconnectReason, Socket
@@ -74,8 +76,10 @@ __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 
 __all__ = (
     "ASGIApp",
+    "AckStream",
     "App",
     "BlockingEmitter",
+    "BroadcastAcks",
     "Client",
     "ClientDisconnectReason",
     "CloseReason",
@@ -107,6 +111,7 @@ __all__ = (
     "Send",
     "Socket",
     "SocketIOClient",
+    "SocketInfo",
     "SocketIOServer",
     "__version__",
     "app",

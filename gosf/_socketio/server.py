@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 
@@ -29,12 +29,22 @@ from .._engineio.http import query_params
 from .._engineio.server import EngineServer
 from .._engineio.session import EngineSession
 from .._logs import Throttled
-from ..brokers import DEFAULT_QUERY_TIMEOUT, Broker, LocalBroker, SocketCommand
+from ..brokers import (
+    DEFAULT_QUERY_TIMEOUT,
+    Broker,
+    FetchSockets,
+    LocalBroker,
+    RoomsCommand,
+    SocketCommand,
+    SocketInfo,
+)
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
 from ..protocol.parser import Parser, ParserName, parser_named
 from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
+from .acks import AckStream, BroadcastAcks
+from .adapter import Adapter
 from .connection import ENGINE_QUERY, Connection, auth_of
 from .dynamic import (
     DEFAULT_MAX_CHILDREN,
@@ -45,6 +55,7 @@ from .dynamic import (
 from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace, RecoverHandler
 from .node import ClusterNode
 from .observer import Observer, Observers
+from .queries import room_names
 from .recovery import (
     RECOVERABLE,
     SWEEP_INTERVAL,
@@ -306,6 +317,7 @@ class SocketIOServer:
             self.engine.forwarder = forwarder
             node = self._node
             node.forward, node.server_side.tasks = forwarder.inbox, tg
+            node.acks.tasks = tg
             run_broker = partial(
                 self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
@@ -317,7 +329,7 @@ class SocketIOServer:
             try:
                 yield self
             finally:
-                node.forward = node.server_side.tasks = None
+                node.forward = node.server_side.tasks = node.acks.tasks = None
                 self.engine.forwarder = None
                 tg.cancel_scope.cancel()
 
@@ -435,6 +447,159 @@ class SocketIOServer:
             TypeError: ``args`` cannot be encoded to cross processes.
         """
         return await self._node.server_side.emit_with_ack(namespace, event, args, timeout)
+
+    # -- many sockets at once, here and in the cluster (queries.py, acks.py) ------------------
+
+    def _adapter(self, namespace: str) -> Adapter[Socket]:
+        """The adapter of ``namespace``; an empty one when this process has not
+        made it (the other processes may have)."""
+        ns = self.namespaces.get(namespace)
+        return ns.adapter if ns is not None else Adapter(namespace)
+
+    async def fetch_sockets(
+        self,
+        rooms: str | Iterable[str] | None = None,
+        *,
+        skip_rooms: str | Iterable[str] | None = None,
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> list[SocketInfo]:
+        """The connected sockets of the cluster in any of ``rooms`` (``None``: all)
+        but those in any of ``skip_rooms``, this process's first (Node's
+        ``fetchSockets``); processes that do not answer within ``timeout``
+        seconds are left out.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        query = FetchSockets(namespace, room_names(rooms), room_names(skip_rooms) or ())
+        return await self._node.fetch_sockets(query, timeout)
+
+    async def sockets_join(
+        self,
+        room: str | Iterable[str],
+        *,
+        rooms: str | Iterable[str] | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """Put the sockets of the cluster that ``rooms`` and ``skip_rooms`` select
+        (as :meth:`fetch_sockets`) in ``room`` (one or several); how many
+        (Node's ``socketsJoin``).
+
+        Raises:
+            ValueError: no room to join, or ``timeout`` is not positive.
+        """
+        return await self._rooms_command(
+            "sockets-join", room, rooms, skip_rooms, namespace, timeout
+        )
+
+    async def sockets_leave(
+        self,
+        room: str | Iterable[str],
+        *,
+        rooms: str | Iterable[str] | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """Take the sockets of the cluster that ``rooms`` and ``skip_rooms`` select
+        out of ``room`` (one or several; never their own); how many (Node's
+        ``socketsLeave``).
+
+        Raises:
+            ValueError: no room to leave, or ``timeout`` is not positive.
+        """
+        return await self._rooms_command(
+            "sockets-leave", room, rooms, skip_rooms, namespace, timeout
+        )
+
+    async def disconnect_sockets(
+        self,
+        rooms: str | Iterable[str] | None = None,
+        *,
+        close: bool = False,
+        skip_rooms: str | Iterable[str] | None = None,
+        namespace: str = "/",
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
+    ) -> int:
+        """Disconnect the sockets of the cluster that ``rooms`` and ``skip_rooms``
+        select from ``namespace`` or, with ``close``, close their clients'
+        whole connections; how many (Node's ``disconnectSockets``).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        command = RoomsCommand(
+            "sockets-disconnect",
+            namespace,
+            room_names(rooms),
+            room_names(skip_rooms) or (),
+            close=close,
+        )
+        return await self._node.rooms_command(command, timeout)
+
+    async def _rooms_command(
+        self,
+        op: Literal["sockets-join", "sockets-leave"],
+        to: str | Iterable[str],
+        rooms: str | Iterable[str] | None,
+        skip_rooms: str | Iterable[str] | None,
+        namespace: str,
+        timeout: float,  # noqa: ASYNC109
+    ) -> int:
+        targets = room_names(to) or ()
+        command = RoomsCommand(
+            op, namespace, room_names(rooms), room_names(skip_rooms) or (), targets
+        )
+        return await self._node.rooms_command(command, timeout)
+
+    def stream_acks(
+        self,
+        event: str,
+        *args: Any,
+        timeout: float,
+        to: str | Iterable[str] | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        namespace: str = "/",
+    ) -> AbstractAsyncContextManager[AckStream]:
+        """Broadcast ``event`` to the cluster's sockets in ``to`` (``None``: all) but
+        those in ``skip_rooms``, asking each for an ack within ``timeout``
+        seconds; ``async with`` it for the :class:`AckStream` of their answers,
+        ``(sid, answer)`` as they come. Leaving the block stops the collection.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            LocalProtocolError: the parser cannot carry ``args`` (nothing was sent).
+        """
+        rooms = room_names(to)
+        adapter = self._adapter(namespace)
+        return self._node.acks.stream(
+            adapter, self.parser, event, args, rooms, room_names(skip_rooms) or (), timeout
+        )
+
+    async def emit_with_ack(
+        self,
+        event: str,
+        *args: Any,
+        timeout: float,  # noqa: ASYNC109
+        to: str | Iterable[str] | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        namespace: str = "/",
+    ) -> BroadcastAcks:
+        """:meth:`stream_acks`, gathered: every answer by sid, and who did not answer,
+        once all have answered (or disconnected) or ``timeout`` has passed.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+            LocalProtocolError: the parser cannot carry ``args`` (nothing was sent).
+        """
+        rooms = room_names(to)
+        adapter = self._adapter(namespace)
+        return await self._node.acks.collect(
+            adapter, self.parser, event, args, rooms, room_names(skip_rooms) or (), timeout
+        )
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()

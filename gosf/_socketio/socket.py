@@ -28,6 +28,7 @@ from .adapter import Adapter, to_engine
 from .workers import Workers
 
 __all__ = (
+    "AckSink",
     "DisconnectReason",
     "Dispatcher",
     "EventHandler",
@@ -150,6 +151,11 @@ class SocketNamespace(Protocol):
         ...
 
 
+AckSink: TypeAlias = Callable[[str, list[Any] | None], None]
+"""Takes a broadcast's ack of one socket (``gosf._socketio.acks``): its sid and the
+ack's arguments, or ``None`` when the socket closed before answering (never blocks)."""
+
+
 class _AckWaiter:
     __slots__ = ("done", "error", "result")
 
@@ -201,6 +207,7 @@ class Socket:
         """Where its handlers run (started by the server's handler slots)."""
         self._next_ack_id = 0
         self._acks: dict[int, _AckWaiter] | None = None  # calls waiting for their ack
+        self._sinks: dict[int, AckSink] | None = None  # broadcasts waiting for its ack
         self._closed = False
         self._early: list[list[EnginePacket]] | None = None  # emitted before the CONNECT went out
         self._siblings = siblings  # the client's sockets by namespace, this one included
@@ -418,6 +425,26 @@ class Socket:
         if waiter is not None:
             waiter.result = args
             waiter.done.set()
+        elif self._sinks:
+            sink = self._sinks.pop(ack_id, None)
+            if sink is not None:
+                sink(self.sid, args)
+
+    def _expect_ack(self, ack_id: int, sink: AckSink) -> bool:
+        """Hand the ack ``ack_id`` to ``sink`` when it comes (a broadcast's, see
+        ``gosf._socketio.acks``), or ``None`` if the socket closes first.
+        ``False`` (and nothing registered) when it is closed already."""
+        if self._closed:
+            return False
+        if self._sinks is None:
+            self._sinks = {}
+        self._sinks[ack_id] = sink
+        return True
+
+    def _forget_ack(self, ack_id: int) -> None:
+        """Stop waiting for the ack ``ack_id`` of a broadcast (its collection is over)."""
+        if self._sinks:
+            self._sinks.pop(ack_id, None)
 
     def _close(self, reason: CloseReason | DisconnectReason) -> None:
         """Close the socket (idempotent): cancel its handlers, fail its pending calls.
@@ -440,6 +467,9 @@ class Socket:
         for waiter in self._acks.values() if self._acks else ():
             waiter.error = Disconnected(self.sid)
             waiter.done.set()
+        sinks, self._sinks = self._sinks, None
+        for sink in sinks.values() if sinks else ():
+            sink(self.sid, None)
         if not self.session.closed:
             try:
                 self.session.task_group.start_soon(self._finish)

@@ -16,6 +16,11 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
 * ``kick``, ``pull-into``, ``push-out``: ``app.disconnect_client(body.sid)``,
   ``app.join_client(body.sid, body.room)``, ``app.leave_client(body.sid, body.room)``,
   whether a worker had the sid as ``body.found``;
+* ``poll-room``: ``app.broadcast_with_ack(body.room, "poll", ..., timeout=body.timeout)``,
+  as ``body.answers`` (by sid), ``body.timed_out`` and ``body.disconnected``;
+* ``fetch``: ``app.cluster_clients(text)``, as ``body.sockets`` (sid, node, rooms);
+* ``join-all``, ``kick-room``: ``app.join_clients(body.room, body.into)``,
+  ``app.disconnect_clients(body.room)``, how many as ``body.count``;
 * ``local-count``: wait (at most ``body.timeout`` seconds) until this worker
   alone has ``body.count`` clients (each disconnect looks again); answers
   ``body.count`` as it is then;
@@ -109,6 +114,44 @@ async def push_out(client: gosf.Client, request: gosf.Request) -> gosf.Message:
     body = request.message.body
     found = await app.leave_client(str(body["sid"]), str(body["room"]))
     return gosf.Message.success(body={"found": found})
+
+
+@app.listen("poll-room")
+async def poll_room(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    result = await app.broadcast_with_ack(
+        str(body["room"]),
+        "poll",
+        gosf.Message.success(request.message.text),
+        timeout=float(body["timeout"]),
+    )
+    return gosf.Message.success(
+        body={
+            "answers": dict(result.answers),
+            "timed_out": sorted(result.timed_out),
+            "disconnected": sorted(result.disconnected),
+        }
+    )
+
+
+@app.listen("fetch")
+async def fetch(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    found = await app.cluster_clients(request.message.text)
+    sockets = [{"sid": s.sid, "node": s.node, "rooms": sorted(s.rooms)} for s in found]
+    return gosf.Message.success(body={"sockets": sockets})
+
+
+@app.listen("join-all")
+async def join_all(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    count = await app.join_clients(str(body["room"]), str(body["into"]))
+    return gosf.Message.success(body={"count": count})
+
+
+@app.listen("kick-room")
+async def kick_room(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    count = await app.disconnect_clients(str(request.message.body["room"]))
+    return gosf.Message.success(body={"count": count})
 
 
 @app.listen("broker-state")

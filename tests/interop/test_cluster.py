@@ -561,6 +561,48 @@ async def test_cluster_commands_reach_the_owning_worker(cluster: Cluster) -> Non
     assert cluster.alive()
 
 
+async def test_broadcast_acks_and_room_actions_span_both_workers(cluster: Cluster) -> None:
+    """Issue 16.1 and 16.2: acks by sid from the clients of both workers, the
+    sockets of both, socketsJoin then a room broadcast, disconnectSockets."""
+    room, into = unique("ack-room"), unique("ack-into")
+    async with (
+        peers(cluster.first.url, "a1", "a2") as (a1, a2),
+        peers(cluster.second.url, "b1") as (b1,),
+    ):
+        for peer in (a1, a2, b1):
+            peer.client.on("poll", partial(lambda name, message: name, peer.name))
+        await a1.call("join", room)
+        await b1.call("join", room)
+        sids = {peer.name: peer.client.sid() for peer in (a1, a2, b1)}
+        polled = await a2.call("poll-room", "tea?", room=room, timeout=TIMEOUT)
+        assert polled["body"] == {
+            "answers": {sids["a1"]: "a1", sids["b1"]: "b1"},
+            "timed_out": [],
+            "disconnected": [],
+        }
+        fetched = (await b1.call("fetch", room))["body"]["sockets"]
+        assert {s["sid"] for s in fetched} == {sids["a1"], sids["b1"]}
+        assert len({s["node"] for s in fetched}) == 2, "both workers answered"
+        assert all(room in s["rooms"] for s in fetched)
+
+        joined = await a2.call("join-all", room=room, into=into)
+        assert joined["body"]["count"] == 2
+        await b1.call("tell-room", "to the joined", room=into)
+        with anyio.fail_after(TIMEOUT):
+            await a1.wait_for("told", "to the joined")
+            await b1.wait_for("told", "to the joined")
+        await b1.marker(a1, a2, b1)
+        assert a2.got("told") == []
+
+        kicked = await a2.call("kick-room", room=into)
+        assert kicked["body"]["count"] == 2
+        with anyio.fail_after(TIMEOUT):
+            await a1.client.wait_disconnected()
+            await b1.client.wait_disconnected()
+        assert a2.client.connected
+    assert cluster.alive()
+
+
 @pytest.mark.parametrize(
     ("anyio_backend", "kind"),
     [("asyncio", "hypercorn-asyncio"), ("trio", "hypercorn-trio")],
