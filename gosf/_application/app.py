@@ -36,6 +36,7 @@ from .._config import Config
 from .._engineio.asgi import serve_lifespan
 from .._socketio.server import SocketIOServer
 from ..types import ASGIApp, Receive, Scope, Send
+from .asyncapi import Documented
 from .broadcasting import Broadcasting
 from .client import Client
 from .cycle import Controller, RequestCycle
@@ -104,7 +105,7 @@ def _hook(name: str, signature: str) -> Any:
     return register
 
 
-class App(Broadcasting):
+class App(Broadcasting, Documented):
     """A GOSF application: what ``gosf.listen``, ``gosf.broadcast`` & co. act on.
 
     ``App`` is an ASGI application (``hypercorn module:app``); :meth:`startup`
@@ -157,6 +158,10 @@ class App(Broadcasting):
         self.microservices: dict[str, Microservice] = {}
         """The registered microservices by name (GOSF's ``App.Microservices``)."""
         self._tg: TaskGroup | None = None
+        self.declared_broadcasts = {}
+        """What :meth:`broadcasts` declared, by endpoint (for the AsyncAPI document)."""
+        self.info = {"title": "gosf app", "version": "0.0.0"}
+        """The AsyncAPI document's ``title``, ``version`` and ``description``."""
 
     def _make_server(self) -> SocketIOServer:
         server = SocketIOServer(
