@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 import gosf
 from gosf._application.cli import main

@@ -177,7 +177,7 @@ def to_json(doc: Mapping[str, Any]) -> bytes:
 def yaml_available() -> bool:
     """Whether PyYAML is installed (``gosf[yaml]``): YAML is offered only then."""
     try:
-        import yaml  # type: ignore[import-untyped]  # noqa: F401
+        import yaml  # noqa: F401
     except ImportError:
         return False
     return True
