@@ -223,8 +223,8 @@ class Left(Member):
 
 
 class _FromSomeone(BaseModel):
-    # "from" is a Python keyword: the field is from_, sent as "from".
-    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+    # "from" is a Python keyword: the field is from_, read and sent as "from".
+    model_config = ConfigDict(serialize_by_alias=True)
 
     from_: str = Field(alias="from", description="The sender's name")
     text: str
@@ -329,7 +329,9 @@ async def say(client: Client, request: Request[SayIn]) -> Said | Message:
     text = _text(request.body.text)
     if isinstance(text, Message):
         return text
-    said = Said(from_=client.state["name"], room=client.state["room"], text=text)
+    said = Said.model_validate(
+        {"from": client.state["name"], "room": client.state["room"], "text": text}
+    )
     body = said.model_dump()
     await client.broadcast(room_of(said.room), "chat.message", Message.success(body=body))
     return said
@@ -352,7 +354,7 @@ async def whisper(client: Client, request: Request[WhisperIn]) -> Whispered | Me
         return text
     if not app.members(user_room(to)):
         return Message.failure("USER_NOT_FOUND", {"to": to})
-    whispered = Whispered(from_=client.state["name"], to=to, text=text)
+    whispered = Whispered.model_validate({"from": client.state["name"], "to": to, "text": text})
     body = whispered.model_dump()
     await app.broadcast(user_room(to), "chat.whispered", Message.success(body=body))
     return whispered

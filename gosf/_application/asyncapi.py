@@ -228,7 +228,7 @@ class _Schemas:
         for name, schema in definitions.get("$defs", {}).items():
             found[names[name]] = _renamed(schema, names)
         for (key, _mode), schema in tops.items():
-            placeholder = self._refs[key]  # type: ignore[index]
+            placeholder = self._refs[key]
             placeholder.clear()
             placeholder.update(_renamed(schema, names))
         return found

@@ -107,8 +107,9 @@ def _body_model(endpoint: str, controller: Callable[..., Any], raw: object) -> M
     if annotation is None and isinstance(raw, str) and "Request[" in raw:
         raise TypeError(
             f"the controller of {endpoint!r} declares its request as {raw!r}, which cannot "
-            "be resolved: define the model at module level (or import it outside "
-            "TYPE_CHECKING)"
+            "be resolved: annotations are looked up in the controller's module, so define "
+            "the model there and import it (and gosf) at module level, not in a function "
+            "or under TYPE_CHECKING"
         )
     if typing.get_origin(annotation) is not Request:
         return None
