@@ -193,7 +193,7 @@ class RequestCycle:
                 returned = await controller(client, request)  # type: ignore[misc]
             if returned is not None:
                 if declared is not None and declared.response is not None:
-                    response = typed_response(endpoint, declared.response, returned)
+                    response = typed_response(endpoint, declared.response, returned, message)
                 elif isinstance(returned, Message):
                     response = returned
                 else:

@@ -156,9 +156,11 @@ def invalid_body(error: ValidationError) -> Message:
     )
 
 
-def typed_response(endpoint: str, declared: ModelAdapter, response: object) -> Message:
+def typed_response(
+    endpoint: str, declared: ModelAdapter, response: object, request: Message
+) -> Message:
     """The message to send for ``response``, what a controller returned whose
-    endpoint declares a response model.
+    endpoint declares a response model, to ``request``.
 
     A model instance (or data the model accepts) becomes the body of a
     successful message; a successful :class:`Message` keeps its ids and text,
@@ -174,7 +176,9 @@ def typed_response(endpoint: str, declared: ModelAdapter, response: object) -> M
     else:
         value = response
     try:
-        body = declared.dump(declared.validate(value))
+        # An instance of the model itself is what pydantic would let through
+        # unchanged (it does not validate instances again): skip the call.
+        body = declared.dump(value if type(value) is declared.model else declared.validate(value))
     except ValidationError as exc:
         problems = "; ".join(f"{e['path']}: {e['message']}" for e in error_list(exc))
         raise ResponseError(
@@ -189,7 +193,7 @@ def typed_response(endpoint: str, declared: ModelAdapter, response: object) -> M
         return response.model_copy(update={"body": body})
     # Built without validating again: the body was just made by the model's
     # serializer, and the rest are defaults.
-    return Message.model_construct(success=True, body=body)
+    return Message.trusted_success(body, request)
 
 
 def _model_name(adapter: ModelAdapter) -> str:
