@@ -177,3 +177,17 @@ def test_the_command_prints_the_document(capsys: pytest.CaptureFixture[str]) -> 
     assert yaml.safe_load(capsys.readouterr().out) == printed
     assert main(["asyncapi", "examples.chat.app:static"]) == 1  # ASGI, not a gosf.App
     assert "is not a gosf.App" in capsys.readouterr().err
+
+
+def test_the_page_embeds_the_document_without_letting_it_end_the_script() -> None:
+    from gosf._application.docspage import docs_page
+
+    app = gosf.App()
+    hostile = "</script><script>alert(1)</script>"
+    app.info.update(title=hostile, description=hostile)
+    page = docs_page(app.asyncapi(), '"/x.json"</script>')
+    assert hostile not in page
+    assert page.count("</script>") == 2  # the embedded document's and the renderer's
+    embedded = page.split('id="asyncapi-document">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(embedded) == app.asyncapi()
+    assert "<title>&lt;/script&gt;" in page
