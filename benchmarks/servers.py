@@ -31,8 +31,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SERVERS = ("gosf", "gosf-app", "python-socketio", "bare")
 WORKER_CLASSES = ("asyncio", "trio")
-TYPED_SERVERS = ("gosf-app-body", "gosf-app-typed")
-"""The GOSF cycle echoing a body, without and with body models (``benchmarks.typed``)."""
+TYPED_SERVERS = ("gosf-app-body", "gosf-app-typed-in", "gosf-app-typed")
+"""The GOSF cycle echoing a body: untyped, with a request body model, with request
+and response body models (``benchmarks.typed``)."""
 
 __all__ = (
     "SERVERS",
@@ -140,7 +141,7 @@ def build_app(server: str) -> ASGIApp:
     if server in TYPED_SERVERS:
         from .typed import body_app
 
-        return body_app(typed=server == "gosf-app-typed")
+        return body_app(server)
     if server == "python-socketio":
         return python_socketio_app()
     if server == "bare":

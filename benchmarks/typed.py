@@ -1,11 +1,12 @@
 """What typing costs: instructions per round trip of the GOSF cycle echoing a body,
 without a body model and with one (``python -m benchmarks.typed``).
 
-Both servers (``benchmarks.servers``: ``gosf-app-body``, ``gosf-app-typed``)
-get the same request, a GOSF message whose body has five fields; one sends
-``request.message.body`` back as it came, the other declares
-``gosf.Request[EchoBody]`` and ``-> EchoBody``, so the body is validated into
-the model and the reply serialised from it. The count is
+The servers (``benchmarks.servers``' :data:`TYPED_SERVERS`) get the same
+request, a GOSF message whose body has five fields: ``gosf-app-body`` sends
+``request.message.body`` back as it came; ``gosf-app-typed-in`` declares
+``gosf.Request[EchoBody]`` (the body is validated) and sends the dict back the
+same way; ``gosf-app-typed`` also declares ``-> EchoBody``, so the reply is
+serialised from the model. The count is
 ``benchmarks.instructions``' (valgrind's callgrind, the server's user-space
 instructions only), with this request in place of the throughput benchmark's.
 """
@@ -40,16 +41,24 @@ BODY = '{"user":"ada","room":"lobby","text":"hello","tags":["a","b"],"priority":
 PAYLOAD = '{"id":1,"text":"hello","body":' + BODY + "}"
 
 
-def body_app(typed: bool) -> gosf.App:
-    """The GOSF cycle echoing the request's body, as a dict or (``typed``)
-    validated into :class:`EchoBody` and sent back through it. Built here,
-    where ``gosf`` and the model are module names its annotations can find."""
+def body_app(server: str) -> gosf.App:
+    """The GOSF cycle echoing the request's body: as a dict (``gosf-app-body``),
+    validated into :class:`EchoBody` and sent back as a dict
+    (``gosf-app-typed-in``), or validated and sent back through the response
+    model (``gosf-app-typed``). Built here, where ``gosf`` and the model are
+    module names its annotations can find."""
     app = gosf.App()
-    if typed:
+    if server == "gosf-app-typed":
 
         @app.listen("echo")
         async def echo_typed(client: gosf.Client, request: gosf.Request[EchoBody]) -> EchoBody:
             return request.body
+
+    elif server == "gosf-app-typed-in":
+
+        @app.listen("echo")
+        async def echo_in(client: gosf.Client, request: gosf.Request[EchoBody]) -> gosf.Message:
+            return gosf.Message.success(body=request.message.body)
 
     else:
 
@@ -87,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             counts[server] = result["per_round_trip"]
             print(f"[{worker}] {server}: {result['per_round_trip']:,} instructions per round trip")
             results.append(result)
-        extra = counts["gosf-app-typed"] / counts["gosf-app-body"] - 1
-        print(f"[{worker}] typing costs {extra:+.1%}")
+        for server in TYPED_SERVERS[1:]:
+            extra = counts[server] / counts["gosf-app-body"] - 1
+            print(f"[{worker}] {server} against gosf-app-body: {extra:+.1%}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
