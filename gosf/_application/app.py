@@ -14,7 +14,11 @@ of its own:
 * the hooks (``_application/hooks.py``), microservices (``_application/microservice.py``), stop
   signals (``_application/signals.py``) and serving with hypercorn (``_application/startup.py``);
 * what it answers beside Socket.IO, the root page and the health endpoint:
-  :class:`~gosf._application.pages.Pages` (``_application/pages.py``), in front of ``other_app``.
+  :class:`~gosf._application.pages.Pages` (``_application/pages.py``), in front of ``other_app``;
+* what describes it, the declared broadcasts and the AsyncAPI document:
+  :class:`~gosf._application.asyncapi.Documented` (``_application/asyncapi.py``), a base
+  class of :class:`App`; the body models its controllers declare are read by the cycle
+  (``_application/typed.py``).
 
 :class:`Plugin` lives here, with :class:`App`, because each names the other.
 """
