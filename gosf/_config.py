@@ -278,6 +278,13 @@ class Config(BaseModel):
     ``{"status": "ok"}`` with 200 while it does, 503 while it drains or is not
     running. Answered even with ``other_app``; ``None`` turns it off."""
 
+    asyncapi_path: str | None = "asyncapi.json"
+    """Where, under ``path``, the app's AsyncAPI document is served (and YAML at
+    the same name ending in ``.yaml`` when PyYAML is installed); ``None`` turns it off."""
+
+    docs_path: str | None = "asyncapi"
+    """Where, under ``path``, a page shows that document; ``None`` turns it off."""
+
     shutdown_grace: float = Field(default=10.0, ge=0)
     """Seconds in-flight requests get to finish when the server stops."""
 
@@ -339,6 +346,16 @@ class Config(BaseModel):
             raise ValueError("health_endpoint needs a name (None turns it off)")
         if value == "socket.io" or value.startswith("socket.io/"):
             raise ValueError("health_endpoint cannot be on the Socket.IO path")
+        return value
+
+    @field_validator("asyncapi_path", "docs_path")
+    @classmethod
+    def _page_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip("/")  # under ``path``, as health_endpoint
+        if not value or value == "socket.io" or value.startswith("socket.io/"):
+            raise ValueError("needs a name off the Socket.IO path (None turns it off)")
         return value
 
     @model_validator(mode="after")

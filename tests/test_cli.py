@@ -33,7 +33,8 @@ pytestmark = pytest.mark.anyio
 LINE_TIMEOUT = 30.0
 READY = re.compile(
     r"gosf: serving on http://127\.0\.0\.1:(\d+)/ "
-    r"\(Socket\.IO at /socket\.io/, (\w+), (\w+)(, \d workers)?\); press Ctrl-C to stop"
+    r"\(Socket\.IO at /socket\.io/, API docs at /asyncapi, (\w+), (\w+)(, \d workers)?\); "
+    r"press Ctrl-C to stop"
 )
 """gosf's ready line: the port, the server, the backend, the workers."""
 ECHO = ["echo", {"success": True, "text": "hi"}]

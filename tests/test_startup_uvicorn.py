@@ -48,7 +48,8 @@ REQUEST_SECONDS = 1
 
 READY_TLS = re.compile(
     r"gosf: serving on https://127\.0\.0\.1:(\d+)/ "
-    r"\(Socket\.IO at /socket\.io/, uvicorn, asyncio\); press Ctrl-C to stop"
+    r"\(Socket\.IO at /socket\.io/, API docs at /asyncapi, uvicorn, asyncio\); "
+    r"press Ctrl-C to stop"
 )
 
 

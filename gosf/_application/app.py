@@ -14,7 +14,11 @@ of its own:
 * the hooks (``_application/hooks.py``), microservices (``_application/microservice.py``), stop
   signals (``_application/signals.py``) and serving (``_application/startup.py``);
 * what it answers beside Socket.IO, the root page and the health endpoint:
-  :class:`~gosf._application.pages.Pages` (``_application/pages.py``), in front of ``other_app``.
+  :class:`~gosf._application.pages.Pages` (``_application/pages.py``), in front of ``other_app``;
+* what describes it, the declared broadcasts and the AsyncAPI document:
+  :class:`~gosf._application.asyncapi.Documented` (``_application/asyncapi.py``), a base
+  class of :class:`App`; the body models its controllers declare are read by the cycle
+  (``_application/typed.py``).
 
 :class:`Plugin` lives here, with :class:`App`, because each names the other.
 """
@@ -36,6 +40,7 @@ from .._config import Config
 from .._engineio.asgi import serve_lifespan
 from .._socketio.server import SocketIOServer
 from ..types import ASGIApp, Receive, Scope, Send
+from .asyncapi import Documented
 from .broadcasting import Broadcasting
 from .client import Client
 from .cycle import Controller, RequestCycle
@@ -104,7 +109,7 @@ def _hook(name: str, signature: str) -> Any:
     return register
 
 
-class App(Broadcasting):
+class App(Broadcasting, Documented):
     """A GOSF application: what ``gosf.listen``, ``gosf.broadcast`` & co. act on.
 
     ``App`` is an ASGI application (``hypercorn module:app``); :meth:`startup`
@@ -158,6 +163,10 @@ class App(Broadcasting):
         self.microservices: dict[str, Microservice] = {}
         """The registered microservices by name (GOSF's ``App.Microservices``)."""
         self._tg: TaskGroup | None = None
+        self.declared_broadcasts = {}
+        """What :meth:`broadcasts` declared, by endpoint (for the AsyncAPI document)."""
+        self.info = {"title": "gosf app", "version": "0.0.0"}
+        """The AsyncAPI document's ``title``, ``version`` and ``description``."""
 
     def _make_server(self) -> SocketIOServer:
         server = SocketIOServer(

@@ -1,4 +1,5 @@
-"""The ``gosf`` command: ``gosf run module:app`` (also ``python -m gosf run``).
+"""The ``gosf`` command: ``gosf run module:app`` (also ``python -m gosf run``), and
+``gosf asyncapi module:app``, which prints the app's AsyncAPI document.
 
 ``run`` imports the app, lays the command's flags over the app's own
 configuration (a flag wins; then what the app's config sets; then the
@@ -32,6 +33,7 @@ import pydantic
 
 from .._config import Config
 from .app import App
+from .asyncapi import to_json, to_yaml
 from .startup import (
     StartupError,
     bind,
@@ -224,12 +226,25 @@ def parser(version: str) -> argparse.ArgumentParser:
     run_command.add_argument("--ssl-keyfile", metavar="FILE", help="TLS private key (PEM)")
     run_command.add_argument("--ssl-certfile", metavar="FILE", help="TLS certificate (PEM)")
     run_command.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # from the reloader
+    asyncapi_command = commands.add_parser(
+        "asyncapi",
+        help="print an app's AsyncAPI document: gosf asyncapi module:app",
+        description="Print the AsyncAPI 3.0 document of a gosf.App (JSON, or YAML).",
+    )
+    asyncapi_command.add_argument(
+        "target", metavar="module:app", help="the app, e.g. myservice:app"
+    )
+    asyncapi_command.add_argument(
+        "--yaml", action="store_true", help="YAML instead of JSON (needs gosf[yaml])"
+    )
     return top
 
 
 def main(argv: Sequence[str] | None = None, *, version: str = "") -> int:
     """Run the ``gosf`` command; returns its exit status."""
     args = parser(version).parse_args(argv)
+    if args.command == "asyncapi":
+        return _asyncapi(args.target, as_yaml=args.yaml)
     try:
         if args.workers < 1:
             raise CliError(f"--workers must be at least 1, got {args.workers}")
@@ -253,6 +268,26 @@ def main(argv: Sequence[str] | None = None, *, version: str = "") -> int:
             stop_when_orphaned()
         run(target.app, target.config, socketio_path=target.socketio_path, fd=args.fd)
     except (CliError, StartupError) as error:
+        print(f"gosf: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def _asyncapi(spec: str, *, as_yaml: bool) -> int:
+    """Print the AsyncAPI document of the app ``spec`` names."""
+    try:
+        app = load(spec)
+        if not isinstance(app, App):
+            raise CliError(f"{spec} is not a gosf.App: only a gosf app has an AsyncAPI document")
+        if as_yaml:
+            try:
+                sys.stdout.write(to_yaml(app.asyncapi()))
+            except ImportError:
+                raise CliError("--yaml needs PyYAML: pip install 'gosf[yaml]'") from None
+        else:
+            sys.stdout.buffer.write(to_json(app.asyncapi()))
+        sys.stdout.flush()
+    except CliError as error:
         print(f"gosf: error: {error}", file=sys.stderr, flush=True)
         return 1
     return 0

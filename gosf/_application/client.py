@@ -5,15 +5,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 import anyio.from_thread
+from typing_extensions import TypeVar
 
 from .._engineio.http import query_params
 from .._socketio.socket import Socket
 from .message import Message
 
-__all__ = ("Client", "ClientHost", "Request")
+__all__ = ("Body", "Client", "ClientHost", "Request")
+
+Body = TypeVar("Body", default=dict[str, Any])
+"""What ``request.body`` is: the model a controller declares with
+``gosf.Request[Model]``; by default the message's body, a dict."""
 
 
 class ClientHost(Protocol):
@@ -174,8 +179,12 @@ class Client:
 
 
 @dataclass(slots=True)
-class Request:
+class Request(Generic[Body]):
     """What a controller is asked: the endpoint and the parsed :class:`Message`.
+
+    ``request: gosf.Request[OrderIn]`` declares the body's model: the body is
+    validated before the controller is called, and ``request.body`` is the
+    ``OrderIn`` (``gosf/_application/typed.py``).
 
     Connect and disconnect hooks get a request whose ``endpoint`` is
     ``"connect"``/``"disconnect"``; the disconnect one carries ``reason``.
@@ -196,3 +205,6 @@ class Request:
     :class:`gosf.DisconnectReason` (each a string); ``None`` otherwise."""
     state: dict[str, Any] = field(default_factory=dict)
     """Per-request scratch space for hooks and controllers."""
+    body: Body = field(default_factory=dict)  # type: ignore[assignment]
+    """The body: validated into the declared model (``gosf.Request[Model]``),
+    else ``message.body`` itself."""

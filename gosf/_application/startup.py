@@ -236,6 +236,8 @@ def ready_line(
     notes = ["all interfaces"] if everywhere else []
     if socketio_path is not None:
         notes.append(f"Socket.IO at {socketio_path}")
+        if config.docs_path is not None:  # a gosf app: its AsyncAPI page (_application/docspage.py)
+            notes.append(f"API docs at {config.path}{config.docs_path}")
     notes += [config.server, config.backend]
     if workers > 1:
         notes.append(f"{workers} workers")

@@ -67,6 +67,7 @@ from .recovery import (
 from .serverside import ServerSideAcks
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
+from .typed import typed_handler
 
 __all__ = ("SocketIOServer",)
 
@@ -178,14 +179,17 @@ class SocketIOServer:
         """Decorator: register an ``async def handler(socket, *args)`` for ``event``.
 
         The handler's return value is sent as the ack when the client asked
-        for one (``None`` = an empty ack, a tuple = several arguments).
+        for one (``None`` = an empty ack, a tuple = several arguments). A
+        parameter annotated with a pydantic model (or a dataclass) gets the
+        argument validated; one that does not fit never reaches the handler
+        (``_socketio/typed.py``).
 
         Raises:
             ValueError: the event already has a handler.
         """
 
         def register(handler: F) -> F:
-            self.namespace(namespace).on(event, handler)
+            self.namespace(namespace).on(event, typed_handler(handler))
             return handler
 
         return register
