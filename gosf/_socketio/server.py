@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
@@ -30,21 +30,15 @@ from .._engineio.server import EngineServer
 from .._engineio.session import EngineSession
 from .._logs import Throttled
 from ..brokers import (
-    DEFAULT_QUERY_TIMEOUT,
     Broker,
-    FetchSockets,
     LocalBroker,
-    RoomsCommand,
-    SocketCommand,
-    SocketInfo,
 )
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
 from ..protocol.parser import Parser, ParserName, parser_named
 from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
-from .acks import AckStream, BroadcastAcks
-from .adapter import Adapter
+from .cluster_api import ClusterMethods
 from .connection import ENGINE_QUERY, Connection, auth_of
 from .dynamic import (
     DEFAULT_MAX_CHILDREN,
@@ -52,10 +46,9 @@ from .dynamic import (
     NamePattern,
     ParentNamespace,
 )
-from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace, RecoverHandler
+from .namespace import Namespace
 from .node import ClusterNode
 from .observer import Observer, Observers
-from .queries import room_names
 from .recovery import (
     RECOVERABLE,
     SWEEP_INTERVAL,
@@ -64,10 +57,9 @@ from .recovery import (
     SessionStore,
     sweep_every,
 )
-from .serverside import ServerSideAcks
+from .registration import HandlerRegistration
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
-from .typed import typed_handler
 
 __all__ = ("SocketIOServer",)
 
@@ -79,7 +71,7 @@ UNENCODABLE_LOG_INTERVAL = 10.0
 """Seconds between WARNING lines about answers that cannot be encoded (the rest go to DEBUG)."""
 
 
-class SocketIOServer:
+class SocketIOServer(HandlerRegistration, ClusterMethods):
     """A Socket.IO server (protocol 5, and 4 for socket.io 2.x clients) as an ASGI app.
 
     >>> server = SocketIOServer()
@@ -175,41 +167,6 @@ class SocketIOServer:
         self.parents.append(parent)
         return parent
 
-    def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
-        """Decorator: register an ``async def handler(socket, *args)`` for ``event``.
-
-        The handler's return value is sent as the ack when the client asked
-        for one (``None`` = an empty ack, a tuple = several arguments). A
-        parameter annotated with a pydantic model (or a dataclass) gets the
-        argument validated; one that does not fit never reaches the handler
-        (``_socketio/typed.py``).
-
-        Raises:
-            ValueError: the event already has a handler.
-        """
-
-        def register(handler: F) -> F:
-            self.namespace(namespace).on(event, typed_handler(handler))
-            return handler
-
-        return register
-
-    def on_any(self, handler: Dispatcher, *, namespace: str = "/") -> Dispatcher:
-        """Register ``async def handler(socket, event, args, ack_id)`` for every event
-        of ``namespace`` that has no handler of its own (python-socketio's ``"*"``;
-        unlike Node's ``socket.onAny`` it does not see the others: an
-        :class:`Observer` sees every packet).
-
-        It answers the ack itself, ``await socket.ack(ack_id, ...)`` when
-        ``ack_id`` is not ``None``; it runs in a handler slot as handlers do.
-
-        Raises:
-            ValueError: the namespace has one already.
-            TypeError: ``handler`` is not an ``async def`` function.
-        """
-        self.namespace(namespace).on_any(handler)
-        return handler
-
     def observe(self, observer: Observer) -> Callable[[], None]:
         """Tell ``observer`` what happens, from now on (see :class:`Observer`);
         returns what stops it. Several observers may be registered."""
@@ -220,34 +177,6 @@ class SocketIOServer:
         self._observer = self._slots.observer = self._node.observer = observer
         for ns in self.namespaces.values():
             ns.observe(observer)
-
-    def on_connect(self, handler: ConnectHandler, *, namespace: str = "/") -> ConnectHandler:
-        """Register ``async def on_connect(socket, auth)``.
-
-        It may raise :class:`ConnectionRefused` to refuse the client.
-        """
-        self.namespace(namespace).connect_handlers.append(handler)
-        return handler
-
-    def on_disconnect(
-        self, handler: DisconnectHandler, *, namespace: str = "/"
-    ) -> DisconnectHandler:
-        """Register ``async def on_disconnect(socket, reason)``.
-
-        It runs once the socket's handlers have ended (they are cancelled).
-        ``reason`` is a :class:`gosf.CloseReason` (the session ended) or a
-        :class:`gosf.DisconnectReason` (the socket left its namespace), each
-        a :class:`str` (docs/protocol.md lists them).
-        """
-        self.namespace(namespace).disconnect_handlers.append(handler)
-        return handler
-
-    def on_recover(self, handler: RecoverHandler, *, namespace: str = "/") -> RecoverHandler:
-        """Register ``async def on_recover(socket)``, run instead of the connect
-        handlers when a socket is recovered (``socket.recovered``) and
-        ``Recovery.skip_connect_handlers`` is on (the default)."""
-        self.namespace(namespace).recover_handlers.append(handler)
-        return handler
 
     async def emit(
         self,
@@ -345,265 +274,6 @@ class SocketIOServer:
 
     def _recovery_stores(self) -> list[SessionStore]:
         return [ns.adapter.recovery for ns in self.namespaces.values() if ns.adapter.recovery]
-
-    # -- across processes (gosf._socketio.node) ----------------------------------------------
-
-    async def cluster_rooms(
-        self,
-        namespace: str = "/",
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> dict[str, int]:
-        """Every room of ``namespace`` in the cluster with its number of members.
-
-        Sockets' own rooms (their sids) are left out. Processes that do not
-        answer within ``timeout`` seconds are left out too (see
-        :meth:`gosf.brokers.Broker.query`).
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        return await self._node.rooms(namespace, timeout)
-
-    async def cluster_socket_count(
-        self,
-        namespace: str = "/",
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> int:
-        """The number of sockets connected to ``namespace`` in the cluster.
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        return await self._node.socket_count(namespace, timeout)
-
-    async def command_socket(
-        self,
-        op: str,
-        sid: str,
-        room: str | None = None,
-        *,
-        namespace: str = "/",
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> bool:
-        """``disconnect``, ``join`` or ``leave`` (``room``) the socket ``sid`` of
-        ``namespace``, in whichever process it is connected; whether one had it.
-
-        Raises:
-            ValueError: an unknown ``op``, ``join``/``leave`` without a room,
-                or ``timeout`` is not positive.
-        """
-        command = SocketCommand(op, sid, room, namespace)  # type: ignore[arg-type]  # checked there
-        return await self._node.command(command, timeout)
-
-    def on_server_side(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
-        """Decorator: register ``async def handler(*args)`` for the server-side
-        event ``event`` that *other* processes of the cluster send
-        (:meth:`server_side_emit`); its return value answers
-        :meth:`server_side_emit_with_ack`.
-
-        Raises:
-            ValueError: the event already has a handler.
-            TypeError: ``handler`` is not an ``async def`` function.
-        """
-
-        def register(handler: F) -> F:
-            self._node.server_side.on(namespace, event, handler)
-            return handler
-
-        return register
-
-    async def server_side_emit(
-        self,
-        event: str,
-        *args: Any,
-        namespace: str = "/",
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> int:
-        """Send ``event`` with ``args`` (JSON-serialisable) to the server-side
-        handlers of every *other* process of the cluster (Node's
-        ``serverSideEmit``); how many processes took it (have a handler).
-
-        Returns once every process has said whether it took it, or after
-        ``timeout`` seconds; it does not wait for the handlers.
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-            TypeError: ``args`` cannot be encoded to cross processes.
-        """
-        return await self._node.server_side.emit(namespace, event, args, timeout)
-
-    async def server_side_emit_with_ack(
-        self,
-        event: str,
-        *args: Any,
-        timeout: float,  # noqa: ASYNC109
-        namespace: str = "/",
-    ) -> ServerSideAcks:
-        """Like :meth:`server_side_emit`, and gather what each other process's
-        handler returns (Node's ``serverSideEmitWithAck``), for at most
-        ``timeout`` seconds in all: the answers by node id, and how many
-        processes took the event but did not answer in time.
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-            TypeError: ``args`` cannot be encoded to cross processes.
-        """
-        return await self._node.server_side.emit_with_ack(namespace, event, args, timeout)
-
-    # -- many sockets at once, here and in the cluster (queries.py, acks.py) ------------------
-
-    def _adapter(self, namespace: str) -> Adapter[Socket]:
-        """The adapter of ``namespace``; an empty one when this process has not
-        made it (the other processes may have)."""
-        ns = self.namespaces.get(namespace)
-        return ns.adapter if ns is not None else Adapter(namespace)
-
-    async def fetch_sockets(
-        self,
-        rooms: str | Iterable[str] | None = None,
-        *,
-        skip_rooms: str | Iterable[str] | None = None,
-        namespace: str = "/",
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> list[SocketInfo]:
-        """The connected sockets of the cluster in any of ``rooms`` (``None``: all)
-        but those in any of ``skip_rooms``, this process's first (Node's
-        ``fetchSockets``); processes that do not answer within ``timeout``
-        seconds are left out.
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        query = FetchSockets(namespace, room_names(rooms), room_names(skip_rooms) or ())
-        return await self._node.fetch_sockets(query, timeout)
-
-    async def sockets_join(
-        self,
-        room: str | Iterable[str],
-        *,
-        rooms: str | Iterable[str] | None = None,
-        skip_rooms: str | Iterable[str] | None = None,
-        namespace: str = "/",
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> int:
-        """Put the sockets of the cluster that ``rooms`` and ``skip_rooms`` select
-        (as :meth:`fetch_sockets`) in ``room`` (one or several); how many
-        (Node's ``socketsJoin``).
-
-        Raises:
-            ValueError: no room to join, or ``timeout`` is not positive.
-        """
-        return await self._rooms_command(
-            "sockets-join", room, rooms, skip_rooms, namespace, timeout
-        )
-
-    async def sockets_leave(
-        self,
-        room: str | Iterable[str],
-        *,
-        rooms: str | Iterable[str] | None = None,
-        skip_rooms: str | Iterable[str] | None = None,
-        namespace: str = "/",
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> int:
-        """Take the sockets of the cluster that ``rooms`` and ``skip_rooms`` select
-        out of ``room`` (one or several; never their own); how many (Node's
-        ``socketsLeave``).
-
-        Raises:
-            ValueError: no room to leave, or ``timeout`` is not positive.
-        """
-        return await self._rooms_command(
-            "sockets-leave", room, rooms, skip_rooms, namespace, timeout
-        )
-
-    async def disconnect_sockets(
-        self,
-        rooms: str | Iterable[str] | None = None,
-        *,
-        close: bool = False,
-        skip_rooms: str | Iterable[str] | None = None,
-        namespace: str = "/",
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> int:
-        """Disconnect the sockets of the cluster that ``rooms`` and ``skip_rooms``
-        select from ``namespace`` or, with ``close``, close their clients'
-        whole connections; how many (Node's ``disconnectSockets``).
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        command = RoomsCommand(
-            "sockets-disconnect",
-            namespace,
-            room_names(rooms),
-            room_names(skip_rooms) or (),
-            close=close,
-        )
-        return await self._node.rooms_command(command, timeout)
-
-    async def _rooms_command(
-        self,
-        op: Literal["sockets-join", "sockets-leave"],
-        to: str | Iterable[str],
-        rooms: str | Iterable[str] | None,
-        skip_rooms: str | Iterable[str] | None,
-        namespace: str,
-        timeout: float,  # noqa: ASYNC109
-    ) -> int:
-        targets = room_names(to) or ()
-        command = RoomsCommand(
-            op, namespace, room_names(rooms), room_names(skip_rooms) or (), targets
-        )
-        return await self._node.rooms_command(command, timeout)
-
-    def stream_acks(
-        self,
-        event: str,
-        *args: Any,
-        timeout: float,
-        to: str | Iterable[str] | None = None,
-        skip_rooms: str | Iterable[str] | None = None,
-        namespace: str = "/",
-    ) -> AbstractAsyncContextManager[AckStream]:
-        """Broadcast ``event`` to the cluster's sockets in ``to`` (``None``: all) but
-        those in ``skip_rooms``, asking each for an ack within ``timeout``
-        seconds; ``async with`` it for the :class:`AckStream` of their answers,
-        ``(sid, answer)`` as they come. Leaving the block stops the collection.
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-            LocalProtocolError: the parser cannot carry ``args`` (nothing was sent).
-        """
-        rooms = room_names(to)
-        adapter = self._adapter(namespace)
-        return self._node.acks.stream(
-            adapter, self.parser, event, args, rooms, room_names(skip_rooms) or (), timeout
-        )
-
-    async def emit_with_ack(
-        self,
-        event: str,
-        *args: Any,
-        timeout: float,  # noqa: ASYNC109
-        to: str | Iterable[str] | None = None,
-        skip_rooms: str | Iterable[str] | None = None,
-        namespace: str = "/",
-    ) -> BroadcastAcks:
-        """:meth:`stream_acks`, gathered: every answer by sid, and who did not answer,
-        once all have answered (or disconnected) or ``timeout`` has passed.
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-            LocalProtocolError: the parser cannot carry ``args`` (nothing was sent).
-        """
-        rooms = room_names(to)
-        adapter = self._adapter(namespace)
-        return await self._node.acks.collect(
-            adapter, self.parser, event, args, rooms, room_names(skip_rooms) or (), timeout
-        )
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()
