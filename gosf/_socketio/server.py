@@ -130,6 +130,10 @@ class SocketIOServer:
         self._asgi = EngineASGI(self.engine, other_app)
         self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
         self._slots = HandlerSlots(self.log_unencodable)
+        self.services: list[Callable[[], Awaitable[object]]] = []
+        """Tasks run for as long as the server runs (:meth:`running`), in its task
+        group, cancelled when it stops: what an extension such as
+        :mod:`gosf.admin` needs to work in the background."""
 
     # -- registration -----------------------------------------------------------
 
@@ -326,6 +330,8 @@ class SocketIOServer:
                 self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
             await tg.start(run_broker)
+            for service in self.services:
+                tg.start_soon(service)
             recovery = self.options.recovery
             if recovery is not None:
                 interval = min(recovery.max_disconnection_duration, SWEEP_INTERVAL)
