@@ -239,6 +239,7 @@ LAYERS = {
             "socket.io client",
         ),
     ),
+    "admin": Layer(("gosf.admin",), ("foundation", "protocol", "brokers", "socket.io server")),
     "public": Layer(
         ("gosf", "gosf.__main__", "gosf.testing"),
         ("foundation", "engine.io", "socket.io server", "socket.io client", "application"),
