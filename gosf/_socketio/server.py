@@ -14,7 +14,7 @@ node of its cluster (``gosf._socketio.node``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from types import TracebackType
@@ -130,7 +130,7 @@ class SocketIOServer:
         self._asgi = EngineASGI(self.engine, other_app)
         self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
         self._slots = HandlerSlots(self.log_unencodable)
-        self.services: list[Callable[[], Awaitable[object]]] = []
+        self.services: list[Callable[[], Coroutine[Any, Any, object]]] = []
         """Tasks run for as long as the server runs (:meth:`running`), in its task
         group, cancelled when it stops: what an extension such as
         :mod:`gosf.admin` needs to work in the background."""
