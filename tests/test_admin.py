@@ -12,9 +12,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
+import pydantic
 import pytest
 
 import gosf.admin
+import gosf.testing
 from gosf import SocketIOClient, SocketIOServer
 from gosf._client.asgi import asgi_connector
 from gosf.admin._server import QUEUE_SIZE
@@ -221,3 +223,24 @@ async def test_the_ui_is_served_offline(anyio_backend: str) -> None:
     assert (await call_ui(ui, "GET", "/elsewhere"))[0] == 404
     head = await call_ui(ui, "HEAD", "/admin-ui/")
     assert head[0] == 200 and head[2] == b"" and int(head[1][b"content-length"]) == len(page)
+
+
+async def test_the_app_config_key(anyio_backend: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="auth: false"):
+        gosf.App(admin={})
+    with pytest.raises(ValueError, match="bcrypt hash"):
+        gosf.App(admin={"username": "admin", "password_hash": "secret"})
+    app = gosf.App(admin={"username": "admin", "password_hash": HASH, "read_only": True})
+    async with gosf.testing.serve(app):
+        async with admin_client(app.server, {"username": "admin", "password": "secret"}) as (
+            _,
+            seen,
+        ):
+            ((config,),) = [await seen.until("config")]
+            assert "EMIT" not in config["supportedFeatures"]
+    status, _, page = await call_ui(app, "GET", "/admin-ui/")
+    assert status == 200 and b"Socket.IO Admin UI" in page
+    assert (await call_ui(gosf.App(admin={"auth": False}, path="/x/"), "GET", "/x/admin-ui/"))[
+        0
+    ] == 200
+    assert (await call_ui(gosf.App(), "GET", "/admin-ui/"))[0] == 404

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from .._config import AdminConfig
 from .._socketio.server import SocketIOServer
 from ._auth import BasicAuth, Sessions, hash_password
 from ._server import Admin, Mode
@@ -28,6 +29,7 @@ __all__ = (
     "Sessions",
     "hash_password",
     "instrument",
+    "instrument_from_config",
 )
 
 
@@ -54,3 +56,18 @@ def instrument(
         server, auth=auth, read_only=read_only, mode=mode, namespace=namespace, server_id=server_id
     )
     return admin.install()
+
+
+def instrument_from_config(server: SocketIOServer, config: AdminConfig) -> Admin:
+    """:func:`instrument` as the ``admin`` key of a :class:`gosf.App`'s config says.
+
+    Raises:
+        ValueError: ``password_hash`` is not a bcrypt hash, or the namespace
+            has the UI's handlers already.
+    """
+    auth: BasicAuth | Literal[False] = False
+    if config.username is not None and config.password_hash is not None:
+        auth = BasicAuth(config.username, config.password_hash)
+    return instrument(
+        server, auth=auth, read_only=config.read_only, mode=config.mode, namespace=config.namespace
+    )
