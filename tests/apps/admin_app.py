@@ -4,9 +4,14 @@ password ``secret``) and the UI's files at ``/admin-ui/``.
 
 Namespace ``"/"``: ``join(room)`` joins it and acks the socket's rooms,
 ``echo(x)`` acks ``x``, ``ping(x)`` sends ``pong`` with ``x`` to the caller.
+
+``app`` is a GOSF app with the same login in its ``admin`` config key and the
+broker ``GOSF_BROKER`` names (tests/interop/test_admin_cluster.py runs two).
 """
 
 from __future__ import annotations
+
+import os
 
 import gosf
 import gosf.admin
@@ -35,3 +40,9 @@ async def echo(socket: gosf.Socket, value: object) -> object:
 @server.on("ping")
 async def ping(socket: gosf.Socket, value: object) -> None:
     await socket.emit("pong", value)
+
+
+app = gosf.App(
+    broker=os.environ.get("GOSF_BROKER"),
+    admin={"username": "admin", "password_hash": PASSWORD_HASH},
+)
