@@ -69,6 +69,10 @@ Mode = Literal["development", "production"]
 QUEUE_SIZE = 1024
 """The jobs (events for the UI) waiting for the admin's task at most."""
 
+PASSWORD_CHECKS = 2
+"""Password checks (bcrypt, slow on purpose) running at once; more logins wait:
+a flood of them takes two threads, not the whole CPU."""
+
 _ACTIONS = ("EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT")
 _EVENTS = (PacketType.EVENT, PacketType.BINARY_EVENT)
 
@@ -170,6 +174,7 @@ class Admin(Observer):
         self._clients: set[str] = set()  # Engine.IO sessions seen, for rawConnection
         self._send, self._jobs = anyio.create_memory_object_stream[Job](QUEUE_SIZE)
         self._tg: TaskGroup | None = None
+        self._checks: anyio.CapacityLimiter | None = None  # made in the event loop
         self._uninstall: list[Callable[[], None]] = []
 
     # -- installing -----------------------------------------------------------------
@@ -225,7 +230,9 @@ class Admin(Observer):
         if isinstance(self.auth, BasicAuth):
             if not self.sessions.valid(auth.get("sessionId")):
                 checked = partial(self.auth.check, auth.get("username"), auth.get("password"))
-                if not await anyio.to_thread.run_sync(checked):
+                if self._checks is None:
+                    self._checks = anyio.CapacityLimiter(PASSWORD_CHECKS)
+                if not await anyio.to_thread.run_sync(checked, limiter=self._checks):
                     raise ConnectionRefused("invalid credentials")
                 await socket.emit("session", self.sessions.issue())
         await socket.emit("config", {"supportedFeatures": self.features})
@@ -363,7 +370,9 @@ class Admin(Observer):
 
     async def _report_stats(self) -> None:
         while True:
-            self._queue(
-                lambda: self.server.emit("server_stats", self.stats(), namespace=self.namespace)
-            )
+            self._queue(self._send_stats)
             await anyio.sleep(self.stats_interval)
+
+    async def _send_stats(self) -> None:
+        # Taken when sent, not when queued: the counts are those up to now.
+        await self.server.emit("server_stats", self.stats(), namespace=self.namespace)
