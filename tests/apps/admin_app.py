@@ -6,7 +6,9 @@ Namespace ``"/"``: ``join(room)`` joins it and acks the socket's rooms,
 ``echo(x)`` acks ``x``, ``ping(x)`` sends ``pong`` with ``x`` to the caller.
 
 ``app`` is a GOSF app with the same login in its ``admin`` config key and the
-broker ``GOSF_BROKER`` names (tests/interop/test_admin_cluster.py runs two).
+broker ``GOSF_BROKER`` names (tests/interop/test_admin_cluster.py and
+tests/e2e/test_admin_ui.py run two); its endpoint ``join`` joins the room the
+message's text names.
 """
 
 from __future__ import annotations
@@ -46,3 +48,9 @@ app = gosf.App(
     broker=os.environ.get("GOSF_BROKER"),
     admin={"username": "admin", "password_hash": PASSWORD_HASH},
 )
+
+
+@app.listen("join")
+async def join_room(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    client.join(request.message.text)
+    return gosf.Message.success(client.sid)

@@ -10,6 +10,7 @@ key) under hypercorn, asyncio and trio; clients are gosf's own
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import anyio
 import pytest
@@ -27,10 +28,11 @@ redis_server = redis_fixtures.redis_server
 APP = "tests.apps.admin_app:app"
 
 
-@pytest.fixture(scope="module")
-def workers(redis_server: RedisServer) -> Iterator[tuple[Served, Served]]:
+@contextmanager
+def two_workers(broker_url: str) -> Iterator[tuple[Served, Served]]:
+    """``APP`` under hypercorn's asyncio and trio workers, joined by ``broker_url``."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOSF_BROKER", redis_server.url)  # start_server passes os.environ on
+        patch.setenv("GOSF_BROKER", broker_url)  # start_server passes os.environ on
         first = start_server("hypercorn-asyncio", APP)
         try:
             second = start_server("hypercorn-trio", APP)
@@ -43,6 +45,12 @@ def workers(redis_server: RedisServer) -> Iterator[tuple[Served, Served]]:
     finally:
         stop_server(first.process)
         stop_server(second.process)
+
+
+@pytest.fixture(scope="module")
+def workers(redis_server: RedisServer) -> Iterator[tuple[Served, Served]]:
+    with two_workers(redis_server.url) as running:
+        yield running
 
 
 async def test_the_ui_on_one_worker_acts_on_the_other(
