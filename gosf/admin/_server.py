@@ -56,7 +56,7 @@ from ..brokers import SocketInfo
 from ..protocol.session import CloseReason
 from ..protocol.socketio import Packet, PacketType
 from ._auth import BasicAuth, Sessions
-from ._stats import EventCounts, memory_rss
+from ._stats import IN, OUT, EventCounts, memory_rss
 
 __all__ = ("Admin", "Mode")
 
@@ -313,8 +313,7 @@ class Admin(Observer):
             self._to_ui("room_left", socket.namespace.name, room, socket.sid, _now())
 
     def packet_received(self, socket: Socket | None, packet: Packet, size: int) -> None:
-        self.counts.add("packetsIn")
-        self.counts.add("bytesIn", None, size)
+        self.counts.traffic(IN, 1, size)
         if (
             self.mode == "development"
             and socket is not None
@@ -324,8 +323,7 @@ class Admin(Observer):
             self._to_ui("event_received", packet.namespace, socket.sid, packet.data, _now())
 
     def packet_sent(self, socket: Socket | None, packet: Packet, size: int) -> None:
-        self.counts.add("packetsOut")
-        self.counts.add("bytesOut", None, size)
+        self.counts.traffic(OUT, 1, size)
         if (
             self.mode == "development"
             and socket is not None
@@ -338,8 +336,7 @@ class Admin(Observer):
         self, packet: Packet, size: int, rooms: tuple[str, ...] | None, recipients: int
     ) -> None:
         if recipients:
-            self.counts.add("packetsOut", None, recipients)
-            self.counts.add("bytesOut", None, size * recipients)
+            self.counts.traffic(OUT, recipients, size * recipients)
 
     # -- server_stats ------------------------------------------------------------------
 

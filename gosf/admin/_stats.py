@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ("EventCounts", "memory_rss")
+__all__ = ("IN", "OUT", "EventCounts", "memory_rss")
 
 # How many distinct (second, type, subtype) counters a buffer holds at most:
 # it is emptied every report, so only a flood of distinct disconnection
@@ -27,12 +27,36 @@ class _Count:
     count: int
 
 
+IN, OUT = 0, 2
+"""Which way a packet went, for :meth:`EventCounts.traffic`."""
+
+_TRAFFIC = ("packetsIn", "bytesIn", "packetsOut", "bytesOut")
+
+
 class EventCounts:
-    """Events counted per second until the next report takes them."""
+    """Events counted per second until the next report takes them.
+
+    Packets and bytes, counted for every packet, take the short way
+    (:meth:`traffic`: one clock read, one lookup); the rarer events
+    (connections, disconnections by reason) the general one (:meth:`add`).
+    """
 
     def __init__(self, clock: Any = time.time) -> None:
         self._clock = clock
         self._counts: dict[tuple[int, str, str | None], _Count] = {}
+        # Per second: packets in, bytes in, packets out, bytes out.
+        self._traffic: dict[int, list[int]] = {}
+
+    def traffic(self, way: int, packets: int, size: int) -> None:
+        """Count ``packets`` of ``size`` bytes in all going ``way`` (:data:`IN`, :data:`OUT`)."""
+        second = int(self._clock())
+        row = self._traffic.get(second)
+        if row is None:
+            if len(self._traffic) >= MAX_COUNTERS:
+                return
+            row = self._traffic[second] = [0, 0, 0, 0]
+        row[way] += packets
+        row[way + 1] += size
 
     def add(self, type_: str, sub_type: str | None = None, count: int = 1) -> None:
         second = int(self._clock()) * 1000
@@ -46,10 +70,18 @@ class EventCounts:
     def take(self) -> list[dict[str, Any]]:
         """The counts so far, as the UI reads them; the buffer starts again empty."""
         counts, self._counts = self._counts, {}
-        return [
+        traffic, self._traffic = self._traffic, {}
+        taken = [
             {"timestamp": c.timestamp, "type": c.type, "subType": c.sub_type, "count": c.count}
             for c in counts.values()
         ]
+        for second, row in traffic.items():
+            taken.extend(
+                {"timestamp": second * 1000, "type": kind, "subType": None, "count": count}
+                for kind, count in zip(_TRAFFIC, row, strict=True)
+                if count
+            )
+        return taken
 
 
 def memory_rss() -> int:
