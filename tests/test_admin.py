@@ -20,6 +20,7 @@ import gosf.testing
 from gosf import SocketIOClient, SocketIOServer
 from gosf._client.asgi import asgi_connector
 from gosf.admin._server import QUEUE_SIZE
+from gosf.admin._stats import IN, OUT, EventCounts
 from gosf.admin._ui import AdminUI
 from gosf.brokers import MemoryBus
 
@@ -244,3 +245,26 @@ async def test_the_app_config_key(anyio_backend: str) -> None:
         0
     ] == 200
     assert (await call_ui(gosf.App(), "GET", "/admin-ui/"))[0] == 404
+
+
+def test_events_are_counted_per_second() -> None:
+    now = [100.2]
+    counts = EventCounts(clock=lambda: now[0])
+    counts.traffic(IN, 1, 10)
+    counts.traffic(OUT, 3, 30)
+    counts.add("rawConnection")
+    now[0] = 101.5
+    counts.traffic(IN, 1, 5)
+    counts.add("rawDisconnection", "transport close")
+    taken = {(c["timestamp"], c["type"], c["subType"]): c["count"] for c in counts.take()}
+    assert taken == {
+        (100_000, "rawConnection", None): 1,
+        (100_000, "packetsIn", None): 1,
+        (100_000, "bytesIn", None): 10,
+        (100_000, "packetsOut", None): 3,
+        (100_000, "bytesOut", None): 30,
+        (101_000, "rawDisconnection", "transport close"): 1,
+        (101_000, "packetsIn", None): 1,
+        (101_000, "bytesIn", None): 5,
+    }
+    assert counts.take() == []
