@@ -109,3 +109,62 @@ async def test_a_long_polling_client_back_before_its_drop_was_seen_is_recovered_
                     (recall,) = await again.call("recall")
                     assert recall["recovered"] is True and recall["rooms"] == ["room"]
             assert store.statistics()["sessions"] == 0  # taken, then left deliberately
+
+
+# -- forged and malformed CONNECTs ------------------------------------------------------
+
+
+FORGED_PIDS: list[Any] = [
+    "A" * 20,  # a pid's length: the take-over search runs, and finds nothing
+    "not-a-pid",
+    "x" * 100_000,
+    42,
+    None,
+    ["pid"],
+    {"pid": "pid"},
+]
+
+
+async def test_a_forged_pid_gets_a_fresh_session_and_leaves_the_parked_one_alone() -> None:
+    async with running(app()) as test:
+        reply, offset = await park_one(test, "secret")
+        for pid in FORGED_PIDS:
+            intruder = WireClient(test)
+            async with intruder.connect(auth={"pid": pid, "offset": offset}):
+                fresh = reply_of(intruder)
+                assert fresh["sid"] != reply["sid"] and fresh["pid"] != reply["pid"], pid
+                assert await intruder.call("recall") == [
+                    {"value": None, "recovered": False, "rooms": []}
+                ], pid
+                assert intruder.events("news") == [], pid
+        # The owner still gets its session back.
+        owner = WireClient(test)
+        async with owner.connect(auth={"pid": reply["pid"], "offset": offset}):
+            assert reply_of(owner) == reply
+            (recall,) = await owner.call("recall")
+            assert recall == {"value": "secret", "recovered": True, "rooms": ["room"]}
+
+
+async def test_offsets_the_log_never_wrote_give_a_fresh_session() -> None:
+    # From the future, of another store, malformed, or not a string at all:
+    # the log cannot vouch for any of them.
+    async with running(app()) as test:
+        reply, offset = await park_one(test, "secret")
+        prefix = offset.rpartition("-")[0] + "-"
+        bad: list[Any] = [
+            prefix + "f" * 64,  # far in the future
+            prefix + "z",
+            "other-0",
+            "",
+            42,
+            ["x"],
+            {"offset": offset},
+        ]
+        for bad_offset in bad:
+            client = WireClient(test)
+            async with client.connect(auth={"pid": reply["pid"], "offset": bad_offset}):
+                assert reply_of(client)["sid"] != reply["sid"], bad_offset
+                (recall,) = await client.call("recall")
+                assert recall == {"value": None, "recovered": False, "rooms": []}, bad_offset
+            # The pid was spent (the session is the owner's only); park a new one.
+            reply, offset = await park_one(test, "secret")

@@ -238,10 +238,13 @@ async def _take_back(
     store: SessionStore, ns: Namespace, session: EngineSession, auth: dict[str, Any]
 ) -> tuple[ParkedSession | None, list[list[EnginePacket]] | None]:
     """The session a CONNECT's ``pid`` names and what it missed, or ``(None, None)``
-    for a fresh session: none parked, or more missed than the client may have
-    queued."""
+    for a fresh session: none parked, an offset that is no string, or more
+    missed than the client may have queued."""
     pid = auth.get("pid")
-    if not isinstance(pid, str):
+    offset = auth.get("offset")
+    if not isinstance(pid, str) or not isinstance(offset, str | None):
+        # A malformed offset is no "nothing received": the log cannot vouch
+        # for it, and a replay from the connection could repeat events.
         return None, None
     parked = await store.take(pid)
     if parked is None:
