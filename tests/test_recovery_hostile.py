@@ -23,7 +23,7 @@ import gosf
 from gosf._socketio.recovery import MemoryStore
 from gosf.protocol.socketio import PacketType
 from gosf.testing import TestServer
-from tests.harness import WireClient
+from tests.harness import WireClient, sessions_end, tapped
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +168,155 @@ async def test_offsets_the_log_never_wrote_give_a_fresh_session() -> None:
                 assert recall == {"value": None, "recovered": False, "rooms": []}, bad_offset
             # The pid was spent (the session is the owner's only); park a new one.
             reply, offset = await park_one(test, "secret")
+
+
+# -- races ---------------------------------------------------------------------------------
+
+
+SUPERSEDED = "superseded"
+
+
+async def reconnect_twice_at_once(test: TestServer, auth: dict[str, Any]) -> list[Any]:
+    """Two clients CONNECT with the same ``auth`` at once; what each recalls once
+    both are done connecting, with its sid, or :data:`SUPERSEDED` for one
+    closed by the other (a CONNECT with the pid of a socket that looks
+    connected takes its session over, as a client back before its drop was
+    seen does)."""
+    both = anyio.Event()
+    got: list[Any] = []
+
+    def done(outcome: Any) -> None:
+        got.append(outcome)
+        if len(got) == 2:
+            both.set()
+
+    async def one() -> None:
+        client = WireClient(test)
+        try:
+            async with client.connect(auth=auth):
+                (recall,) = await client.call("recall")
+                done({"sid": client.sid, **recall})
+                await both.wait()
+        except gosf.Disconnected:
+            done(SUPERSEDED)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one)
+            tg.start_soon(one)
+    return got
+
+
+def the_owner_once(got: list[Any], sid: str) -> None:
+    """Exactly one connection got the session back; the other got a fresh one,
+    or was closed by the one that took the session over."""
+    owners = [one for one in got if one != SUPERSEDED and one["sid"] == sid]
+    assert owners == [{"sid": sid, "value": "secret", "recovered": True, "rooms": ["room"]}]
+    (other,) = [one for one in got if one not in owners]
+    assert other == SUPERSEDED or (other["value"] is None and other["recovered"] is False)
+
+
+@pytest.mark.parametrize("skip_connect_handlers", [True, False])
+async def test_two_reconnections_with_one_pid_at_once_get_the_session_once(
+    skip_connect_handlers: bool,
+) -> None:
+    server = app(gosf.Recovery(skip_connect_handlers=skip_connect_handlers))
+
+    @server.on_connect
+    async def connected(socket: gosf.Socket, auth: dict[str, Any]) -> None:
+        await anyio.lowlevel.checkpoint()  # both CONNECTs are under way at once
+
+    async with running(server) as test:
+        reply, offset = await park_one(test, "secret")
+        got = await reconnect_twice_at_once(test, {"pid": reply["pid"], "offset": offset})
+        the_owner_once(got, reply["sid"])
+
+
+async def test_two_take_overs_with_one_pid_at_once_get_the_session_once() -> None:
+    # The first connection still looks alive: both new ones try to take it over.
+    async with running(app()) as test:
+        first = WireClient(test)
+        async with first.connect():
+            await first.call("join", "room")
+            await first.call("remember", "secret")
+            reply = reply_of(first)
+            got = await reconnect_twice_at_once(test, {"pid": reply["pid"]})
+            await first.sio.wait_disconnected()  # closed as a lost transport
+        the_owner_once(got, reply["sid"])
+
+
+# -- churn -----------------------------------------------------------------------------------
+
+
+CYCLES = 40
+"""Drops in a flood (bounded: each is a connection in memory)."""
+
+
+async def test_a_flood_of_drops_keeps_the_store_within_its_bounds() -> None:
+    recovery = gosf.Recovery(max_sessions=3, max_packets=10)
+    server = app(recovery)
+    async with running(server) as test:
+        store = store_of(server)
+        for n in range(CYCLES):
+            await park_one(test, f"value {n}")
+            stats = store.statistics()
+            assert stats["sessions"] <= 3 and stats["packets"] <= 10, (n, stats)
+        assert store.statistics()["sessions"] == 3
+        # One client dropping and coming back, again and again: one session at most.
+        client = WireClient(test)
+        for _ in range(CYCLES):
+            async with client.connect():
+                await client.call("shout", "room", 0)
+                await client.drop()
+        assert store.statistics()["sessions"] == 3  # its own, and two of the others
+        adapter = server.namespace("/").adapter
+        assert adapter.sockets == {} and adapter.rooms == {}
+        await sessions_end(server.engine)
+
+
+# -- dynamic namespaces --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cleanup_empty", [True, False])
+async def test_a_session_parked_in_a_dynamic_child_that_was_cleaned_up_is_not_recovered(
+    cleanup_empty: bool,
+) -> None:
+    # The child went with its last socket, and its log and parked sessions
+    # with it (docs/guide.md): the client gets a fresh session in a new
+    # child, nothing of the old one, and nothing of the old child is kept.
+    # A child kept while empty keeps them: the session is recovered.
+    server = gosf.SocketIOServer(recovery=gosf.Recovery())
+    tenants = server.dynamic_namespace("/tenant-{id}", cleanup_empty=cleanup_empty)
+
+    async def remember(socket: gosf.Socket, value: Any) -> None:
+        socket.state["value"] = value
+
+    async def recall(socket: gosf.Socket) -> Any:
+        return socket.state.get("value")
+
+    tenants.on("remember", remember)
+    tenants.on("recall", recall)
+    async with running(server) as test:
+        opened: list[Any] = []
+
+        @asynccontextmanager
+        async def connector(url: str, headers: Any) -> AsyncIterator[Any]:
+            async with tapped(test.connector, lambda frame: None)(url, headers) as ws:
+                opened.append(ws)
+                yield ws
+
+        client = gosf.SocketIOClient()
+        url, name = "http://testserver", "/tenant-1"
+        async with client.connect(url, namespaces=name, connector=connector):
+            sid = client.sid(name)
+            await client.call("remember", "secret", namespace=name)
+            await opened[-1].aclose(1006)  # the network fails
+            await client.wait_disconnected()
+        assert (name in tenants.children) is not cleanup_empty
+        await sessions_end(server.engine)
+        async with client.connect(url, namespaces=name, connector=connector):
+            recovered = client.recovered(name)
+            assert recovered is not cleanup_empty
+            assert (client.sid(name) == sid) is recovered
+            value = await client.call("recall", namespace=name)
+            assert value == (None if cleanup_empty else "secret")
