@@ -59,6 +59,7 @@ __all__ = (
     "CommandResult",
     "CountQuery",
     "FetchSockets",
+    "HandedSession",
     "Query",
     "QueryAnswer",
     "RoomCounts",
@@ -69,6 +70,7 @@ __all__ = (
     "SocketCount",
     "SocketInfo",
     "SocketList",
+    "TakeSession",
     "UnknownQuery",
     "decode_answer",
     "decode_query",
@@ -631,6 +633,116 @@ class AckBroadcast(Query[AckRecipients]):
         )
 
 
+# -- connection state recovery --------------------------------------------------------------
+
+
+def _parts_json(parts: tuple[str | bytes, ...]) -> list[Any]:
+    return [
+        part if isinstance(part, str) else {"b": base64.b64encode(part).decode("ascii")}
+        for part in parts
+    ]
+
+
+def _parts(value: object) -> tuple[str | bytes, ...]:
+    """Parts written by :func:`_parts_json`.
+
+    Raises:
+        ValueError: ``value`` is not such a list.
+    """
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"parts must be a non-empty list, not {value!r}")
+    parts: list[str | bytes] = []
+    for item in value:
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("b"), str):
+            try:
+                parts.append(base64.b64decode(item["b"], validate=True))
+            except binascii.Error as exc:
+                raise ValueError(f"bad binary part: {exc}") from None
+        else:
+            raise ValueError(f"a part must be a string or {{'b': base64}}, not {item!r}")
+    return tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class HandedSession(QueryAnswer):
+    """A parked session handed over by the process that held it (``found``
+    false: not this one), with what it missed there after the client's
+    offset (each event's encoded parts, in order) and ``latest``, the
+    number of the newest broadcast of each origin its log had
+    (``gosf._socketio.handover``)."""
+
+    found: bool
+    sid: str = ""
+    rooms: tuple[str, ...] = ()
+    state: dict[str, Any] | None = None
+    missed: tuple[tuple[str | bytes, ...], ...] = ()
+    latest: dict[str, int] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.found:
+            return {"found": False}
+        return {
+            "found": True,
+            "sid": self.sid,
+            "rooms": list(self.rooms),
+            "state": self.state or {},
+            "missed": [_parts_json(parts) for parts in self.missed],
+            "latest": self.latest or {},
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        found = obj.get("found")
+        if not isinstance(found, bool):
+            raise ValueError(f"'found' must be a boolean, not {found!r}")
+        if not found:
+            return cls(False)
+        missed = obj.get("missed", [])
+        if not isinstance(missed, list):
+            raise ValueError(f"'missed' must be a list, not {missed!r}")
+        latest = _mapping(obj, "latest")
+        return cls(
+            True,
+            _string(obj, "sid"),
+            _names(obj, "rooms"),
+            _mapping(obj, "state"),
+            tuple(_parts(parts) for parts in missed),
+            {origin: _count(n, "an origin's number") for origin, n in latest.items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TakeSession(Query[HandedSession]):
+    """Hand over the session parked under ``pid``, and what it missed after
+    ``offset``, to the process asking: a client is back there.
+
+    On the wire::
+
+        {"op": "take-session", "n": "/", "pid": "...", "off": "..." | null}
+                        → {"found": true, "sid": ..., "rooms": [...], "state": {...},
+                           "missed": [["<text>", {"b": "<base64>"}]], "latest": {"3fa9c1": 41}}
+    """
+
+    namespace: str
+    pid: str
+    offset: str | None = None
+    ops: ClassVar[tuple[str, ...]] = ("take-session",)
+
+    @property
+    def answer_type(self) -> type[HandedSession]:
+        return HandedSession
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "take-session", "n": self.namespace, "pid": self.pid, "off": self.offset}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        offset = None if obj.get("off") is None else _string(obj, "off")
+        return cls(_string(obj, "n"), _string(obj, "pid"), offset)
+
+
 AnyQuery = (
     RoomsQuery
     | CountQuery
@@ -639,10 +751,11 @@ AnyQuery = (
     | FetchSockets
     | RoomsCommand
     | AckBroadcast
+    | TakeSession
 )
 """Every kind of query this gosf asks and answers."""
 
-AnyAnswer = RoomCounts | SocketCount | CommandResult | SocketList | AckRecipients
+AnyAnswer = RoomCounts | SocketCount | CommandResult | SocketList | AckRecipients | HandedSession
 """Every kind of answer to :data:`AnyQuery`."""
 
 QUERY_TYPES: tuple[type[AnyQuery], ...] = get_args(AnyQuery)
