@@ -140,6 +140,23 @@ async def test_broadcasts_of_an_origin_the_holder_never_heard_from() -> None:
     assert numbers(await second.replay(taken, offset)) == [2]
 
 
+class Hanging:
+    """A broker whose queries never end (Redis frozen), whatever their timeout."""
+
+    node_id = "asker"
+
+    async def query(self, query: Any, timeout: float) -> list[HandedSession]:  # noqa: ASYNC109
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_a_broker_that_hangs_gives_a_fresh_session_in_time() -> None:
+    store = MemoryStore(gosf.Recovery())
+    store.fetch = Handover(Hanging(), "/", store, timeout=0.1)  # type: ignore[arg-type]
+    with anyio.fail_after(WAIT):
+        assert await store.take("pid", "0-0") is None
+
+
 async def test_a_state_json_cannot_carry_is_not_handed_over() -> None:
     first, second = stores()
     await first.park(ParkedSession("pid", "me", frozenset(), {"x": object()}, ""))

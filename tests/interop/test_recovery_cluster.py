@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import pytest
 
+from gosf._socketio.handover import HANDOVER_TIMEOUT
 from tests import redis_fixtures
 from tests.conftest import Served, start_server, stop_server
 from tests.node import run_scenario
@@ -76,3 +77,34 @@ async def test_npm_client_recovers_on_the_other_worker(workers: list[Served]) ->
     assert [n for n in numbers if n in (4, 5, 6)] == [4, 5, 6]
     assert {item["offset"] for item in seen["news"]} == {"string"}
     assert seen["recall"] == {"value": "kept", "recovered": True, "rooms": ["room"]}
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_redis_hanging_mid_restore_gives_a_fresh_session_in_time(
+    workers: list[Served], redis_server: RedisServer
+) -> None:
+    """Redis frozen (it accepts nothing and answers nothing): the worker the
+    client comes back to cannot fetch its session, and gives it a fresh one
+    within the handover's bound rather than hanging."""
+    first, second = (host_of(worker) for worker in workers)
+    redis_server.pause()
+    try:
+        async with round_robin([first, second]) as balancer:
+            scenario = partial(
+                run_scenario,
+                "recovery_cluster.cjs",
+                f"http://{balancer.host}",
+                f"http://{first}",
+                f"http://{second}",
+                "hang",
+            )
+            seen: dict[str, Any] = await anyio.to_thread.run_sync(scenario)
+    finally:
+        redis_server.resume()
+    assert seen["movedWorker"] is True
+    assert seen["recovered"] is False
+    assert seen["sameId"] is False
+    assert seen["recall"] == {"value": None, "recovered": False, "rooms": []}
+    # The reconnection delay, then at most the handover's bound and some slack.
+    assert seen["seconds"] < HANDOVER_TIMEOUT + 2, seen
+    assert all(worker.alive() for worker in workers)

@@ -1,18 +1,22 @@
 // Connection state recovery across two gosf workers, with the stock
 // socket.io-client v4 and no sticky sessions.
 //
-//   node recovery_cluster.cjs <balancer url> <first worker url> <second worker url>
+//   node recovery_cluster.cjs <balancer url> <first worker url> <second worker url> [hang]
 //
 // The recovering client goes through a round-robin balancer, over websocket
 // only: its first connection lands on the first worker, its reconnection on
 // the second. Two other clients, one on each worker directly, broadcast
 // while it is away. Prints one JSON object of what the client observed; the
 // assertions live in tests/interop/test_recovery_cluster.py.
+//
+// With "hang", Redis is frozen (the test paused it): the client connects,
+// drops and comes back on the other worker with nobody broadcasting, and
+// reports how long the reconnection took.
 "use strict";
 
 const { io } = require("socket.io-client");
 
-const [balancer, firstUrl, secondUrl] = process.argv.slice(2);
+const [balancer, firstUrl, secondUrl, mode] = process.argv.slice(2);
 const RUN_LIMIT_MS = 30000;
 
 setTimeout(() => {
@@ -67,7 +71,32 @@ async function connected(socket) {
   return socket;
 }
 
+// Redis hangs: the other worker cannot fetch the session, and must not hang.
+async function hang() {
+  const socket = await connected(
+    open(balancer, { reconnection: true, reconnectionDelay: 300, randomizationFactor: 0 })
+  );
+  const firstId = socket.id;
+  const [before] = await ack(socket, "whoami");
+  await ack(socket, "join", "room");
+  await ack(socket, "remember", "kept");
+  const away = once(socket, "disconnect");
+  socket.io.engine.close();
+  await away;
+  const start = Date.now();
+  await once(socket, "connect");
+  const seconds = (Date.now() - start) / 1000;
+  const [after] = await ack(socket, "whoami");
+  const recall = (await ack(socket, "recall"))[0];
+  socket.close();
+  const out = { recovered: socket.recovered, sameId: socket.id === firstId, seconds };
+  Object.assign(out, { movedWorker: before !== after, recall });
+  process.stdout.write(JSON.stringify(out) + "\n");
+  process.exit(0);
+}
+
 async function main() {
+  if (mode === "hang") return hang();
   const news = [];
   const socket = await connected(
     open(balancer, { reconnection: true, reconnectionDelay: 300, randomizationFactor: 0 })
