@@ -276,3 +276,23 @@ async def test_a_pid_no_server_holds_gives_a_fresh_session() -> None:
         again = WireClient(b)
         async with again.connect(auth={"pid": "p" * 20, "offset": "0-0"}):
             assert (await again.call("recall"))[0]["recovered"] is False
+
+
+async def test_an_emitter_s_events_have_one_offset_in_every_server() -> None:
+    # Else each server would give its own, and a session handed over would
+    # get the event twice: in the replay and again from the other's log.
+    bus = MemoryBus()
+    servers = [recovering_server(bus), recovering_server(bus)]
+    async with AsyncExitStack() as stack:
+        for server in servers:
+            await stack.enter_async_context(server.running())
+        logs = [server.namespaces["/"].adapter.recovery for server in servers]
+        async with gosf.Emitter(bus.broker()) as emitter:
+            await emitter.emit("news", 1)
+            with anyio.fail_after(WAIT):
+                for log in logs:
+                    assert isinstance(log, MemoryStore)
+                    while not log.latest():
+                        await log.progress().wait()
+        positions = {log.position() for log in logs if log is not None}
+        assert len(positions) == 1
