@@ -3,7 +3,8 @@ a Redis broker (``GOSF_BROKER``), for tests/interop/test_recovery_cluster.py
 and tests/js/recovery_cluster.cjs.
 
 The events are those of ``tests/apps/recovery_app.py``, and ``whoami``
-(this worker's process id: the test checks where a client landed).
+(this worker's process id: the test checks where a client landed). With
+``GOSF_STREAMS`` set the broker runs in Streams mode.
 """
 
 from __future__ import annotations
@@ -12,13 +13,23 @@ import os
 from typing import Any
 
 import gosf
-from gosf.brokers import from_url
+from gosf.brokers import Broker, RedisBroker, from_url
+
+
+def _broker() -> Broker:
+    """``GOSF_BROKER``; with ``GOSF_STREAMS`` set, the Redis broker in Streams
+    mode, reconnecting soon (the test cuts it off from Redis for a while)."""
+    url = os.environ.get("GOSF_BROKER")
+    if url and os.environ.get("GOSF_STREAMS"):
+        return RedisBroker(url, streams=True, backoff_max=0.5)
+    return from_url(url)
+
 
 server = gosf.SocketIOServer(
     ping_interval=1.0,
     ping_timeout=2.0,
     recovery=gosf.Recovery(),
-    broker=from_url(os.environ.get("GOSF_BROKER")),
+    broker=_broker(),
 )
 asgi = server.asgi
 

@@ -18,18 +18,23 @@ from typing import Any
 import anyio
 import pytest
 
+from gosf import SocketIOClient
 from gosf._socketio.handover import HANDOVER_TIMEOUT
 from tests import redis_fixtures
 from tests.conftest import Served, start_server, stop_server
+from tests.harness import Watch
 from tests.node import run_scenario
 from tests.proxy import round_robin
 from tests.redis_fixtures import RedisServer
+from tests.test_redis_streams import cuttable
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
 redis_server = redis_fixtures.redis_server
 
 APP = "tests.apps.recovery_cluster_app:asgi"
+WAIT = 10.0
+"""Bound on each single wait."""
 
 
 @pytest.fixture(
@@ -108,3 +113,52 @@ async def test_redis_hanging_mid_restore_gives_a_fresh_session_in_time(
     # The reconnection delay, then at most the handover's bound and some slack.
     assert seen["seconds"] < HANDOVER_TIMEOUT + 2, seen
     assert all(worker.alive() for worker in workers)
+
+
+# -- Streams mode: a worker cut off from Redis for a while ---------------------------------
+
+
+@pytest.mark.parametrize("kind", ["hypercorn-asyncio", "hypercorn-trio"])
+async def test_a_worker_cut_off_from_redis_loses_no_broadcast_in_streams_mode(
+    redis_server: RedisServer, kind: str
+) -> None:
+    """The second worker reaches Redis through a pipe the test cuts while the
+    first goes on broadcasting, then mends: in Streams mode its client gets
+    every broadcast, in order, once (on pub/sub it would have lost those;
+    tests/test_redis_streams.py shows both, broker to broker)."""
+    got: list[int] = []
+    arrived = Watch()
+
+    def news(n: int) -> None:
+        got.append(n)
+        arrived.notify()
+
+    workers: list[Served] = []
+    async with cuttable(redis_server.port) as pipe:
+        try:
+            for url in (redis_server.url, pipe.url):
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setenv("GOSF_BROKER", url)
+                    patch.setenv("GOSF_STREAMS", "1")
+                    workers.append(await anyio.to_thread.run_sync(start_server, kind, APP))
+            first, second = (f"http://{host_of(worker)}" for worker in workers)
+            listener = SocketIOClient()
+            listener.on("news", news)
+            async with (
+                listener.connect(second) as on_second,
+                SocketIOClient().connect(first) as on_first,
+            ):
+                await on_second.call("join", "room", timeout=WAIT)
+                await on_first.call("shout", "room", 0, timeout=WAIT)
+                await arrived.until(lambda: 0 in got, WAIT)
+                pipe.cut()
+                for n in range(1, 11):
+                    await on_first.call("shout", "room", n, timeout=WAIT)
+                pipe.mend()
+                await on_first.call("shout", "room", 11, timeout=WAIT)
+                await arrived.until(lambda: 11 in got, 3 * WAIT)
+            assert got == list(range(12))  # in order, once each
+            assert all(worker.alive() for worker in workers)
+        finally:
+            for worker in workers:
+                stop_server(worker.process)
