@@ -98,10 +98,13 @@ class Config:
     worker: str  # hypercorn worker class
     workers: int
     redis: bool
+    recovery: bool = False  # gosf only: connection state recovery on (its log, offsets)
 
     @property
     def name(self) -> str:
-        return f"{self.server}/{self.worker}/{self.workers}w"
+        return f"{self.server}/{self.worker}/{self.workers}w" + (
+            "+recovery" if self.recovery else ""
+        )
 
 
 CONFIGS = {
@@ -112,6 +115,9 @@ CONFIGS = {
         Config("gosf", "asyncio", 1, False),
         Config("gosf", "trio", 1, False),
         Config("python-socketio", "asyncio", 2, True),
+        # The cost of connection state recovery: the same as the first two, with it on.
+        Config("gosf", "asyncio", 2, True, recovery=True),
+        Config("gosf", "trio", 2, True, recovery=True),
     )
 }
 
@@ -248,7 +254,9 @@ class Bench:
                 except RuntimeError as exc:
                     result = {"error": str(exc)}
             result["config"] = {"server": config.server, "worker": config.worker}
-            result["config"].update(workers=config.workers, redis=config.redis)
+            result["config"].update(
+                workers=config.workers, redis=config.redis, recovery=config.recovery
+            )
             self.results[name] = result
             print(f"[{name}] {_outcome(result)}")
 
@@ -268,6 +276,7 @@ class Bench:
                 argv = [sys.executable, "-m", "benchmarks.broadcast_servers"]
                 argv += ["--server", config.server, "--worker-class", config.worker]
                 argv += ["--port", str(port)] + (["--broker", broker] if broker else [])
+                argv += ["--recovery"] if config.recovery else []
                 log = stack.enter_context(tempfile.TemporaryFile("w+"))
                 name = f"worker {index + 1} ({config.name})"
                 child = Child(name, argv, cpu=self.server_cpu, cwd=ROOT, stderr=log)

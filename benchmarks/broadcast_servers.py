@@ -24,6 +24,9 @@ The apps:
   given (it needs redis-py), and ``await sio.emit("news", (n, PAYLOAD),
   skip_sid=sid)``. asyncio only.
 
+``--recovery`` turns gosf's connection state recovery on (each broadcast is
+logged, and carries its offset): the benchmark's ``+recovery`` setups.
+
 Serve one worker with::
 
     python -m benchmarks.broadcast_servers --server gosf --worker-class trio \\
@@ -46,12 +49,15 @@ CHANNEL = {"gosf": "gosf", "python-socketio": "socketio"}
 """The Redis pub/sub channel each app's workers subscribe to (each library's default)."""
 
 
-def gosf_app(broker_url: str | None) -> ASGIApp:
-    """gosf: ``blast`` broadcasts through ``server.emit`` (Redis broker or local)."""
+def gosf_app(broker_url: str | None, recovery: bool = False) -> ASGIApp:
+    """gosf: ``blast`` broadcasts through ``server.emit`` (Redis broker or local);
+    ``recovery``: with connection state recovery on (its defaults)."""
     import gosf
     from gosf.brokers import from_url
 
-    server = gosf.SocketIOServer(broker=from_url(broker_url))
+    server = gosf.SocketIOServer(
+        broker=from_url(broker_url), recovery=gosf.Recovery() if recovery else None
+    )
     namespace = server.namespace("/")
 
     @server.on("blast")
@@ -111,10 +117,13 @@ def python_socketio_app(broker_url: str | None) -> ASGIApp:
     return app
 
 
-def build_app(server: str, broker_url: str | None) -> ASGIApp:
-    """The app named ``server`` (one of :data:`SERVERS`), with a Redis broker if ``broker_url``."""
+def build_app(server: str, broker_url: str | None, recovery: bool = False) -> ASGIApp:
+    """The app named ``server`` (one of :data:`SERVERS`), with a Redis broker if
+    ``broker_url``, and (gosf only) connection state recovery if ``recovery``."""
     if server == "gosf":
-        return gosf_app(broker_url)
+        return gosf_app(broker_url, recovery)
+    if recovery:
+        raise ValueError(f"{server} has no connection state recovery")
     if server == "python-socketio":
         return python_socketio_app(broker_url)
     raise ValueError(f"unknown server {server!r}")
@@ -127,10 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="asyncio")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--broker", help="redis://host:port/db; none: a single local worker")
+    parser.add_argument("--recovery", action="store_true", help="connection state recovery on")
     args = parser.parse_args(argv)
     if args.server == "python-socketio" and args.worker_class != "asyncio":
         raise SystemExit("python-socketio cannot run under the trio worker")
-    serve_app(build_app(args.server, args.broker), args.worker_class, args.port)
+    serve_app(build_app(args.server, args.broker, args.recovery), args.worker_class, args.port)
 
 
 if __name__ == "__main__":

@@ -243,7 +243,7 @@ async def _take_back(
     pid = auth.get("pid")
     if not isinstance(pid, str):
         return None, None
-    parked = await store.take(pid)
+    parked = await store.take(pid, _offset(auth))
     if parked is None:
         parked = await _take_over(store, ns, session, pid)
     if parked is None or parked.sid in ns.adapter.sockets:
