@@ -22,7 +22,7 @@ The apps:
 * ``python-socketio``: ``socketio.AsyncServer(async_mode="asgi")`` with
   ``client_manager=socketio.AsyncRedisManager(url)`` when ``--broker`` is
   given (it needs redis-py), and ``await sio.emit("news", (n, PAYLOAD),
-  skip_sid=sid)``. asyncio only.
+  skip_sid=sid)``. asyncio only (hypercorn's asyncio worker or uvicorn).
 
 Serve one worker with::
 
@@ -36,7 +36,7 @@ import argparse
 import os
 from typing import Any
 
-from .servers import WORKER_CLASSES, ASGIApp, serve_app
+from .servers import WORKER_CLASSES, ASGIApp, serve_app, supports
 
 __all__ = ("CHANNEL", "PAYLOAD", "SERVERS", "build_app", "main")
 
@@ -121,15 +121,16 @@ def build_app(server: str, broker_url: str | None) -> ASGIApp:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``--server NAME --worker-class asyncio|trio --port N [--broker URL]``."""
+    """Command line: ``--server NAME --worker-class W --port N [--broker URL]``
+    (W: asyncio, trio or uvicorn)."""
     parser = argparse.ArgumentParser(description="Serve one worker of a broadcast benchmark app.")
     parser.add_argument("--server", choices=SERVERS, required=True)
     parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="asyncio")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--broker", help="redis://host:port/db; none: a single local worker")
     args = parser.parse_args(argv)
-    if args.server == "python-socketio" and args.worker_class != "asyncio":
-        raise SystemExit("python-socketio cannot run under the trio worker")
+    if not supports(args.server, args.worker_class):
+        raise SystemExit(f"{args.server} cannot run under the {args.worker_class} worker")
     serve_app(build_app(args.server, args.broker), args.worker_class, args.port)
 
 
