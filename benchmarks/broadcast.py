@@ -243,7 +243,11 @@ class Bench:
             print(f"[{name}] {self.args.clients} clients, {self.args.broadcasts} broadcasts")
             if config.redis and redis is None:
                 result: dict[str, Any] = {"skipped": "redis-server is not installed"}
-            elif config.server == "python-socketio" and importlib.util.find_spec("redis") is None:
+            elif (
+                config.redis
+                and config.server == "python-socketio"
+                and importlib.util.find_spec("redis") is None
+            ):
                 result = {"skipped": "python-socketio's AsyncRedisManager needs redis-py"}
             else:
                 try:
