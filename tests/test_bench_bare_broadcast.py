@@ -5,6 +5,7 @@ gosf sends, and is acked. Under asyncio and trio."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -26,7 +27,7 @@ class Client:
     async def receive(self) -> dict[str, Any]:
         return await self.app_in.receive()
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         if message["type"] == "websocket.send":
             self.sent.append(message["text"])
             self.got_frame.set()
@@ -43,11 +44,15 @@ class Client:
 async def test_a_blast_reaches_every_other_client_once() -> None:
     app = bare_app()
     clients = [Client() for _ in range(3)]
+
+    async def serve(client: Client) -> None:
+        await app({"type": "websocket"}, client.receive, client.send)
+
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             for client in clients:
                 await client.to_app.send({"type": "websocket.connect"})
-                tg.start_soon(app, {"type": "websocket"}, client.receive, client.send)
+                tg.start_soon(serve, client)
                 await client.say("40")
                 await client.wait_for(2)  # the OPEN packet, the CONNECT answer
                 assert client.sent[0].startswith("0{") and client.sent[1].startswith("40{")
