@@ -37,9 +37,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SERVERS = ("gosf", "gosf-app", "python-socketio", "bare")
 WORKER_CLASSES = ("asyncio", "trio", "uvicorn")
 """hypercorn's two workers, and uvicorn (asyncio)."""
+TYPED_SERVERS = ("gosf-app-body", "gosf-app-typed-in", "gosf-app-typed")
+"""The GOSF cycle echoing a body: untyped, with a request body model, with request
+and response body models (``benchmarks.typed``)."""
 
 __all__ = (
     "SERVERS",
+    "TYPED_SERVERS",
     "WORKER_CLASSES",
     "build_app",
     "main",
@@ -141,6 +145,10 @@ def build_app(server: str) -> ASGIApp:
         return gosf_app()
     if server == "gosf-app":
         return gosf_full_cycle_app()
+    if server in TYPED_SERVERS:
+        from .typed import body_app
+
+        return body_app(server)
     if server == "python-socketio":
         return python_socketio_app()
     if server == "bare":
@@ -238,7 +246,7 @@ def serve_app(asgi: ASGIApp, worker_class: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``--server NAME --worker-class asyncio|trio|uvicorn --port N``."""
     parser = argparse.ArgumentParser(description="Serve one benchmarked app.")
-    parser.add_argument("--server", choices=SERVERS, required=True)
+    parser.add_argument("--server", choices=SERVERS + TYPED_SERVERS, required=True)
     parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="asyncio")
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args(argv)

@@ -48,7 +48,7 @@ from ._application.message import (
 from ._application.microservice import Microservice
 from ._client.client import SocketIOClient
 from ._client.engineio import ClientDisconnectReason
-from ._config import Config, ServerOptions
+from ._config import Config, Recovery, ServerOptions
 from ._engineio.session import CloseReason
 from ._errors import (
     ConnectionRefused,
@@ -61,9 +61,14 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
+from ._socketio.acks import AckStream, BroadcastAcks
+from ._socketio.dynamic import ParentNamespace
+from ._socketio.emitter import BlockingEmitter, Emitter
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
+from ._socketio.queries import SocketInfo
 from ._socketio.server import SocketIOServer
+from ._socketio.serverside import ServerSideAcks
 from ._socketio.socket import DisconnectReason, Socket
 from .types import ASGIApp, Receive, Scope, Send
 
@@ -71,7 +76,10 @@ __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 
 __all__ = (
     "ASGIApp",
+    "AckStream",
     "App",
+    "BlockingEmitter",
+    "BroadcastAcks",
     "Client",
     "ClientDisconnectReason",
     "CloseReason",
@@ -80,6 +88,7 @@ __all__ = (
     "Controller",
     "DisconnectReason",
     "Disconnected",
+    "Emitter",
     "GosfError",
     "HandshakeError",
     "Message",
@@ -90,15 +99,19 @@ __all__ = (
     "MicroserviceUnavailable",
     "Namespace",
     "Observer",
+    "ParentNamespace",
     "Plugin",
     "Receive",
     "Request",
     "ServerNotRunning",
+    "Recovery",
     "ServerOptions",
+    "ServerSideAcks",
     "Scope",
     "Send",
     "Socket",
     "SocketIOClient",
+    "SocketInfo",
     "SocketIOServer",
     "__version__",
     "app",

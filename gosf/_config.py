@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ("Config", "ServerOptions", "check_pem_file")
+__all__ = ("Config", "Recovery", "ServerOptions", "check_pem_file")
 
 # What each TLS file must hold: a PEM block of this kind (the label of a
 # private key varies with its algorithm: "PRIVATE KEY", "RSA PRIVATE KEY", ...).
@@ -41,6 +41,35 @@ def check_pem_file(key: str, path: str) -> None:
         raise ValueError(
             f"{key}: {path} is not a PEM {what} (no '-----BEGIN ...{what.upper()}-----' line)"
         )
+
+
+class Recovery(BaseModel):
+    """Connection state recovery (Socket.IO 5 clients only; docs/guide.md).
+
+    A client that drops unexpectedly and reconnects within
+    ``max_disconnection_duration`` gets back its sid, rooms and state, and
+    every event it missed. What it costs in memory is bounded per namespace:
+    at most ``max_packets`` events and ``max_bytes`` of their encodings in the
+    log, and ``max_sessions`` parked sessions.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_disconnection_duration: float = Field(default=120.0, gt=0)
+    """Seconds a dropped session is kept, and an event kept in the log."""
+
+    skip_connect_handlers: bool = True
+    """Restore a session without running the connect handlers (Node's
+    ``skipMiddlewares``); off: they run again, and see ``socket.recovered``."""
+
+    max_packets: int = Field(default=10_000, ge=1)
+    """Events kept in one namespace's log; older ones are dropped first."""
+
+    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Bytes of encoded events kept in one namespace's log."""
+
+    max_sessions: int = Field(default=10_000, ge=1)
+    """Sessions parked at once in one namespace; the oldest goes first."""
 
 
 class ServerOptions(BaseModel):
@@ -117,6 +146,13 @@ class ServerOptions(BaseModel):
 
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new Engine.IO session has to connect a namespace."""
+
+    recovery: Recovery | None = None
+    """Connection state recovery; ``None`` (the default): off."""
+
+    parser: Literal["json", "msgpack"] = "json"
+    """The Socket.IO codec of every client (``gosf.protocol.parser``): JSON
+    text packets, or ``msgpack`` (npm ``socket.io-msgpack-parser``)."""
 
     @field_validator("ping_interval", "ping_timeout", "connect_timeout")
     @classmethod
@@ -204,6 +240,11 @@ class Config(BaseModel):
     backend: Literal["asyncio", "trio"] = "asyncio"
     """Event loop :func:`gosf.startup` serves with."""
 
+    server: Literal["hypercorn", "uvicorn"] = "hypercorn"
+    """ASGI server :func:`gosf.startup` and ``gosf run`` serve with: hypercorn
+    (asyncio or trio) or uvicorn (asyncio only, the fastest; needs
+    ``gosf[uvicorn]``). See "Which ASGI server" in docs/deployment.md."""
+
     valid_hostnames: list[str] | None = None
     """Host names accepted when ``rejectInvalidHostnames`` is on (default: the certificate's)."""
 
@@ -237,6 +278,13 @@ class Config(BaseModel):
     ``{"status": "ok"}`` with 200 while it does, 503 while it drains or is not
     running. Answered even with ``other_app``; ``None`` turns it off."""
 
+    asyncapi_path: str | None = "asyncapi.json"
+    """Where, under ``path``, the app's AsyncAPI document is served (and YAML at
+    the same name ending in ``.yaml`` when PyYAML is installed); ``None`` turns it off."""
+
+    docs_path: str | None = "asyncapi"
+    """Where, under ``path``, a page shows that document; ``None`` turns it off."""
+
     shutdown_grace: float = Field(default=10.0, ge=0)
     """Seconds in-flight requests get to finish when the server stops."""
 
@@ -249,9 +297,21 @@ class Config(BaseModel):
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new connection has to complete its Socket.IO connect."""
 
+    parser: Literal["json", "msgpack"] = "json"
+    """The Socket.IO codec of every client: JSON text packets, or ``msgpack``
+    (npm ``socket.io-msgpack-parser``; needs ``gosf[msgpack]``)."""
+
     broker: str | None = None
     """Where broadcasts meet the other processes of a cluster: ``None`` (this
     process only) or ``redis://host:port/db``."""
+
+    recovery: Recovery | None = None
+    """Connection state recovery (``{"max_disconnection_duration": 120}``);
+    ``None`` (the default): off. See :class:`gosf.Recovery`."""
+
+    namespace: str = Field(default="/", pattern=r"^/")
+    """The Socket.IO namespace the app listens in (GOSF's is ``"/"``); clients
+    connect to it (``io("http://host:9999/api")``)."""
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | Config | None = None, **more: Any) -> Config:
@@ -287,6 +347,25 @@ class Config(BaseModel):
         if value == "socket.io" or value.startswith("socket.io/"):
             raise ValueError("health_endpoint cannot be on the Socket.IO path")
         return value
+
+    @field_validator("asyncapi_path", "docs_path")
+    @classmethod
+    def _page_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip("/")  # under ``path``, as health_endpoint
+        if not value or value == "socket.io" or value.startswith("socket.io/"):
+            raise ValueError("needs a name off the Socket.IO path (None turns it off)")
+        return value
+
+    @model_validator(mode="after")
+    def _server(self) -> Config:
+        if self.server == "uvicorn" and self.backend == "trio":
+            raise ValueError(
+                "server 'uvicorn' runs on asyncio only: use backend 'asyncio', "
+                "or server 'hypercorn' for trio"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls(self) -> Config:
@@ -338,4 +417,6 @@ class Config(BaseModel):
             write_timeout=self.write_timeout,
             max_concurrent_handlers=self.max_concurrent_requests,
             connect_timeout=self.connect_timeout,
+            recovery=self.recovery,
+            parser=self.parser,
         )

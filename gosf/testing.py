@@ -43,12 +43,14 @@ class TestClient:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, sio: SocketIOClient) -> None:
+    def __init__(self, sio: SocketIOClient, namespace: str = "/") -> None:
         self.sio = sio
         """The underlying :class:`gosf.SocketIOClient`."""
+        self.namespace = namespace
+        """The namespace it talks in (the app's ``namespace``)."""
         self._events: dict[str, list[Any]] = defaultdict(list)
         self._arrived = anyio.Event()
-        sio.on_any(self._record)
+        sio.on_any(self._record, namespace=namespace)
 
     def _record(self, event: str, *args: Any) -> None:
         self._events[event].append(_as_message(args[0]) if args else None)
@@ -57,8 +59,8 @@ class TestClient:
 
     @property
     def sid(self) -> str:
-        """The client's sid in the default namespace (``""`` once disconnected)."""
-        return self.sio.sid() or ""
+        """The client's sid in its namespace (``""`` once disconnected)."""
+        return self.sio.sid(self.namespace) or ""
 
     async def request(
         self,
@@ -73,12 +75,14 @@ class TestClient:
             TimeoutError: no acknowledgement within ``timeout`` seconds.
             gosf.Disconnected: the app closed the connection.
         """
-        ack = await self.sio.call(endpoint, _payload(message), timeout=timeout)
+        ack = await self.sio.call(
+            endpoint, _payload(message), timeout=timeout, namespace=self.namespace
+        )
         return None if ack is None else _as_message(ack)
 
     async def send(self, endpoint: str, message: Message | Mapping[str, Any] | None = None) -> None:
         """Send a request without asking for an acknowledgement."""
-        await self.sio.emit(endpoint, _payload(message))
+        await self.sio.emit(endpoint, _payload(message), namespace=self.namespace)
 
     async def next_event(self, endpoint: str, *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
         """The next ``endpoint`` event not taken yet (a :class:`Message` when it is one).
@@ -129,10 +133,16 @@ class TestServer:
             path = self.app.config.path + "socket.io" if isinstance(self.app, App) else "/socket.io"
         if host is None:
             host = _default_host(self.app)
+        namespace = self.app.config.namespace if isinstance(self.app, App) else "/"
         sio = SocketIOClient(protocol=protocol)
-        client = TestClient(sio)
+        client = TestClient(sio, namespace)
         async with sio.connect(
-            f"http://{host}", auth=auth, headers=headers, path=path, connector=self.connector
+            f"http://{host}",
+            namespaces=namespace,
+            auth=auth,
+            headers=headers,
+            path=path,
+            connector=self.connector,
         ):
             yield client
 

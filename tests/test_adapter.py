@@ -19,6 +19,7 @@ class Outlet:
     """A session that takes packets unless it is full."""
 
     full: bool = False
+    writable: bool = True  # takes a volatile packet now
     got: list[list[EnginePacket]] = field(default_factory=list)
 
     def send_nowait(self, packets: list[EnginePacket]) -> bool:
@@ -144,6 +145,56 @@ async def test_a_broadcast_goes_to_the_broker_and_one_from_it_is_delivered(
     assert published == [Broadcast("/chat", ('2/chat,["x"]',), ("red",), "b")]
     assert adapter.receive(Broadcast("/chat", ('2/chat,["x"]',), None, None)) == 1
     assert a.session.got == [to_engine(['2/chat,["x"]'])]
+
+
+def test_skip_rooms_leave_out_their_members_whichever_target_room_they_are_in() -> None:
+    adapter, (a, b, c, d) = attached("a", "b", "c", "d")
+    for member in (a, b, c):
+        adapter.add(member, "red")
+    adapter.add(b, "muted")
+    adapter.add(d, "muted")
+    # Node's to("red").except("muted"): b is in both, so it is left out.
+    assert adapter.deliver(PACKETS, ("red",), None, skip_rooms=("muted",)) == 2
+    assert [m.sid for m in (a, b, c, d) if m.session.got] == ["a", "c"]
+    # Everyone but the members of two rooms, a sid's own room among them.
+    assert adapter.deliver(PACKETS, None, None, skip_rooms=("muted", "a")) == 1
+    assert len(c.session.got) == 2 and len(a.session.got) == 1
+    # Rooms nobody is in leave nobody out; skip still applies.
+    assert adapter.deliver(PACKETS, None, "c", skip_rooms=("nobody",)) == 3
+
+
+def test_a_volatile_delivery_skips_and_counts_members_that_cannot_take_it_now() -> None:
+    adapter, (a, b, c) = attached("a", "b", "c")
+    b.session.writable = False
+    c.connected = False  # not a member that could take anything: not a drop
+    assert adapter.deliver(PACKETS, None, None, volatile=True) == 1
+    assert a.session.got == [PACKETS] and b.session.got == [] and c.session.got == []
+    assert adapter.volatile_dropped == 1
+    assert adapter.deliver(PACKETS, None, None) == 2  # not volatile: queued behind the rest
+    assert b.session.got == [PACKETS] and adapter.volatile_dropped == 1
+
+
+@pytest.mark.anyio
+async def test_skip_rooms_and_volatile_cross_the_broker_and_apply_on_arrival(
+    anyio_backend: str,
+) -> None:
+    published: list[Broadcast] = []
+
+    async def publish(broadcast: Broadcast) -> None:
+        published.append(broadcast)
+
+    adapter: Adapter[Member] = Adapter("/chat", publish)
+    with anyio.fail_after(5):
+        await adapter.publish(['2/chat,["x"]'], None, None, skip_rooms=("muted",), volatile=True)
+    assert published == [
+        Broadcast("/chat", ('2/chat,["x"]',), None, None, skip_rooms=("muted",), volatile=True)
+    ]
+    other, (a, b, c) = attached("a", "b", "c")
+    other.add(b, "muted")
+    c.session.writable = False
+    assert other.receive(published[0]) == 1
+    assert a.session.got and not b.session.got and not c.session.got
+    assert other.volatile_dropped == 1
 
 
 @pytest.mark.parametrize("parts", [["text"], ["text", b"attachment"]])

@@ -21,15 +21,19 @@ import gosf
 from gosf._socketio.server import SocketIOServer
 from gosf._socketio.socket import Socket
 from gosf.brokers import (
+    AckBroadcast,
     CommandResult,
     CountQuery,
+    FetchSockets,
     LocalBroker,
     MemoryBroker,
     MemoryBus,
     Query,
     QueryAnswer,
     RoomCounts,
+    RoomsCommand,
     RoomsQuery,
+    ServerSideEvent,
     SocketCommand,
     SocketCount,
     UnknownQuery,
@@ -197,6 +201,31 @@ QUERIES_ON_THE_WIRE: list[tuple[Query[Any], dict[str, Any]]] = [
         {"op": "join", "n": "/chat", "sid": "s1", "room": "red"},
     ),
     (SocketCommand("leave", "s1", "ü"), {"op": "leave", "n": "/", "sid": "s1", "room": "ü"}),
+    # the queries of many sockets (tests/test_broadcast_acks.py has more)
+    (FetchSockets(), {"op": "fetch-sockets", "n": "/", "in": None, "ex": []}),
+    (
+        RoomsCommand("sockets-join", "/", ("a",), ("b",), ("c",)),
+        {"op": "sockets-join", "n": "/", "in": ["a"], "ex": ["b"], "to": ["c"]},
+    ),
+    (
+        AckBroadcast("/", ("2",), "n1", "1", 1.5),
+        {
+            "op": "broadcast-ack",
+            "n": "/",
+            "in": None,
+            "ex": [],
+            "o": "n1",
+            "b": "1",
+            "t": 1.5,
+            "p": "2",
+            "att": [],
+        },
+    ),
+    (
+        ServerSideEvent("/", "ping", (1, {"a": None}), "node1", "call1", 2.5),
+        {"op": "server-event", "n": "/", "e": "ping", "a": [1, {"a": None}], "o": "node1"}
+        | {"c": "call1", "t": 2.5},
+    ),
 ]
 ANSWERS_ON_THE_WIRE: list[tuple[Query[Any], QueryAnswer, dict[str, Any]]] = [
     (RoomsQuery(), RoomCounts({"red": 2, "": 1}), {"rooms": {"red": 2, "": 1}}),
@@ -236,7 +265,7 @@ def test_every_kind_of_query_is_known_to_the_codec() -> None:
     assert {type(query) for query, _ in QUERIES_ON_THE_WIRE} == kinds
     # (by name: a dataclass with slots replaces the class it was made from)
     defined = {
-        kind.__name__ for kind in Query.__subclasses__() if kind.__module__ == Query.__module__
+        kind.__name__ for kind in Query.__subclasses__() if kind.__module__.startswith("gosf.")
     }
     assert defined == {kind.__name__ for kind in kinds}
 
@@ -256,6 +285,10 @@ def test_every_kind_of_query_is_known_to_the_codec() -> None:
         {"op": "join", "n": "/", "sid": "s"},
         {"op": "join", "n": "/", "sid": "s", "room": ""},
         {"op": "leave", "n": "/", "sid": "s", "room": ["r"]},
+        {"op": "server-event", "n": "/", "e": "ping", "a": {}, "o": "x"},
+        {"op": "server-event", "n": "/", "e": "ping", "a": [], "o": "x", "t": 0},
+        {"op": "server-event", "n": "/", "e": "ping", "a": [], "o": "x", "c": 1},
+        {"op": "server-event", "n": "/", "a": [], "o": "x"},
     ],
 )
 def test_a_malformed_query_does_not_decode(obj: object) -> None:
@@ -301,7 +334,7 @@ def test_a_socket_command_is_checked_when_made() -> None:
 # -- what other processes send that this one cannot read -----------------------------------
 
 
-class FetchSockets(Query[SocketCount]):
+class NewerQuery(Query[SocketCount]):
     """A kind of query a newer gosf might ask: the servers here do not know it."""
 
     __slots__ = ()
@@ -315,7 +348,7 @@ class FetchSockets(Query[SocketCount]):
         return {"op": "fetchSockets", "n": "/"}
 
     @classmethod
-    def from_json(cls, obj: Any) -> FetchSockets:
+    def from_json(cls, obj: Any) -> NewerQuery:
         return cls()
 
 
@@ -337,7 +370,7 @@ async def test_an_unknown_query_on_the_bus_is_dropped_and_the_next_answered(
         asker = cast(MemoryBroker, first.broker)
         with anyio.fail_after(5):
             for _ in range(3):
-                assert await asker.query(FetchSockets()) == []
+                assert await asker.query(NewerQuery()) == []
                 # a dict of the old, untyped queries: not a query either
                 old = cast(Query[Any], {"op": "rooms", "n": "/"})
                 assert await asker.query(old) == []

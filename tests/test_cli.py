@@ -33,8 +33,10 @@ pytestmark = pytest.mark.anyio
 LINE_TIMEOUT = 30.0
 READY = re.compile(
     r"gosf: serving on http://127\.0\.0\.1:(\d+)/ "
-    r"\(Socket\.IO at /socket\.io/, (\w+)(, \d workers)?\); press Ctrl-C to stop"
+    r"\(Socket\.IO at /socket\.io/, API docs at /asyncapi, (\w+), (\w+)(, \d workers)?\); "
+    r"press Ctrl-C to stop"
 )
+"""gosf's ready line: the port, the server, the backend, the workers."""
 ECHO = ["echo", {"success": True, "text": "hi"}]
 
 
@@ -69,14 +71,14 @@ class Command:
         if self.process.stderr is not None:
             self.process.stderr.close()
 
-    async def ready(self) -> tuple[int, str]:
-        """Read up to the ready line; its port and backend."""
+    async def ready(self) -> tuple[int, str, str]:
+        """Read up to the ready line; its port, server and backend."""
         while True:
             line = await self.line()
             assert line, f"the command ended before its ready line: {self.lines}"
             match = READY.fullmatch(line)
             if match:
-                return int(match.group(1)), match.group(2)
+                return int(match.group(1)), match.group(2), match.group(3)
             assert not line.startswith("gosf:"), line
 
     async def exit_code(self) -> int:
@@ -84,11 +86,13 @@ class Command:
             return await anyio.to_thread.run_sync(self.process.wait, abandon_on_cancel=True)
 
 
-def spawn(command: list[str], cwd: Path = ROOT) -> subprocess.Popen[str]:
+def spawn(
+    command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         command,
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -134,8 +138,8 @@ def test_the_console_script_is_the_module() -> None:
 async def test_run_serves_until_a_signal(anyio_backend: str, signum: signal.Signals) -> None:
     args = ("run", "tests.apps.startup_app:app", "--port", "0", "--backend", anyio_backend)
     with gosf_command(*args) as command:
-        port, backend = await command.ready()
-        assert backend == anyio_backend
+        port, server, backend = await command.ready()
+        assert (server, backend) == ("hypercorn", anyio_backend)
         with anyio.fail_after(LINE_TIMEOUT):
             assert await echo(port) == [{"success": True, "text": "hi"}]
         command.process.send_signal(signum)
@@ -151,8 +155,8 @@ async def test_startup_prints_the_same_ready_line(anyio_backend: str) -> None:
     command = Command(process)
     try:
         assert await command.line() == "READY"  # the plugin: activated before the ready line
-        port, backend = await command.ready()
-        assert backend == anyio_backend
+        port, server, backend = await command.ready()
+        assert (server, backend) == ("hypercorn", anyio_backend)
         with anyio.fail_after(LINE_TIMEOUT):
             assert await echo(port) == [{"success": True, "text": "hi"}]
         process.send_signal(signal.SIGTERM)
@@ -198,7 +202,7 @@ async def test_logging_setup_changes_neither_line(
         args = ["logged_app.py", anyio_backend]
     command = Command(spawn([sys.executable, *args], cwd=tmp_path))
     try:
-        port, _ = await command.ready()
+        port, _, _ = await command.ready()
         with anyio.fail_after(LINE_TIMEOUT):
             assert await echo(port) == [{"success": True, "text": "hi"}]
         command.process.send_signal(signal.SIGTERM)
@@ -235,13 +239,13 @@ async def test_reload_restarts_the_server_when_a_file_changes(
     module.write_text(APP.format(suffix=""))
     args = ("run", "reloaded_app:app", "--port", "0", "--reload", "--backend", anyio_backend)
     with gosf_command(*args, cwd=tmp_path) as command:
-        port, _ = await command.ready()
+        port, _, _ = await command.ready()
         with anyio.fail_after(LINE_TIMEOUT):
             assert await echo(port) == [{"success": True, "text": "hi"}]
         module.write_text(APP.format(suffix=' + " again"'))
         assert await command.line() == "gosf: reloaded_app.py changed: restarting"
         assert await command.line() == "gosf: stopped (SIGTERM)"  # the old server drained
-        assert await command.ready() == (port, anyio_backend)  # the same socket
+        assert await command.ready() == (port, "hypercorn", anyio_backend)  # the same socket
         with anyio.fail_after(LINE_TIMEOUT):
             assert await echo(port) == [{"success": True, "text": "hi again"}]
         # Either signal stops the supervisor and its server (one per backend: each
@@ -266,10 +270,10 @@ async def test_a_server_outlives_no_killed_reloader(anyio_backend: str, tmp_path
 async def test_workers_without_a_broker_get_the_reminder(anyio_backend: str) -> None:
     args = ("run", "tests.apps.startup_app:app", "--port", "0", "--workers", "2")
     with gosf_command(*args, "--backend", anyio_backend) as command:
-        port, backend = await command.ready()
+        port, server, backend = await command.ready()
         ready = READY.fullmatch(command.lines[-1].rstrip("\n"))
-        assert ready is not None and ready.group(3) == ", 2 workers"
-        assert backend == anyio_backend
+        assert ready is not None and ready.group(4) == ", 2 workers"
+        assert (server, backend) == ("hypercorn", anyio_backend)
         with anyio.fail_after(LINE_TIMEOUT):
             assert await echo(port) == [{"success": True, "text": "hi"}]
         command.process.send_signal(signal.SIGTERM)

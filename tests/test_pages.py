@@ -78,7 +78,8 @@ async def test_the_root_page_says_gosf_runs_and_where_socketio_answers(
     assert "<h1>gosf is running</h1>" in page.text
     assert "Socket.IO answers at <code>/socket.io/</code>" in page.text
     assert "Health: <code>/healthz</code>" in page.text
-    assert "<a " not in page.text  # nothing to link to yet: no docs page, admin UI or metrics
+    assert page.text.count("<a ") == 1  # the docs page, the one part with a page of its own
+    assert '<a href="/asyncapi">API (AsyncAPI)</a>' in page.text
     assert head.status_code == 200
     assert head.content == b""
     assert head.headers["content-length"] == str(len(page.content))

@@ -7,6 +7,7 @@ redis-server of their own, which they stop and start again.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -158,9 +159,29 @@ def test_wire_round_trip() -> None:
     assert everyone.rooms is None and everyone.skip is None
 
 
+def test_wire_carries_skip_rooms_and_volatile_in_optional_keys() -> None:
+    broadcast = Broadcast("/", ("2[]",), ("red",), None, skip_rooms=("muted", "a"), volatile=True)
+    data = encode_message(broadcast, "node-a", 3)
+    header = orjson.loads(data[: data.index(b"\n")])
+    assert header["x"] == ["muted", "a"] and header["vo"] is True
+    decoded, _ = decode_message(data)
+    assert decoded == dataclasses.replace(broadcast, origin="node-a")
+    # A plain broadcast is the bytes it always was: a process of the version
+    # before these keys reads the same header, and ignores keys it does not know.
+    plain = encode_message(Broadcast("/", ("2[]",), ("red",)), "node-a", 3)
+    assert set(orjson.loads(plain[: plain.index(b"\n")])) == {
+        "v", "o", "i", "n", "r", "s", "k", "l"
+    }  # fmt: skip
+    assert decode_message(plain)[0].skip_rooms == ()
+    assert decode_message(plain)[0].volatile is False
+
+
 @pytest.mark.parametrize(
     "data",
     [
+        b'{"v":1,"o":"a","i":1,"n":"/","r":null,"s":null,"x":"room","k":"t","l":[1]}\na',
+        b'{"v":1,"o":"a","i":1,"n":"/","r":null,"s":null,"x":[1],"k":"t","l":[1]}\na',
+        b'{"v":1,"o":"a","i":1,"n":"/","r":null,"s":null,"vo":1,"k":"t","l":[1]}\na',
         b"",
         b"no header",
         b"[1]\n",

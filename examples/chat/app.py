@@ -26,6 +26,13 @@ A disconnect counts as leaving. Each endpoint's reply comes back, as GOSF does
 it, both as the ack and as an event named after the endpoint; pushes use
 other event names so a client never mistakes one for the other.
 
+The endpoints are typed: each declares its request body's model
+(``gosf.Request[JoinIn]``) and its reply's (``-> Joined | Message``), and the
+app declares what it broadcasts (``app.broadcasts``), so the AsyncAPI
+document (``/asyncapi.json``, shown at ``/asyncapi``) describes all of it. A
+body of the wrong shape (``{"text": 42}``) is ``BAD_REQUEST`` with the
+errors; the app's own codes say what a well-formed body got wrong.
+
 The page (``static/``: ``index.html``, ``chat.css``, ``chat.js``, the stock
 socket.io client; nothing from another origin) shows the connection's state,
 turns each failure code into a sentence, and joins its room again whenever
@@ -43,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from pydantic import BaseModel, ConfigDict, Field
 
 import gosf
 from gosf import Client, Message, Request
@@ -163,6 +171,81 @@ static = StaticFiles(STATIC_DIR, {"/socket.io-client.js": CLIENT_JS})
 
 app = gosf.App(other_app=static)
 """The chat app: Socket.IO on ``/socket.io/``, the page everywhere else."""
+app.info.update(title="gosf chat", version="1.0.0", description="A chat room on gosf.")
+
+
+# -- the bodies -----------------------------------------------------------------------
+#
+# Fields default to "" so that a missing one gets the app's own code
+# (NAME_REQUIRED...) rather than pydantic's "Field required": the page turns
+# those codes into sentences.
+
+NAME_RULE = "1-32 characters: letters, digits, _ . -"
+
+
+class JoinIn(BaseModel):
+    """Who joins which chat room."""
+
+    name: str = Field("", description=f"The user's name: {NAME_RULE}")
+    room: str = Field("", description=f"The chat room: {NAME_RULE}")
+
+
+class SayIn(BaseModel):
+    """A line for the room."""
+
+    text: str = Field("", description=f"Up to {MAX_TEXT} characters, not blank")
+
+
+class WhisperIn(BaseModel):
+    """A line for one user."""
+
+    to: str = Field("", description="The user's name")
+    text: str = Field("", description=f"Up to {MAX_TEXT} characters, not blank")
+
+
+class Member(BaseModel):
+    """Someone in a chat room."""
+
+    name: str
+    room: str
+
+
+class Joined(Member):
+    """The room joined, and who is there (the joiner included)."""
+
+    members: list[str]
+
+
+class Left(Member):
+    """Someone left: ``left``, ``rejoined`` (another room) or ``disconnected``."""
+
+    reason: str
+
+
+class _FromSomeone(BaseModel):
+    # "from" is a Python keyword: the field is from_, read and sent as "from".
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    from_: str = Field(alias="from", description="The sender's name")
+    text: str
+
+
+class Said(_FromSomeone):
+    """A line said in a room."""
+
+    room: str
+
+
+class Whispered(_FromSomeone):
+    """A line whispered to one user."""
+
+    to: str
+
+
+app.broadcasts("chat.joined", Member, doc="Someone joined the room.")
+app.broadcasts("chat.message", Said, doc="A line said in the room, to the others there.")
+app.broadcasts("chat.whispered", Whispered, doc="A line whispered to every device of a user.")
+app.broadcasts("chat.left", Left, doc="Someone left the room.")
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -183,20 +266,16 @@ def members(room: str) -> list[str]:
     return sorted({client.state["name"] for client in app.members(room_of(room))})
 
 
-def _name(body: dict[str, Any], key: str) -> str | Message:
-    value = body.get(key)
-    if not isinstance(value, str) or not value.strip():
+def _name(value: str, key: str) -> str | Message:
+    if not value.strip():
         return Message.failure(f"{key.upper()}_REQUIRED")
     if not NAME.fullmatch(value):
-        return Message.failure(
-            f"{key.upper()}_INVALID", {"reason": "1-32 characters: letters, digits, _ . -"}
-        )
+        return Message.failure(f"{key.upper()}_INVALID", {"reason": NAME_RULE})
     return value
 
 
-def _text(body: dict[str, Any]) -> str | Message:
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
+def _text(text: str) -> str | Message:
+    if not text.strip():
         return Message.failure("TEXT_REQUIRED")
     if len(text) > MAX_TEXT:
         return Message.failure("TEXT_TOO_LONG", {"max": MAX_TEXT})
@@ -211,18 +290,20 @@ async def _depart(client: Client, reason: str) -> None:
         return
     client.leave(room_of(room))
     client.leave(user_room(name))
-    left = Message.success(body={"name": name, "room": room, "reason": reason})
-    await client.broadcast(room_of(room), "chat.left", left)
+    left = Left(name=name, room=room, reason=reason)
+    await client.broadcast(room_of(room), "chat.left", Message.success(body=left.model_dump()))
 
 
 # -- endpoints ------------------------------------------------------------------------
 
 
 @app.listen("chat.join")
-async def join(client: Client, request: Request) -> Message:
-    """Join chat room ``body.room`` as ``body.name``; replies with the room's members."""
-    body = request.message.body
-    name, room = _name(body, "name"), _name(body, "room")
+async def join(client: Client, request: Request[JoinIn]) -> Joined | Message:
+    """Join chat room ``body.room`` as ``body.name``; replies with the room's members.
+
+    Fails with NAME_REQUIRED, NAME_INVALID, ROOM_REQUIRED or ROOM_INVALID.
+    """
+    name, room = _name(request.body.name, "name"), _name(request.body.room, "room")
     if isinstance(name, Message):
         return name
     if isinstance(room, Message):
@@ -232,47 +313,56 @@ async def join(client: Client, request: Request) -> Message:
     client.join(room_of(room))
     client.join(user_room(name))
     client.state.update(name=name, room=room)
-    await client.broadcast(
-        room_of(room), "chat.joined", Message.success(body={"name": name, "room": room})
-    )
-    return Message.success(body={"name": name, "room": room, "members": members(room)})
+    joined = Member(name=name, room=room)
+    await client.broadcast(room_of(room), "chat.joined", Message.success(body=joined.model_dump()))
+    return Joined(name=name, room=room, members=members(room))
 
 
 @app.listen("chat.say")
-async def say(client: Client, request: Request) -> Message:
-    """Send ``body.text`` to the others in the room; the sender gets it back as confirmation."""
+async def say(client: Client, request: Request[SayIn]) -> Said | Message:
+    """Send ``body.text`` to the others in the room; the sender gets it back as confirmation.
+
+    Fails with NOT_JOINED, TEXT_REQUIRED or TEXT_TOO_LONG.
+    """
     if "room" not in client.state:
         return Message.failure("NOT_JOINED")
-    text = _text(request.message.body)
+    text = _text(request.body.text)
     if isinstance(text, Message):
         return text
-    said = {"from": client.state["name"], "room": client.state["room"], "text": text}
-    await client.broadcast(room_of(said["room"]), "chat.message", Message.success(body=said))
-    return Message.success(body=said)
+    said = Said.model_validate(
+        {"from": client.state["name"], "room": client.state["room"], "text": text}
+    )
+    body = said.model_dump()
+    await client.broadcast(room_of(said.room), "chat.message", Message.success(body=body))
+    return said
 
 
 @app.listen("chat.whisper")
-async def whisper(client: Client, request: Request) -> Message:
-    """Send ``body.text`` to every connection of user ``body.to``, wherever they chat."""
+async def whisper(client: Client, request: Request[WhisperIn]) -> Whispered | Message:
+    """Send ``body.text`` to every connection of user ``body.to``, wherever they chat.
+
+    Fails with NOT_JOINED, TO_REQUIRED, TO_INVALID, TEXT_REQUIRED, TEXT_TOO_LONG or
+    USER_NOT_FOUND.
+    """
     if "name" not in client.state:
         return Message.failure("NOT_JOINED")
-    body = request.message.body
-    to = _name(body, "to")
+    to = _name(request.body.to, "to")
     if isinstance(to, Message):
         return to
-    text = _text(body)
+    text = _text(request.body.text)
     if isinstance(text, Message):
         return text
     if not app.members(user_room(to)):
         return Message.failure("USER_NOT_FOUND", {"to": to})
-    whispered = {"from": client.state["name"], "to": to, "text": text}
-    await app.broadcast(user_room(to), "chat.whispered", Message.success(body=whispered))
-    return Message.success(body=whispered)
+    whispered = Whispered.model_validate({"from": client.state["name"], "to": to, "text": text})
+    body = whispered.model_dump()
+    await app.broadcast(user_room(to), "chat.whispered", Message.success(body=body))
+    return whispered
 
 
 @app.listen("chat.leave")
 async def leave(client: Client, request: Request) -> Message:
-    """Leave the chat room (the connection stays open)."""
+    """Leave the chat room (the connection stays open). Fails with NOT_JOINED."""
     if "room" not in client.state:
         return Message.failure("NOT_JOINED")
     await _depart(client, "left")

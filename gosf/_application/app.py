@@ -12,9 +12,13 @@ of its own:
   :class:`~gosf._application.broadcasting.Broadcasting` (``_application/broadcasting.py``), a base
   class of :class:`App`;
 * the hooks (``_application/hooks.py``), microservices (``_application/microservice.py``), stop
-  signals (``_application/signals.py``) and serving with hypercorn (``_application/startup.py``);
+  signals (``_application/signals.py``) and serving (``_application/startup.py``);
 * what it answers beside Socket.IO, the root page and the health endpoint:
-  :class:`~gosf._application.pages.Pages` (``_application/pages.py``), in front of ``other_app``.
+  :class:`~gosf._application.pages.Pages` (``_application/pages.py``), in front of ``other_app``;
+* what describes it, the declared broadcasts and the AsyncAPI document:
+  :class:`~gosf._application.asyncapi.Documented` (``_application/asyncapi.py``), a base
+  class of :class:`App`; the body models its controllers declare are read by the cycle
+  (``_application/typed.py``).
 
 :class:`Plugin` lives here, with :class:`App`, because each names the other.
 """
@@ -36,6 +40,7 @@ from .._config import Config
 from .._engineio.asgi import serve_lifespan
 from .._socketio.server import SocketIOServer
 from ..types import ASGIApp, Receive, Scope, Send
+from .asyncapi import Documented
 from .broadcasting import Broadcasting
 from .client import Client
 from .cycle import Controller, RequestCycle
@@ -104,7 +109,7 @@ def _hook(name: str, signature: str) -> Any:
     return register
 
 
-class App(Broadcasting):
+class App(Broadcasting, Documented):
     """A GOSF application: what ``gosf.listen``, ``gosf.broadcast`` & co. act on.
 
     ``App`` is an ASGI application (``hypercorn module:app``); :meth:`startup`
@@ -146,6 +151,7 @@ class App(Broadcasting):
         self._dispatch = self._cycle.dispatch
         self._connected = self._cycle.connected
         self._disconnected = self._cycle.disconnected
+        self._recovered = self._cycle.recovered
         self.server = self._make_server()
         """The Socket.IO server underneath (rebuilt by :meth:`configure`)."""
         self.endpoints: dict[str, Controller] = self._cycle.endpoints
@@ -157,6 +163,10 @@ class App(Broadcasting):
         self.microservices: dict[str, Microservice] = {}
         """The registered microservices by name (GOSF's ``App.Microservices``)."""
         self._tg: TaskGroup | None = None
+        self.declared_broadcasts = {}
+        """What :meth:`broadcasts` declared, by endpoint (for the AsyncAPI document)."""
+        self.info = {"title": "gosf app", "version": "0.0.0"}
+        """The AsyncAPI document's ``title``, ``version`` and ``description``."""
 
     def _make_server(self) -> SocketIOServer:
         server = SocketIOServer(
@@ -164,9 +174,11 @@ class App(Broadcasting):
             other_app=self._other_app,
             broker=self._broker or brokers.from_url(self.config.broker),
         )
-        server.on_any(self._dispatch)
-        server.on_connect(self._connected)
-        server.on_disconnect(self._disconnected)
+        namespace = self.config.namespace
+        server.on_any(self._dispatch, namespace=namespace)
+        server.on_connect(self._connected, namespace=namespace)
+        server.on_disconnect(self._disconnected, namespace=namespace)
+        server.on_recover(self._recovered, namespace=namespace)
         return server
 
     def configure(self, config: Mapping[str, Any] | Config | None = None, **options: Any) -> None:
@@ -400,7 +412,8 @@ class App(Broadcasting):
         return self
 
     def startup(self) -> None:
-        """Serve the app with hypercorn until Ctrl-C/SIGTERM; see :func:`gosf.startup`."""
+        """Serve the app with hypercorn or uvicorn (``config.server``) until
+        Ctrl-C/SIGTERM; see :func:`gosf.startup`."""
         serve(self, self.config)
 
 

@@ -7,11 +7,13 @@ app (a :class:`ClientHost`: ``to_wire`` and ``broadcast``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .._config import Config
+from .._socketio.acks import BroadcastAcks
 from .._socketio.server import SocketIOServer
-from ..brokers import DEFAULT_QUERY_TIMEOUT
+from ..brokers import DEFAULT_QUERY_TIMEOUT, SocketInfo
 from .client import Client
 from .hooks import Hooks
 from .message import Message
@@ -37,7 +39,7 @@ class Broadcasting:
         clients = self.clients
         return [
             client
-            for socket in self.server.namespace("/").members(room or None)
+            for socket in self.server.namespace(self.config.namespace).members(room or None)
             if (client := clients.get(socket.sid)) is not None
         ]
 
@@ -123,12 +125,105 @@ class Broadcasting:
         """
         return await self.server.command_socket("leave", sid, room, timeout=timeout)
 
+    # Many clients at once, chosen by room (``""``: every client), but those in
+    # ``skip_rooms``: Node's fetchSockets, socketsJoin, socketsLeave and
+    # disconnectSockets, across the cluster (see SocketIOServer.fetch_sockets).
+
+    async def cluster_clients(
+        self,
+        room: str = "",
+        *,
+        skip_rooms: str | Iterable[str] | None = None,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> list[SocketInfo]:
+        """The clients in ``room`` in the whole cluster, this process's first: each
+        one's sid, rooms, handshake (headers, query, auth, address), process
+        (``node``) and the entries of its ``state`` JSON can carry.
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        return await self.server.fetch_sockets(
+            room or None, skip_rooms=skip_rooms, namespace=self.config.namespace, timeout=timeout
+        )
+
+    async def join_clients(
+        self,
+        room: str,
+        into: str,
+        *,
+        skip_rooms: str | Iterable[str] | None = None,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> int:
+        """Have every client of the cluster in ``room`` join the room ``into``; how many.
+
+        Raises:
+            ValueError: ``into`` is empty, or ``timeout`` is not positive.
+        """
+        if not into:
+            raise ValueError("a room to join is needed")
+        namespace = self.config.namespace
+        return await self.server.sockets_join(
+            into, rooms=room or None, skip_rooms=skip_rooms, namespace=namespace, timeout=timeout
+        )
+
+    async def leave_clients(
+        self,
+        room: str,
+        out_of: str,
+        *,
+        skip_rooms: str | Iterable[str] | None = None,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> int:
+        """Have every client of the cluster in ``room`` leave the room ``out_of``; how many.
+
+        Raises:
+            ValueError: ``out_of`` is empty, or ``timeout`` is not positive.
+        """
+        if not out_of:
+            raise ValueError("a room to leave is needed")
+        namespace = self.config.namespace
+        return await self.server.sockets_leave(
+            out_of, rooms=room or None, skip_rooms=skip_rooms, namespace=namespace, timeout=timeout
+        )
+
+    async def disconnect_clients(
+        self,
+        room: str = "",
+        *,
+        close: bool = False,
+        skip_rooms: str | Iterable[str] | None = None,
+        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109 - bounds gathering answers
+    ) -> int:
+        """Disconnect every client of the cluster in ``room``; how many. With
+        ``close`` their connections close too (Node's ``disconnectSockets(true)``).
+
+        Raises:
+            ValueError: ``timeout`` is not positive.
+        """
+        return await self.server.disconnect_sockets(
+            room or None,
+            close=close,
+            skip_rooms=skip_rooms,
+            namespace=self.config.namespace,
+            timeout=timeout,
+        )
+
     # -- broadcasts ---------------------------------------------------------------
 
     async def broadcast(
-        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+        self,
+        room: str,
+        endpoint: str,
+        message: Message,
+        *,
+        sender: Client | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
     ) -> None:
         """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``: everyone).
+
+        Clients in any of the rooms ``skip_rooms`` are left out, in every
+        process of the cluster (Node's ``except``).
 
         Runs the ``on_before_broadcast``/``on_after_broadcast`` hooks with
         ``(endpoint, room, message)``. With a ``sender`` (what
@@ -148,12 +243,46 @@ class Broadcasting:
             endpoint,
             self.to_wire(message),
             to=room or None,
+            namespace=self.config.namespace,
             skip=None if sender is None else sender.socket,
+            skip_rooms=skip_rooms,
         )
         if sender is None:
             await hooks.run("on_after_broadcast", endpoint, room, message)
         else:
             await hooks.run("on_after_client_broadcast", sender, endpoint, room, message)
+
+    async def broadcast_with_ack(
+        self,
+        room: str,
+        endpoint: str,
+        message: Message,
+        *,
+        timeout: float,  # noqa: ASYNC109 - bounds the collection
+        skip_rooms: str | Iterable[str] | None = None,
+    ) -> BroadcastAcks:
+        """Send ``message`` as an ``endpoint`` event to everyone in ``room`` (``""``:
+        everyone) in the cluster, asking each for an ack; every answer by sid,
+        and who gave none within ``timeout`` seconds (see
+        :meth:`gosf.SocketIOServer.emit_with_ack`). Runs the broadcast hooks
+        as :meth:`broadcast` does, the after hook once the answers are in.
+
+        Raises:
+            TypeError: ``message`` is not a :class:`gosf.Message`.
+            ValueError: ``timeout`` is not positive.
+        """
+        hooks = self.hooks
+        await hooks.run("on_before_broadcast", endpoint, room, message)
+        result = await self.server.emit_with_ack(
+            endpoint,
+            self.to_wire(message),
+            timeout=timeout,
+            to=room or None,
+            skip_rooms=skip_rooms,
+            namespace=self.config.namespace,
+        )
+        await hooks.run("on_after_broadcast", endpoint, room, message)
+        return result
 
     def to_wire(self, message: Message, client: Client | None = None) -> dict[str, Any]:
         """``message`` as sent to ``client``: its ``meta`` kept or stripped as the

@@ -1,15 +1,18 @@
-"""The ``gosf`` command: ``gosf run module:app`` (also ``python -m gosf run``).
+"""The ``gosf`` command: ``gosf run module:app`` (also ``python -m gosf run``), and
+``gosf asyncapi module:app``, which prints the app's AsyncAPI document.
 
 ``run`` imports the app, lays the command's flags over the app's own
 configuration (a flag wins; then what the app's config sets; then the
 command's defaults, ``127.0.0.1`` for the host as uvicorn and ``fastapi dev``
-do), and serves it with hypercorn in this process (``_application/startup.py``), under
-hypercorn's supervisor (``--workers N``), or under a reloader that restarts
-it when a ``.py`` file changes (``--reload``, ``_application/reload.py``).
+do), and serves it with hypercorn or uvicorn (``--server``) in this process
+(``_application/startup.py``), under hypercorn's supervisor (``--workers N``,
+hypercorn only), or under a reloader that restarts it when a ``.py`` file
+changes (``--reload``, ``_application/reload.py``).
 
 Everything a user can fix is one line on standard error and exit status 1
 (2 for a wrong command line, argparse's): a target that does not import or
-is not an ASGI app, a bad configuration, a port in use, trio missing. An
+is not an ASGI app, a bad configuration, a port in use, trio or uvicorn
+missing, ``--workers`` with uvicorn. An
 exception raised by the user's module while it is imported keeps its
 traceback (it is their code), followed by gosf's line.
 """
@@ -30,7 +33,16 @@ import pydantic
 
 from .._config import Config
 from .app import App
-from .startup import StartupError, bind, check_backend, hypercorn_config, ready_line, run
+from .asyncapi import to_json, to_yaml
+from .startup import (
+    StartupError,
+    bind,
+    check_backend,
+    check_server,
+    hypercorn_config,
+    ready_line,
+    run,
+)
 
 __all__ = ("CliError", "Target", "load", "main")
 
@@ -141,6 +153,8 @@ def _configured(args: argparse.Namespace, app: Any) -> Config:
         options["port"] = args.port
     if args.backend is not None:
         options["backend"] = args.backend
+    if args.server is not None:
+        options["server"] = args.server
     if args.ssl_keyfile is not None or args.ssl_certfile is not None:
         options["secure"] = True  # a file the flags leave out may come from the config
         if args.ssl_keyfile is not None:
@@ -175,7 +189,9 @@ def parser(version: str) -> argparse.ArgumentParser:
     run_command = commands.add_parser(
         "run",
         help="serve an app: gosf run module:app",
-        description="Serve an ASGI app (a gosf.App) with hypercorn until Ctrl-C or SIGTERM.",
+        description=(
+            "Serve an ASGI app (a gosf.App) with hypercorn or uvicorn until Ctrl-C or SIGTERM."
+        ),
     )
     run_command.add_argument("target", metavar="module:app", help="the app, e.g. myservice:app")
     run_command.add_argument(
@@ -184,6 +200,11 @@ def parser(version: str) -> argparse.ArgumentParser:
     run_command.add_argument("--port", type=int, help="TCP port (default: the app's, 9999)")
     run_command.add_argument(
         "--backend", choices=("asyncio", "trio"), help="event loop (default: the app's, asyncio)"
+    )
+    run_command.add_argument(
+        "--server",
+        choices=("hypercorn", "uvicorn"),
+        help="ASGI server (default: the app's, hypercorn; uvicorn: asyncio only, gosf[uvicorn])",
     )
     run_command.add_argument(
         "--reload",
@@ -197,17 +218,33 @@ def parser(version: str) -> argparse.ArgumentParser:
         help="a folder to watch with --reload (default: the current one); repeatable",
     )
     run_command.add_argument(
-        "--workers", type=int, default=1, help="worker processes (more than one needs a broker)"
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes under hypercorn's supervisor (more than one needs a broker)",
     )
     run_command.add_argument("--ssl-keyfile", metavar="FILE", help="TLS private key (PEM)")
     run_command.add_argument("--ssl-certfile", metavar="FILE", help="TLS certificate (PEM)")
     run_command.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # from the reloader
+    asyncapi_command = commands.add_parser(
+        "asyncapi",
+        help="print an app's AsyncAPI document: gosf asyncapi module:app",
+        description="Print the AsyncAPI 3.0 document of a gosf.App (JSON, or YAML).",
+    )
+    asyncapi_command.add_argument(
+        "target", metavar="module:app", help="the app, e.g. myservice:app"
+    )
+    asyncapi_command.add_argument(
+        "--yaml", action="store_true", help="YAML instead of JSON (needs gosf[yaml])"
+    )
     return top
 
 
 def main(argv: Sequence[str] | None = None, *, version: str = "") -> int:
     """Run the ``gosf`` command; returns its exit status."""
     args = parser(version).parse_args(argv)
+    if args.command == "asyncapi":
+        return _asyncapi(args.target, as_yaml=args.yaml)
     try:
         if args.workers < 1:
             raise CliError(f"--workers must be at least 1, got {args.workers}")
@@ -216,11 +253,14 @@ def main(argv: Sequence[str] | None = None, *, version: str = "") -> int:
         app = load(args.target)
         target = Target(args.target, app, _configured(args, app))
         check_backend(target.config.backend)
+        check_server(target.config.server)
         if args.reload:
             from .reload import reload
 
             return reload(target.config, _child_arguments(args), args.reload_dir or [os.getcwd()])
         if args.workers > 1:
+            if target.config.server == "uvicorn":
+                raise CliError(WORKERS_WITH_UVICORN.format(workers=args.workers, spec=args.target))
             return _workers(target, args.workers)
         if args.fd is not None:
             from .reload import stop_when_orphaned
@@ -233,15 +273,40 @@ def main(argv: Sequence[str] | None = None, *, version: str = "") -> int:
     return 0
 
 
+def _asyncapi(spec: str, *, as_yaml: bool) -> int:
+    """Print the AsyncAPI document of the app ``spec`` names."""
+    try:
+        app = load(spec)
+        if not isinstance(app, App):
+            raise CliError(f"{spec} is not a gosf.App: only a gosf app has an AsyncAPI document")
+        if as_yaml:
+            try:
+                sys.stdout.write(to_yaml(app.asyncapi()))
+            except ImportError:
+                raise CliError("--yaml needs PyYAML: pip install 'gosf[yaml]'") from None
+        else:
+            sys.stdout.buffer.write(to_json(app.asyncapi()))
+        sys.stdout.flush()
+    except CliError as error:
+        print(f"gosf: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
 def _child_arguments(args: argparse.Namespace) -> list[str]:
     """The flags of ``gosf run`` for the server the reloader starts."""
     arguments = ["run", args.target]
-    for flag in ("host", "port", "backend", "ssl_keyfile", "ssl_certfile"):
+    for flag in ("host", "port", "backend", "server", "ssl_keyfile", "ssl_certfile"):
         value = getattr(args, flag)
         if value is not None:
             arguments += [f"--{flag.replace('_', '-')}", str(value)]
     return arguments
 
+
+WORKERS_WITH_UVICORN = (
+    "--workers runs hypercorn's supervisor, not uvicorn: leave out --server uvicorn, "
+    "or run uvicorn's own: uvicorn --workers {workers} {spec} (docs/deployment.md)"
+)
 
 BROKER_REMINDER = (
     "gosf: warning: {} workers and no broker: each worker keeps its own sessions, "

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 import anyio.from_thread
+from typing_extensions import TypeVar
 
 from .._engineio.http import query_params
 from .._socketio.socket import Socket
 from .message import Message
 
-__all__ = ("Client", "ClientHost", "Request")
+__all__ = ("Body", "Client", "ClientHost", "Request")
+
+Body = TypeVar("Body", default=dict[str, Any])
+"""What ``request.body`` is: the model a controller declares with
+``gosf.Request[Model]``; by default the message's body, a dict."""
 
 
 class ClientHost(Protocol):
@@ -28,9 +33,16 @@ class ClientHost(Protocol):
         ...
 
     async def broadcast(
-        self, room: str, endpoint: str, message: Message, *, sender: Client | None = None
+        self,
+        room: str,
+        endpoint: str,
+        message: Message,
+        *,
+        sender: Client | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
     ) -> None:
-        """Send ``message`` to every client in ``room``; ``sender`` is left out."""
+        """Send ``message`` to every client in ``room``; ``sender`` and the
+        clients in ``skip_rooms`` are left out."""
         ...
 
 
@@ -50,8 +62,9 @@ class Client:
         # Made on the event loop's thread (the app's connect handler): a call
         # from any other thread is a sync controller's, carried over to it.
         self._loop_thread = threading.get_ident()
-        self.state: dict[str, Any] = {}
-        """Anything the app wants to keep for this client (user id, ...)."""
+        self.state: dict[str, Any] = socket.state
+        """Anything the app wants to keep for this client (user id, ...): the
+        socket's own state, so a recovered connection has it back."""
         self.expose_meta: bool | None = None
         """Send ``meta`` to this client (e.g. a trusted service, decided in
         ``on_connect``); ``None`` follows the app's ``expose_meta``. Broadcasts
@@ -101,6 +114,12 @@ class Client:
         return self._socket.connected
 
     @property
+    def recovered(self) -> bool:
+        """Whether this connection took back a session that dropped, with its
+        rooms, state and the events it missed (see :class:`gosf.Recovery`)."""
+        return self._socket.recovered
+
+    @property
     def rooms(self) -> frozenset[str]:
         """The rooms this client has joined."""
         sid = self._socket.sid
@@ -131,12 +150,20 @@ class Client:
         """Send ``message`` to this client as an ``endpoint`` event."""
         await self._socket.emit(endpoint, self._app.to_wire(message, self))
 
-    async def broadcast(self, room: str, endpoint: str, message: Message) -> None:
-        """Send to every client in ``room`` but this one (``""``: every client but this one).
+    async def broadcast(
+        self,
+        room: str,
+        endpoint: str,
+        message: Message,
+        *,
+        skip_rooms: str | Iterable[str] | None = None,
+    ) -> None:
+        """Send to every client in ``room`` but this one (``""``: every client but this one)
+        and those in any of the rooms ``skip_rooms``.
 
         Runs the ``on_before_client_broadcast`` and ``on_after_client_broadcast`` hooks.
         """
-        await self._app.broadcast(room, endpoint, message, sender=self)
+        await self._app.broadcast(room, endpoint, message, sender=self, skip_rooms=skip_rooms)
 
     def disconnect(self) -> None:
         """Disconnect this client (its in-flight requests are cancelled)."""
@@ -152,8 +179,12 @@ class Client:
 
 
 @dataclass(slots=True)
-class Request:
+class Request(Generic[Body]):
     """What a controller is asked: the endpoint and the parsed :class:`Message`.
+
+    ``request: gosf.Request[OrderIn]`` declares the body's model: the body is
+    validated before the controller is called, and ``request.body`` is the
+    ``OrderIn`` (``gosf/_application/typed.py``).
 
     Connect and disconnect hooks get a request whose ``endpoint`` is
     ``"connect"``/``"disconnect"``; the disconnect one carries ``reason``.
@@ -174,3 +205,6 @@ class Request:
     :class:`gosf.DisconnectReason` (each a string); ``None`` otherwise."""
     state: dict[str, Any] = field(default_factory=dict)
     """Per-request scratch space for hooks and controllers."""
+    body: Body = field(default_factory=dict)  # type: ignore[assignment]
+    """The body: validated into the declared model (``gosf.Request[Model]``),
+    else ``message.body`` itself."""

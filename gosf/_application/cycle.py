@@ -5,15 +5,20 @@ The cycle, in the order a request lives it::
     client emits  endpoint, payload[, ack]
     ├─ unknown endpoint      → ack NOT_FOUND (when an ack was asked for)
     ├─ payload not a Message → BAD_REQUEST failure, as event and ack
+    ├─ body not the declared model → BAD_REQUEST failure with the error list
     └─ on_before_request(client, request)
        controller(client, request) → Message | None   (INTERNAL_ERROR if it raises,
                                                       or returns anything else)
+                                  → its declared model: a successful Message
+                                    (INTERNAL_ERROR if it does not fit)
        on_after_request(client, request, response)
        ├─ None    → an empty ack, no event
        └─ Message → id/guid/uuid copied from the request unless set;
                     on_before_response; event ``endpoint`` + ack (meta stripped),
                     INTERNAL_ERROR instead when JSON cannot carry it;
                     on_after_response once both were written out
+
+The declared models (``typed.py``) are read when the endpoint is routed.
 
 Everything above runs in the client's own task group: when it disconnects, the
 request is cancelled, hooks included, and ``on_disconnect`` runs after.
@@ -33,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import anyio
+from pydantic import BaseModel, ValidationError
 
 from .._errors import MessageError
 from .._socketio.server import SocketIOServer
@@ -41,6 +47,7 @@ from ..protocol.errors import LocalProtocolError
 from .client import Client, ClientHost, Request
 from .hooks import Hooks, check_signature
 from .message import Message
+from .typed import EndpointTypes, ResponseError, endpoint_types, invalid_body, typed_response
 
 __all__ = (
     "BAD_REQUEST",
@@ -54,10 +61,15 @@ __all__ = (
 
 log = logging.getLogger("gosf")
 
-Controller = Callable[[Client, Request], Awaitable[Message | None] | Message | None]
+Controller = Callable[
+    [Client, Request[Any]],
+    Awaitable[Message | BaseModel | None] | Message | BaseModel | None,
+]
 """``async def controller(client, request) -> Message | None``.
 
-A plain ``def`` controller runs in a worker thread."""
+A plain ``def`` controller runs in a worker thread. ``request: Request[Model]``
+declares the body's model, a return annotation ``-> Model | Message`` the
+response body's (``typed.py``)."""
 
 CONTROLLER_ARGUMENTS = ("client", "request")
 """What a controller is called with, by position."""
@@ -95,6 +107,10 @@ class RequestCycle:
         self.endpoints: dict[str, Controller] = {}
         self.clients: dict[str, Client] = {}
         self._threaded: set[str] = set()  # endpoints whose controller is a plain def
+        self.types: dict[str, EndpointTypes] = {}
+        """What each endpoint's controller declares (its body models)."""
+        # The endpoints that declare a model, by what they declare: looked up per request.
+        self._bodies: dict[str, EndpointTypes] = {}
 
     def route(self, endpoint: str, controller: Controller) -> None:
         """Route ``endpoint`` to ``controller`` (see :meth:`gosf.App.listen`).
@@ -103,7 +119,8 @@ class RequestCycle:
             ValueError: ``endpoint`` already has a controller, or is a name
                 Socket.IO reserves.
             TypeError: ``controller`` is not callable, or cannot be called as
-                ``controller(client, request)``.
+                ``controller(client, request)``, or declares a body that is
+                not a model (see :func:`~gosf._application.typed.endpoint_types`).
         """
         if not isinstance(endpoint, str) or not endpoint:
             raise ValueError(f"an endpoint is a non-empty string, got {endpoint!r}")
@@ -119,7 +136,11 @@ class RequestCycle:
             f"the controller of {endpoint!r}",
             "async def controller(client, request) -> gosf.Message | None",
         )
+        declared = endpoint_types(endpoint, controller)
         self.endpoints[endpoint] = controller
+        self.types[endpoint] = declared
+        if declared.body is not None or declared.response is not None:
+            self._bodies[endpoint] = declared
         if not _is_async(controller):
             self._threaded.add(endpoint)
 
@@ -144,25 +165,42 @@ class RequestCycle:
                 failure.id = payload["id"]
             await socket.emit_and_ack(endpoint, self._host.to_wire(failure, client), ack_id)
             return
-        request = Request(endpoint, message, client, ack_id is not None, tuple(args[1:]))
+        declared = self._bodies.get(endpoint)
+        body: Any = message.body
+        if declared is not None and declared.body is not None:
+            try:
+                body = declared.body.validate(body)
+            except ValidationError as exc:
+                # At the edge: neither the hooks nor the controller see it.
+                failure = _with_request_ids(invalid_body(exc), message)
+                await socket.emit_and_ack(endpoint, self._host.to_wire(failure, client), ack_id)
+                return
+        request: Request[Any] = Request(
+            endpoint, message, client, ack_id is not None, tuple(args[1:]), body=body
+        )
         hooks = self.hooks
-        response: Message | None
+        response: Message | None = None
+        returned: object
         try:
             await hooks.run("on_before_request", client, request)
             if endpoint in self._threaded:
-                response = await anyio.to_thread.run_sync(controller, client, request)  # type: ignore[arg-type]
+                returned = await anyio.to_thread.run_sync(controller, client, request)
                 if not socket.connected:
                     # The client left while the thread ran (a thread cannot be
                     # cancelled): its late result, and the hooks, are dropped.
                     return
             else:
-                response = await controller(client, request)  # type: ignore[misc]
-            if response is not None:
-                if not isinstance(response, Message):
-                    raise _NotAMessage(endpoint, response)
+                returned = await controller(client, request)  # type: ignore[misc]
+            if returned is not None:
+                if declared is not None and declared.response is not None:
+                    response = typed_response(endpoint, declared.response, returned, message)
+                elif isinstance(returned, Message):
+                    response = returned
+                else:
+                    raise _NotAMessage(endpoint, returned)
                 response = _with_request_ids(response, message)
             await hooks.run("on_after_request", client, request, response)
-        except _NotAMessage as exc:
+        except (_NotAMessage, ResponseError) as exc:
             # The controller's mistake, the same at every call: the line says
             # what to return instead; a traceback would point into gosf.
             log.error("%s (client %s); the client got %s", exc, socket.sid, INTERNAL_ERROR)
@@ -199,6 +237,11 @@ class RequestCycle:
         request = Request("connect", Message(), client)
         await self.hooks.run("on_connect", client, request)  # may raise ConnectionRefused
         self.clients[socket.sid] = client
+
+    async def recovered(self, socket: Socket) -> None:
+        """A client took back its session (``Recovery.skip_connect_handlers``:
+        ``on_connect`` does not run again); its state is the session's."""
+        self.clients[socket.sid] = Client(self._host, socket)
 
     async def disconnected(self, socket: Socket, reason: str) -> None:
         """A client disconnected: forget it, then run ``on_disconnect``."""

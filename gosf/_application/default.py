@@ -89,9 +89,10 @@ def get_microservice(name: str) -> Microservice | None:
 def startup(config: Mapping[str, Any] | Config | None = None, **options: Any) -> None:
     """GOSF's ``Startup``: configure the default app and serve it until stopped.
 
-    ``gosf.startup({"port": 9999})`` blocks, serving with hypercorn under
-    ``config["backend"]`` (asyncio by default, or trio), until Ctrl-C or
-    SIGTERM, then shuts down gracefully.
+    ``gosf.startup({"port": 9999})`` blocks, serving with ``config["server"]``
+    (hypercorn by default, or uvicorn) under ``config["backend"]`` (asyncio by
+    default, or trio with hypercorn), until Ctrl-C or SIGTERM, then shuts down
+    gracefully.
 
     Raises:
         pydantic.ValidationError: the configuration is invalid.

@@ -80,7 +80,8 @@ def next_pause(first: float, longest: float, down_for: float, jitter: float) -> 
 class Microservice:
     """One Socket.IO service, reached at ``host:port`` (TLS with ``secure``).
 
-    Options: ``path`` (where the service is mounted, ``"/"``), ``protocol``
+    Options: ``path`` (where the service is mounted, ``"/"``), ``namespace``
+    (the service app's namespace, ``"/"``: its ``namespace`` key), ``protocol``
     (5; 4 for socket.io 2.x services such as GOSF in Go), ``call_timeout``
     (seconds, 2), ``auth`` (sent when connecting), ``ca_file`` /
     ``ssl_context`` (TLS trust), ``backoff`` (first and longest pause between
@@ -99,6 +100,7 @@ class Microservice:
         secure: bool = False,
         *,
         path: str = "/",
+        namespace: str = "/",
         protocol: Literal[4, 5] = 5,
         call_timeout: float = CALL_TIMEOUT,
         auth: dict[str, Any] | None = None,
@@ -118,6 +120,8 @@ class Microservice:
         """Whether it is reached over TLS (https/wss)."""
         self.path = path if path.endswith("/") else path + "/"
         """The service's mount path (its Socket.IO answers on ``<path>socket.io/``)."""
+        self.namespace = namespace
+        """The Socket.IO namespace the service listens in."""
         self.call_timeout = call_timeout
         """Seconds :meth:`call` waits for an answer by default."""
         self.auth = auth
@@ -200,7 +204,9 @@ class Microservice:
         self._check_connected()
         try:
             with anyio.fail_after(limit):
-                answer = await self._client.call(endpoint, message.to_wire(), timeout=None)
+                answer = await self._client.call(
+                    endpoint, message.to_wire(), timeout=None, namespace=self.namespace
+                )
         except TimeoutError:
             raise MicroserviceTimeout(
                 f"{self.name}.{endpoint} did not answer within {limit}s"
@@ -222,7 +228,7 @@ class Microservice:
         """
         self._check_connected()
         try:
-            await self._client.emit(endpoint, message.to_wire())
+            await self._client.emit(endpoint, message.to_wire(), namespace=self.namespace)
         except Disconnected as exc:
             raise MicroserviceUnavailable(f"{self.name} disconnected") from exc
 
@@ -243,7 +249,7 @@ class Microservice:
             if inspect.isawaitable(result):
                 await result
 
-        self._client.on(endpoint, deliver)
+        self._client.on(endpoint, deliver, namespace=self.namespace)
 
     def _check_connected(self) -> None:
         if not self.connected:
@@ -313,6 +319,7 @@ class Microservice:
             async with self._client.connect(
                 self.url,
                 path=self.path + "socket.io",
+                namespaces=self.namespace,
                 auth=self.auth,
                 connect_timeout=self._connect_timeout,
                 connector=self._connector,

@@ -9,6 +9,9 @@ server has routed the Socket.IO path and checked the ``Host`` (on every path)
 before a request gets here. From there, in this order::
 
     <path>healthz (health_endpoint)  → the health endpoint, even with other_app
+    <path>asyncapi.json (asyncapi_path) → the AsyncAPI document (JSON; ``.yaml``:
+                                        YAML when PyYAML is installed), even with other_app
+    <path>asyncapi (docs_path)        → the page that shows it, even with other_app
     anything, when other_app is given → other_app, <path> included: an app
                                         mounted there owns its own index
     <path> (root_page)                → the root page
@@ -23,15 +26,18 @@ it is not running.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 
 from .._config import Config
 from .._engineio.http import RequestBody
 from ..types import ASGIApp, Receive, Scope, Send
+from .asyncapi import to_json, to_yaml, yaml_available
+from .docspage import docs_page
 
 __all__ = ("Link", "Pages", "PagesHost", "Status")
 
@@ -47,6 +53,10 @@ MAX_DISCARDED_BODY = 65536
 
 _HTML = b"text/html; charset=utf-8"
 _JSON = b"application/json"
+_YAML = b"application/yaml"
+
+Page = Callable[[Config], tuple[int, bytes, bytes]]
+"""A page: its status, body and content type."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,10 @@ class PagesHost(Protocol):
         """Whether the app serves, drains or is not running."""
         ...
 
+    def asyncapi(self) -> dict[str, Any]:
+        """The app's AsyncAPI document."""
+        ...
+
 
 class Pages:
     """The ASGI app serving the root page and the health endpoint, and passing
@@ -86,9 +100,13 @@ class Pages:
         config = self._host.config
         path: str = scope.get("path", "")
         kind = scope["type"]
-        page = None
+        page: Page | None = None
         if config.health_endpoint is not None and path == config.path + config.health_endpoint:
             page = self._health
+        elif path.startswith(config.path):
+            page = self._described(config, path.removeprefix(config.path))
+        if page is not None:
+            pass
         elif self.other_app is not None:
             await self.other_app(scope, receive, send)
             return
@@ -111,7 +129,36 @@ class Pages:
         return (200 if status == "ok" else 503), orjson.dumps({"status": status}), _JSON
 
     def _root(self, config: Config) -> tuple[int, bytes, bytes]:
-        return 200, root_page(config, self.links).encode(), _HTML
+        links = list(self.links)
+        if config.docs_path is not None:
+            links.append(Link("API (AsyncAPI)", config.path + config.docs_path))
+        return 200, root_page(config, links).encode(), _HTML
+
+    def _described(self, config: Config, name: str) -> Page | None:
+        """What answers ``name`` (the path under ``path``) among the pages that
+        describe the app, if one does."""
+        json_name = config.asyncapi_path
+        if name == json_name:
+            return self._asyncapi_json
+        if json_name is not None and name == _yaml_name(json_name) and yaml_available():
+            return self._asyncapi_yaml
+        if name == config.docs_path:
+            return self._docs
+        return None
+
+    def _asyncapi_json(self, config: Config) -> tuple[int, bytes, bytes]:
+        return 200, to_json(self._host.asyncapi()), _JSON
+
+    def _asyncapi_yaml(self, config: Config) -> tuple[int, bytes, bytes]:
+        return 200, to_yaml(self._host.asyncapi()).encode(), _YAML
+
+    def _docs(self, config: Config) -> tuple[int, bytes, bytes]:
+        href = config.path + config.asyncapi_path if config.asyncapi_path else None
+        return 200, docs_page(self._host.asyncapi(), href).encode(), _HTML
+
+
+def _yaml_name(json_name: str) -> str:
+    return json_name.removesuffix(".json") + ".yaml"
 
 
 def root_page(config: Config, links: list[Link]) -> str:

@@ -1,17 +1,22 @@
-"""Serving with hypercorn: ``gosf.startup`` and ``gosf run``.
+"""Serving with hypercorn or uvicorn: ``gosf.startup`` and ``gosf run``.
 
 Starting, in order: refuse a call from inside a running event loop, check that
-the backend's library is there, bind and listen (a port in use fails here,
-before the app starts), load the TLS files, run the app's lifespan (plugins),
-then print one ready line with the URL and where Socket.IO answers.
+the backend's and the server's libraries are there, bind and listen (a port in
+use fails here, before the app starts), load the TLS files, run the app's
+lifespan (plugins), then print one ready line with the URL, where Socket.IO
+answers, the server and the backend.
 
 Shutting down, in order: stop taking new connections, give in-flight requests
 ``shutdown_grace`` seconds, disconnect clients cleanly (the app does this when
-the signal comes, see ``gosf/_application/signals.py``), stop hypercorn, deactivate plugins
+the signal comes, see ``gosf/_application/signals.py``), stop the server, deactivate plugins
 (the ASGI lifespan's exit), then print one line saying it stopped.
 
-A failure the user can fix (a port in use, trio missing, TLS files hypercorn
-cannot load) is a :class:`StartupError` whose message is one line.
+hypercorn serves under asyncio or trio (``config.server`` is ``"hypercorn"``,
+the default); uvicorn under asyncio only, driven from gosf as
+``_application/uvicorn_server.py`` tells.
+
+A failure the user can fix (a port in use, trio or uvicorn missing, TLS
+files hypercorn cannot load) is a :class:`StartupError` whose message is one line.
 ``gosf.startup`` exits with it, as GOSF's ``log.Fatal`` did; ``gosf run``
 prints it. The ready and stop lines go to standard output whatever the
 logging setup, and hypercorn's own "Running on" line is left out.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import signal
+import socket
 import ssl
 import sys
 from functools import partial
@@ -40,7 +46,9 @@ __all__ = (
     "StartupError",
     "bind",
     "check_backend",
+    "check_server",
     "hypercorn_config",
+    "listen",
     "ready_line",
     "refuse_running_loop",
     "run",
@@ -48,6 +56,10 @@ __all__ = (
 )
 
 TRIO_MISSING = "backend 'trio' needs trio, which is not installed: pip install 'gosf[trio]'"
+
+UVICORN_MISSING = (
+    "server 'uvicorn' needs uvicorn, which is not installed: pip install 'gosf[uvicorn]'"
+)
 
 IN_A_LOOP = (
     "gosf.startup() runs its own event loop, but {} is already running in this "
@@ -91,6 +103,16 @@ def check_backend(backend: str) -> None:
             import trio  # noqa: F401
         except ImportError:
             raise StartupError(TRIO_MISSING) from None
+
+
+def check_server(server: str) -> None:
+    """Raises:
+    StartupError: ``server`` is uvicorn and uvicorn is not installed."""
+    if server == "uvicorn":
+        try:
+            import uvicorn  # noqa: F401
+        except ImportError:
+            raise StartupError(UVICORN_MISSING) from None
 
 
 # -- hypercorn ------------------------------------------------------------------------------
@@ -152,8 +174,6 @@ def bind(hypercorn: Any, config: Config, *, fd: int | None = None) -> tuple[str,
         StartupError: the address cannot be bound (in use, not this machine's,
             a privileged port), or the TLS files do not make a TLS context.
     """
-    import socket
-
     if fd is not None:
         listening = socket.socket(fileno=fd)
     else:
@@ -184,6 +204,20 @@ def bind(hypercorn: Any, config: Config, *, fd: int | None = None) -> tuple[str,
     return str(address[0]), int(address[1])
 
 
+def listen(config: Config, *, fd: int | None = None) -> tuple[socket.socket, tuple[str, int]]:
+    """A listening socket for a server other than hypercorn (uvicorn), and its
+    address: bound as :func:`bind` binds, with the same errors, TLS files
+    checked the same way.
+
+    Raises:
+        StartupError: see :func:`bind`.
+    """
+    hypercorn = hypercorn_config(config)
+    address = bind(hypercorn, config, fd=fd)
+    listening = socket.socket(fileno=int(hypercorn.bind[0].removeprefix("fd://")))
+    return listening, address
+
+
 def ready_line(
     config: Config,
     address: tuple[str, int],
@@ -192,7 +226,7 @@ def ready_line(
     workers: int = 1,
 ) -> str:
     """The line printed once the server answers: a URL to click, where
-    Socket.IO answers, the backend."""
+    Socket.IO answers, the server, the backend."""
     host, port = address
     everywhere = config.host in ALL_INTERFACES
     if everywhere:
@@ -202,7 +236,9 @@ def ready_line(
     notes = ["all interfaces"] if everywhere else []
     if socketio_path is not None:
         notes.append(f"Socket.IO at {socketio_path}")
-    notes.append(config.backend)
+        if config.docs_path is not None:  # a gosf app: its AsyncAPI page (_application/docspage.py)
+            notes.append(f"API docs at {config.path}{config.docs_path}")
+    notes += [config.server, config.backend]
     if workers > 1:
         notes.append(f"{workers} workers")
     url = f"{scheme}://{shown}:{port}{config.path}"
@@ -213,21 +249,43 @@ def ready_line(
 
 
 def run(app: ASGIApp, config: Config, *, socketio_path: str | None, fd: int | None = None) -> None:
-    """Serve ``app`` with hypercorn under ``config.backend`` until SIGINT or
-    SIGTERM; blocks. ``fd`` is a listening socket to serve on (``gosf run
-    --reload`` hands its server one).
+    """Serve ``app`` with ``config.server`` under ``config.backend`` until
+    SIGINT or SIGTERM; blocks. ``fd`` is a listening socket to serve on
+    (``gosf run --reload`` hands its server one).
 
     Raises:
         RuntimeError: an event loop is running in this thread.
-        StartupError: see :func:`check_backend` and :func:`bind`.
+        StartupError: see :func:`check_backend`, :func:`check_server` and
+            :func:`bind`.
     """
     refuse_running_loop()
     check_backend(config.backend)
+    check_server(config.server)
+    if config.server == "uvicorn":
+        _run_uvicorn(app, config, socketio_path=socketio_path, fd=fd)
+        return
     hypercorn = hypercorn_config(config)
     address = bind(hypercorn, config, fd=fd)
     hypercorn.gosf_ready_line = ready_line(config, address, socketio_path=socketio_path)
     asgi: Any = app
     anyio.run(partial(_serve, config, asgi, hypercorn), backend=config.backend)
+
+
+def _run_uvicorn(
+    app: ASGIApp, config: Config, *, socketio_path: str | None, fd: int | None
+) -> None:
+    from . import uvicorn_server
+
+    listening, address = listen(config, fd=fd)
+    with listening:  # uvicorn closes it at its shutdown; this closes it on the way out otherwise
+        uvicorn = uvicorn_server.uvicorn_config(app, config)
+        uvicorn.load()  # the TLS files were checked already, by listen()
+        server = uvicorn_server.GosfUvicorn(
+            uvicorn, ready_line(config, address, socketio_path=socketio_path)
+        )
+        uvicorn_server.serve(server, listening)
+    stopped_by = server.stopped_by
+    print(f"gosf: stopped ({stopped_by.name})" if stopped_by else "gosf: stopped", flush=True)
 
 
 def serve(app: ASGIApp, config: Config) -> None:

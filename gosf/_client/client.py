@@ -39,7 +39,8 @@ from urllib.parse import urlencode, urlsplit
 import anyio
 
 from .._errors import ConnectionClosed, Disconnected
-from ..protocol.socketio import Packet, PacketType, encode, encode_event
+from ..protocol.parser import Parser, ParserName, parser_named
+from ..protocol.socketio import Packet, PacketType
 from .connection import ANY_EVENT, Connection, Handler, JoinedNamespace, Waiter
 from .engineio import ClientDisconnectReason, Connector, open_engine
 
@@ -55,13 +56,21 @@ class SocketIOClient:
 
     ``protocol`` is 5 (socket.io 3.x/4.x servers, Engine.IO 4) or 4 (socket.io
     2.x servers such as GOSF in Go, Engine.IO 3). At most
-    ``max_concurrent_handlers`` async handlers run at once.
+    ``max_concurrent_handlers`` async handlers run at once. ``parser`` is the
+    server's codec: ``"json"``, or ``"msgpack"`` for a server whose parser is
+    msgpack (``gosf[msgpack]``).
 
     Raises:
-        ValueError: another protocol, or ``max_concurrent_handlers`` < 1.
+        ValueError: another protocol or parser, or ``max_concurrent_handlers`` < 1.
     """
 
-    def __init__(self, *, protocol: Literal[4, 5] = 5, max_concurrent_handlers: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        protocol: Literal[4, 5] = 5,
+        max_concurrent_handlers: int = 64,
+        parser: ParserName | Parser = "json",
+    ) -> None:
         if protocol not in (4, 5):
             raise ValueError(f"protocol must be 5 or 4, not {protocol!r}")
         if max_concurrent_handlers < 1:
@@ -70,6 +79,8 @@ class SocketIOClient:
         """The Socket.IO revision spoken: 5 (socket.io 3+), or 4 (socket.io 2.x servers)."""
         self.max_concurrent_handlers = max_concurrent_handlers
         """Async event handlers that may run at once."""
+        self.parser = parser_named(parser)
+        """The server's codec (``gosf.protocol.parser``)."""
         self._handlers: dict[tuple[str, str], tuple[Handler, bool]] = {}
         self._conn: Connection | None = None  # the current or last connection
         self._active = False  # inside connect()
@@ -102,6 +113,14 @@ class SocketIOClient:
         connected or before the first connection."""
         conn = self._conn
         return conn.reason if conn is not None and conn.closed.is_set() else None
+
+    def recovered(self, namespace: str = "/") -> bool:
+        """Whether the connection to ``namespace`` took back the session of the
+        last one, which dropped: its sid, rooms and state on the server, and
+        the events sent meanwhile (delivered to the handlers before any new
+        one). Needs a server with connection state recovery on (``gosf.Recovery``)."""
+        ns = self._conn.namespaces.get(namespace) if self._conn is not None else None
+        return ns is not None and ns.connected and ns.recovered
 
     def sid(self, namespace: str = "/") -> str | None:
         """The Socket.IO session id in ``namespace``, ``None`` when not connected there."""
@@ -166,7 +185,7 @@ class SocketIOClient:
             LocalProtocolError: ``args`` are not JSON-serialisable.
         """
         conn, _ = self._namespace(event, namespace)
-        await conn.send(encode_event(namespace, event, args))
+        await conn.send(self.parser.encode_event(namespace, event, args))
 
     async def call(
         self,
@@ -188,7 +207,7 @@ class SocketIOClient:
         waiter = ns.acks[ack_id] = Waiter()
         try:
             with anyio.fail_after(timeout):
-                await conn.send(encode_event(namespace, event, args, ack_id))
+                await conn.send(self.parser.encode_event(namespace, event, args, ack_id))
                 await waiter.done.wait()
         finally:
             ns.acks.pop(ack_id, None)
@@ -266,6 +285,7 @@ class SocketIOClient:
         names = self._check_namespaces(namespaces)
         query = [(k, str(v)) for k, v in (auth or {}).items()] if self.protocol == 4 else []
         deadline = anyio.current_time() + connect_timeout
+        resumes: dict[str, dict[str, str]] = {}  # recovery: the pid and offset per namespace
         error: Exception | None = None
         self._active = True
         try:
@@ -280,14 +300,20 @@ class SocketIOClient:
                 connect_timeout=connect_timeout,
                 connector=connector,
             ) as engine:
-                conn = self._conn = Connection(engine, self.protocol, names, self._handlers)
+                last = self._conn
+                conn = self._conn = Connection(
+                    engine, self.protocol, names, self._handlers, self.parser
+                )
+                if last is not None and self.protocol == 5:
+                    for ns in conn.namespaces.values():
+                        resumes[ns.name] = ns.resume_from(last.namespaces.get(ns.name))
                 try:
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(conn.read, tg, anyio.Semaphore(self.max_concurrent_handlers))
                         tg.start_soon(engine.heartbeat)
                         try:
                             with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                                await self._connect_namespaces(conn, auth)
+                                await self._connect_namespaces(conn, auth, resumes)
                             yield self
                         except Exception as exc:  # raised below, not in an ExceptionGroup
                             error = exc
@@ -314,13 +340,17 @@ class SocketIOClient:
             raise ValueError("no namespace to connect")
         return names
 
-    async def _connect_namespaces(self, conn: Connection, auth: dict[str, Any] | None) -> None:
+    async def _connect_namespaces(
+        self, conn: Connection, auth: dict[str, Any] | None, resumes: dict[str, dict[str, str]]
+    ) -> None:
         for ns in conn.namespaces.values():
             if self.protocol == 5:
-                await conn.send(encode(Packet(PacketType.CONNECT, ns.name, auth), 5))
+                resume = resumes.get(ns.name)
+                data = {**resume, **(auth or {})} if resume else auth
+                await conn.send(self.parser.encode(Packet(PacketType.CONNECT, ns.name, data), 5))
             elif ns.name != "/":  # protocol 4: "/" is implicit, the others carry a query
                 data = {"query": urlencode(auth)} if auth else None
-                await conn.send(encode(Packet(PacketType.CONNECT, ns.name, data), 4))
+                await conn.send(self.parser.encode(Packet(PacketType.CONNECT, ns.name, data), 4))
         for ns in conn.namespaces.values():
             await ns.ready.wait()
             if ns.error is not None:

@@ -25,7 +25,8 @@ from anyio.abc import TaskGroup
 
 from .._errors import ConnectionRefused, Disconnected
 from ..protocol.errors import LocalProtocolError, ProtocolError
-from ..protocol.socketio import Decoder, Packet, PacketType, encode
+from ..protocol.parser import JSON_PARSER, Parser
+from ..protocol.socketio import Packet, PacketType
 from .engineio import ClientDisconnectReason, EngineClient, EngineClosed
 
 ANY_EVENT = "\x00any"
@@ -74,7 +75,18 @@ class Waiter:
 class JoinedNamespace:
     """The client's state in one namespace."""
 
-    __slots__ = ("acks", "connected", "error", "name", "ready", "sid")
+    __slots__ = (
+        "acks",
+        "connected",
+        "error",
+        "name",
+        "offset",
+        "pid",
+        "ready",
+        "recovered",
+        "resumable",
+        "sid",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -83,11 +95,30 @@ class JoinedNamespace:
         self.error: ConnectionRefused | None = None
         self.ready = anyio.Event()
         self.acks: dict[int, Waiter] = {}
+        # Connection state recovery: the private session id the server gave
+        # (None: recovery is off there), the offset of the last event received,
+        # whether this connection took back the last one's session, and
+        # whether the next may (not after a deliberate DISCONNECT, either way).
+        self.pid: str | None = None
+        self.offset: str | None = None
+        self.recovered = False
+        self.resumable = True
 
-    def opened(self, sid: str) -> None:
+    def opened(self, sid: str, pid: str | None = None) -> None:
         if not self.ready.is_set():
-            self.sid, self.connected = sid, True
+            self.recovered = pid is not None and pid == self.pid
+            self.sid, self.pid, self.connected = sid, pid, True
             self.ready.set()
+
+    def resume_from(self, last: JoinedNamespace | None) -> dict[str, str]:
+        """Take over ``last``'s recovery session, if it may be resumed; what the
+        CONNECT's auth then carries (``pid`` and ``offset``, as socket.io-client 4.6+)."""
+        if last is None or last.pid is None or not last.resumable:
+            return {}
+        self.pid, self.offset = last.pid, last.offset
+        if last.offset is None:  # it received no event: the server replays from the connection
+            return {"pid": last.pid}
+        return {"pid": last.pid, "offset": last.offset}
 
     def refused(self, error: ConnectionRefused) -> None:
         if not self.ready.is_set():
@@ -128,14 +159,16 @@ class Connection:
         protocol: int,
         names: list[str],
         handlers: Mapping[tuple[str, str], tuple[Handler, bool]],
+        parser: Parser = JSON_PARSER,
     ) -> None:
         self.engine = engine
+        self.parser = parser
         self.protocol = protocol
         self.namespaces = {name: JoinedNamespace(name) for name in names}
         self.closed = anyio.Event()
         self.reason: ClientDisconnectReason | None = None
         self._handlers = handlers
-        self._decoder = Decoder(protocol)
+        self._decoder = parser.decoder(protocol, max_attachment_bytes=None)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -157,8 +190,11 @@ class Connection:
     async def leave(self, ns: JoinedNamespace, reason: ClientDisconnectReason) -> None:
         """Send DISCONNECT for ``ns`` and close it."""
         if ns.connected:
+            ns.resumable = False
             ns.close(Disconnected(reason))
-            await self.send_quietly(encode(Packet(PacketType.DISCONNECT, ns.name), self.protocol))
+            await self.send_quietly(
+                self.parser.encode(Packet(PacketType.DISCONNECT, ns.name), self.protocol)
+            )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -219,12 +255,15 @@ class Connection:
                 waiter.result = packet.data
                 waiter.done.set()
         elif kind is PacketType.CONNECT:
-            ns.opened(self._sid(ns.name, packet.data))
+            data = packet.data
+            pid = data.get("pid") if isinstance(data, dict) else None
+            ns.opened(self._sid(ns.name, data), pid if isinstance(pid, str) else None)
         elif kind is PacketType.CONNECT_ERROR:
             if ns.connected:  # protocol 4 servers send errors at any time
                 log.warning("error from the server in %s: %r", ns.name, packet.data)
             ns.refused(refusal(packet.data))
         elif kind is PacketType.DISCONNECT:
+            ns.resumable = False
             ns.close(Disconnected(ClientDisconnectReason.IO_SERVER_DISCONNECT))
             return any(n.connected or not n.ready.is_set() for n in self.namespaces.values())
         return True
@@ -238,6 +277,9 @@ class Connection:
         self, ns: JoinedNamespace, packet: Packet, tg: TaskGroup, limiter: anyio.Semaphore
     ) -> None:
         event, *args = packet.data
+        if ns.pid is not None and packet.id is None and args and isinstance(args[-1], str):
+            # Recovery is on: the server's offset, for the client, not its handlers.
+            ns.offset = args.pop()
         entry = self._handlers.get((ns.name, event)) if ns.connected else None
         if entry is None and ns.connected:
             entry = self._handlers.get((ns.name, ANY_EVENT))
@@ -279,7 +321,7 @@ class Connection:
     async def _ack(self, namespace: str, ack_id: int, result: Any) -> None:
         packet = Packet(PacketType.ACK, namespace, _ack_args(result), ack_id)
         try:
-            parts = encode(packet, self.protocol)
+            parts = self.parser.encode(packet, self.protocol)
         except LocalProtocolError:  # not JSON-serialisable: the handler's bug, not the server's
             log.exception("cannot send the ack of a handler in %s", namespace)
             return

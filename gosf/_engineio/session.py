@@ -242,6 +242,12 @@ class EngineSession(SessionDriver[U]):
         if self.writer is writer:
             self.writer = None
 
+    @property
+    def writable(self) -> bool:
+        """Whether the client can take a packet now, behind nothing (the rule
+        for volatile packets: :attr:`gosf.protocol.session.Session.writable`)."""
+        return self.machine.writable
+
     def send_nowait(self, packets: list[Packet], *, linger: bool = True) -> bool:
         """Queue ``packets`` without waiting.
 

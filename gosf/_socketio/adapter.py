@@ -15,6 +15,13 @@ its sid among the attached sockets, and :attr:`Adapter.rooms` holds only the
 others, those who joined a room named by someone else's sid among them. So
 a room named by a sid holds its owner (while in it) and whoever joined it.
 
+Delivery's filters, applied to this process's members as each process
+applies them to its own: ``skip`` (one sid: a client broadcast's sender),
+``skip_rooms`` (Node's ``except``: a member of any of these rooms is left
+out, whichever of the target rooms it is in) and ``volatile`` (a member whose
+session cannot take the packets at once does not get them: they are dropped
+and counted in :attr:`Adapter.volatile_dropped`, never queued).
+
 The adapter knows its members only as :class:`Member`: a sid, whether it is
 connected, and a session to queue packets on (:class:`gosf.Socket` is one).
 """
@@ -27,6 +34,7 @@ from typing import Generic, Protocol, TypeVar
 from ..brokers import Broadcast
 from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.engineio import message
+from .recovery import SessionStore
 
 __all__ = ("Adapter", "Member", "Publish", "RoomObserver", "to_engine")
 
@@ -45,6 +53,11 @@ class Outlet(Protocol):
     """Where a member's packets are queued (its Engine.IO session)."""
 
     def send_nowait(self, packets: list[EnginePacket]) -> bool: ...
+
+    @property
+    def writable(self) -> bool:
+        """Whether it can take a packet now, behind nothing (for volatile ones)."""
+        ...
 
 
 class Member(Protocol):
@@ -75,7 +88,17 @@ class RoomObserver(Protocol[M_contra]):
 class Adapter(Generic[M]):
     """The rooms of one namespace and delivery to their members (see the module)."""
 
-    __slots__ = ("_joined", "_own", "_publish", "name", "observer", "rooms", "sockets")
+    __slots__ = (
+        "_joined",
+        "_own",
+        "_publish",
+        "name",
+        "observer",
+        "recovery",
+        "rooms",
+        "sockets",
+        "volatile_dropped",
+    )
 
     def __init__(self, name: str, publish: Publish | None = None) -> None:
         self.name = name
@@ -90,6 +113,11 @@ class Adapter(Generic[M]):
         # such join), and the sids of the sockets in their own rooms.
         self._joined: dict[M, set[str]] = {}
         self._own: set[str] = set()
+        self.volatile_dropped = 0
+        self.recovery: SessionStore | None = None
+        """The log and parked sessions of connection state recovery (``None``: off)."""
+        """Volatile packets dropped for members that could not take them at once
+        (broadcasts, and :meth:`gosf.Socket.emit` with ``volatile``)."""
 
     # -- membership ---------------------------------------------------------------
 
@@ -181,26 +209,89 @@ class Adapter(Generic[M]):
     # -- delivery -------------------------------------------------------------------
 
     def deliver(
-        self, packets: list[EnginePacket], rooms: tuple[str, ...] | None, skip: str | None
+        self,
+        packets: list[EnginePacket],
+        rooms: tuple[str, ...] | None,
+        skip: str | None,
+        *,
+        skip_rooms: tuple[str, ...] = (),
+        volatile: bool = False,
     ) -> int:
         """Queue ``packets`` for this process's sockets in ``rooms`` (all: ``None``)
-        except ``skip``; never waits. Returns how many sockets got them."""
+        but ``skip`` and the members of ``skip_rooms``, and with ``volatile`` but
+        those that cannot take them now (see the module); never waits.
+        Returns how many sockets got them."""
+        targets = self._targets(rooms)
+        if skip_rooms or volatile:
+            targets = self._filter(targets, skip, skip_rooms, volatile)
         sent = 0
-        for socket in self._targets(rooms):
+        for socket in targets:
             if socket.sid != skip and socket.connected and socket.session.send_nowait(packets):
                 sent += 1
         return sent
 
+    def broadcast(
+        self,
+        parts: list[str | bytes],
+        rooms: tuple[str, ...] | None,
+        skip: str | None,
+        *,
+        skip_rooms: tuple[str, ...] = (),
+        volatile: bool = False,
+    ) -> int:
+        """:meth:`deliver` an encoded event sent without an ack; with recovery
+        on, it is logged first, and goes out with its offset (a volatile one
+        is neither: it may be dropped, so it is not owed to anyone)."""
+        store = self.recovery
+        if store is None or volatile:
+            packets = to_engine(parts)
+        else:
+            packets = store.record(parts, rooms, skip, skip_rooms)
+        return self.deliver(packets, rooms, skip, skip_rooms=skip_rooms, volatile=volatile)
+
+    def _filter(
+        self, targets: Iterable[M], skip: str | None, skip_rooms: tuple[str, ...], volatile: bool
+    ) -> list[M]:
+        """``targets`` but the members of ``skip_rooms`` and, when ``volatile``,
+        the connected ones whose session cannot take a packet now (counted)."""
+        left_out: set[M] = set()
+        for room in skip_rooms:
+            left_out.update(self._room(room))
+        kept: list[M] = []
+        for socket in targets:
+            if socket in left_out or socket.sid == skip:
+                continue
+            if volatile and socket.connected and not socket.session.writable:
+                self.volatile_dropped += 1
+                continue
+            kept.append(socket)
+        return kept
+
     async def publish(
-        self, parts: list[str | bytes], rooms: tuple[str, ...] | None, skip: str | None
+        self,
+        parts: list[str | bytes],
+        rooms: tuple[str, ...] | None,
+        skip: str | None,
+        *,
+        skip_rooms: tuple[str, ...] = (),
+        volatile: bool = False,
     ) -> None:
         """Hand a broadcast (encoded ``parts``) to the other processes, through the broker."""
         if self._publish is not None:
-            await self._publish(Broadcast(self.name, tuple(parts), rooms, skip))
+            broadcast = Broadcast(
+                self.name, tuple(parts), rooms, skip, skip_rooms=skip_rooms, volatile=volatile
+            )
+            await self._publish(broadcast)
 
     def receive(self, broadcast: Broadcast) -> int:
         """Deliver a broadcast another process published; how many sockets got it."""
-        return self.deliver(to_engine(list(broadcast.parts)), broadcast.rooms, broadcast.skip)
+        return self.broadcast(
+            list(broadcast.parts),
+            broadcast.rooms,
+            broadcast.skip,
+            skip_rooms=broadcast.skip_rooms,
+            volatile=broadcast.volatile,
+        )
 
     def _targets(self, to: str | Iterable[str] | None) -> Iterable[M]:
         if to is None:

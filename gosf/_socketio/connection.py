@@ -23,17 +23,24 @@ import anyio
 from .._engineio.event import Event
 from .._engineio.session import EngineSession
 from .._errors import ConnectionRefused
+from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.errors import RemoteProtocolError
+from ..protocol.parser import JSON_PARSER, PacketDecoder, Parser
 from ..protocol.session import CloseReason
-from ..protocol.socketio import Decoder, Packet, PacketType, encode
+from ..protocol.socketio import Packet, PacketType
 from .adapter import to_engine
 from .namespace import Namespace
 from .observer import Observers, size_of
+from .recovery import PID_LENGTH, ParkedSession, SessionStore, new_pid
 from .socket import Socket
 
 __all__ = ("ENGINE_QUERY", "Connection", "auth_of")
 
 log = logging.getLogger("gosf")
+
+TAKE_OVER_WAIT = 5.0
+"""Seconds a reconnecting client waits for its old session, not yet seen to
+have dropped, to be closed and parked (its handlers end first)."""
 
 ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
 """Query parameters of Engine.IO itself, not part of a socket.io 2.x client's auth query."""
@@ -44,6 +51,7 @@ class Connection:
         "connected",
         "decoder",
         "free_slots",
+        "parser",
         "queue",
         "queue_room",
         "received_size",
@@ -51,11 +59,18 @@ class Connection:
     )
 
     def __init__(
-        self, protocol: int, max_handlers: int, max_payload: int, connected: Event
+        self,
+        protocol: int,
+        max_handlers: int,
+        max_payload: int,
+        connected: Event,
+        parser: Parser = JSON_PARSER,
     ) -> None:
-        """``connected``: an unset event of the server's kind (see ``_engineio/event.py``)."""
+        """``connected``: an unset event of the server's kind (see ``_engineio/event.py``);
+        ``parser``: the server's codec."""
+        self.parser = parser
         # One packet's attachments together are bounded as one message is.
-        self.decoder = Decoder(protocol, max_attachment_bytes=max_payload)
+        self.decoder: PacketDecoder = parser.decoder(protocol, max_attachment_bytes=max_payload)
         self.sockets: dict[str, Socket] = {}
         # Handler slots: a counter (cheaper than a semaphore on the hot path).
         self.free_slots = max_handlers
@@ -89,21 +104,36 @@ class Connection:
             raise RemoteProtocolError(f"namespace {name!r} is already connected")
         if ns is None:
             refusal = ConnectionRefused("Invalid namespace")
-            refuse(session, None, protocol, name, refusal, observer)
+            refuse(session, None, protocol, name, refusal, observer, self.parser)
             return
         socket = Socket(ns, session, auth, self.sockets)
+        store = ns.adapter.recovery if protocol == 5 else None
+        parked: ParkedSession | None = None
+        missed: list[list[EnginePacket]] | None = None
+        if store is not None:
+            parked, missed = await _take_back(store, ns, session, auth)
+            if parked is None:
+                socket.pid = new_pid()
+            else:
+                socket.sid, socket.pid, socket.state = parked.sid, parked.pid, parked.state
+                socket.recovered = True
+        skip = parked is not None and store is not None and store.options.skip_connect_handlers
         try:
-            for handler in ns.connect_handlers:
-                await handler(socket, auth)
+            if skip:
+                for recover in ns.recover_handlers:
+                    await recover(socket)
+            else:
+                for handler in ns.connect_handlers:
+                    await handler(socket, auth)
         except ConnectionRefused as exc:
             socket.leave_all()  # the rooms its connect handlers joined
-            refuse(session, socket, protocol, name, exc, observer)
+            refuse(session, socket, protocol, name, exc, observer, self.parser)
             return
         except Exception:
             log.exception("connect handler of namespace %s failed", name)
             socket.leave_all()
             refusal = ConnectionRefused("Internal server error")
-            refuse(session, socket, protocol, name, refusal, observer)
+            refuse(session, socket, protocol, name, refusal, observer, self.parser)
             return
         if session.closed:
             socket.leave_all()
@@ -112,12 +142,37 @@ class Connection:
         if self.connected is not None:
             self.connected.set()
             self.connected = None
+        if parked is not None and store is not None:
+            # Read again: the handlers may have waited, and what was logged
+            # meanwhile is missed too, but for what they sent this socket
+            # themselves (it goes out as they sent it).
+            missed = await store.replay(parked, _offset(auth))
+            if missed is not None:
+                missed = [packets for packets in missed if not socket._sent_early(packets)]
+        if missed is not None and not _fits(missed, session.max_buffer):
+            missed = None
+        if socket.recovered and missed is None:
+            # Rare: the log dropped what the socket missed while the handlers
+            # ran. It keeps its identity; ``recovered`` false tells the client
+            # it may have missed events.
+            socket.recovered = False
         ns.adapter.attach(socket)  # in its own room from now on
-        packet = Packet(PacketType.CONNECT, name, {"sid": socket.sid} if protocol == 5 else None)
-        parts = encode(packet, protocol)
+        if parked is not None:
+            _rejoin(ns, socket, parked.rooms)
+        if protocol == 5:
+            reply: dict[str, Any] = {"sid": socket.sid}
+            if socket.pid is not None:
+                reply["pid"] = socket.pid
+        packet = Packet(PacketType.CONNECT, name, reply if protocol == 5 else None)
+        parts = self.parser.encode(packet, protocol)
         session.send_nowait(to_engine(parts))
         if observer is not None:
             observer.sent(socket, packet, parts)
+        if store is not None:
+            # Nothing since the replay was read has been logged (no await between).
+            socket._since = store.position()
+            if missed:
+                session.send_nowait([p for packets in missed for p in packets])
         socket._connected()
         if observer is not None:
             observer.connected(socket)
@@ -163,6 +218,7 @@ def refuse(
     name: str,
     exc: ConnectionRefused,
     observer: Observers | None,
+    parser: Parser = JSON_PARSER,
 ) -> None:
     """Answer a CONNECT with CONNECT_ERROR (``socket``: the one refused, if it was made)."""
     if protocol == 5:
@@ -172,10 +228,67 @@ def refuse(
     else:
         data = exc.message if exc.data is None else exc.data
     packet = Packet(PacketType.CONNECT_ERROR, name, data)
-    parts = encode(packet, protocol)
+    parts = parser.encode(packet, protocol)
     session.send_nowait(to_engine(parts))
     if observer is not None:
         observer.sent(socket, packet, parts)
+
+
+async def _take_back(
+    store: SessionStore, ns: Namespace, session: EngineSession, auth: dict[str, Any]
+) -> tuple[ParkedSession | None, list[list[EnginePacket]] | None]:
+    """The session a CONNECT's ``pid`` names and what it missed, or ``(None, None)``
+    for a fresh session: none parked, or more missed than the client may have
+    queued."""
+    pid = auth.get("pid")
+    if not isinstance(pid, str):
+        return None, None
+    parked = await store.take(pid)
+    if parked is None:
+        parked = await _take_over(store, ns, session, pid)
+    if parked is None or parked.sid in ns.adapter.sockets:
+        return None, None
+    missed = await store.replay(parked, _offset(auth))
+    if missed is None or not _fits(missed, session.max_buffer):
+        return None, None
+    return parked, missed
+
+
+async def _take_over(
+    store: SessionStore, ns: Namespace, session: EngineSession, pid: str
+) -> ParkedSession | None:
+    """The session ``pid`` while its socket still looks connected: the client
+    is back before the server noticed it had dropped (its heartbeat had not
+    failed yet). Only that client knows the pid, so its word is taken: the
+    old session is closed as a lost transport, and parked, within
+    ``TAKE_OVER_WAIT`` seconds, or the client gets a fresh session."""
+    if len(pid) != PID_LENGTH:
+        return None  # not one of ours: no search
+    stale = next((s for s in ns.adapter.sockets.values() if s.pid == pid), None)
+    if stale is None or stale.session is session:
+        return None
+    stale.session.close(CloseReason.TRANSPORT_CLOSE)
+    with anyio.move_on_after(TAKE_OVER_WAIT):
+        await stale.session.wait_finished()
+    return await store.take(pid)
+
+
+def _fits(missed: list[list[EnginePacket]], max_buffer: int) -> bool:
+    """Whether a replay fits the client's outbound queue, beside the CONNECT reply."""
+    return sum(map(len, missed)) < max_buffer
+
+
+def _offset(auth: dict[str, Any]) -> str | None:
+    offset = auth.get("offset")
+    return offset if isinstance(offset, str) else None
+
+
+def _rejoin(ns: Namespace, socket: Socket, rooms: frozenset[str]) -> None:
+    """Put a recovered socket back in the rooms it was in (its own: as it was)."""
+    for room in rooms:
+        socket.join(room)
+    if socket.sid not in rooms:
+        socket.leave(socket.sid)
 
 
 def auth_of(packet: Packet) -> dict[str, Any]:

@@ -7,12 +7,20 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from ..protocol.socketio import encode_event
-from .adapter import Adapter, Publish, to_engine
+from ..protocol.parser import JSON_PARSER, Parser
+from .adapter import Adapter, Publish
 from .observer import Observers
 from .socket import Dispatcher, EventHandler, Socket
 
-__all__ = ("ConnectHandler", "DisconnectHandler", "Dispatcher", "EventHandler", "Namespace")
+__all__ = (
+    "ConnectHandler",
+    "DisconnectHandler",
+    "Dispatcher",
+    "EventHandler",
+    "Namespace",
+    "RecoverHandler",
+    "as_rooms",
+)
 
 log = logging.getLogger("gosf")
 
@@ -22,6 +30,16 @@ ConnectHandler = Callable[[Socket, dict[str, Any]], Awaitable[None]]
 DisconnectHandler = Callable[[Socket, str], Awaitable[None]]
 """``async def on_disconnect(socket, reason)``."""
 
+RecoverHandler = Callable[[Socket], Awaitable[None]]
+"""``async def on_recover(socket)``: a socket came back (``socket.recovered``)."""
+
+
+def as_rooms(rooms: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """One room, several or ``None``, as the adapter takes them."""
+    if rooms is None:
+        return None
+    return (rooms,) if isinstance(rooms, str) else tuple(rooms)
+
 
 class Namespace:
     """Handlers and live state of one namespace (``"/"`` is the default one).
@@ -29,11 +47,15 @@ class Namespace:
     Its sockets and rooms are its :attr:`adapter`'s (``gosf._socketio.adapter``).
     """
 
-    def __init__(self, name: str, publish: Publish | None = None) -> None:
+    def __init__(
+        self, name: str, publish: Publish | None = None, parser: Parser = JSON_PARSER
+    ) -> None:
         if not name.startswith("/"):
             raise ValueError(f"a namespace starts with '/': {name!r}")
         self.name = name
         """The namespace's name, such as ``"/"`` or ``"/chat"``."""
+        self.parser = parser
+        """The server's codec (``gosf.protocol.parser``): its sockets' packets are encoded so."""
         self.adapter: Adapter[Socket] = Adapter(name, publish)
         """Its rooms and their members, and delivery to them (here and, with
         ``publish``, the broker's other processes)."""
@@ -43,10 +65,16 @@ class Namespace:
         """Called in order when a socket connects; one may refuse it."""
         self.disconnect_handlers: list[DisconnectHandler] = []
         """Called in order when a socket disconnects."""
+        self.recover_handlers: list[RecoverHandler] = []
+        """Called in order, instead of the connect handlers, when a socket is
+        recovered and ``Recovery.skip_connect_handlers`` is on."""
         self.catch_all: Dispatcher | None = None
         """What takes the events that have no handler (see :meth:`on_any`)."""
         self.observer: Observers | None = None
         """The server's observers, ``None`` while it has none (see :meth:`observe`)."""
+        self.emptied: Callable[[Namespace], None] | None = None
+        """Told when its last socket has left (a dynamic namespace's parent:
+        ``gosf._socketio.dynamic``); ``None`` for a namespace that stays."""
 
     def observe(self, observer: Observers | None) -> None:
         """Report to ``observer`` from now on (the server's observers, ``None``
@@ -99,22 +127,32 @@ class Namespace:
         *args: Any,
         to: str | Iterable[str] | None = None,
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
         """Send an event to every socket of the namespace, or of the room(s) ``to``,
         in this process and (through the server's broker) in the others.
+
+        ``skip`` is left out (a client broadcast's sender), and so is every
+        socket in any of the rooms ``skip_rooms`` (Node's ``except``; a sid
+        is a room, so sids work too). ``volatile``: a socket that cannot take
+        the event at once (see :attr:`gosf.protocol.session.Session.writable`)
+        does not get it; it is dropped, not queued, and counted
+        (:attr:`gosf._socketio.adapter.Adapter.volatile_dropped`).
 
         The packet is encoded once. A recipient whose outbound buffer is full
         is disconnected rather than waited for. Returns the number of this
         process's sockets the event was queued for.
         """
-        parts = encode_event(self.name, event, args)
-        rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
+        parts = self.parser.encode_event(self.name, event, args)
+        rooms = as_rooms(to)
+        left_out = as_rooms(skip_rooms) or ()
         skip_sid = None if skip is None else skip.sid
         adapter = self.adapter
-        sent = adapter.deliver(to_engine(parts), rooms, skip_sid)
+        sent = adapter.broadcast(parts, rooms, skip_sid, skip_rooms=left_out, volatile=volatile)
         if self.observer is not None:
             self.observer.broadcast(self.name, event, args, parts, rooms, sent)
-        await adapter.publish(parts, rooms, skip_sid)
+        await adapter.publish(parts, rooms, skip_sid, skip_rooms=left_out, volatile=volatile)
         return sent
 
     def members(self, room: str | None = None) -> list[Socket]:
@@ -138,3 +176,5 @@ class Namespace:
                     )
         finally:
             socket.leave_all()
+            if self.emptied is not None and not self.adapter.sockets:
+                self.emptied(self)

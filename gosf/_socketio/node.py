@@ -6,28 +6,43 @@ The broker carries three things between the processes of a cluster
 here; queries about rooms and sockets, which :meth:`ClusterNode.answer`
 answers for this process's sockets; and commands for one socket
 (disconnect, join, leave), carried as queries too, answered by whichever
-process has the socket.
+process has the socket. Server-side events (events between the processes
+themselves) travel as queries too, and their answers as direct messages
+(``gosf._socketio.serverside``). Queries of many sockets at once, selected
+by rooms (``gosf._socketio.queries``), and broadcasts with acks
+(``gosf._socketio.acks``, whose acks come back as direct messages too) are
+answered here as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import assert_never
 
 from ..brokers import (
+    AckBroadcast,
+    AckRecipients,
     AnyAnswer,
     AnyQuery,
     Broadcast,
     Broker,
     CommandResult,
     CountQuery,
+    FetchSockets,
     RoomCounts,
+    RoomsCommand,
     RoomsQuery,
+    ServerSideEvent,
     SocketCommand,
     SocketCount,
+    SocketInfo,
+    SocketList,
 )
+from .acks import ACK_MESSAGE, Acks
 from .namespace import Namespace
 from .observer import Observers
+from .queries import act, describe, select
+from .serverside import ServerSideEvents
 
 __all__ = ("ClusterNode",)
 
@@ -35,13 +50,27 @@ __all__ = ("ClusterNode",)
 class ClusterNode:
     """The server's side of its cluster, over its ``broker``, for its ``namespaces``."""
 
-    __slots__ = ("broker", "namespaces", "observer")
+    __slots__ = ("acks", "broker", "forward", "namespaces", "observer", "server_side")
 
     def __init__(self, broker: Broker, namespaces: Mapping[str, Namespace]) -> None:
         self.broker = broker
         self.namespaces = namespaces
         self.observer: Observers | None = None
         """The server's observers, ``None`` while it has none (set by the server)."""
+        self.server_side = ServerSideEvents(broker)
+        """The server-side event handlers, and the calls waiting for answers."""
+        self.acks = Acks(broker)
+        """Broadcasts with acks, this process's and its part in the others'."""
+        self.forward: Callable[[bytes], None] | None = None
+        """Where the other direct messages go (the forwarder's inbox, set by the server)."""
+
+    def inbox(self, data: bytes) -> None:
+        """A direct message from another process: a broadcast's ack, a server-side
+        event's answer, or else one for the forwarder."""
+        if data.startswith(ACK_MESSAGE):
+            self.acks.inbox(data)
+        elif not self.server_side.receive(data) and self.forward is not None:
+            self.forward(data)
 
     def deliver(self, broadcast: Broadcast) -> None:
         """A broadcast from another process: deliver it to this process's sockets."""
@@ -72,8 +101,18 @@ class ClusterNode:
         answers = await self.broker.query(command, timeout)
         return any(answer.found for answer in answers)
 
-    def answer(self, query: AnyQuery) -> AnyAnswer:
-        """Answer a cluster query for this process's sockets."""
+    async def fetch_sockets(self, query: FetchSockets, timeout: float) -> list[SocketInfo]:  # noqa: ASYNC109
+        """The sockets of the cluster ``query`` selects, this process's first."""
+        answers = await self.broker.query(query, timeout)
+        return [socket for answer in answers for socket in answer.sockets]
+
+    async def rooms_command(self, command: RoomsCommand, timeout: float) -> int:  # noqa: ASYNC109
+        """Carry out ``command`` in every process; how many sockets it acted on."""
+        answers = await self.broker.query(command, timeout)
+        return sum(answer.count for answer in answers)
+
+    def answer(self, query: AnyQuery) -> AnyAnswer | None:
+        """Answer a cluster query for this process's sockets (``None``: no answer)."""
         ns = self.namespaces.get(query.namespace)
         match query:
             case RoomsQuery():
@@ -91,5 +130,19 @@ class ClusterNode:
                 elif op == "leave" and room is not None:
                     ns.adapter.remove_joined(socket, room)
                 return CommandResult(True)
+            case ServerSideEvent():
+                return self.server_side.answer(query)
+            case FetchSockets(rooms=rooms, skip_rooms=skip_rooms):
+                if ns is None:
+                    return SocketList(())
+                node = self.broker.node_id
+                chosen = select(ns.adapter, rooms, skip_rooms)
+                return SocketList(tuple(describe(socket, node) for socket in chosen))
+            case RoomsCommand():
+                return SocketCount(0 if ns is None else act(ns.adapter, query))
+            case AckBroadcast():
+                if ns is None:
+                    return AckRecipients(self.broker.node_id, ())
+                return self.acks.answer(ns.adapter, ns.parser, query)
             case _:
                 assert_never(query)

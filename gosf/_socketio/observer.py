@@ -31,8 +31,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._logs import WarnOnce
+from ..protocol.parser import JSON_PARSER, MSGPACK_PARSER
 from ..protocol.session import CloseReason
-from ..protocol.socketio import Decoder, Packet, PacketType
+from ..protocol.socketio import Packet, PacketType
 from .socket import DisconnectReason, Socket
 
 __all__ = ("METHODS", "Observer", "Observers", "overrides", "size_of")
@@ -260,8 +261,10 @@ class Observers:
         self, parts: Sequence[str | bytes], rooms: tuple[str, ...] | None, recipients: int
     ) -> None:
         """A broadcast another process published, delivered here: decoded for the observers."""
-        if self._listening["broadcast_sent"]:
-            decoder = Decoder()
+        if self._listening["broadcast_sent"] and parts:
+            # A JSON packet starts with text, a msgpack one is one binary part.
+            parser = MSGPACK_PARSER if isinstance(parts[0], bytes) else JSON_PARSER
+            decoder = parser.decoder(5, max_attachment_bytes=None)
             packet = None
             for part in parts:
                 packet = decoder.feed(part)

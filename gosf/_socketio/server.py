@@ -29,15 +29,35 @@ from .._engineio.http import query_params
 from .._engineio.server import EngineServer
 from .._engineio.session import EngineSession
 from .._logs import Throttled
-from ..brokers import DEFAULT_QUERY_TIMEOUT, Broker, LocalBroker, SocketCommand
+from ..brokers import (
+    Broker,
+    LocalBroker,
+)
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
+from ..protocol.parser import Parser, ParserName, parser_named
 from ..protocol.session import CloseReason
 from ..protocol.socketio import PacketType
 from ..types import ASGIApp, Receive, Scope, Send
+from .cluster_api import ClusterMethods
 from .connection import ENGINE_QUERY, Connection, auth_of
-from .namespace import ConnectHandler, DisconnectHandler, Dispatcher, Namespace
+from .dynamic import (
+    DEFAULT_MAX_CHILDREN,
+    DEFAULT_MAX_CHILDREN_PER_CLIENT,
+    NamePattern,
+    ParentNamespace,
+)
+from .namespace import Namespace
 from .node import ClusterNode
 from .observer import Observer, Observers
+from .recovery import (
+    RECOVERABLE,
+    SWEEP_INTERVAL,
+    MemoryStore,
+    ParkedSession,
+    SessionStore,
+    sweep_every,
+)
+from .registration import HandlerRegistration
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
 
@@ -51,7 +71,7 @@ UNENCODABLE_LOG_INTERVAL = 10.0
 """Seconds between WARNING lines about answers that cannot be encoded (the rest go to DEBUG)."""
 
 
-class SocketIOServer:
+class SocketIOServer(HandlerRegistration, ClusterMethods):
     """A Socket.IO server (protocol 5, and 4 for socket.io 2.x clients) as an ASGI app.
 
     >>> server = SocketIOServer()
@@ -62,7 +82,10 @@ class SocketIOServer:
 
     Options are the fields of :class:`ServerOptions`, given as an object or as
     keyword arguments (validated at once: a bad value raises
-    :class:`pydantic.ValidationError`).
+    :class:`pydantic.ValidationError`). ``parser`` is the codec of every
+    client (``"json"``, the default, or ``"msgpack"`` for npm
+    ``socket.io-msgpack-parser``, or a :class:`gosf.protocol.parser.Parser`);
+    by name it is the option of that name.
     """
 
     def __init__(
@@ -71,14 +94,19 @@ class SocketIOServer:
         *,
         other_app: ASGIApp | None = None,
         broker: Broker | None = None,
+        parser: ParserName | Parser | None = None,
         **option_values: Any,
     ) -> None:
+        if isinstance(parser, str):
+            option_values["parser"] = parser
         if options is None:
             options = ServerOptions(**option_values)
         elif option_values:
             options = ServerOptions(**{**options.model_dump(), **option_values})
         self.options = options
         """The server's options, validated."""
+        self.parser: Parser = parser_named(options.parser if parser is None else parser)
+        """The codec of every client of this server (``gosf.protocol.parser``)."""
         self.broker: Broker = broker if broker is not None else LocalBroker()
         """Carries broadcasts to the other processes of a cluster (local: none)."""
         self._observers = Observers()
@@ -86,6 +114,8 @@ class SocketIOServer:
         self.namespaces: dict[str, Namespace] = {}
         """The namespaces by name (``"/"`` always)."""
         self._node = ClusterNode(self.broker, self.namespaces)
+        self.parents: list[ParentNamespace] = []
+        """The dynamic namespaces' parents, asked in order (:meth:`dynamic_namespace`)."""
         self.namespace("/")
         self.engine = EngineServer(options, self, node_id=self.broker.node_id)
         """The Engine.IO server under it (sessions, transports, heartbeats)."""
@@ -99,41 +129,43 @@ class SocketIOServer:
         """The namespace ``name``, created on first use."""
         ns = self.namespaces.get(name)
         if ns is None:
-            ns = self.namespaces[name] = Namespace(name, self.broker.publish)
+            ns = self.namespaces[name] = Namespace(name, self.broker.publish, self.parser)
             ns.observe(self._observer)
+            self._recovering(ns)
         return ns
 
-    def on(self, event: str, *, namespace: str = "/") -> Callable[[F], F]:
-        """Decorator: register an ``async def handler(socket, *args)`` for ``event``.
+    def dynamic_namespace(
+        self,
+        pattern: NamePattern,
+        *,
+        max_children: int = DEFAULT_MAX_CHILDREN,
+        max_children_per_client: int = DEFAULT_MAX_CHILDREN_PER_CLIENT,
+        cleanup_empty: bool = True,
+    ) -> ParentNamespace:
+        """Accept every namespace whose name matches ``pattern`` (a template
+        such as ``"/tenant-{id}"``, a regular expression, or a predicate on
+        names), with the handlers registered on the parent returned (Node's
+        ``io.of(regex)``; ``gosf._socketio.dynamic`` has the rules).
 
-        The handler's return value is sent as the ack when the client asked
-        for one (``None`` = an empty ack, a tuple = several arguments).
-
-        Raises:
-            ValueError: the event already has a handler.
-        """
-
-        def register(handler: F) -> F:
-            self.namespace(namespace).on(event, handler)
-            return handler
-
-        return register
-
-    def on_any(self, handler: Dispatcher, *, namespace: str = "/") -> Dispatcher:
-        """Register ``async def handler(socket, event, args, ack_id)`` for every event
-        of ``namespace`` that has no handler of its own (python-socketio's ``"*"``;
-        unlike Node's ``socket.onAny`` it does not see the others: an
-        :class:`Observer` sees every packet).
-
-        It answers the ack itself, ``await socket.ack(ack_id, ...)`` when
-        ``ack_id`` is not ``None``; it runs in a handler slot as handlers do.
+        >>> tenants = server.dynamic_namespace("/tenant-{id}")
+        >>> tenants.on("hello", hello)   # socket.namespace.name: "/tenant-7"
 
         Raises:
-            ValueError: the namespace has one already.
-            TypeError: ``handler`` is not an ``async def`` function.
+            ValueError: a template that does not start with ``/``, or
+                ``max_children`` or ``max_children_per_client`` below one.
+            TypeError: ``pattern`` is not a template, an expression or a predicate.
         """
-        self.namespace(namespace).on_any(handler)
-        return handler
+        parent = ParentNamespace(
+            pattern,
+            self.namespaces,
+            self.broker.publish,
+            self.parser,
+            max_children=max_children,
+            max_children_per_client=max_children_per_client,
+            cleanup_empty=cleanup_empty,
+        )
+        self.parents.append(parent)
+        return parent
 
     def observe(self, observer: Observer) -> Callable[[], None]:
         """Tell ``observer`` what happens, from now on (see :class:`Observer`);
@@ -146,27 +178,6 @@ class SocketIOServer:
         for ns in self.namespaces.values():
             ns.observe(observer)
 
-    def on_connect(self, handler: ConnectHandler, *, namespace: str = "/") -> ConnectHandler:
-        """Register ``async def on_connect(socket, auth)``.
-
-        It may raise :class:`ConnectionRefused` to refuse the client.
-        """
-        self.namespace(namespace).connect_handlers.append(handler)
-        return handler
-
-    def on_disconnect(
-        self, handler: DisconnectHandler, *, namespace: str = "/"
-    ) -> DisconnectHandler:
-        """Register ``async def on_disconnect(socket, reason)``.
-
-        It runs once the socket's handlers have ended (they are cancelled).
-        ``reason`` is a :class:`gosf.CloseReason` (the session ended) or a
-        :class:`gosf.DisconnectReason` (the socket left its namespace), each
-        a :class:`str` (docs/protocol.md lists them).
-        """
-        self.namespace(namespace).disconnect_handlers.append(handler)
-        return handler
-
     async def emit(
         self,
         event: str,
@@ -174,10 +185,21 @@ class SocketIOServer:
         to: str | Iterable[str] | None = None,
         namespace: str = "/",
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
-        """Broadcast ``event`` to a namespace or to rooms in it; see :meth:`Namespace.emit`."""
+        """Broadcast ``event`` to a namespace or to rooms in it, but ``skip`` and
+        the members of ``skip_rooms``; see :meth:`Namespace.emit`."""
         ns = self.namespaces.get(namespace)
-        return 0 if ns is None else await ns.emit(event, *args, to=to, skip=skip)
+        if ns is None:
+            if not any(parent.accepts(namespace) for parent in self.parents):
+                return 0
+            # A dynamic namespace with no socket here may have some in the
+            # other processes: a namespace of the moment publishes to them.
+            ns = Namespace(namespace, self.broker.publish, self.parser)
+        return await ns.emit(
+            event, *args, to=to, skip=skip, skip_rooms=skip_rooms, volatile=volatile
+        )
 
     def log_unencodable(
         self, what: str, event: str, sid: str, error: LocalProtocolError, instead: str
@@ -227,66 +249,31 @@ class SocketIOServer:
             await tg.start(forwarder.run)
             self.engine.forwarder = forwarder
             node = self._node
+            node.forward, node.server_side.tasks = forwarder.inbox, tg
+            node.acks.tasks = tg
             run_broker = partial(
-                self.broker.run, node.deliver, answer=node.answer, inbox=forwarder.inbox
+                self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
             await tg.start(run_broker)
+            recovery = self.options.recovery
+            if recovery is not None:
+                interval = min(recovery.max_disconnection_duration, SWEEP_INTERVAL)
+                tg.start_soon(sweep_every, self._recovery_stores, interval)
             try:
                 yield self
             finally:
+                node.forward = node.server_side.tasks = node.acks.tasks = None
                 self.engine.forwarder = None
                 tg.cancel_scope.cancel()
 
-    # -- across processes (gosf._socketio.node) ----------------------------------------------
+    def _recovering(self, ns: Namespace) -> None:
+        """Give ``ns`` its recovery store, with recovery on (once: a dynamic
+        child keeps its own while it lives)."""
+        if self.options.recovery is not None and ns.adapter.recovery is None:
+            ns.adapter.recovery = MemoryStore(self.options.recovery, self.parser)
 
-    async def cluster_rooms(
-        self,
-        namespace: str = "/",
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> dict[str, int]:
-        """Every room of ``namespace`` in the cluster with its number of members.
-
-        Sockets' own rooms (their sids) are left out. Processes that do not
-        answer within ``timeout`` seconds are left out too (see
-        :meth:`gosf.brokers.Broker.query`).
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        return await self._node.rooms(namespace, timeout)
-
-    async def cluster_socket_count(
-        self,
-        namespace: str = "/",
-        *,
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> int:
-        """The number of sockets connected to ``namespace`` in the cluster.
-
-        Raises:
-            ValueError: ``timeout`` is not positive.
-        """
-        return await self._node.socket_count(namespace, timeout)
-
-    async def command_socket(
-        self,
-        op: str,
-        sid: str,
-        room: str | None = None,
-        *,
-        namespace: str = "/",
-        timeout: float = DEFAULT_QUERY_TIMEOUT,  # noqa: ASYNC109
-    ) -> bool:
-        """``disconnect``, ``join`` or ``leave`` (``room``) the socket ``sid`` of
-        ``namespace``, in whichever process it is connected; whether one had it.
-
-        Raises:
-            ValueError: an unknown ``op``, ``join``/``leave`` without a room,
-                or ``timeout`` is not positive.
-        """
-        command = SocketCommand(op, sid, room, namespace)  # type: ignore[arg-type]  # checked there
-        return await self._node.command(command, timeout)
+    def _recovery_stores(self) -> list[SessionStore]:
+        return [ns.adapter.recovery for ns in self.namespaces.values() if ns.adapter.recovery]
 
     async def __aenter__(self) -> SocketIOServer:
         self._cm = self.running()
@@ -309,6 +296,7 @@ class SocketIOServer:
             options.max_concurrent_handlers,
             options.max_payload,
             self.engine.primitives.event(),
+            self.parser,
         )
         session.upper = conn
         session.task_group.start_soon(conn.connect_deadline, session, options.connect_timeout)
@@ -351,9 +339,11 @@ class SocketIOServer:
                 socket._on_ack(packet.id, packet.data)
         elif kind is PacketType.CONNECT:
             name = packet.namespace
-            await conn.connect(
-                session, self.namespaces.get(name), name, auth_of(packet), self._observer
-            )
+            ns = self.namespaces.get(name)
+            if ns is None and self.parents:
+                await self._connect_dynamic(session, conn, name, auth_of(packet))
+                return
+            await conn.connect(session, ns, name, auth_of(packet), self._observer)
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
@@ -361,6 +351,22 @@ class SocketIOServer:
                 self._slots.drop_queued(conn, socket)
         else:
             raise RemoteProtocolError(f"a client may not send {kind.name}")
+
+    async def _connect_dynamic(
+        self, session: EngineSession[Connection], conn: Connection, name: str, auth: Any
+    ) -> None:
+        """A CONNECT to a name that is no namespace (yet): the first parent that
+        accepts it makes the child (``gosf._socketio.dynamic``)."""
+        for parent in self.parents:
+            child = parent.child(name, conn.sockets, self._observer)
+            if child is not None:
+                self._recovering(child)
+                try:
+                    await conn.connect(session, child, name, auth, self._observer)
+                finally:
+                    parent.connected(child)
+                return
+        await conn.connect(session, None, name, auth, self._observer)  # refused
 
     async def on_close(self, session: EngineSession[Connection], reason: CloseReason) -> None:
         """The session ended (its tasks, the sockets' handlers among them, are done):
@@ -370,6 +376,8 @@ class SocketIOServer:
         if conn is None:
             return
         sockets = list(conn.sockets.values())
+        # Snapshots first: closing takes the sockets out of their rooms.
+        parked = [_parked(socket) for socket in sockets] if reason in RECOVERABLE else []
         for socket in sockets:
             socket._close(reason)
         if len(sockets) == 1:
@@ -378,6 +386,10 @@ class SocketIOServer:
             async with anyio.create_task_group() as tg:
                 for socket in sockets:
                     tg.start_soon(socket._finish)
+        # Parked only now: the old socket is out of the namespace's tables
+        # before a new one may take its sid.
+        for store, kept in filter(None, parked):
+            await store.park(kept)
 
     def on_beat(self, session: EngineSession[Connection]) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""
@@ -399,3 +411,12 @@ class SocketIOServer:
     async def wait_idle(self) -> None:
         """Wait until no event handler is running."""
         await self._slots.wait_idle()
+
+
+def _parked(socket: Socket) -> tuple[SessionStore, ParkedSession] | None:
+    """What to park of ``socket`` (its session ended unexpectedly), if it may recover."""
+    store = socket.namespace.adapter.recovery
+    if store is None or socket.pid is None or not socket.connected:
+        return None
+    session = ParkedSession(socket.pid, socket.sid, socket.rooms, socket.state, socket._since)
+    return store, session

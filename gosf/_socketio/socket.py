@@ -21,12 +21,14 @@ from .._engineio.http import header
 from .._engineio.session import EngineSession
 from .._errors import Disconnected
 from ..protocol.engineio import Packet as EnginePacket
+from ..protocol.parser import Parser
 from ..protocol.session import CloseReason
-from ..protocol.socketio import Packet, PacketType, encode, encode_ack, encode_event
+from ..protocol.socketio import Packet, PacketType
 from .adapter import Adapter, to_engine
 from .workers import Workers
 
 __all__ = (
+    "AckSink",
     "DisconnectReason",
     "Dispatcher",
     "EventHandler",
@@ -114,6 +116,11 @@ class SocketNamespace(Protocol):
     def handlers(self) -> dict[str, EventHandler]: ...
 
     @property
+    def parser(self) -> Parser:
+        """The server's codec: how the socket's packets are encoded."""
+        ...
+
+    @property
     def observer(self) -> SocketObserver | None:
         """The server's observers, ``None`` while it has none (the test on the hot path)."""
         ...
@@ -129,6 +136,8 @@ class SocketNamespace(Protocol):
         *args: Any,
         to: str | Iterable[str] | None = None,
         skip: Socket | None = None,
+        skip_rooms: str | Iterable[str] | None = None,
+        volatile: bool = False,
     ) -> int:
         """Broadcast to the namespace or to rooms in it (see :meth:`gosf.Namespace.emit`)."""
         ...
@@ -140,6 +149,11 @@ class SocketNamespace(Protocol):
     async def _socket_closed(self, socket: Socket) -> None:
         """Forget ``socket`` and run the disconnect handlers (once its handlers ended)."""
         ...
+
+
+AckSink: TypeAlias = Callable[[str, list[Any] | None], None]
+"""Takes a broadcast's ack of one socket (``gosf._socketio.acks``): its sid and the
+ack's arguments, or ``None`` when the socket closed before answering (never blocks)."""
 
 
 class _AckWaiter:
@@ -182,10 +196,18 @@ class Socket:
         """Why the socket was closed (the first reason given); ``None`` until then."""
         self.state: dict[str, Any] = {}
         """Per-connection scratch space for the application."""
+        self.pid: str | None = None
+        """The private session id of connection state recovery (``None``: off,
+        or a socket.io 2.x client); never shown to other clients."""
+        self.recovered = False
+        """Whether this socket took back a session that dropped (its sid, rooms,
+        state and the events it missed): see ``gosf.Recovery``."""
+        self._since = ""  # the recovery log's position when it connected
         self.workers = Workers(session)
         """Where its handlers run (started by the server's handler slots)."""
         self._next_ack_id = 0
         self._acks: dict[int, _AckWaiter] | None = None  # calls waiting for their ack
+        self._sinks: dict[int, AckSink] | None = None  # broadcasts waiting for its ack
         self._closed = False
         self._early: list[list[EnginePacket]] | None = None  # emitted before the CONNECT went out
         self._siblings = siblings  # the client's sockets by namespace, this one included
@@ -249,17 +271,32 @@ class Socket:
 
     # -- talking to the client ------------------------------------------------------
 
-    async def emit(self, event: str, *args: Any) -> None:
+    async def emit(self, event: str, *args: Any, volatile: bool = False) -> None:
         """Send an event to this client.
 
         Waits while the client's outbound buffer is full (backpressure); does
-        nothing once the client is gone.
+        nothing once the client is gone. ``volatile``: sent only if the client
+        can take it at once (see :attr:`gosf.protocol.session.Session.writable`),
+        else dropped, never waited for, and counted
+        (:attr:`gosf._socketio.adapter.Adapter.volatile_dropped`).
         """
-        parts = encode_event(self.namespace.name, event, args)
+        if volatile and not (self.connected and self.session.writable):
+            if not self._closed:
+                self.namespace.adapter.volatile_dropped += 1
+            return
+        parts = self.namespace.parser.encode_event(self.namespace.name, event, args)
         observer = self.namespace.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, args, None, parts)
-        await self._send(to_engine(parts))
+        await self._send(to_engine(parts) if volatile else self._event_packets(parts))
+
+    def _event_packets(self, parts: list[str | bytes]) -> list[EnginePacket]:
+        """An event without ack (and not volatile) for this client: logged for
+        recovery, with its offset, when the client has a recovery session."""
+        store = self.namespace.adapter.recovery
+        if store is None or self.pid is None:
+            return to_engine(parts)
+        return store.record(parts, (self.sid,), None)
 
     async def call(self, event: str, *args: Any, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
         """Send an event and wait for the client's acknowledgement.
@@ -281,7 +318,7 @@ class Socket:
         sent_at = time.perf_counter()
         try:
             with anyio.fail_after(timeout):
-                parts = encode_event(self.namespace.name, event, args, ack_id)
+                parts = self.namespace.parser.encode_event(self.namespace.name, event, args, ack_id)
                 observer = self.namespace.observer
                 if observer is not None:
                     observer.sent_event(self, event, args, ack_id, parts)
@@ -307,7 +344,7 @@ class Socket:
             LocalProtocolError: JSON cannot carry ``args`` (raised by the call
                 itself, before anything is queued).
         """
-        parts = encode_ack(self.namespace.name, ack_id, args)
+        parts = self.namespace.parser.encode_ack(self.namespace.name, ack_id, args)
         observer = self.namespace.observer
         if observer is not None and not self._closed:
             observer.sent_ack(self, ack_id, args, parts)
@@ -321,11 +358,11 @@ class Socket:
             LocalProtocolError: JSON cannot carry ``data`` (nothing was queued).
         """
         ns = self.namespace
-        parts = encode_event(ns.name, event, (data,))
-        packets = to_engine(parts)
+        parts = ns.parser.encode_event(ns.name, event, (data,))
+        packets = self._event_packets(parts)
         if ack_id is not None:
-            ack_parts = encode_ack(ns.name, ack_id, (data,))
-            packets += to_engine(ack_parts)
+            ack_parts = ns.parser.encode_ack(ns.name, ack_id, (data,))
+            packets = [*packets, *to_engine(ack_parts)]  # not +=: the log holds the event's list
         observer = ns.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, (data,), None, parts)
@@ -361,12 +398,16 @@ class Socket:
             return
         early.append(packets)
 
+    def _sent_early(self, packets: list[EnginePacket]) -> bool:
+        """Whether ``packets`` (the very list) wait to go out after the CONNECT."""
+        return any(packets is early for early in self._early or ())
+
     def disconnect(self) -> None:
         """Disconnect the client from this namespace (the whole connection when it is the last)."""
         if self._closed:
             return
         packet = Packet(PacketType.DISCONNECT, self.namespace.name)
-        parts = encode(packet, self.protocol)
+        parts = self.namespace.parser.encode(packet, self.protocol)
         observer = self.namespace.observer
         if observer is not None:
             observer.sent(self, packet, parts)
@@ -384,6 +425,26 @@ class Socket:
         if waiter is not None:
             waiter.result = args
             waiter.done.set()
+        elif self._sinks:
+            sink = self._sinks.pop(ack_id, None)
+            if sink is not None:
+                sink(self.sid, args)
+
+    def _expect_ack(self, ack_id: int, sink: AckSink) -> bool:
+        """Hand the ack ``ack_id`` to ``sink`` when it comes (a broadcast's, see
+        ``gosf._socketio.acks``), or ``None`` if the socket closes first.
+        ``False`` (and nothing registered) when it is closed already."""
+        if self._closed:
+            return False
+        if self._sinks is None:
+            self._sinks = {}
+        self._sinks[ack_id] = sink
+        return True
+
+    def _forget_ack(self, ack_id: int) -> None:
+        """Stop waiting for the ack ``ack_id`` of a broadcast (its collection is over)."""
+        if self._sinks:
+            self._sinks.pop(ack_id, None)
 
     def _close(self, reason: CloseReason | DisconnectReason) -> None:
         """Close the socket (idempotent): cancel its handlers, fail its pending calls.
@@ -406,6 +467,9 @@ class Socket:
         for waiter in self._acks.values() if self._acks else ():
             waiter.error = Disconnected(self.sid)
             waiter.done.set()
+        sinks, self._sinks = self._sinks, None
+        for sink in sinks.values() if sinks else ():
+            sink(self.sid, None)
         if not self.session.closed:
             try:
                 self.session.task_group.start_soon(self._finish)

@@ -6,7 +6,9 @@ carries broadcasts between processes and machines through Redis pub/sub.
 :func:`from_url` picks one from the ``broker`` setting. Cluster queries and
 their answers are typed: :class:`RoomsQuery`, :class:`CountQuery`,
 :class:`SocketCommand`, answered by :class:`RoomCounts`,
-:class:`SocketCount`, :class:`CommandResult`.
+:class:`SocketCount`, :class:`CommandResult`; those of many sockets at once,
+:class:`FetchSockets`, :class:`RoomsCommand` and :class:`AckBroadcast`, by
+:class:`SocketList`, :class:`SocketCount` and :class:`AckRecipients`.
 """
 
 from __future__ import annotations
@@ -26,16 +28,23 @@ from ._base import (
 )
 from ._memory import MemoryBroker, MemoryBus
 from ._queries import (
+    AckBroadcast,
+    AckRecipients,
     AnyAnswer,
     AnyQuery,
     CommandResult,
     CountQuery,
+    FetchSockets,
     Query,
     QueryAnswer,
     RoomCounts,
+    RoomsCommand,
     RoomsQuery,
+    ServerSideEvent,
     SocketCommand,
     SocketCount,
+    SocketInfo,
+    SocketList,
     UnknownQuery,
 )
 
@@ -44,6 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = (
     "DEFAULT_QUERY_TIMEOUT",
+    "AckBroadcast",
+    "AckRecipients",
     "Answer",
     "AnyAnswer",
     "AnyQuery",
@@ -53,6 +64,7 @@ __all__ = (
     "CountQuery",
     "Deliver",
     "Drops",
+    "FetchSockets",
     "Inbox",
     "LocalBroker",
     "MemoryBroker",
@@ -61,9 +73,13 @@ __all__ = (
     "QueryAnswer",
     "RedisBroker",
     "RoomCounts",
+    "RoomsCommand",
     "RoomsQuery",
+    "ServerSideEvent",
     "SocketCommand",
     "SocketCount",
+    "SocketInfo",
+    "SocketList",
     "UnknownQuery",
     "from_url",
     "new_node_id",

@@ -69,6 +69,11 @@ class Broadcast:
     attachments. ``rooms`` ``None`` means every socket of the namespace.
     ``skip`` is a socket sid not to deliver to (a client broadcast's sender).
     ``origin`` is the node id of the process that broadcast it.
+    ``skip_rooms``: sockets in any of these rooms are left out (Node's
+    ``except``). ``volatile``: a socket that cannot take the packet at once
+    does not get it (see :attr:`gosf.protocol.session.Session.writable`).
+    Both came after the first wire format: their defaults are what a process
+    that does not know them does.
     """
 
     namespace: str
@@ -76,6 +81,8 @@ class Broadcast:
     rooms: tuple[str, ...] | None = None
     skip: str | None = None
     origin: str = ""
+    skip_rooms: tuple[str, ...] = ()
+    volatile: bool = False
 
 
 Deliver = Callable[[Broadcast], None]

@@ -18,6 +18,7 @@ knows is dropped by each broker that gets it (counted, logged once).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import anyio
 import anyio.lowlevel
@@ -78,9 +79,7 @@ class MemoryBroker:
 
     async def publish(self, broadcast: Broadcast) -> None:
         if broadcast.origin != self.node_id:
-            broadcast = Broadcast(
-                broadcast.namespace, broadcast.parts, broadcast.rooms, broadcast.skip, self.node_id
-            )
+            broadcast = replace(broadcast, origin=self.node_id)
         self._bus._publish(broadcast)
 
     async def send_to(self, node_id: str, data: bytes) -> bool:

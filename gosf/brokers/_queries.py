@@ -19,6 +19,23 @@ ones gosf has always sent (the Redis broker's wire format version 1)::
     {"op": "disconnect", "n": "/chat", "sid": "..."}        → {"found": true}
     {"op": "join" | "leave", "n": "/chat", "sid": "...", "room": "red"}
                                                             → {"found": false}
+    {"op": "server-event", "n": "/", "e": "ping", "a": [1], "o": "<node id>",
+     "c": "<call id>" | null, "t": 5.0 | null}              → {"found": true}
+
+Queries of many sockets at once (Node's ``fetchSockets``, ``socketsJoin``,
+``socketsLeave``, ``disconnectSockets``, ``broadcastWithAck``) came later;
+a process of an older gosf does not know them and drops them, so it simply
+takes no part::
+
+    {"op": "fetch-sockets", "n": "/", "in": ["red"] | null, "ex": ["blue"]}
+                                                → {"sockets": [{"sid": ..., ...}]}
+    {"op": "sockets-join" | "sockets-leave", "n": "/", "in": ..., "ex": ...,
+     "to": ["green"]}                                       → {"count": 2}
+    {"op": "sockets-disconnect", "n": "/", "in": ..., "ex": ..., "close": false}
+                                                            → {"count": 2}
+    {"op": "broadcast-ack", "n": "/", "in": ..., "ex": ..., "o": "<node id>",
+     "b": "<broadcast id>", "t": 5.0, "p": "<packet text>" | null, "att": ["<base64>"]}
+                                                → {"node": "<node id>", "sids": [...]}
 
 A new kind of query is a dataclass for it (its ``ops``, ``answer_type``,
 ``to_json`` and ``from_json``), one for its answer unless an existing one
@@ -28,106 +45,53 @@ answers queries.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, get_args
+from typing import Any, ClassVar, Literal, Self, get_args
 
 __all__ = (
+    "A",
+    "AckBroadcast",
+    "AckRecipients",
     "AnyQuery",
     "CommandResult",
     "CountQuery",
+    "FetchSockets",
     "Query",
     "QueryAnswer",
     "RoomCounts",
+    "RoomsCommand",
     "RoomsQuery",
+    "ServerSideEvent",
     "SocketCommand",
     "SocketCount",
+    "SocketInfo",
+    "SocketList",
     "UnknownQuery",
     "decode_answer",
     "decode_query",
     "encode",
 )
 
-
-class UnknownQuery(ValueError):
-    """A well-formed query of a kind this process does not know (a newer gosf's, most likely)."""
-
-
-class QueryAnswer(ABC):
-    """What one process answers to a :class:`Query`."""
-
-    __slots__ = ()
-
-    @abstractmethod
-    def to_json(self) -> dict[str, Any]:
-        """This answer as a JSON object."""
-
-    @classmethod
-    @abstractmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Self:
-        """The answer a JSON object stands for.
-
-        Raises:
-            ValueError: ``obj`` is not such an answer.
-        """
-
-
-A = TypeVar("A", bound=QueryAnswer)
-A_co = TypeVar("A_co", bound=QueryAnswer, covariant=True)
-
-
-class Query(ABC, Generic[A_co]):
-    """A question (or command) for every process of a cluster, answered by an ``A`` each."""
-
-    __slots__ = ()
-
-    ops: ClassVar[tuple[str, ...]]
-    """The values of ``"op"`` that stand for this kind of query on the wire."""
-
-    @property
-    @abstractmethod
-    def answer_type(self) -> type[A_co]:
-        """The type of the answers to this query."""
-
-    @abstractmethod
-    def to_json(self) -> dict[str, Any]:
-        """This query as a JSON object."""
-
-    @classmethod
-    @abstractmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Self:
-        """The query a JSON object stands for (its ``"op"`` is one of ``ops``).
-
-        Raises:
-            ValueError: ``obj`` is not such a query.
-        """
-
+from ._query_base import (
+    A,
+    Query,
+    QueryAnswer,
+    SocketCount,
+    UnknownQuery,
+    count_field,
+    string_field,
+)
+from ._socket_queries import (
+    AckBroadcast,
+    AckRecipients,
+    FetchSockets,
+    RoomsCommand,
+    SocketInfo,
+    SocketList,
+)
 
 # -- answers ------------------------------------------------------------------------------
-
-
-def _count(value: object, what: str) -> int:
-    """``value`` if it is a count (a non-negative integer, not a boolean).
-
-    Raises:
-        ValueError: it is not.
-    """
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer, not {value!r}")
-    return value
-
-
-def _string(obj: Mapping[str, Any], key: str) -> str:
-    """``obj[key]``, which must be a string.
-
-    Raises:
-        ValueError: it is missing or not a string.
-    """
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"{key!r} must be a string, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,21 +108,9 @@ class RoomCounts(QueryAnswer):
         rooms = obj.get("rooms")
         if not isinstance(rooms, dict):
             raise ValueError(f"'rooms' must be an object, not {rooms!r}")
-        return cls({str(room): _count(count, "a room's count") for room, count in rooms.items()})
-
-
-@dataclass(frozen=True, slots=True)
-class SocketCount(QueryAnswer):
-    """How many sockets one process has connected to a namespace."""
-
-    count: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"count": self.count}
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_count(obj.get("count"), "'count'"))
+        return cls(
+            {str(room): count_field(count, "a room's count") for room, count in rooms.items()}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +149,7 @@ class RoomsQuery(Query[RoomCounts]):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_string(obj, "n"))
+        return cls(string_field(obj, "n"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +168,7 @@ class CountQuery(Query[SocketCount]):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(_string(obj, "n"))
+        return cls(string_field(obj, "n"))
 
 
 SocketOp = Literal["disconnect", "join", "leave"]
@@ -256,17 +208,75 @@ class SocketCommand(Query[CommandResult]):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Self:
-        op = _string(obj, "op")
+        op = string_field(obj, "op")
         room = obj.get("room")
         if room is not None and not isinstance(room, str):
             raise ValueError(f"'room' must be a string, not {room!r}")
-        return cls(op, _string(obj, "sid"), room, _string(obj, "n"))  # type: ignore[arg-type]
+        return cls(op, string_field(obj, "sid"), room, string_field(obj, "n"))  # type: ignore[arg-type]
 
 
-AnyQuery = RoomsQuery | CountQuery | SocketCommand
+@dataclass(frozen=True, slots=True)
+class ServerSideEvent(Query[CommandResult]):
+    """A server-side event (Node's ``serverSideEmit``) for the processes other than ``origin``.
+
+    Each answers whether it has a handler for ``event`` in ``namespace`` (and
+    started it). With a ``call`` id, each handler's return value goes back to
+    ``origin`` as a direct message (``gosf._socketio.serverside``), within
+    ``timeout`` seconds. ``args`` must be JSON-serialisable to cross processes.
+    """
+
+    namespace: str
+    event: str
+    args: tuple[Any, ...]
+    origin: str
+    call: str | None = None
+    timeout: float | None = None
+    ops: ClassVar[tuple[str, ...]] = ("server-event",)
+
+    @property
+    def answer_type(self) -> type[CommandResult]:
+        return CommandResult
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": "server-event",
+            "n": self.namespace,
+            "e": self.event,
+            "a": list(self.args),
+            "o": self.origin,
+            "c": self.call,
+            "t": self.timeout,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Self:
+        args, call, timeout = obj.get("a"), obj.get("c"), obj.get("t")
+        if not isinstance(args, list):
+            raise ValueError(f"'a' must be a list, not {args!r}")
+        if call is not None and not isinstance(call, str):
+            raise ValueError(f"'c' must be a string or null, not {call!r}")
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0
+        ):
+            raise ValueError(f"'t' must be a positive number or null, not {timeout!r}")
+        origin = string_field(obj, "o")
+        return cls(
+            string_field(obj, "n"), string_field(obj, "e"), tuple(args), origin, call, timeout
+        )
+
+
+AnyQuery = (
+    RoomsQuery
+    | CountQuery
+    | SocketCommand
+    | ServerSideEvent
+    | FetchSockets
+    | RoomsCommand
+    | AckBroadcast
+)
 """Every kind of query this gosf asks and answers."""
 
-AnyAnswer = RoomCounts | SocketCount | CommandResult
+AnyAnswer = RoomCounts | SocketCount | CommandResult | SocketList | AckRecipients
 """Every kind of answer to :data:`AnyQuery`."""
 
 QUERY_TYPES: tuple[type[AnyQuery], ...] = get_args(AnyQuery)
@@ -290,7 +300,7 @@ def decode_query(obj: object) -> AnyQuery:
     """
     if not isinstance(obj, dict):
         raise ValueError(f"a query must be an object, not {type(obj).__name__}")
-    op = _string(obj, "op")
+    op = string_field(obj, "op")
     kind = _BY_OP.get(op)
     if kind is None:
         raise UnknownQuery(f"unknown query {op[:40]!r}")

@@ -28,6 +28,8 @@ newline, so the first ``\\n`` ends it)::
      "n": "/chat",           # namespace
      "r": ["room"] | null,   # rooms; null: every socket of the namespace
      "s": "sid" | null,      # a sid not to deliver to (a client broadcast's sender)
+     "x": ["room"],          # optional: sockets in these rooms are left out
+     "vo": true,             # optional: volatile (see Broadcast.volatile)
      "k": "tbb",             # kind of each part: t = text (UTF-8), b = binary
      "l": [27, 1024, 3]}     # length in bytes of each part in the body
 
@@ -116,18 +118,21 @@ def encode_message(broadcast: Broadcast, origin: str, seq: int) -> bytes:
             raise TypeError(f"a broadcast part must be str or bytes, not {type(part).__name__}")
         lengths.append(len(data))
         chunks.append(data)
-    header = orjson.dumps(
-        {
-            "v": WIRE_VERSION,
-            "o": origin,
-            "i": seq,
-            "n": broadcast.namespace,
-            "r": list(broadcast.rooms) if broadcast.rooms is not None else None,
-            "s": broadcast.skip,
-            "k": "".join(kinds),
-            "l": lengths,
-        }
-    )
+    fields: dict[str, Any] = {
+        "v": WIRE_VERSION,
+        "o": origin,
+        "i": seq,
+        "n": broadcast.namespace,
+        "r": list(broadcast.rooms) if broadcast.rooms is not None else None,
+        "s": broadcast.skip,
+        "k": "".join(kinds),
+        "l": lengths,
+    }
+    if broadcast.skip_rooms:
+        fields["x"] = list(broadcast.skip_rooms)
+    if broadcast.volatile:
+        fields["vo"] = True
+    header = orjson.dumps(fields)
     return b"".join((header, b"\n", *chunks))
 
 
@@ -161,6 +166,11 @@ def decode_message(data: bytes) -> tuple[Broadcast, int]:
         raise ValueError("rooms must be null or a list of strings")
     if skip is not None and not isinstance(skip, str):
         raise ValueError("skip must be null or a string")
+    skip_rooms, volatile = header.get("x", []), header.get("vo", False)
+    if not (isinstance(skip_rooms, list) and all(isinstance(room, str) for room in skip_rooms)):
+        raise ValueError("rooms to leave out must be a list of strings")
+    if not isinstance(volatile, bool):
+        raise ValueError("volatile must be a boolean")
     if not (
         isinstance(kinds, str)
         and isinstance(lengths, list)
@@ -186,7 +196,13 @@ def decode_message(data: bytes) -> tuple[Broadcast, int]:
         else:
             raise ValueError(f"unknown part kind {kind!r}")
     broadcast = Broadcast(
-        namespace, tuple(parts), tuple(rooms) if rooms is not None else None, skip, origin
+        namespace,
+        tuple(parts),
+        tuple(rooms) if rooms is not None else None,
+        skip,
+        origin,
+        tuple(skip_rooms),
+        volatile,
     )
     return broadcast, seq
 

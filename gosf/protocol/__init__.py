@@ -8,7 +8,7 @@ tested without an event loop.
 
 from __future__ import annotations
 
-from . import engineio, session, socketio
+from . import engineio, parser, session, socketio, socketio_msgpack
 from .errors import LocalProtocolError, PayloadTooLarge, ProtocolError, RemoteProtocolError
 
 __all__ = (
@@ -17,6 +17,8 @@ __all__ = (
     "ProtocolError",
     "RemoteProtocolError",
     "engineio",
+    "parser",
     "session",
     "socketio",
+    "socketio_msgpack",
 )

@@ -55,6 +55,11 @@ The rules the reference server (``socketio/engine.io``, ``lib/socket.ts``,
 * A graceful close queues a CLOSE after what is queued; the client has
   ``linger`` seconds to take it (a polling client fetches it with one more
   GET) before the session is gone.
+* Volatile packets (Socket.IO's ``volatile`` flag) are for a client that can
+  take them at once, else dropped: the session is :attr:`Session.writable`
+  only while it is open (not upgrading, not closing), nothing is queued or
+  being written, and, over long-polling, a GET is waiting for its answer.
+  The reference: engine.io's ``transport.writable`` as socket.io reads it.
 * A pending GET of a session that ended is released: with a NOOP when the
   client closed it, else with a CLOSE. A GET pending when a websocket takes
   over gets a NOOP.
@@ -185,6 +190,15 @@ class Session:
     def upgrading(self) -> bool:
         """A websocket is taking the session over (see :meth:`probe`)."""
         return self.state is State.UPGRADING
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet queued now would go out at once, behind nothing:
+        what decides whether a volatile packet is sent or dropped (see the
+        module's rules)."""
+        if self.state is not State.OPEN or self._queue or self._in_flight:
+            return False
+        return self.transport is Transport.WEBSOCKET or self.get_pending
 
     @property
     def queued(self) -> int:

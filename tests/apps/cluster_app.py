@@ -7,7 +7,8 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
 * ``join``: join the room ``text``;
 * ``say``: a client broadcast, event ``said``, to the room ``body.room`` (sender skipped);
 * ``announce``: a global broadcast, event ``announced``, ``app.broadcast("", ...)``;
-* ``tell-room``: a room broadcast, event ``told``, ``app.broadcast(body.room, ...)``;
+* ``tell-room``: a room broadcast, event ``told``, ``app.broadcast(body.room, ...)``,
+  leaving out the members of the rooms ``body.skip`` if given;
 * ``whoami``: this worker's process id (tests check that clients are spread);
 * ``sid``: the caller's sid;
 * ``rooms``: ``app.cluster_rooms()``, as ``body.rooms``, with ``body.elapsed`` (seconds);
@@ -15,9 +16,19 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
 * ``kick``, ``pull-into``, ``push-out``: ``app.disconnect_client(body.sid)``,
   ``app.join_client(body.sid, body.room)``, ``app.leave_client(body.sid, body.room)``,
   whether a worker had the sid as ``body.found``;
+* ``poll-room``: ``app.broadcast_with_ack(body.room, "poll", ..., timeout=body.timeout)``,
+  as ``body.answers`` (by sid), ``body.timed_out`` and ``body.disconnected``;
+* ``fetch``: ``app.cluster_clients(text)``, as ``body.sockets`` (sid, node, rooms);
+* ``join-all``, ``kick-room``: ``app.join_clients(body.room, body.into)``,
+  ``app.disconnect_clients(body.room)``, how many as ``body.count``;
 * ``local-count``: wait (at most ``body.timeout`` seconds) until this worker
   alone has ``body.count`` clients (each disconnect looks again); answers
   ``body.count`` as it is then;
+* ``server-side-hello``: ``app.server.server_side_emit("hello", text)``, how many
+  other workers took it as ``body.took``; each of them broadcasts ``announced``
+  with ``heard <text> in <its pid>``;
+* ``server-side-ping``: ``app.server.server_side_emit_with_ack("ping", text)``:
+  ``body.answers`` (each other worker's ``[pid, text]``) and ``body.missing``;
 * ``broker-state``: wait (at most ``body.timeout`` seconds) until this worker's
   Redis broker is subscribed (``body.connected`` true) or not (false); answers
   ``body.connected`` as it is then.
@@ -56,7 +67,9 @@ async def announce(client: gosf.Client, request: gosf.Request) -> None:
 @app.listen("tell-room")
 async def tell_room(client: gosf.Client, request: gosf.Request) -> None:
     room = str(request.message.body["room"])
-    await app.broadcast(room, "told", gosf.Message.success(request.message.text))
+    skip_rooms = request.message.body.get("skip")  # rooms left out, in every worker
+    message = gosf.Message.success(request.message.text)
+    await app.broadcast(room, "told", message, skip_rooms=skip_rooms)
 
 
 @app.listen("whoami")
@@ -103,6 +116,44 @@ async def push_out(client: gosf.Client, request: gosf.Request) -> gosf.Message:
     return gosf.Message.success(body={"found": found})
 
 
+@app.listen("poll-room")
+async def poll_room(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    result = await app.broadcast_with_ack(
+        str(body["room"]),
+        "poll",
+        gosf.Message.success(request.message.text),
+        timeout=float(body["timeout"]),
+    )
+    return gosf.Message.success(
+        body={
+            "answers": dict(result.answers),
+            "timed_out": sorted(result.timed_out),
+            "disconnected": sorted(result.disconnected),
+        }
+    )
+
+
+@app.listen("fetch")
+async def fetch(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    found = await app.cluster_clients(request.message.text)
+    sockets = [{"sid": s.sid, "node": s.node, "rooms": sorted(s.rooms)} for s in found]
+    return gosf.Message.success(body={"sockets": sockets})
+
+
+@app.listen("join-all")
+async def join_all(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    count = await app.join_clients(str(body["room"]), str(body["into"]))
+    return gosf.Message.success(body={"count": count})
+
+
+@app.listen("kick-room")
+async def kick_room(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    count = await app.disconnect_clients(str(request.message.body["room"]))
+    return gosf.Message.success(body={"count": count})
+
+
 @app.listen("broker-state")
 async def broker_state(client: gosf.Client, request: gosf.Request) -> gosf.Message:
     body = request.message.body
@@ -111,6 +162,29 @@ async def broker_state(client: gosf.Client, request: gosf.Request) -> gosf.Messa
     with anyio.move_on_after(float(body["timeout"])):
         await broker.wait_connected(bool(body["connected"]))
     return gosf.Message.success(body={"connected": broker.connected})
+
+
+@app.server.on_server_side("hello")
+async def on_hello(text: str) -> None:
+    await app.broadcast("", "announced", gosf.Message.success(f"heard {text} in {os.getpid()}"))
+
+
+@app.server.on_server_side("ping")
+async def on_ping(text: str) -> list[object]:
+    return [os.getpid(), text]
+
+
+@app.listen("server-side-hello")
+async def server_side_hello(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    took = await app.server.server_side_emit("hello", request.message.text)
+    return gosf.Message.success(body={"took": took})
+
+
+@app.listen("server-side-ping")
+async def server_side_ping(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    acks = await app.server.server_side_emit_with_ack("ping", request.message.text, timeout=5)
+    answers = list(acks.answers.values())
+    return gosf.Message.success(body={"answers": answers, "missing": acks.missing})
 
 
 class _Left:

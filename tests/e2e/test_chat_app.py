@@ -132,7 +132,7 @@ async def test_say_reaches_the_room_but_not_the_sender_nor_other_rooms(
         ({}, "TEXT_REQUIRED"),
         ({"text": ""}, "TEXT_REQUIRED"),
         ({"text": "   "}, "TEXT_REQUIRED"),
-        ({"text": 42}, "TEXT_REQUIRED"),
+        ({"text": 42}, "BAD_REQUEST"),  # not a string: the model refuses it
         ({"text": "x" * (MAX_TEXT + 1)}, "TEXT_TOO_LONG"),
     ],
 )

@@ -16,20 +16,26 @@ a client has the marker it has everything that worker broadcast before it.
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 import gosf
 from tests import redis_fixtures
 from tests.conftest import Served, start_server, stop_server
-from tests.node import run_scenario
+from tests.node import JS, run_scenario
 from tests.proxy import python_socketio_per_request, round_robin
 from tests.redis_fixtures import RedisServer
 
@@ -43,6 +49,8 @@ TIMEOUT = 10.0
 RECOVERY = 30.0
 """Bound on cross-process delivery resuming once Redis is back (the backoff is capped at 10 s)."""
 EVENTS = ("said", "announced", "told")
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository (where ``python -m tests.apps...`` runs)."""
 
 _names = itertools.count()
 
@@ -210,6 +218,46 @@ async def test_client_broadcasts_skip_the_sender(cluster: Cluster) -> None:
         assert sorted(b1.got("said")) == ["a1 to the room"]
         assert a_out.got("said") == ["b1 to everyone"]
         assert b_out.got("said") == ["b1 to everyone"]
+    assert cluster.alive()
+
+
+async def test_skip_rooms_leave_their_members_out_on_both_workers(cluster: Cluster) -> None:
+    room, muted = unique("room"), unique("muted")
+    async with (
+        peers(cluster.first.url, "a1", "a-muted") as (a1, a_muted),
+        peers(cluster.second.url, "b1", "b-muted", "b-out") as (b1, b_muted, b_out),
+    ):
+        everyone = (a1, a_muted, b1, b_muted, b_out)
+        for peer in everyone[:4]:
+            await peer.call("join", room)
+        for peer in (a_muted, b_muted):
+            await peer.call("join", muted)
+
+        # Node's to(room).except(muted), from each worker; and everyone but muted.
+        await a1.call("tell-room", "from 1", room=room, skip=[muted])
+        await b1.call("tell-room", "from 2", room=room, skip=[muted])
+        await b_out.call("tell-room", "all but muted", room="", skip=[muted])
+        await a1.marker(*everyone)
+        await b1.marker(*everyone)
+
+        for peer in (a1, b1):
+            assert sorted(peer.got("told")) == ["all but muted", "from 1", "from 2"], peer.name
+        for peer in (a_muted, b_muted):
+            assert peer.got("told") == [], peer.name
+        assert b_out.got("told") == ["all but muted"]
+    assert cluster.alive()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the test only runs node
+async def test_npm_clients_skip_rooms_on_both_workers(cluster: Cluster) -> None:
+    """Node's ``to(room).except(muted)``, from each worker, seen by npm socket.io-client v4."""
+    room, muted = unique("room"), unique("muted")
+    scenario = partial(
+        run_scenario, "cluster_except.cjs", cluster.first.url, cluster.second.url, room, muted
+    )
+    seen = await anyio.to_thread.run_sync(scenario)
+    assert seen["a"] == seen["b"] == ["end 1", "end 2", "from 1", "from 2"]
+    assert seen["aMuted"] == seen["bMuted"] == ["end 1", "end 2"]
     assert cluster.alive()
 
 
@@ -435,6 +483,51 @@ async def test_cluster_queries_see_both_workers(cluster: Cluster) -> None:
     assert cluster.alive()
 
 
+async def test_server_side_events_reach_the_other_worker(cluster: Cluster) -> None:
+    async with (
+        peers(cluster.first.url, "a") as (a,),
+        peers(cluster.second.url, "b") as (b,),
+    ):
+        first, second = await pid(a), await pid(b)
+        assert first != second
+        text = unique("hello")
+        answer = await a.call("server-side-hello", text)
+        assert answer["body"] == {"took": 1}  # the sender does not hear its own event
+        with anyio.fail_after(TIMEOUT):
+            await a.wait_for("announced", f"heard {text} in {second}")
+            await b.wait_for("announced", f"heard {text} in {second}")
+        assert f"heard {text} in {first}" not in a.events["announced"]
+
+        text = unique("ping")
+        answer = await b.call("server-side-ping", text)
+        assert answer["body"] == {"answers": [[int(first), text]], "missing": 0}
+    assert cluster.alive()
+
+
+async def test_an_emitter_script_reaches_clients_of_both_workers(
+    cluster: Cluster, redis_server: RedisServer
+) -> None:
+    """npm clients on both workers; a script with gosf.BlockingEmitter (no server)
+    emits to a room, then to everyone: each client gets what is meant for it, once."""
+    node = shutil.which("node")
+    assert node is not None, "node is required: run ./scripts/test"
+    room = unique("emitted")
+    clients = [node, str(JS / "emitter_clients.cjs"), cluster.first.url, cluster.second.url, room]
+    script = [sys.executable, "-m", "tests.apps.emit_script", redis_server.url, room]
+    with anyio.fail_after(40):
+        async with await anyio.open_process(clients, stderr=subprocess.STDOUT) as process:
+            assert process.stdout is not None
+            output = BufferedByteReceiveStream(process.stdout)
+            assert await output.receive_until(b"\n", 1 << 16) == b"ready"
+            await anyio.run_process(script, cwd=ROOT)
+            seen = json.loads(await output.receive_until(b"\n", 1 << 20))["clients"]
+            assert await process.wait() == 0
+    assert {client["worker"] for client in seen} == {"first", "second"}
+    for client in seen:
+        assert client["news"] == (["room", "all"] if client["joined"] else ["all"]), client
+    assert cluster.alive()
+
+
 async def test_cluster_commands_reach_the_owning_worker(cluster: Cluster) -> None:
     room = unique("q-room")
     async with (
@@ -465,6 +558,48 @@ async def test_cluster_commands_reach_the_owning_worker(cluster: Cluster) -> Non
             await b1.client.wait_disconnected()
         assert b2.client.connected
         assert (await a1.call("kick", sid=b1_sid))["body"]["found"] is False
+    assert cluster.alive()
+
+
+async def test_broadcast_acks_and_room_actions_span_both_workers(cluster: Cluster) -> None:
+    """Issue 16.1 and 16.2: acks by sid from the clients of both workers, the
+    sockets of both, socketsJoin then a room broadcast, disconnectSockets."""
+    room, into = unique("ack-room"), unique("ack-into")
+    async with (
+        peers(cluster.first.url, "a1", "a2") as (a1, a2),
+        peers(cluster.second.url, "b1") as (b1,),
+    ):
+        for peer in (a1, a2, b1):
+            peer.client.on("poll", partial(lambda name, message: name, peer.name))
+        await a1.call("join", room)
+        await b1.call("join", room)
+        sids = {peer.name: peer.client.sid() for peer in (a1, a2, b1)}
+        polled = await a2.call("poll-room", "tea?", room=room, timeout=TIMEOUT)
+        assert polled["body"] == {
+            "answers": {sids["a1"]: "a1", sids["b1"]: "b1"},
+            "timed_out": [],
+            "disconnected": [],
+        }
+        fetched = (await b1.call("fetch", room))["body"]["sockets"]
+        assert {s["sid"] for s in fetched} == {sids["a1"], sids["b1"]}
+        assert len({s["node"] for s in fetched}) == 2, "both workers answered"
+        assert all(room in s["rooms"] for s in fetched)
+
+        joined = await a2.call("join-all", room=room, into=into)
+        assert joined["body"]["count"] == 2
+        await b1.call("tell-room", "to the joined", room=into)
+        with anyio.fail_after(TIMEOUT):
+            await a1.wait_for("told", "to the joined")
+            await b1.wait_for("told", "to the joined")
+        await b1.marker(a1, a2, b1)
+        assert a2.got("told") == []
+
+        kicked = await a2.call("kick-room", room=into)
+        assert kicked["body"]["count"] == 2
+        with anyio.fail_after(TIMEOUT):
+            await a1.client.wait_disconnected()
+            await b1.client.wait_disconnected()
+        assert a2.client.connected
     assert cluster.alive()
 
 

@@ -1,10 +1,10 @@
 """A signal drains the app under every server's own command line.
 
 SIGTERM (or Ctrl-C's SIGINT) to ``hypercorn module:app``, ``uvicorn
-module:app`` or ``gosf.startup``: the request in flight still gets its answer,
-then the client gets a clean Engine.IO/Socket.IO disconnect (not a transport
-error), plugins are deactivated, and the process is gone within
-``shutdown_grace`` and a margin.
+module:app`` or ``gosf.startup`` (with hypercorn or uvicorn): the request in
+flight still gets its answer, then the client gets a clean Engine.IO/Socket.IO
+disconnect (not a transport error), plugins are deactivated, and the process
+is gone within ``shutdown_grace`` and a margin.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ LAUNCHES: dict[str, tuple[str, tuple[str, ...]]] = {
     "uvicorn": ("uvicorn", ()),
     "gosf.startup-asyncio": ("gosf-asyncio", ()),
     "gosf.startup-trio": ("gosf-trio", ()),
+    "gosf.startup-uvicorn": ("gosf-uvicorn", ()),
 }
 
 
@@ -64,7 +65,9 @@ def anyio_backend() -> str:
 
 def command(server: str, port: int, extra: tuple[str, ...]) -> list[str]:
     if server.startswith("gosf-"):
-        config = {"host": "127.0.0.1", "port": port, "backend": server.removeprefix("gosf-")}
+        kind = server.removeprefix("gosf-")  # a backend (served by hypercorn), or uvicorn
+        served_by = {"server": kind} if kind == "uvicorn" else {"backend": kind}
+        config = {"host": "127.0.0.1", "port": port, **served_by}
         return [sys.executable, "-m", "tests.apps.startup_app", json.dumps(config)]
     return [*cli_command(server, TARGET, port), *extra]
 

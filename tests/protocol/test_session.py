@@ -677,3 +677,44 @@ def test_a_non_graceful_close_ends_a_closing_session_and_keeps_its_reason() -> N
     session.close(CloseReason.SERVER_SHUTTING_DOWN, 1.0, graceful=False)
     assert session.closed and session.close_reason is CloseReason.SERVER_DISCONNECT
     assert session.get_request(1.0) is PollVerdict.UNKNOWN_SID
+
+
+# -- volatile packets: whether the client can take one now ---------------------------------
+
+
+def test_a_websocket_is_writable_while_nothing_is_queued_or_being_written() -> None:
+    session = websocket()
+    assert session.writable
+    session.send([msg("a")])
+    assert not session.writable  # the buffer is not empty
+    taken = session.take()
+    assert not session.writable  # being written
+    session.written(len(taken))
+    assert session.writable
+
+
+def test_a_polling_session_is_writable_only_while_a_get_waits() -> None:
+    session = polling()
+    assert not session.writable  # no GET to carry it
+    assert session.get_request(0.0) is PollVerdict.SERVE
+    assert session.writable
+    session.send([msg("a")])
+    assert not session.writable
+    assert session.poll_answer(0.0) == [msg("a")]
+    assert not session.writable  # answered: no GET waits any more
+    session.written()
+    assert not session.writable
+
+
+def test_an_upgrading_closing_or_closed_session_is_not_writable() -> None:
+    session = polling()
+    session.get_request(0.0)
+    assert session.websocket_request(1.0) is WebSocketVerdict.PROBE
+    assert not session.writable  # an upgrade in progress
+    session.probe(PROBE, 1.0)
+    session.probe(UPGRADE, 1.0)
+    assert session.writable  # the websocket carries it now
+    session.close(CloseReason.SERVER_DISCONNECT, 2.0)
+    assert not session.writable  # closing
+    session.bad_input()
+    assert not session.writable  # closed
