@@ -48,7 +48,7 @@ from ._application.message import (
 from ._application.microservice import Microservice
 from ._client.client import SocketIOClient
 from ._client.engineio import ClientDisconnectReason
-from ._config import Config, Recovery, ServerOptions
+from ._config import AdminConfig, Config, Recovery, ServerOptions
 from ._engineio.session import CloseReason
 from ._errors import (
     ConnectionRefused,
@@ -77,6 +77,7 @@ __version__ = "0.1.0.dev0"  # the one source of the version (pyproject reads it)
 __all__ = (
     "ASGIApp",
     "AckStream",
+    "AdminConfig",
     "App",
     "BlockingEmitter",
     "BroadcastAcks",

@@ -72,6 +72,48 @@ class Recovery(BaseModel):
     """Sessions parked at once in one namespace; the oldest goes first."""
 
 
+class AdminConfig(BaseModel):
+    """The official Socket.IO Admin UI for a :class:`gosf.App` (docs/admin.md):
+    its server on ``namespace`` and its page at ``ui_path``.
+
+    Give ``username`` and ``password_hash`` (a bcrypt hash:
+    ``gosf.admin.hash_password``; needs ``gosf[admin]``), or ``auth: false``
+    spelled out to let anyone in.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    username: str | None = None
+    """Who logs in."""
+
+    password_hash: str | None = Field(default=None, repr=False)
+    """The bcrypt hash of the password (a password in plain text is refused)."""
+
+    auth: Literal[False] | None = None
+    """``false``: no login at all. It must be said: there is no default."""
+
+    read_only: bool = False
+    """Show everything, allow no action (emit, join, leave, disconnect)."""
+
+    mode: Literal["development", "production"] = "development"
+    """``production``: only the aggregated ``server_stats``, no per-socket events."""
+
+    namespace: str = Field(default="/admin", pattern=r"^/")
+    """The namespace the UI connects to."""
+
+    ui_path: str | None = "admin-ui"
+    """Where, under the app's ``path``, the UI's page is served; ``None``: not served."""
+
+    @model_validator(mode="after")
+    def _auth_said(self) -> AdminConfig:
+        with_password = self.username is not None and self.password_hash is not None
+        if with_password == (self.auth is False):
+            raise ValueError(
+                "admin: give username and password_hash, or auth: false to let anyone in"
+            )
+        return self
+
+
 class ServerOptions(BaseModel):
     """Options of the protocol server (Engine.IO + Socket.IO).
 
@@ -308,6 +350,10 @@ class Config(BaseModel):
     recovery: Recovery | None = None
     """Connection state recovery (``{"max_disconnection_duration": 120}``);
     ``None`` (the default): off. See :class:`gosf.Recovery`."""
+
+    admin: AdminConfig | None = None
+    """The official Socket.IO Admin UI (:class:`AdminConfig`); ``None`` (the
+    default): off."""
 
     namespace: str = Field(default="/", pattern=r"^/")
     """The Socket.IO namespace the app listens in (GOSF's is ``"/"``); clients

@@ -39,8 +39,9 @@ def test_public_names_are_exported_deliberately() -> None:
     for name in gosf.__all__:
         assert hasattr(gosf, name), name
     public = {n for n in dir(gosf) if not n.startswith("_")} - {
+        "admin",  # public subpackages, imported as gosf.<name>
         "annotations",
-        "brokers",  # public subpackages, imported as gosf.<name>
+        "brokers",
         "protocol",
         "testing",
         "types",
@@ -228,6 +229,7 @@ LAYERS = {
         ("foundation", "protocol", "brokers", "engine.io", "cluster"),
     ),
     "socket.io client": Layer(("gosf._client",), ("foundation", "protocol")),
+    "admin": Layer(("gosf.admin",), ("foundation", "protocol", "brokers", "socket.io server")),
     "application": Layer(
         ("gosf._application",),
         (
@@ -237,6 +239,7 @@ LAYERS = {
             "engine.io",
             "socket.io server",
             "socket.io client",
+            "admin",
         ),
     ),
     "public": Layer(

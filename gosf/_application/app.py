@@ -39,6 +39,7 @@ from .. import brokers
 from .._config import Config
 from .._engineio.asgi import serve_lifespan
 from .._socketio.server import SocketIOServer
+from ..admin import AdminUI, instrument_from_config
 from ..types import ASGIApp, Receive, Scope, Send
 from .asyncapi import Documented
 from .broadcasting import Broadcasting
@@ -169,11 +170,17 @@ class App(Broadcasting, Documented):
         """The AsyncAPI document's ``title``, ``version`` and ``description``."""
 
     def _make_server(self) -> SocketIOServer:
+        admin = self.config.admin
+        other_app = self._other_app
+        if admin is not None and admin.ui_path is not None:
+            other_app = AdminUI(self.config.path + admin.ui_path, other_app)
         server = SocketIOServer(
             self.config.server_options(),
-            other_app=self._other_app,
+            other_app=other_app,
             broker=self._broker or brokers.from_url(self.config.broker),
         )
+        if admin is not None:
+            instrument_from_config(server, admin)
         namespace = self.config.namespace
         server.on_any(self._dispatch, namespace=namespace)
         server.on_connect(self._connected, namespace=namespace)

@@ -14,7 +14,7 @@ node of its cluster (``gosf._socketio.node``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
@@ -122,6 +122,10 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         self._asgi = EngineASGI(self.engine, other_app)
         self._unencodable_log = Throttled(log, UNENCODABLE_LOG_INTERVAL)
         self._slots = HandlerSlots(self.log_unencodable)
+        self.services: list[Callable[[], Coroutine[Any, Any, object]]] = []
+        """Tasks run for as long as the server runs (:meth:`running`), in its task
+        group, cancelled when it stops: what an extension such as
+        :mod:`gosf.admin` needs to work in the background."""
 
     # -- registration -----------------------------------------------------------
 
@@ -255,6 +259,8 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
                 self.broker.run, node.deliver, answer=node.answer, inbox=node.inbox
             )
             await tg.start(run_broker)
+            for service in self.services:
+                tg.start_soon(service)
             recovery = self.options.recovery
             if recovery is not None:
                 interval = min(recovery.max_disconnection_duration, SWEEP_INTERVAL)
