@@ -32,7 +32,8 @@ broadcast, whatever the number of recipients).
 Configurations: gosf with its Redis broker under hypercorn's asyncio and trio
 workers; the same app in 1 worker with every client on it and no Redis
 (``LocalBroker``); python-socketio with ``AsyncRedisManager`` over 2 asyncio
-workers (it cannot run under trio). Each configuration: one warm-up round,
+workers (it cannot run under trio); and, under uvicorn (asyncio only), gosf
+and python-socketio in 1 worker each. Each configuration: one warm-up round,
 then for each window ``--rounds`` measured rounds (median reported). A round
 during which other processes of the machine used more than
 ``--max-other-cpu`` of a core is retaken (``--retries``), in the first
@@ -95,13 +96,16 @@ class Config:
     """One benchmarked setup."""
 
     server: str  # an app of benchmarks.broadcast_servers
-    worker: str  # hypercorn worker class
+    worker: str  # a worker class of benchmarks.servers: hypercorn's asyncio or trio, or uvicorn
     workers: int
     redis: bool
+    recovery: bool = False  # gosf only: connection state recovery on (its log, offsets)
 
     @property
     def name(self) -> str:
-        return f"{self.server}/{self.worker}/{self.workers}w"
+        return f"{self.server}/{self.worker}/{self.workers}w" + (
+            "+recovery" if self.recovery else ""
+        )
 
 
 CONFIGS = {
@@ -112,6 +116,11 @@ CONFIGS = {
         Config("gosf", "asyncio", 1, False),
         Config("gosf", "trio", 1, False),
         Config("python-socketio", "asyncio", 2, True),
+        Config("gosf", "uvicorn", 1, False),
+        Config("python-socketio", "uvicorn", 1, False),
+        # The cost of connection state recovery: the same as the first two, with it on.
+        Config("gosf", "asyncio", 2, True, recovery=True),
+        Config("gosf", "trio", 2, True, recovery=True),
     )
 }
 
@@ -240,7 +249,11 @@ class Bench:
             print(f"[{name}] {self.args.clients} clients, {self.args.broadcasts} broadcasts")
             if config.redis and redis is None:
                 result: dict[str, Any] = {"skipped": "redis-server is not installed"}
-            elif config.server == "python-socketio" and importlib.util.find_spec("redis") is None:
+            elif (
+                config.redis
+                and config.server == "python-socketio"
+                and importlib.util.find_spec("redis") is None
+            ):
                 result = {"skipped": "python-socketio's AsyncRedisManager needs redis-py"}
             else:
                 try:
@@ -248,7 +261,9 @@ class Bench:
                 except RuntimeError as exc:
                     result = {"error": str(exc)}
             result["config"] = {"server": config.server, "worker": config.worker}
-            result["config"].update(workers=config.workers, redis=config.redis)
+            result["config"].update(
+                workers=config.workers, redis=config.redis, recovery=config.recovery
+            )
             self.results[name] = result
             print(f"[{name}] {_outcome(result)}")
 
@@ -268,6 +283,7 @@ class Bench:
                 argv = [sys.executable, "-m", "benchmarks.broadcast_servers"]
                 argv += ["--server", config.server, "--worker-class", config.worker]
                 argv += ["--port", str(port)] + (["--broker", broker] if broker else [])
+                argv += ["--recovery"] if config.recovery else []
                 log = stack.enter_context(tempfile.TemporaryFile("w+"))
                 name = f"worker {index + 1} ({config.name})"
                 child = Child(name, argv, cpu=self.server_cpu, cwd=ROOT, stderr=log)
@@ -544,7 +560,7 @@ def format_tables(results: dict[str, Any]) -> str:
     configs: dict[str, Any] = results["configs"]
     windows = [str(w) for w in results["settings"]["windows"]]
     rows = []
-    for worker in ("asyncio", "trio"):
+    for worker in ("asyncio", "trio", "uvicorn"):
         for window in windows:
             values = [
                 s["deliveries_per_s"] if s else None
@@ -552,8 +568,11 @@ def format_tables(results: dict[str, Any]) -> str:
                     _summary(configs, f"gosf/{worker}/2w", window),
                     _summary(configs, f"gosf/{worker}/1w", window),
                     _summary(configs, f"python-socketio/{worker}/2w", window),
+                    _summary(configs, f"python-socketio/{worker}/1w", window),
                 )
             ]
+            if not any(values):
+                continue
             rows.append(
                 [
                     worker,
@@ -561,6 +580,7 @@ def format_tables(results: dict[str, Any]) -> str:
                     *(report._fmt_num(v) for v in values),
                     report._fmt_ratio(report.ratio(values[0], values[1])),
                     report._fmt_ratio(report.ratio(values[0], values[2])),
+                    report._fmt_ratio(report.ratio(values[1], values[3])),
                 ]
             )
     header = [
@@ -569,8 +589,10 @@ def format_tables(results: dict[str, Any]) -> str:
         "gosf, 2 workers + Redis",
         "gosf, 1 worker",
         "python-socketio, 2 workers + Redis",
+        "python-socketio, 1 worker",
         "gosf 2w / gosf 1w",
         "gosf 2w / python-socketio 2w",
+        "gosf 1w / python-socketio 1w",
     ]
     detail = []
     for name, result in configs.items():

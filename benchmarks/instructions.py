@@ -18,7 +18,11 @@ per second (the bare app's kernel share makes the latter closer to 1); it tells
 which change made the server's own work smaller, and by how much.
 
 The load is the throughput benchmark's (``benchmarks.loadgen``'s raw clients
-and requests), driven from this process. Needs ``valgrind`` (Debian package
+and requests), driven from this process. ``--broadcasts K`` counts
+instructions per delivery of a broadcast instead: the gosf and the bare app
+of ``benchmarks.broadcast_servers`` with ``--receivers`` clients and one
+sender, which asks for ``K`` broadcasts one at a time (the next once every
+receiver has the previous one and the sender its ack). Needs ``valgrind`` (Debian package
 ``valgrind``); every child is stopped on the way out.
 """
 
@@ -32,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,10 @@ __all__ = ("main", "parse_totals")
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP_PER_CLIENT = 5
+WARMUP_BROADCASTS = 5
+QUIET_PING_INTERVAL = 3600.0
+NEWS = '42["news",'
+"""How a broadcast reaches a receiver: ``42["news",<n>,{"text":"hello"}]``."""
 START_TIMEOUT = 120.0  # a Python server starts slowly under valgrind
 RUN_TIMEOUT = 600.0
 
@@ -129,18 +138,86 @@ async def _measure(pid: int, port: int, protocol: str, clients: int, round_trips
     return per_client * clients
 
 
-def measure(server: str, worker: str, clients: int, round_trips: int) -> dict[str, Any]:
-    """Run ``server`` under callgrind and count; the result as a dict."""
-    protocol = "bare" if server == "bare" else "socketio"
+class _Receivers:
+    """The broadcast's receiving clients: counts the ``news`` frames each got."""
+
+    def __init__(self, conns: list[WebSocket]) -> None:
+        self.conns = conns
+        self.missing = 0
+        self.all_in: asyncio.Future[None] | None = None
+        for ws in conns:
+            ws.on_text = self._on_text(ws)
+
+    def _on_text(self, ws: WebSocket) -> Callable[[str], None]:
+        def on_text(text: str) -> None:
+            if text == "2":
+                ws.send("3")
+            elif text.startswith(NEWS):
+                self.missing -= 1
+                if not self.missing and self.all_in is not None and not self.all_in.done():
+                    self.all_in.set_result(None)
+
+        return on_text
+
+
+async def _broadcasts(sender: WebSocket, receivers: _Receivers, count: int, first: int) -> None:
+    """``count`` broadcasts, one at a time, each waited for by every receiver and its ack."""
+    loop = asyncio.get_running_loop()
+    for n in range(first, first + count):
+        receivers.missing = len(receivers.conns)
+        receivers.all_in = loop.create_future()
+        acked: asyncio.Future[None] = loop.create_future()
+
+        def on_ack(text: str, n: int = n, acked: asyncio.Future[None] = acked) -> None:
+            if text == "2":
+                sender.send("3")
+            elif text.startswith(f"43{n}[") and not acked.done():
+                acked.set_result(None)
+
+        sender.on_text = on_ack
+        sender.send(f'42{n}["blast",{n}]')
+        await asyncio.gather(acked, receivers.all_in)
+
+
+async def _measure_broadcasts(pid: int, port: int, receiving: int, broadcasts: int) -> int:
+    """Instructions the server ``pid`` executed for ``broadcasts`` broadcasts; the deliveries."""
+    conns = [await _open_raw(port, "socketio") for _ in range(receiving)]
+    sender = await _open_raw(port, "socketio")
+    receivers = _Receivers(conns)
+    try:
+        await asyncio.wait_for(_broadcasts(sender, receivers, WARMUP_BROADCASTS, 0), RUN_TIMEOUT)
+        _control("-z", str(pid))
+        _control("-i", "on", str(pid))
+        await asyncio.wait_for(
+            _broadcasts(sender, receivers, broadcasts, WARMUP_BROADCASTS), RUN_TIMEOUT
+        )
+        _control("-i", "off", str(pid))
+    finally:
+        for ws in [*conns, sender]:
+            ws.close()
+    return broadcasts * receiving
+
+
+def _count(
+    name: str,
+    module: str,
+    server: str,
+    worker: str,
+    run: Callable[[int, int], int],
+    extra: tuple[str, ...] = (),
+) -> tuple[int, int]:
+    """Run ``module``'s ``server`` (with the options ``extra``) under callgrind;
+    ``run(pid, port)`` makes the load and returns how many units it made.
+    Returns (instructions, units)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="gosf-callgrind-") as tmp:
         out = Path(tmp) / "callgrind.out"
         argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
-        argv += [f"--callgrind-out-file={out}.%p", sys.executable, "-m", "benchmarks.servers"]
-        argv += ["--server", server, "--worker-class", worker, "--port", str(port)]
+        argv += [f"--callgrind-out-file={out}.%p", sys.executable, "-m", module]
+        argv += ["--server", server, "--worker-class", worker, "--port", str(port), *extra]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         with Child(
-            f"{server} ({worker}) under callgrind",
+            f"{name} ({worker}) under callgrind",
             argv,
             cwd=ROOT,
             env=env,
@@ -148,12 +225,22 @@ def measure(server: str, worker: str, clients: int, round_trips: int) -> dict[st
             stderr=subprocess.DEVNULL,
         ) as child:
             wait_listening(port, child, timeout=START_TIMEOUT)
-            done = asyncio.run(_measure(child.pid, port, protocol, clients, round_trips))
+            done = run(child.pid, port)
             _control("-d", str(child.pid))
             dumps = sorted(Path(tmp).glob("callgrind.out.*.*"), key=lambda p: p.stat().st_mtime)
             if not dumps:
                 raise RuntimeError("callgrind wrote no dump")
-            instructions = parse_totals(dumps[-1].read_text())
+            return parse_totals(dumps[-1].read_text()), done
+
+
+def measure(server: str, worker: str, clients: int, round_trips: int) -> dict[str, Any]:
+    """Run ``server`` under callgrind and count; the result as a dict."""
+    protocol = "bare" if server == "bare" else "socketio"
+
+    def run(pid: int, port: int) -> int:
+        return asyncio.run(_measure(pid, port, protocol, clients, round_trips))
+
+    instructions, done = _count(server, "benchmarks.servers", server, worker, run)
     return {
         "server": server,
         "worker": worker,
@@ -161,6 +248,29 @@ def measure(server: str, worker: str, clients: int, round_trips: int) -> dict[st
         "round_trips": done,
         "instructions": instructions,
         "per_round_trip": round(instructions / done),
+    }
+
+
+def measure_broadcasts(server: str, worker: str, receiving: int, broadcasts: int) -> dict[str, Any]:
+    """Run ``server``'s broadcast app (gosf or bare) under callgrind and count
+    per delivery; the result as a dict."""
+
+    def run(pid: int, port: int) -> int:
+        return asyncio.run(_measure_broadcasts(pid, port, receiving, broadcasts))
+
+    # No heartbeat in the counted window: one would ping every client (as
+    # costly as a broadcast), and whether it falls in depends on the time taken.
+    extra = ("--ping-interval", str(QUIET_PING_INTERVAL))
+    instructions, done = _count(
+        f"{server} broadcast", "benchmarks.broadcast_servers", server, worker, run, extra
+    )
+    return {
+        "server": f"{server}-broadcast",
+        "worker": worker,
+        "clients": receiving,
+        "deliveries": done,
+        "instructions": instructions,
+        "per_delivery": round(instructions / done),
     }
 
 
@@ -183,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", nargs="+", choices=WORKER_CLASSES, default=["asyncio"])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--round-trips", type=int, default=1000)
+    parser.add_argument(
+        "--broadcasts", type=int, metavar="K", help="count per delivery of K broadcasts instead"
+    )
+    parser.add_argument("--receivers", type=int, default=200, help="clients a broadcast reaches")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
     for tool in ("valgrind", "callgrind_control"):
@@ -191,6 +305,18 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     stop_on_sigterm()
     results = []
+    if args.broadcasts:
+        for worker in args.workers:
+            for server in ("gosf", "bare"):
+                if server not in args.servers:
+                    continue
+                result = measure_broadcasts(server, worker, args.receivers, args.broadcasts)
+                per = result["per_delivery"]
+                print(f"[{worker}] {server} broadcast: {per:,} instructions per delivery")
+                results.append(result)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     for worker in args.workers:
         for server in args.servers:
             if not supports(server, worker):

@@ -29,6 +29,9 @@ LIBRARIES = (
     "trio",
     "orjson",
     "websockets",
+    "uvicorn",
+    "uvloop",
+    "httptools",
 )
 
 

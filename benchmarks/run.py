@@ -1,8 +1,8 @@
 """The benchmark driver: ``python -m benchmarks.run [--quick] [--json PATH]``.
 
-For each hypercorn worker class (asyncio, trio) it starts one server process
-per app (gosf, python-socketio, bare; python-socketio only under asyncio),
-then:
+For each worker class (hypercorn's asyncio and trio, and uvicorn) it starts
+one server process per app (gosf, gosf-app, python-socketio, bare;
+python-socketio not under trio), then:
 
 1. memory: on each fresh server, a short warm-up load, then the server's RSS
    before and after ``--idle-clients`` idle connections (Socket.IO connect

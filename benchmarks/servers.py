@@ -1,4 +1,4 @@
-"""The benchmarked ASGI apps, and ``main()`` to serve one of them with hypercorn.
+"""The benchmarked ASGI apps, and ``main()`` to serve one of them with hypercorn or uvicorn.
 
 All three do the same work per message, so their round trips per second can
 be compared:
@@ -10,6 +10,11 @@ be compared:
   cannot run under trio).
 * ``bare``: no Socket.IO at all; a websocket echo written against ASGI
   directly, the ceiling any Socket.IO server on the same ASGI server can reach.
+
+The worker classes: hypercorn's ``asyncio`` and ``trio`` workers, and
+``uvicorn`` (asyncio only; with uvloop, httptools and websockets when they
+are installed, as ``uvicorn[standard]`` brings them, else asyncio, h11 and
+wsproto: the run records which).
 
 Serve one with::
 
@@ -30,7 +35,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SERVERS = ("gosf", "gosf-app", "python-socketio", "bare")
-WORKER_CLASSES = ("asyncio", "trio")
+WORKER_CLASSES = ("asyncio", "trio", "uvicorn")
+"""hypercorn's two workers, and uvicorn (asyncio)."""
 TYPED_SERVERS = ("gosf-app-body", "gosf-app-typed-in", "gosf-app-typed")
 """The GOSF cycle echoing a body: untyped, with a request body model, with request
 and response body models (``benchmarks.typed``)."""
@@ -43,6 +49,7 @@ __all__ = (
     "main",
     "serve_app",
     "supports",
+    "uvicorn_stack",
 )
 
 
@@ -128,8 +135,8 @@ async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def supports(server: str, worker_class: str) -> bool:
-    """Whether ``server`` runs under hypercorn's ``worker_class`` (python-socketio: not trio)."""
-    return not (server == "python-socketio" and worker_class != "asyncio")
+    """Whether ``server`` runs under ``worker_class`` (python-socketio: not trio)."""
+    return not (server == "python-socketio" and worker_class == "trio")
 
 
 def build_app(server: str) -> ASGIApp:
@@ -167,11 +174,49 @@ def serve(server: str, worker_class: str, port: int) -> None:
     serve_app(build_app(server), worker_class, port)
 
 
+def uvicorn_stack() -> dict[str, str]:
+    """What uvicorn's ``auto`` settings pick here: its event loop, HTTP and
+    websocket implementations (the fastest installed)."""
+    import importlib.util
+
+    def have(module: str) -> bool:
+        return importlib.util.find_spec(module) is not None
+
+    return {
+        "loop": "uvloop" if have("uvloop") else "asyncio",
+        "http": "httptools" if have("httptools") else "h11",
+        "ws": "websockets-sansio" if have("websockets") else "wsproto",
+    }
+
+
+def _serve_uvicorn(app: Any, port: int) -> None:
+    import uvicorn
+
+    stack = uvicorn_stack()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop=stack["loop"],
+        http=stack["http"],
+        ws=stack["ws"],
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        backlog=2048,  # as hypercorn's: 500 clients connect at once
+    )
+    uvicorn.Server(config).run()  # stops on SIGTERM/SIGINT by itself
+
+
 def serve_app(asgi: ASGIApp, worker_class: str, port: int) -> None:
-    """Serve ``asgi`` with hypercorn's ``worker_class`` on 127.0.0.1:``port``
-    until SIGTERM or SIGINT."""
+    """Serve ``asgi`` with ``worker_class`` (hypercorn's ``asyncio`` or
+    ``trio`` worker, or ``uvicorn``) on 127.0.0.1:``port`` until SIGTERM or
+    SIGINT."""
     # hypercorn's own ASGI types are TypedDicts; the apps use plain mappings.
     app: Any = asgi
+    if worker_class == "uvicorn":
+        _serve_uvicorn(app, port)
+        return
     config = _config(port)
     if worker_class == "trio":
         import trio
@@ -199,8 +244,8 @@ def serve_app(asgi: ASGIApp, worker_class: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``--server NAME --worker-class asyncio|trio --port N``."""
-    parser = argparse.ArgumentParser(description="Serve one benchmarked app with hypercorn.")
+    """Command line: ``--server NAME --worker-class asyncio|trio|uvicorn --port N``."""
+    parser = argparse.ArgumentParser(description="Serve one benchmarked app.")
     parser.add_argument("--server", choices=SERVERS + TYPED_SERVERS, required=True)
     parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="asyncio")
     parser.add_argument("--port", type=int, default=8001)

@@ -9,6 +9,9 @@ each server in a process of its own::
 
     python -m benchmarks.upgraded_memory --clients 200 --json benchmarks/upgraded-memory.json
 
+``--recovery`` adds gosf with connection state recovery on (``gosf+recovery``):
+what a client's recovery session (its pid, its place in the log) costs.
+
 Per server and way in: a fresh server, 10 clients as a warm-up, then the
 server's RSS before and after ``--clients`` more, divided by their number.
 The "after" is taken ``--settle`` seconds after the last upgrade, longer
@@ -30,7 +33,10 @@ from .servers import WORKER_CLASSES, supports
 
 ROOT = Path(__file__).resolve().parent.parent
 WAYS = {"websocket": ["websocket"], "upgraded": ["polling", "websocket"]}
-SERVERS = ("gosf", "python-socketio")
+SERVERS = ("gosf", "python-socketio", "gosf+recovery")
+RECOVERY = "gosf+recovery"
+"""gosf with connection state recovery on (``--recovery``): the broadcast
+benchmark's gosf app (:mod:`benchmarks.broadcast_servers`), one local worker."""
 
 
 async def _connect(port: int, transports: list[str], count: int) -> list[Any]:
@@ -72,11 +78,43 @@ async def _measure(pid: int, port: int, way: str, count: int, settle: float) -> 
 def measure(server: str, worker: str, way: str, count: int, settle: float) -> dict[str, Any]:
     """One fresh server process, one way in."""
     port = free_port()
-    argv = [sys.executable, "-m", "benchmarks.servers", "--server", server]
+    if server == RECOVERY:
+        argv = [sys.executable, "-m", "benchmarks.broadcast_servers", "--server", "gosf"]
+        argv += ["--recovery"]
+    else:
+        argv = [sys.executable, "-m", "benchmarks.servers", "--server", server]
     argv += ["--worker-class", worker, "--port", str(port)]
     with Child(f"{server} server", argv, cwd=ROOT) as child:
         wait_listening(port, child)
         return asyncio.run(_measure(child.pid, port, way, count, settle))
+
+
+def parked_bytes(count: int = 10_000) -> dict[str, Any]:
+    """Bytes per session parked by connection state recovery, in this process
+    (``tracemalloc``): each a sid, a pid, its rooms (its own and one more) and
+    a small state, as a client that dropped leaves them."""
+    import tracemalloc
+
+    import anyio
+
+    import gosf
+    from gosf._socketio.recovery import MemoryStore, ParkedSession, new_pid
+
+    store = MemoryStore(gosf.Recovery(max_sessions=count))
+
+    async def park_all() -> None:
+        for n in range(count):
+            sid = new_pid()  # a sid has the same length
+            rooms = frozenset({sid, "room"})
+            session = ParkedSession(new_pid(), sid, rooms, {"value": n}, store.position())
+            await store.park(session)
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    anyio.run(park_all)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return {"sessions": count, "bytes_per_session": round((after - before) / count)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,13 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--settle", type=float, default=6.0, help="seconds before each reading")
     parser.add_argument("--workers", nargs="+", choices=WORKER_CLASSES, default=["asyncio"])
-    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS[:2]))
+    parser.add_argument(
+        "--recovery", action="store_true", help=f"also {RECOVERY}: gosf with recovery on"
+    )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
+    if args.recovery and RECOVERY not in args.servers:
+        args.servers.append(RECOVERY)
     results: list[dict[str, Any]] = []
     for worker in args.workers:
         for server in args.servers:
-            if not supports(server, worker):
+            if not supports(server.removesuffix("+recovery"), worker):
                 continue
             for way in WAYS:
                 result = measure(server, worker, way, args.clients, args.settle)
@@ -99,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(result)
                 shown = result.get("kib_per_client", result.get("error"))
                 print(f"[{worker}] {server}, {way}: {shown} KiB per idle client", flush=True)
+    if args.recovery:
+        parked = parked_bytes()
+        results.append({"server": "parked sessions", **parked})
+        print(f"a parked session: {parked['bytes_per_session']} bytes", flush=True)
     if args.json:
         args.json.write_text(
             json.dumps(

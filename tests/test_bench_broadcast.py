@@ -24,7 +24,7 @@ import pytest
 from tests.redis_fixtures import MISSING
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ("gosf/asyncio/2w", "gosf/trio/2w")
+CONFIGS = ("gosf/asyncio/2w", "gosf/trio/2w", "gosf/asyncio/2w+recovery")
 TIMEOUT = 120.0
 """Bound on the whole benchmark run (it takes about 10 s)."""
 

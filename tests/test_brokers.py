@@ -25,6 +25,7 @@ from gosf.brokers import (
     CommandResult,
     CountQuery,
     FetchSockets,
+    HandedSession,
     LocalBroker,
     MemoryBroker,
     MemoryBus,
@@ -36,6 +37,7 @@ from gosf.brokers import (
     ServerSideEvent,
     SocketCommand,
     SocketCount,
+    TakeSession,
     UnknownQuery,
 )
 from gosf.brokers._queries import QUERY_TYPES, decode_answer, decode_query, encode
@@ -226,6 +228,10 @@ QUERIES_ON_THE_WIRE: list[tuple[Query[Any], dict[str, Any]]] = [
         {"op": "server-event", "n": "/", "e": "ping", "a": [1, {"a": None}], "o": "node1"}
         | {"c": "call1", "t": 2.5},
     ),
+    (
+        TakeSession("/", "pid1", "3fa9c1-2a"),
+        {"op": "take-session", "n": "/", "pid": "pid1", "off": "3fa9c1-2a"},
+    ),
 ]
 ANSWERS_ON_THE_WIRE: list[tuple[Query[Any], QueryAnswer, dict[str, Any]]] = [
     (RoomsQuery(), RoomCounts({"red": 2, "": 1}), {"rooms": {"red": 2, "": 1}}),
@@ -233,6 +239,13 @@ ANSWERS_ON_THE_WIRE: list[tuple[Query[Any], QueryAnswer, dict[str, Any]]] = [
     (CountQuery(), SocketCount(3), {"count": 3}),
     (SocketCommand("disconnect", "s"), CommandResult(True), {"found": True}),
     (SocketCommand("join", "s", "r"), CommandResult(False), {"found": False}),
+    (TakeSession("/", "p"), HandedSession(False), {"found": False}),
+    (
+        TakeSession("/", "p", None),
+        HandedSession(True, "s", ("s", "r"), {"k": 1}, (("2[]", b"\x00"),), {"o": 3}),
+        {"found": True, "sid": "s", "rooms": ["s", "r"], "state": {"k": 1}}
+        | {"missed": [["2[]", {"b": "AA=="}]], "latest": {"o": 3}},
+    ),
 ]
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import anyio
 import coredis
@@ -106,8 +106,8 @@ def note(into: list[bytes], watch: Watch, message: bytes) -> None:
     watch.notify()
 
 
-def make_broker(url: str, chan: str, **options: float) -> RedisBroker:
-    settings: dict[str, float] = {
+def make_broker(url: str, chan: str, **options: Any) -> RedisBroker:
+    settings: dict[str, Any] = {
         "connect_timeout": 2.0,
         "publish_timeout": 1.0,
         "keepalive": 2.0,

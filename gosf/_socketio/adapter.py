@@ -238,15 +238,17 @@ class Adapter(Generic[M]):
         *,
         skip_rooms: tuple[str, ...] = (),
         volatile: bool = False,
+        offset: str | None = None,
     ) -> int:
         """:meth:`deliver` an encoded event sent without an ack; with recovery
         on, it is logged first, and goes out with its offset (a volatile one
-        is neither: it may be dropped, so it is not owed to anyone)."""
+        is neither: it may be dropped, so it is not owed to anyone).
+        ``offset``: the one its origin gave a broadcast of another process."""
         store = self.recovery
         if store is None or volatile:
             packets = to_engine(parts)
         else:
-            packets = store.record(parts, rooms, skip, skip_rooms)
+            packets = store.record(parts, rooms, skip, skip_rooms, offset=offset, shared=True)
         return self.deliver(packets, rooms, skip, skip_rooms=skip_rooms, volatile=volatile)
 
     def _filter(
@@ -278,8 +280,18 @@ class Adapter(Generic[M]):
     ) -> None:
         """Hand a broadcast (encoded ``parts``) to the other processes, through the broker."""
         if self._publish is not None:
+            # The offset :meth:`broadcast` just gave it (no wait in between):
+            # every process logs it under that one (gosf._socketio.handover).
+            store = self.recovery
+            offset = None if store is None or volatile else store.position()
             broadcast = Broadcast(
-                self.name, tuple(parts), rooms, skip, skip_rooms=skip_rooms, volatile=volatile
+                self.name,
+                tuple(parts),
+                rooms,
+                skip,
+                skip_rooms=skip_rooms,
+                volatile=volatile,
+                offset=offset,
             )
             await self._publish(broadcast)
 
@@ -291,6 +303,7 @@ class Adapter(Generic[M]):
             broadcast.skip,
             skip_rooms=broadcast.skip_rooms,
             volatile=broadcast.volatile,
+            offset=broadcast.offset,
         )
 
     def _targets(self, to: str | Iterable[str] | None) -> Iterable[M]:

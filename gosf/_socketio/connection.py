@@ -246,7 +246,7 @@ async def _take_back(
         # A malformed offset is no "nothing received": the log cannot vouch
         # for it, and a replay from the connection could repeat events.
         return None, None
-    parked = await store.take(pid)
+    parked = await store.take(pid, _offset(auth))
     if parked is None:
         parked = await _take_over(store, ns, session, pid)
     if parked is None or parked.sid in ns.adapter.sockets:

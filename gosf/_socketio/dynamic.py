@@ -33,14 +33,19 @@ The rules:
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..protocol.parser import JSON_PARSER, Parser
 from .adapter import Publish
-from .namespace import ConnectHandler, DisconnectHandler, Namespace
+from .namespace import (
+    ConnectHandler,
+    DisconnectHandler,
+    Namespace,
+    check_catch_all,
+    check_handler,
+)
 from .observer import Observers
 from .socket import Dispatcher, EventHandler, Socket
 
@@ -150,12 +155,7 @@ class ParentNamespace:
             ValueError: ``event`` already has a handler, or is reserved.
             TypeError: ``handler`` is not an ``async def`` function.
         """
-        if event in ("connect", "disconnect", "connect_error"):
-            raise ValueError(f"{event!r} is reserved: use on_connect/on_disconnect")
-        if event in self.handlers:
-            raise ValueError(f"event {event!r} already has a handler in {self.pattern!r}")
-        if not inspect.iscoroutinefunction(handler):
-            raise TypeError(f"the handler of {event!r} must be an async function")
+        check_handler(self.handlers, event, handler, repr(self.pattern))
         self.handlers[event] = handler
 
     def on_any(self, handler: Dispatcher) -> None:
@@ -165,10 +165,7 @@ class ParentNamespace:
             ValueError: it has one already.
             TypeError: ``handler`` is not an ``async def`` function.
         """
-        if self.catch_all is not None:
-            raise ValueError(f"{self.pattern!r} already has a catch-all handler")
-        if not inspect.iscoroutinefunction(handler):
-            raise TypeError("the catch-all handler must be an async function")
+        check_catch_all(self.catch_all, handler, repr(self.pattern))
         self.catch_all = handler
         for child in self.children.values():
             child.catch_all = handler

@@ -14,6 +14,8 @@ own.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections.abc import Iterable
 from contextlib import AsyncExitStack, ExitStack
 from functools import partial
@@ -73,6 +75,10 @@ class Emitter:
         """How the events are encoded (the cluster's parser)."""
         self.connect_timeout = connect_timeout
         self._stack: AsyncExitStack | None = None
+        # Recovery offsets of its own, so every server logs an event under one
+        # (gosf._socketio.handover); servers with recovery off ignore them.
+        origin = secrets.token_hex(3)
+        self._offsets = (f"{origin}-{n:x}" for n in itertools.count())
 
     async def __aenter__(self) -> Emitter:
         """Subscribe (the broker runs in a task of this emitter until it exits).
@@ -135,7 +141,8 @@ class Emitter:
             raise RuntimeError("open the emitter first: async with Emitter(...) as emitter")
         parts = self.parser.encode_event(namespace, event, args)
         rooms = None if to is None else (to,) if isinstance(to, str) else tuple(to)
-        await self.broker.publish(Broadcast(namespace, tuple(parts), rooms))
+        offset = next(self._offsets)
+        await self.broker.publish(Broadcast(namespace, tuple(parts), rooms, offset=offset))
 
 
 class BlockingEmitter:

@@ -20,6 +20,8 @@ __all__ = (
     "Namespace",
     "RecoverHandler",
     "as_rooms",
+    "check_catch_all",
+    "check_handler",
 )
 
 log = logging.getLogger("gosf")
@@ -39,6 +41,37 @@ def as_rooms(rooms: str | Iterable[str] | None) -> tuple[str, ...] | None:
     if rooms is None:
         return None
     return (rooms,) if isinstance(rooms, str) else tuple(rooms)
+
+
+def check_handler(
+    handlers: dict[str, EventHandler], event: str, handler: EventHandler, where: str
+) -> None:
+    """Whether ``handler`` may be registered for ``event`` in ``handlers`` (of
+    ``where``, for the message): the rules a namespace and a parent share.
+
+    Raises:
+        ValueError: ``event`` already has a handler, or is reserved.
+        TypeError: ``handler`` is not an ``async def`` function.
+    """
+    if event in ("connect", "disconnect", "connect_error"):
+        raise ValueError(f"{event!r} is reserved: use on_connect/on_disconnect")
+    if event in handlers:
+        raise ValueError(f"event {event!r} already has a handler in {where}")
+    if not inspect.iscoroutinefunction(handler):
+        raise TypeError(f"the handler of {event!r} must be an async function")
+
+
+def check_catch_all(current: Dispatcher | None, handler: Dispatcher, where: str) -> None:
+    """Whether ``handler`` may be the catch-all of ``where`` (which has ``current``).
+
+    Raises:
+        ValueError: it has one already.
+        TypeError: ``handler`` is not an ``async def`` function.
+    """
+    if current is not None:
+        raise ValueError(f"{where} already has a catch-all handler")
+    if not inspect.iscoroutinefunction(handler):
+        raise TypeError("the catch-all handler must be an async function")
 
 
 class Namespace:
@@ -99,12 +132,7 @@ class Namespace:
             ValueError: ``event`` already has a handler, or is reserved.
             TypeError: ``handler`` is not an ``async def`` function.
         """
-        if event in ("connect", "disconnect", "connect_error"):
-            raise ValueError(f"{event!r} is reserved: use on_connect/on_disconnect")
-        if event in self.handlers:
-            raise ValueError(f"event {event!r} already has a handler in namespace {self.name!r}")
-        if not inspect.iscoroutinefunction(handler):
-            raise TypeError(f"the handler of {event!r} must be an async function")
+        check_handler(self.handlers, event, handler, f"namespace {self.name!r}")
         self.handlers[event] = handler
 
     def on_any(self, handler: Dispatcher) -> None:
@@ -115,10 +143,7 @@ class Namespace:
             ValueError: the namespace has one already.
             TypeError: ``handler`` is not an ``async def`` function.
         """
-        if self.catch_all is not None:
-            raise ValueError(f"namespace {self.name!r} already has a catch-all handler")
-        if not inspect.iscoroutinefunction(handler):
-            raise TypeError("the catch-all handler must be an async function")
+        check_catch_all(self.catch_all, handler, f"namespace {self.name!r}")
         self.catch_all = handler
 
     async def emit(

@@ -37,8 +37,10 @@ from ..brokers import (
     SocketCount,
     SocketInfo,
     SocketList,
+    TakeSession,
 )
 from .acks import ACK_MESSAGE, Acks
+from .handover import hand_over
 from .namespace import Namespace
 from .observer import Observers
 from .queries import act, describe, select
@@ -144,5 +146,7 @@ class ClusterNode:
                 if ns is None:
                     return AckRecipients(self.broker.node_id, ())
                 return self.acks.answer(ns.adapter, ns.parser, query)
+            case TakeSession():
+                return hand_over(None if ns is None else ns.adapter.recovery, query)
             case _:
                 assert_never(query)

@@ -46,6 +46,7 @@ from .dynamic import (
     NamePattern,
     ParentNamespace,
 )
+from .handover import Handover
 from .namespace import Namespace
 from .node import ClusterNode
 from .observer import Observer, Observers
@@ -276,7 +277,9 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         """Give ``ns`` its recovery store, with recovery on (once: a dynamic
         child keeps its own while it lives)."""
         if self.options.recovery is not None and ns.adapter.recovery is None:
-            ns.adapter.recovery = MemoryStore(self.options.recovery, self.parser)
+            store = MemoryStore(self.options.recovery, self.parser)
+            store.fetch = Handover(self.broker, ns.name, store)
+            ns.adapter.recovery = store
 
     def _recovery_stores(self) -> list[SessionStore]:
         return [ns.adapter.recovery for ns in self.namespaces.values() if ns.adapter.recovery]

@@ -350,12 +350,18 @@ class Socket:
             observer.sent_ack(self, ack_id, args, parts)
         return self._send(to_engine(parts))
 
-    async def emit_and_ack(self, event: str, data: Any, ack_id: int | None) -> None:
+    def emit_and_ack(
+        self, event: str, data: Any, ack_id: int | None
+    ) -> Coroutine[Any, Any, object]:
         """Send ``data`` as an ``event`` and, when ``ack_id`` is given, as that ack,
         queued together (GOSF's double delivery of a response).
 
+        Await it (a plain method returning :meth:`_send`'s coroutine, as
+        :meth:`ack` is: a fast path, see "Fast paths" in docs/performance.md).
+
         Raises:
-            LocalProtocolError: JSON cannot carry ``data`` (nothing was queued).
+            LocalProtocolError: JSON cannot carry ``data`` (raised by the call
+                itself, before anything is queued).
         """
         ns = self.namespace
         parts = ns.parser.encode_event(ns.name, event, (data,))
@@ -368,7 +374,7 @@ class Socket:
             observer.sent_event(self, event, (data,), None, parts)
             if ack_id is not None:
                 observer.sent_ack(self, ack_id, (data,), ack_parts)
-        await self._send(packets)
+        return self._send(packets)
 
     async def flush(self) -> None:
         """Wait until everything queued for this client so far has been written out.

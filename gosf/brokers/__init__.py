@@ -35,6 +35,7 @@ from ._queries import (
     CommandResult,
     CountQuery,
     FetchSockets,
+    HandedSession,
     Query,
     QueryAnswer,
     RoomCounts,
@@ -45,6 +46,7 @@ from ._queries import (
     SocketCount,
     SocketInfo,
     SocketList,
+    TakeSession,
     UnknownQuery,
 )
 
@@ -65,6 +67,7 @@ __all__ = (
     "Deliver",
     "Drops",
     "FetchSockets",
+    "HandedSession",
     "Inbox",
     "LocalBroker",
     "MemoryBroker",
@@ -80,6 +83,7 @@ __all__ = (
     "SocketCount",
     "SocketInfo",
     "SocketList",
+    "TakeSession",
     "UnknownQuery",
     "from_url",
     "new_node_id",

@@ -73,7 +73,9 @@ class Broadcast:
     ``except``). ``volatile``: a socket that cannot take the packet at once
     does not get it (see :attr:`gosf.protocol.session.Session.writable`).
     Both came after the first wire format: their defaults are what a process
-    that does not know them does.
+    that does not know them does. ``offset``: the connection state recovery
+    offset its origin gave it (``None``: recovery off there), under which
+    every process logs it.
     """
 
     namespace: str
@@ -83,6 +85,7 @@ class Broadcast:
     origin: str = ""
     skip_rooms: tuple[str, ...] = ()
     volatile: bool = False
+    offset: str | None = None
 
 
 Deliver = Callable[[Broadcast], None]

@@ -57,6 +57,7 @@ __all__ = (
     "CommandResult",
     "CountQuery",
     "FetchSockets",
+    "HandedSession",
     "Query",
     "QueryAnswer",
     "RoomCounts",
@@ -67,6 +68,7 @@ __all__ = (
     "SocketCount",
     "SocketInfo",
     "SocketList",
+    "TakeSession",
     "UnknownQuery",
     "decode_answer",
     "decode_query",
@@ -82,6 +84,7 @@ from ._query_base import (
     count_field,
     string_field,
 )
+from ._recovery_queries import HandedSession, TakeSession
 from ._socket_queries import (
     AckBroadcast,
     AckRecipients,
@@ -273,10 +276,11 @@ AnyQuery = (
     | FetchSockets
     | RoomsCommand
     | AckBroadcast
+    | TakeSession
 )
 """Every kind of query this gosf asks and answers."""
 
-AnyAnswer = RoomCounts | SocketCount | CommandResult | SocketList | AckRecipients
+AnyAnswer = RoomCounts | SocketCount | CommandResult | SocketList | AckRecipients | HandedSession
 """Every kind of answer to :data:`AnyQuery`."""
 
 QUERY_TYPES: tuple[type[AnyQuery], ...] = get_args(AnyQuery)

@@ -16,6 +16,8 @@ __all__ = (
     "SocketCount",
     "UnknownQuery",
     "count_field",
+    "mapping_field",
+    "names_field",
     "string_field",
 )
 
@@ -94,6 +96,30 @@ def string_field(obj: Mapping[str, Any], key: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str):
         raise ValueError(f"{key!r} must be a string, not {value!r}")
+    return value
+
+
+def names_field(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """``obj[key]``, a list of strings (missing: none).
+
+    Raises:
+        ValueError: it is not a list of strings.
+    """
+    value = obj.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{key!r} must be a list of strings, not {value!r}")
+    return tuple(value)
+
+
+def mapping_field(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``obj[key]``, a JSON object (missing: empty).
+
+    Raises:
+        ValueError: it is not an object.
+    """
+    value = obj.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{key!r} must be an object, not {value!r}")
     return value
 
 

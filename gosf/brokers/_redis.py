@@ -56,6 +56,8 @@ This module is the broker as the server sees it; the work is done by
   pipelined when several wait;
 * :mod:`~gosf.brokers._redis_receiver`: where each message that arrives goes;
 * :mod:`~gosf.brokers._redis_queries`: cluster-wide queries;
+* :mod:`~gosf.brokers._redis_streams`: Streams mode (``streams=True``),
+  broadcasts through a Redis stream each process follows;
 * :mod:`~gosf.brokers._redis_wire`: the messages as bytes, and the channels' names.
 """
 
@@ -73,7 +75,8 @@ from ._queries import A, Query
 from ._redis_connection import RedisConnection
 from ._redis_queries import RedisQueries
 from ._redis_receiver import Receiver
-from ._redis_session import RedisSettings, redact
+from ._redis_session import RedisSettings, describe, redact
+from ._redis_streams import BroadcastStream
 from ._redis_wire import Channels, encode_message
 
 __all__ = ("RedisBroker",)
@@ -100,9 +103,17 @@ class RedisBroker:
     and ``min(backoff_max, backoff_min * 2 ** failures)`` before the next.
     They are read once, when the broker is made (into :attr:`settings`).
 
+    ``streams``: broadcasts go through a Redis stream of about
+    ``stream_maxlen`` entries, which each process reads from its last entry,
+    each read waiting ``stream_block`` seconds at most
+    (:mod:`gosf.brokers._redis_streams`): a process cut off for a while
+    misses nothing the stream still holds. Every process of the cluster
+    must use the same mode.
+
     Raises:
-        ValueError: ``url`` is not a Redis URL, a timeout is not positive, or
-            ``backoff_max`` is below ``backoff_min``.
+        ValueError: ``url`` is not a Redis URL, a timeout is not positive,
+            ``backoff_max`` is below ``backoff_min``, or ``stream_maxlen`` or
+            ``stream_block`` is not positive.
     """
 
     def __init__(
@@ -115,9 +126,14 @@ class RedisBroker:
         keepalive: float = 10.0,
         backoff_min: float = 0.2,
         backoff_max: float = 10.0,
+        streams: bool = False,
+        stream_maxlen: int = 10_000,
+        stream_block: float = 1.0,
     ) -> None:
         if not channel:
             raise ValueError("the channel must not be empty")
+        if stream_maxlen < 1 or not stream_block > 0:
+            raise ValueError("stream_maxlen must be positive, and stream_block too")
         self.settings: Final = RedisSettings(
             url,
             connect_timeout=connect_timeout,
@@ -146,6 +162,18 @@ class RedisBroker:
         self._connection = RedisConnection(self.settings, self._label)
         self._queries = RedisQueries(self.node_id, channels, self.drops)
         self._receiver = Receiver(self.node_id, channels, self._queries, self._label)
+        self.streams: Final = streams
+        """Streams mode (:mod:`gosf.brokers._redis_streams`): broadcasts through
+        the stream ``<channel>:stream`` rather than pub/sub."""
+        self._stream = BroadcastStream(
+            f"{channel}:stream",
+            self.node_id,
+            maxlen=stream_maxlen,
+            block=stream_block,
+            timeout=publish_timeout,
+            label=self._label,
+        )
+        self._stream_ready: anyio.Event | None = None  # set once reading the stream
         self._running = False
         self._seq = itertools.count(1)
         self._dropped = 0  # broadcasts not published since the last successful one
@@ -164,9 +192,14 @@ class RedisBroker:
 
         For tests and health checks: a Redis outage is seen as ``False`` once
         the subscription or a PUBLISH has failed, and ``True`` again once
-        subscribed.
+        subscribed (in Streams mode, and once it knows where to read the
+        stream from: what is appended after that reaches it).
         """
         await self._connection.wait_connected(connected)
+        if connected and self.streams:
+            if self._stream_ready is None:
+                self._stream_ready = anyio.Event()
+            await self._stream_ready.wait()
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -187,7 +220,10 @@ class RedisBroker:
             self._drop("not connected to Redis")
             return
         payload = encode_message(broadcast, self.node_id, next(self._seq))
-        _, reason = await session.try_publish(self.channel, payload)
+        if self.streams:
+            reason = await self._stream.append(session, payload)
+        else:
+            _, reason = await session.try_publish(self.channel, payload)
         if reason is not None:
             self._drop(reason)
             self._connection.reconnect(session, reason)
@@ -230,6 +266,29 @@ class RedisBroker:
             self._connection.reconnect(session, reason)
             return False
         return receivers > 0
+
+    def _reading(self) -> None:
+        if self._stream_ready is None:
+            self._stream_ready = anyio.Event()
+        self._stream_ready.set()
+
+    async def _follow_stream(self, deliver: Deliver) -> None:
+        """Streams mode: read the stream through each session in turn, from the
+        last entry delivered, for as long as :meth:`run` runs."""
+        connection = self._connection
+        while True:
+            await connection.wait_connected(True)
+            session = connection.session
+            if session is None:
+                continue
+            try:
+                await self._stream.follow(session, deliver, self._reading)
+            except Exception as exc:  # a read failed or timed out: reconnect, then go on
+                connection.reconnect(session, f"XREAD failed: {describe(exc)}")
+            # Wait for that session to go (bounded: reconnect drops it at once).
+            with anyio.move_on_after(self.connect_timeout):
+                while connection.session is session:
+                    await connection.wait_connected(False)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -289,9 +348,16 @@ class RedisBroker:
         self._receiver.deliver = deliver
         self._receiver.inbox = inbox
         try:
-            await self._connection.run(
-                self._channels.subscribed, self._receiver, task_status=task_status
-            )
+            if not self.streams:
+                await self._connection.run(
+                    self._channels.subscribed, self._receiver, task_status=task_status
+                )
+                return
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._follow_stream, deliver)
+                await self._connection.run(
+                    self._channels.subscribed, self._receiver, task_status=task_status
+                )
         finally:
             self._queries.answer = None
             self._receiver.deliver = None

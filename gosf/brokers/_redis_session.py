@@ -107,6 +107,11 @@ class Session:
         self._publisher = Publisher(client)
         self._publish_timeout = publish_timeout
 
+    @property
+    def client(self) -> coredis.Redis[bytes]:
+        """The connection pool of the session, for commands besides PUBLISH (streams)."""
+        return self._client
+
     async def publish(self, channel: str, data: bytes) -> int:
         """PUBLISH ``data`` (batched with others): how many subscribers received it.
 

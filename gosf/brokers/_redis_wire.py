@@ -30,6 +30,7 @@ newline, so the first ``\\n`` ends it)::
      "s": "sid" | null,      # a sid not to deliver to (a client broadcast's sender)
      "x": ["room"],          # optional: sockets in these rooms are left out
      "vo": true,             # optional: volatile (see Broadcast.volatile)
+     "of": "3fa9c1-2a",      # optional: its recovery offset (see Broadcast.offset)
      "k": "tbb",             # kind of each part: t = text (UTF-8), b = binary
      "l": [27, 1024, 3]}     # length in bytes of each part in the body
 
@@ -132,6 +133,8 @@ def encode_message(broadcast: Broadcast, origin: str, seq: int) -> bytes:
         fields["x"] = list(broadcast.skip_rooms)
     if broadcast.volatile:
         fields["vo"] = True
+    if broadcast.offset is not None:
+        fields["of"] = broadcast.offset
     header = orjson.dumps(fields)
     return b"".join((header, b"\n", *chunks))
 
@@ -171,6 +174,9 @@ def decode_message(data: bytes) -> tuple[Broadcast, int]:
         raise ValueError("rooms to leave out must be a list of strings")
     if not isinstance(volatile, bool):
         raise ValueError("volatile must be a boolean")
+    recovery_offset = header.get("of")
+    if recovery_offset is not None and not isinstance(recovery_offset, str):
+        raise ValueError("offset must be null or a string")
     if not (
         isinstance(kinds, str)
         and isinstance(lengths, list)
@@ -203,6 +209,7 @@ def decode_message(data: bytes) -> tuple[Broadcast, int]:
         origin,
         tuple(skip_rooms),
         volatile,
+        recovery_offset,
     )
     return broadcast, seq
 

@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self, get_args
 
-from ._query_base import Query, QueryAnswer, SocketCount, string_field
+from ._query_base import (
+    Query,
+    QueryAnswer,
+    SocketCount,
+    mapping_field,
+    names_field,
+    string_field,
+)
 
 __all__ = (
     "AckBroadcast",
@@ -23,42 +30,18 @@ __all__ = (
 )
 
 
-def _names(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    """``obj[key]``, a list of strings (missing: none).
-
-    Raises:
-        ValueError: it is not a list of strings.
-    """
-    value = obj.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError(f"{key!r} must be a list of strings, not {value!r}")
-    return tuple(value)
-
-
 def _selection(obj: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
     """The rooms (``"in"``, ``null``: every socket) and except-rooms (``"ex"``) of a query.
 
     Raises:
         ValueError: either is not a list of strings.
     """
-    rooms = None if obj.get("in") is None else _names(obj, "in")
-    return rooms, _names(obj, "ex")
+    rooms = None if obj.get("in") is None else names_field(obj, "in")
+    return rooms, names_field(obj, "ex")
 
 
 def _select_json(rooms: tuple[str, ...] | None, skip_rooms: tuple[str, ...]) -> dict[str, Any]:
     return {"in": None if rooms is None else list(rooms), "ex": list(skip_rooms)}
-
-
-def _mapping(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """``obj[key]``, a JSON object (missing: empty).
-
-    Raises:
-        ValueError: it is not an object.
-    """
-    value = obj.get(key, {})
-    if not isinstance(value, dict):
-        raise ValueError(f"{key!r} must be an object, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,19 +94,19 @@ class SocketInfo:
             ):
                 raise ValueError(f"'address' must be [host, port] or null, not {address!r}")
             address = (address[0], address[1])
-        headers, query = _mapping(obj, "headers"), _mapping(obj, "query")
+        headers, query = mapping_field(obj, "headers"), mapping_field(obj, "query")
         if not all(isinstance(v, str) for v in (*headers.values(), *query.values())):
             raise ValueError("headers and query values must be strings")
         return cls(
             string_field(obj, "sid"),
             string_field(obj, "n"),
-            frozenset(_names(obj, "rooms")),
+            frozenset(names_field(obj, "rooms")),
             string_field(obj, "node"),
             headers,
             query,
-            _mapping(obj, "auth"),
+            mapping_field(obj, "auth"),
             address,
-            _mapping(obj, "data"),
+            mapping_field(obj, "data"),
         )
 
 
@@ -218,7 +201,7 @@ class RoomsCommand(Query[SocketCount]):
             raise ValueError(f"'close' must be a boolean, not {close!r}")
         rooms, skip_rooms = _selection(obj)
         op = string_field(obj, "op")
-        return cls(op, string_field(obj, "n"), rooms, skip_rooms, _names(obj, "to"), close)  # type: ignore[arg-type]
+        return cls(op, string_field(obj, "n"), rooms, skip_rooms, names_field(obj, "to"), close)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +217,7 @@ class AckRecipients(QueryAnswer):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Self:
-        return cls(string_field(obj, "node"), _names(obj, "sids"))
+        return cls(string_field(obj, "node"), names_field(obj, "sids"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +280,7 @@ class AckBroadcast(Query[AckRecipients]):
         if not isinstance(timeout, int | float) or isinstance(timeout, bool):
             raise ValueError(f"'t' must be a number, not {timeout!r}")
         try:
-            binary = [base64.b64decode(item, validate=True) for item in _names(obj, "att")]
+            binary = [base64.b64decode(item, validate=True) for item in names_field(obj, "att")]
         except binascii.Error as exc:
             raise ValueError(f"bad attachment: {exc}") from None
         text = None if obj.get("p") is None else string_field(obj, "p")
