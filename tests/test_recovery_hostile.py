@@ -155,7 +155,9 @@ async def test_offsets_the_log_never_wrote_give_a_fresh_session() -> None:
             prefix + "f" * 64,  # far in the future
             prefix + "z",
             "other-0",
-            "",
+            "",  # the store's own names of positions, never given to a client
+            "@0",
+            "@-1",
             42,
             ["x"],
             {"offset": offset},
