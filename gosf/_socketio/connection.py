@@ -238,10 +238,13 @@ async def _take_back(
     store: SessionStore, ns: Namespace, session: EngineSession, auth: dict[str, Any]
 ) -> tuple[ParkedSession | None, list[list[EnginePacket]] | None]:
     """The session a CONNECT's ``pid`` names and what it missed, or ``(None, None)``
-    for a fresh session: none parked, or more missed than the client may have
-    queued."""
+    for a fresh session: none parked, an offset that is no string, or more
+    missed than the client may have queued."""
     pid = auth.get("pid")
-    if not isinstance(pid, str):
+    offset = auth.get("offset")
+    if not isinstance(pid, str) or not isinstance(offset, str | None):
+        # A malformed offset is no "nothing received": the log cannot vouch
+        # for it, and a replay from the connection could repeat events.
         return None, None
     parked = await store.take(pid, _offset(auth))
     if parked is None:
@@ -267,7 +270,10 @@ async def _take_over(
     stale = next((s for s in ns.adapter.sockets.values() if s.pid == pid), None)
     if stale is None or stale.session is session:
         return None
-    stale.session.close(CloseReason.TRANSPORT_CLOSE)
+    # Nothing is flushed to the old transport: its client is here, on this
+    # one, and gets what it missed from the log. A graceful close would wait
+    # for it to fetch its last packets (long-polling), which it never does.
+    stale.session.close(CloseReason.TRANSPORT_CLOSE, discard=True)
     with anyio.move_on_after(TAKE_OVER_WAIT):
         await stale.session.wait_finished()
     return await store.take(pid)

@@ -390,7 +390,14 @@ class MemoryStore:
         if session.handed is not None:
             return self._replay_handed(session, session.handed)
         since = self._position_of(session.since)
-        start = since if offset is None else self._position_of(offset)
+        if offset is None:
+            start = since
+        elif _given(offset):
+            start = self._position_of(offset)
+        else:
+            # A bare position ("" or "@n") is no offset the log gave a client:
+            # read as one, it would replay what the client has.
+            start = None
         if since is None or start is None or start >= self._pos:
             return None
         # An offset older than the socket's connection was given to an earlier
@@ -474,6 +481,11 @@ def _split(offset: str) -> tuple[str | None, int]:
         return (origin or None), int(number, 16)
     except ValueError:
         return None, 0
+
+
+def _given(offset: str) -> bool:
+    """Whether ``offset`` may be one a client was given (not a bare position)."""
+    return offset != "" and not offset.startswith("@")
 
 
 def _reaches(entry: _Entry, rooms: frozenset[str], sid: str) -> bool:
