@@ -114,10 +114,10 @@ class Adapter(Generic[M]):
         self._joined: dict[M, set[str]] = {}
         self._own: set[str] = set()
         self.volatile_dropped = 0
-        self.recovery: SessionStore | None = None
-        """The log and parked sessions of connection state recovery (``None``: off)."""
         """Volatile packets dropped for members that could not take them at once
         (broadcasts, and :meth:`gosf.Socket.emit` with ``volatile``)."""
+        self.recovery: SessionStore | None = None
+        """The log and parked sessions of connection state recovery (``None``: off)."""
 
     # -- membership ---------------------------------------------------------------
 
