@@ -98,7 +98,8 @@ def parked_bytes(count: int = 10_000) -> dict[str, Any]:
     import anyio
 
     import gosf
-    from gosf._socketio.recovery import MemoryStore, ParkedSession, new_pid
+    from gosf._socketio.recovery import ParkedSession, new_pid
+    from gosf._socketio.recovery_store import MemoryStore
 
     store = MemoryStore(gosf.Recovery(max_sessions=count))
 

@@ -21,7 +21,8 @@ import pytest
 import gosf
 import gosf.testing
 from gosf._socketio.adapter import Adapter
-from gosf._socketio.recovery import MemoryStore, ParkedSession, with_offset
+from gosf._socketio.recovery import ParkedSession, with_offset
+from gosf._socketio.recovery_store import MemoryStore
 from gosf.brokers import Broadcast
 from gosf.protocol.engineio import Packet as EnginePacket
 from gosf.protocol.parser import MSGPACK_PARSER

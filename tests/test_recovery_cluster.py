@@ -18,7 +18,8 @@ import pytest
 
 import gosf
 from gosf._socketio.handover import Handover, hand_over
-from gosf._socketio.recovery import MemoryStore, ParkedSession
+from gosf._socketio.recovery import ParkedSession
+from gosf._socketio.recovery_store import MemoryStore
 from gosf.brokers import Broadcast, HandedSession, MemoryBus, TakeSession
 from gosf.brokers._queries import decode_answer, decode_query, encode
 from gosf.protocol.socketio import encode_event

@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 import gosf
-from gosf._socketio.recovery import MemoryStore
+from gosf._socketio.recovery_store import MemoryStore
 from gosf.protocol.socketio import PacketType
 from gosf.testing import TestServer
 from tests.harness import WireClient, sessions_end, tapped

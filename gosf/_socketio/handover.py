@@ -42,7 +42,8 @@ import orjson
 
 from ..brokers import Broker, HandedSession, TakeSession
 from ..protocol.engineio import message
-from .recovery import Handed, MemoryStore, ParkedSession, SessionStore
+from .recovery import Handed, ParkedSession, SessionStore
+from .recovery_store import MemoryStore
 
 __all__ = ("HANDOVER_TIMEOUT", "Handover", "hand_over")
 

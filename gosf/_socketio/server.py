@@ -53,11 +53,11 @@ from .observer import Observer, Observers
 from .recovery import (
     RECOVERABLE,
     SWEEP_INTERVAL,
-    MemoryStore,
     ParkedSession,
     SessionStore,
     sweep_every,
 )
+from .recovery_store import MemoryStore
 from .registration import HandlerRegistration
 from .slots import HandlerSlots
 from .socket import DisconnectReason, Socket
