@@ -1,13 +1,15 @@
 """npm socket.io-client v4 against two gosf workers on a real redis-server:
-volatile broadcasts, dynamic namespaces, msgpack (binary data, broadcasts with
-acks) and a GOSF app in another namespace, across processes (issue 16).
+volatile broadcasts, dynamic namespaces, binary data in broadcasts and in
+broadcasts with acks, and a GOSF app in another namespace, across processes
+(issue 16).
 
 The workers are ``tests/apps/cluster_sio4_app.py`` under hypercorn's asyncio
 and trio workers (both asyncio, both trio, one of each), joined by the
-module's redis-server (``tests/cluster_workers.py``); the msgpack cluster runs
-them with ``GOSF_PARSER=msgpack``. ``tests/js/cluster_sio4.cjs`` drives the
-npm clients, one run per scenario, and reports what they saw; the assertions
-are here. In each scenario, ``A`` is the first worker and ``B`` the second.
+module's redis-server (``tests/cluster_workers.py``), with the JSON parser and
+then with msgpack (``GOSF_PARSER``; the npm clients then use
+socket.io-msgpack-parser). ``tests/js/cluster_sio4.cjs`` drives the npm
+clients, one run per scenario, and reports what they saw; the assertions are
+here. In each scenario, ``A`` is the first worker and ``B`` the second.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import base64
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -33,33 +36,43 @@ APP = "tests.apps.cluster_sio4_app:app"
 _tags = itertools.count()
 
 
-def workers(kinds: tuple[str, str], redis: RedisServer, parser: str) -> Iterator[Cluster]:
+@dataclass
+class Workers:
+    cluster: Cluster
+    parser: str
+
+
+def workers(kinds: tuple[str, str], redis: RedisServer, parser: str) -> Iterator[Workers]:
     running = start_cluster(kinds, redis.url, APP, {"GOSF_PARSER": parser})
     try:
-        yield running
+        yield Workers(running, parser)
         assert running.alive(), "a worker died during the tests"
     finally:
         stop_cluster(running)
 
 
-@pytest.fixture(scope="module", params=KINDS, ids=KIND_IDS)
-def cluster(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[Cluster]:
-    yield from workers(request.param, redis_server, "json")
+PARSERS = ["json", "msgpack"]
 
 
-@pytest.fixture(scope="module", params=KINDS, ids=KIND_IDS)
-def msgpack_cluster(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[Cluster]:
-    yield from workers(request.param, redis_server, "msgpack")
+@pytest.fixture(
+    scope="module",
+    params=[(kinds, parser) for parser in PARSERS for kinds in KINDS],
+    ids=[f"{parser}-{name}" for parser in PARSERS for name in KIND_IDS],
+)
+def cluster(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[Workers]:
+    kinds, parser = request.param
+    yield from workers(kinds, redis_server, parser)
 
 
-def scenario(cluster: Cluster, name: str) -> dict[str, Any]:
+def scenario(workers: Workers, name: str) -> dict[str, Any]:
     tag = f"{name}-{next(_tags)}"
-    seen = run_scenario("cluster_sio4.cjs", name, cluster.first.url, cluster.second.url, tag)
-    assert cluster.alive()
+    first, second = workers.cluster.first, workers.cluster.second
+    seen = run_scenario("cluster_sio4.cjs", name, first.url, second.url, tag, workers.parser)
+    assert workers.cluster.alive()
     return seen
 
 
-def test_a_volatile_broadcast_is_dropped_only_where_it_cannot_go(cluster: Cluster) -> None:
+def test_a_volatile_broadcast_is_dropped_only_where_it_cannot_go(cluster: Workers) -> None:
     seen = scenario(cluster, "volatile")
     assert seen["pausedState"] == "paused"
     assert seen["queuedOnA"] == 1  # A's one member of the room could take it
@@ -68,7 +81,7 @@ def test_a_volatile_broadcast_is_dropped_only_where_it_cannot_go(cluster: Cluste
     assert seen["dropped"] == {"a": 0, "b": 1}
 
 
-def test_dynamic_namespaces_across_workers(cluster: Cluster) -> None:
+def test_dynamic_namespaces_across_workers(cluster: Workers) -> None:
     seen = scenario(cluster, "dynamic")
     assert seen["where"] == ["/tenant-7", "/tenant-7", "/tenant-8"]
     # server.emit(namespace=...) reaches a child wherever it has sockets, even
@@ -82,8 +95,10 @@ def test_dynamic_namespaces_across_workers(cluster: Cluster) -> None:
     assert seen["heard"]["b8"] == ["end A", "end B", "parent from B", "to eight from A"]
 
 
-def test_msgpack_binary_broadcasts_and_acks_across_workers(msgpack_cluster: Cluster) -> None:
-    seen = scenario(msgpack_cluster, "msgpack")
+def test_binary_broadcasts_and_acks_across_workers(cluster: Workers) -> None:
+    """msgpack carries bytes inline; JSON as attachments, in the broadcast, the
+    question and each answer forwarded from B."""
+    seen = scenario(cluster, "binary")
     blob = base64.b64encode(bytes(range(256))).decode()
     end = ["end", base64.b64encode(b"end").decode()]
     assert seen["toRoom"] == 1
@@ -95,7 +110,7 @@ def test_msgpack_binary_broadcasts_and_acks_across_workers(msgpack_cluster: Clus
     assert seen["timedOut"] == []
 
 
-def test_an_app_in_another_namespace_broadcasts_across_workers(cluster: Cluster) -> None:
+def test_an_app_in_another_namespace_broadcasts_across_workers(cluster: Workers) -> None:
     seen = scenario(cluster, "app")
     tag = seen["heard"]["a"][0][0]["text"]
     assert seen["heard"]["a"] == seen["heard"]["b"] == [[{"success": True, "text": tag}]]

@@ -1,19 +1,23 @@
 // Stock npm socket.io-client v4 sockets on two gosf workers sharing Redis
 // (tests/apps/cluster_sio4_app.py): volatile broadcasts, dynamic namespaces,
-// msgpack with binary data and acks, and a GOSF app in "/api", across processes.
+// binary data in broadcasts and in broadcasts with acks, and a GOSF app in
+// "/api", across processes.
 //
-//   node cluster_sio4.cjs <volatile|dynamic|msgpack|app> <url of worker A> <url of worker B> <tag>
+//   node cluster_sio4.cjs <volatile|dynamic|binary|app> <url of worker A> <url of worker B> \
+//     <tag> <json|msgpack>
 //
-// <tag> makes the rooms' names unique to the run. Prints one JSON object of what
-// the sockets saw (binary data as base64); tests/interop/test_cluster_sio4.py
-// holds the assertions. Exits non-zero if a scenario throws or the run takes
-// too long.
+// <tag> makes the rooms' names unique to the run; the last argument names the
+// workers' parser, which every socket uses (msgpack: socket.io-msgpack-parser).
+// Prints one JSON object of what the sockets saw (binary data as base64);
+// tests/interop/test_cluster_sio4.py holds the assertions. Exits non-zero if a
+// scenario throws or the run takes too long.
 "use strict";
 
 const { io } = require("socket.io-client");
 const msgpackParser = require("socket.io-msgpack-parser");
 
-const [scenario, first, second, tag] = process.argv.slice(2);
+const [scenario, first, second, tag, parserName] = process.argv.slice(2);
+const parser = parserName === "msgpack" ? { parser: msgpackParser } : {};
 
 setTimeout(() => {
   console.error("cluster sio4 scenario timed out");
@@ -32,7 +36,7 @@ function within(promise, what, ms = 8000) {
 // `until(name, test)` resolves once an event `name` has satisfied `test`.
 async function client(url, path, events = [], opts = {}) {
   const base = { transports: ["websocket"], forceNew: true, reconnection: false };
-  const socket = io(url + path, Object.assign(base, opts));
+  const socket = io(url + path, Object.assign(base, parser, opts));
   socket.seen = {};
   const waiters = [];
   socket.until = (name, test) =>
@@ -128,14 +132,13 @@ const scenarios = {
     return out;
   },
 
-  // msgpack on both workers: a room broadcast with binary data from A, and a
-  // broadcast with acks whose question and answers are binary.
-  async msgpack() {
+  // A room broadcast with binary data from A, and a broadcast with acks whose
+  // question and answers are binary (msgpack: inline; JSON: attachments).
+  async binary() {
     const room = `bin-${tag}`;
-    const opts = { parser: msgpackParser };
-    const a = await client(first, "/", ["bin"], opts);
-    const b = await client(second, "/", ["bin"], opts);
-    const bOut = await client(second, "/", ["bin"], opts);
+    const a = await client(first, "/", ["bin"]);
+    const b = await client(second, "/", ["bin"]);
+    const bOut = await client(second, "/", ["bin"]);
     const sids = { a: await call(a, "join", room), b: await call(b, "join", room) };
     for (const [name, socket] of [["a", a], ["b", b]]) {
       socket.on("poll", (question, ack) => ack(Buffer.concat([question, Buffer.from(name)])));
