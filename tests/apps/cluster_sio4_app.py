@@ -3,9 +3,19 @@ broadcasts, dynamic namespaces, msgpack and a GOSF app in ``/api``, across
 processes (``hypercorn tests.apps.cluster_sio4_app:app`` with ``GOSF_BROKER``
 set, and ``GOSF_PARSER`` to ``msgpack`` for the msgpack cluster).
 
-``app`` is a GOSF :class:`gosf.App` in ``/api``: ``shout`` broadcasts the
-message's text to every client of ``/api`` as ``heard``, ``app.broadcast("",
-...)``. Its server has, in namespace ``"/"``:
+``app`` is a GOSF :class:`gosf.App` in ``/api`` (the request's ``text`` is
+the room or the words):
+
+* ``shout``: ``app.broadcast("", "heard", ...)``, to every client of ``/api``;
+* ``join``: join the room ``text``, answer the client's sid;
+* ``tell-room``: ``app.broadcast(body.room, "heard", ...)``;
+* ``rooms``: ``app.cluster_rooms()`` as ``body.rooms``;
+* ``pull-into``, ``push-out``, ``kick``: ``app.join_client(body.sid,
+  body.room)``, ``app.leave_client(body.sid, body.room)``,
+  ``app.disconnect_client(body.sid)``, whether a worker had the sid as
+  ``body.found``.
+
+Its server has, in namespace ``"/"``:
 
 * ``join(room)``: join it, ack the socket's sid;
 * ``volatile(room, text)``: a volatile ``tick`` to the room, ack how many of
@@ -20,7 +30,8 @@ message's text to every client of ``/api`` as ``heard``, ``app.broadcast("",
 and namespaces ``/tenant-{id}`` (dynamic): ``where()`` acks the namespace's
 name, ``emit-to(names, text)`` has ``server.emit("heard", text,
 namespace=name)`` for each name, ``shout(text)`` has the parent emit
-``heard`` to the children this worker has.
+``heard`` to the children this worker has, ``ask(name, question, seconds)``
+acks what ``server.emit_with_ack("poll", question, namespace=name)`` gathered.
 """
 
 from __future__ import annotations
@@ -43,6 +54,43 @@ server = app.server
 @app.listen("shout")
 async def app_shout(client: gosf.Client, request: gosf.Request) -> None:
     await app.broadcast("", "heard", gosf.Message.success(request.message.text))
+
+
+@app.listen("join")
+async def app_join(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    client.join(request.message.text)
+    return gosf.Message.success(client.sid)
+
+
+@app.listen("tell-room")
+async def app_tell_room(client: gosf.Client, request: gosf.Request) -> None:
+    room = str(request.message.body["room"])
+    await app.broadcast(room, "heard", gosf.Message.success(request.message.text))
+
+
+@app.listen("rooms")
+async def app_rooms(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    return gosf.Message.success(body={"rooms": await app.cluster_rooms()})
+
+
+@app.listen("pull-into")
+async def app_pull_into(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    found = await app.join_client(str(body["sid"]), str(body["room"]))
+    return gosf.Message.success(body={"found": found})
+
+
+@app.listen("push-out")
+async def app_push_out(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    body = request.message.body
+    found = await app.leave_client(str(body["sid"]), str(body["room"]))
+    return gosf.Message.success(body={"found": found})
+
+
+@app.listen("kick")
+async def app_kick(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    found = await app.disconnect_client(str(request.message.body["sid"]))
+    return gosf.Message.success(body={"found": found})
 
 
 @server.on("join")
@@ -95,6 +143,12 @@ async def shout(socket: gosf.Socket, text: str) -> int:
     return await tenants.emit("heard", text)
 
 
+async def ask(socket: gosf.Socket, name: str, question: str, seconds: float) -> Any:
+    result = await server.emit_with_ack("poll", question, namespace=name, timeout=seconds)
+    return {"answers": dict(result.answers), "timed_out": sorted(result.timed_out)}
+
+
 tenants.on("where", where)
 tenants.on("emit-to", emit_to)
 tenants.on("shout", shout)
+tenants.on("ask", ask)

@@ -93,6 +93,8 @@ def test_dynamic_namespaces_across_workers(cluster: Workers) -> None:
     both = ["end A", "end B", "parent from A", "parent from B", "to seven from A"]
     assert seen["heard"]["a7"] == seen["heard"]["b7"] == both
     assert seen["heard"]["b8"] == ["end A", "end B", "parent from B", "to eight from A"]
+    # emit_with_ack to a child A does not have: B's socket answers, through A.
+    assert seen["asked"] == {"answers": {seen["b8"]: "who? from b8"}, "timed_out": []}
 
 
 def test_binary_broadcasts_and_acks_across_workers(cluster: Workers) -> None:
@@ -115,3 +117,9 @@ def test_an_app_in_another_namespace_broadcasts_across_workers(cluster: Workers)
     tag = seen["heard"]["a"][0][0]["text"]
     assert seen["heard"]["a"] == seen["heard"]["b"] == [[{"success": True, "text": tag}]]
     assert seen["heard"]["root"] == []
+    # The app's cluster helpers act in its namespace, not in "/": its rooms (the
+    # root client's room is not one), its clients.
+    assert seen["rooms"].get(seen["apiRoom"]) == 1
+    assert not [room for room in seen["rooms"] if room.startswith("settle-")]
+    assert (seen["pulled"], seen["pushed"], seen["kicked"]) == (True, True, True)
+    assert seen["reason"] == "io server disconnect"

@@ -128,6 +128,10 @@ const scenarios = {
       await socket.until("heard", (text) => text === "end B");
     }
     out.heard = { a7: firsts(a7, "heard"), b7: firsts(b7, "heard"), b8: firsts(b8, "heard") };
+    // A broadcast with acks to a child A does not have: B's socket answers.
+    b8.on("poll", (question, ack) => ack(`${question} from b8`));
+    out.b8 = b8.id;
+    out.asked = await call(a7, "ask", "/tenant-8", "who?", 5);
     for (const socket of [a7, b7, b8]) socket.close();
     return out;
   },
@@ -168,7 +172,26 @@ const scenarios = {
     // "/" is another namespace: a round trip there after the broadcast reached
     // B, and it had nothing of it.
     await call(root, "join", `settle-${tag}`);
-    const out = { heard: { a: a.seen.heard, b: b.seen.heard, root: root.seen.heard } };
+    const heard = (socket) => socket.seen.heard.slice();
+    const out = { heard: { a: heard(a), b: heard(b), root: heard(root) } };
+    // The app's cluster helpers, from A, on its client of B.
+    // Always a body: msgpack would carry an undefined one as nil, which GOSF refuses.
+    const ask = async (socket, endpoint, body = {}) =>
+      (await call(socket, endpoint, { text: "", body })).body;
+    const room = `api-${tag}`;
+    const pulled = `pulled-${tag}`;
+    out.sidB = (await call(b, "join", { text: room })).text;
+    out.apiRoom = room;
+    out.rooms = (await ask(a, "rooms")).rooms;
+    out.pulled = (await ask(a, "pull-into", { sid: out.sidB, room: pulled })).found;
+    if (out.pulled) {
+      await call(a, "tell-room", { text: "to the pulled", body: { room: pulled } });
+      await b.until("heard", (m) => m.text === "to the pulled");
+    }
+    out.pushed = (await ask(a, "push-out", { sid: out.sidB, room: pulled })).found;
+    const gone = new Promise((resolve) => b.once("disconnect", resolve));
+    out.kicked = (await ask(a, "kick", { sid: out.sidB })).found;
+    out.reason = out.kicked ? await within(gone, "disconnect") : null;
     for (const socket of [a, b, root]) socket.close();
     return out;
   },
