@@ -6,8 +6,7 @@ two processes, and the UI's files."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -23,43 +22,11 @@ from gosf.admin._server import QUEUE_SIZE
 from gosf.admin._stats import IN, OUT, EventCounts
 from gosf.admin._ui import AdminUI
 from gosf.brokers import MemoryBus
+from tests.admin_events import UI_EVENTS, WAIT, Seen
 
 pytestmark = pytest.mark.anyio
 
-WAIT = 5.0
 HASH = gosf.admin.hash_password("secret", rounds=4)
-
-
-class Seen:
-    """The events a client received, by name, with a wait for the next one."""
-
-    def __init__(self) -> None:
-        self.events: defaultdict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        self._changed = anyio.Event()
-
-    def handler(self, name: str) -> Callable[..., None]:
-        def record(*args: Any) -> None:
-            self.events[name].append(args)
-            self._changed.set()
-            self._changed = anyio.Event()
-
-        return record
-
-    async def until(
-        self, name: str, test: Callable[..., bool] = lambda *a: True
-    ) -> tuple[Any, ...]:
-        with anyio.fail_after(WAIT):
-            while True:
-                for args in self.events[name]:
-                    if test(*args):
-                        return args
-                await self._changed.wait()
-
-
-UI_EVENTS = (
-    "session", "config", "all_sockets", "server_stats", "socket_connected",
-    "socket_disconnected", "room_joined", "room_left", "event_received", "event_sent",
-)  # fmt: skip
 
 
 @asynccontextmanager

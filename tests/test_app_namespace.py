@@ -76,3 +76,19 @@ async def test_a_microservice_calls_an_app_in_its_namespace(anyio_backend: str) 
 def test_the_namespace_key_starts_with_a_slash() -> None:
     with pytest.raises(ValueError):
         gosf.Config(namespace="api")
+
+
+async def test_the_cluster_helpers_act_in_the_apps_namespace(anyio_backend: str) -> None:
+    """``cluster_rooms``, ``cluster_client_count`` and the commands on one client
+    look in the app's namespace, not in "/" (where the client is unknown)."""
+    app = api_app()
+    with anyio.fail_after(10):
+        async with gosf.testing.serve(app) as served, served.client() as client:
+            await client.request("echo", {"text": "hi"})  # joins "echoers"
+            assert await app.cluster_rooms() == {"echoers": 1}
+            assert await app.cluster_client_count() == 1
+            assert await app.join_client(client.sid, "pulled") is True
+            assert {c.sid for c in app.members("pulled")} == {client.sid}
+            assert await app.leave_client(client.sid, "pulled") is True
+            assert app.members("pulled") == []
+            assert await app.disconnect_client(client.sid) is True

@@ -63,7 +63,7 @@ class Broadcasting:
         Raises:
             ValueError: ``timeout`` is not positive.
         """
-        return await self.server.cluster_rooms(timeout=timeout)
+        return await self.server.cluster_rooms(self.config.namespace, timeout=timeout)
 
     async def cluster_client_count(
         self,
@@ -75,7 +75,7 @@ class Broadcasting:
         Raises:
             ValueError: ``timeout`` is not positive.
         """
-        return await self.server.cluster_socket_count(timeout=timeout)
+        return await self.server.cluster_socket_count(self.config.namespace, timeout=timeout)
 
     async def disconnect_client(
         self,
@@ -91,7 +91,9 @@ class Broadcasting:
         Raises:
             ValueError: ``timeout`` is not positive.
         """
-        return await self.server.command_socket("disconnect", sid, timeout=timeout)
+        return await self.server.command_socket(
+            "disconnect", sid, namespace=self.config.namespace, timeout=timeout
+        )
 
     async def join_client(
         self,
@@ -107,7 +109,9 @@ class Broadcasting:
         Raises:
             ValueError: ``room`` is empty, or ``timeout`` is not positive.
         """
-        return await self.server.command_socket("join", sid, room, timeout=timeout)
+        return await self.server.command_socket(
+            "join", sid, room, namespace=self.config.namespace, timeout=timeout
+        )
 
     async def leave_client(
         self,
@@ -123,7 +127,9 @@ class Broadcasting:
         Raises:
             ValueError: ``room`` is empty, or ``timeout`` is not positive.
         """
-        return await self.server.command_socket("leave", sid, room, timeout=timeout)
+        return await self.server.command_socket(
+            "leave", sid, room, namespace=self.config.namespace, timeout=timeout
+        )
 
     # Many clients at once, chosen by room (``""``: every client), but those in
     # ``skip_rooms``: Node's fetchSockets, socketsJoin, socketsLeave and

@@ -23,9 +23,9 @@ import anyio
 import pytest
 
 import gosf
+from tests.cluster_workers import two_workers
 from tests.conftest import Served, serving
 from tests.e2e.browser import CHROMIUM, DESKTOP, chromium
-from tests.interop.test_admin_cluster import two_workers
 from tests.redis_fixtures import running_redis
 
 if not CHROMIUM.exists():
@@ -68,7 +68,10 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
         with serving("hypercorn-asyncio", "tests.apps.admin_app:asgi") as served:
             yield Setup(served, served, served, "join", 1)
     else:
-        with running_redis() as redis, two_workers(redis.url) as (first, second):
+        with (
+            running_redis() as redis,
+            two_workers(redis.url, "tests.apps.admin_app:app") as (first, second),
+        ):
             yield Setup(first, second, first, "gosf", 2)
 
 

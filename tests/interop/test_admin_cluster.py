@@ -10,16 +10,16 @@ key) under hypercorn, asyncio and trio; clients are gosf's own
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
 import pytest
 
 import gosf
 from tests import redis_fixtures
-from tests.conftest import Served, start_server, stop_server
+from tests.admin_events import UI_EVENTS, WAIT, Seen
+from tests.cluster_workers import two_workers
+from tests.conftest import Served
 from tests.redis_fixtures import RedisServer
-from tests.test_admin import UI_EVENTS, WAIT, Seen
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -28,28 +28,9 @@ redis_server = redis_fixtures.redis_server
 APP = "tests.apps.admin_app:app"
 
 
-@contextmanager
-def two_workers(broker_url: str) -> Iterator[tuple[Served, Served]]:
-    """``APP`` under hypercorn's asyncio and trio workers, joined by ``broker_url``."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOSF_BROKER", broker_url)  # start_server passes os.environ on
-        first = start_server("hypercorn-asyncio", APP)
-        try:
-            second = start_server("hypercorn-trio", APP)
-        except BaseException:
-            stop_server(first.process)
-            raise
-    try:
-        yield first, second
-        assert first.alive() and second.alive()
-    finally:
-        stop_server(first.process)
-        stop_server(second.process)
-
-
 @pytest.fixture(scope="module")
 def workers(redis_server: RedisServer) -> Iterator[tuple[Served, Served]]:
-    with two_workers(redis_server.url) as running:
+    with two_workers(redis_server.url, APP) as running:
         yield running
 
 

@@ -23,7 +23,6 @@ import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 import gosf
 from tests import redis_fixtures
+from tests.cluster_workers import KIND_IDS, KINDS, Cluster, start_cluster, stop_cluster
 from tests.conftest import Served, start_server, stop_server
 from tests.node import JS, run_scenario
 from tests.proxy import python_socketio_per_request, round_robin
@@ -59,41 +59,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_names)}"
 
 
-@dataclass
-class Cluster:
-    first: Served
-    second: Served
-
-    def alive(self) -> bool:
-        return self.first.alive() and self.second.alive()
-
-
-def start_cluster(kinds: tuple[str, str], broker_url: str) -> Cluster:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOSF_BROKER", broker_url)  # start_server passes os.environ on
-        first = start_server(kinds[0], APP)
-        try:
-            second = start_server(kinds[1], APP)
-        except BaseException:
-            stop_server(first.process)
-            raise
-    return Cluster(first, second)
-
-
-def stop_cluster(cluster: Cluster) -> None:
-    stop_server(cluster.first.process)
-    stop_server(cluster.second.process)
-
-
-@pytest.fixture(
-    scope="module",
-    params=[
-        ("hypercorn-asyncio", "hypercorn-asyncio"),
-        ("hypercorn-trio", "hypercorn-trio"),
-        ("hypercorn-asyncio", "hypercorn-trio"),
-    ],
-    ids=["asyncio-workers", "trio-workers", "mixed-workers"],
-)
+@pytest.fixture(scope="module", params=KINDS, ids=KIND_IDS)
 def cluster(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[Cluster]:
     running = start_cluster(request.param, redis_server.url)
     try:
