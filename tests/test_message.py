@@ -58,6 +58,15 @@ def test_parse_accepts_gosf_requests_and_ignores_unknown_fields() -> None:
     assert (message.id, message.text, message.body) == (1, "hi", {"age": 32})
 
 
+def test_parse_reads_null_fields_as_empty_as_gosf_does() -> None:
+    """Go's encoding/json leaves a field at its zero value for null (and a
+    msgpack client sends a JavaScript undefined as null)."""
+    payload = {"id": 3, "guid": None, "uuid": None, "success": None}
+    message = Message.parse({**payload, "text": None, "meta": None, "body": None})
+    assert (message.id, message.guid, message.uuid, message.success) == (3, "", "", False)
+    assert (message.text, message.meta, message.body) == ("", {}, {})
+
+
 @pytest.mark.parametrize(
     "payload",
     [

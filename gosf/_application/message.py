@@ -3,7 +3,8 @@
 ``Message`` serialises exactly as GOSF's Go struct does (``success`` always
 present, empty ``id``/``guid``/``uuid``/``text``/``meta``/``body`` omitted), and
 parses requests strictly: a non-integer ``id`` or a non-object ``body`` is an
-error the server answers with ``BAD_REQUEST``, never a crash.
+error the server answers with ``BAD_REQUEST``, never a crash. A field that is
+``null`` reads as empty, as in GOSF.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from pydantic import (
     StrictInt,
     StrictStr,
     TypeAdapter,
+    field_validator,
 )
 from pydantic import ValidationError as _ValidationError
+from pydantic_core import PydanticUseDefault
 
 from .._errors import MessageError
 
@@ -106,6 +109,15 @@ class Message(BaseModel):
     ``expose_meta`` is set."""
     body: dict[str, Any] = Field(default_factory=dict)
     """The payload: a JSON object."""
+
+    @field_validator("guid", "uuid", "success", "text", "meta", "body", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        # GOSF (Go's encoding/json) reads null as the field's zero value; a
+        # msgpack client sends a JavaScript undefined as null.
+        if value is None:
+            raise PydanticUseDefault
+        return value
 
     @classmethod
     def parse(cls, payload: Any) -> Message:
