@@ -63,6 +63,7 @@ from ._errors import (
 )
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
+from ._socketio.prometheus import PrometheusMetrics
 from ._socketio.server import SocketIOServer
 from ._socketio.socket import DisconnectReason, Socket
 from .types import ASGIApp, Receive, Scope, Send
@@ -91,6 +92,7 @@ __all__ = (
     "Namespace",
     "Observer",
     "Plugin",
+    "PrometheusMetrics",
     "Receive",
     "Request",
     "ServerNotRunning",

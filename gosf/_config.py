@@ -237,6 +237,11 @@ class Config(BaseModel):
     ``{"status": "ok"}`` with 200 while it does, 503 while it drains or is not
     running. Answered even with ``other_app``; ``None`` turns it off."""
 
+    metrics_endpoint: str | None = None
+    """Where, under ``path``, Prometheus scrapes the app's metrics (``"metrics"``;
+    needs ``gosf[metrics]``; docs/metrics.md). Answered even with
+    ``other_app``; ``None`` (the default) counts nothing."""
+
     shutdown_grace: float = Field(default=10.0, ge=0)
     """Seconds in-flight requests get to finish when the server stops."""
 

@@ -1,4 +1,4 @@
-"""What a gosf app answers beside Socket.IO: a root page and a health endpoint.
+"""What a gosf app answers beside Socket.IO: a root page, a health endpoint, metrics.
 
 Opening the URL a server prints shows a small page saying gosf is running and
 where Socket.IO answers, instead of a bare 404; a load balancer asks the health
@@ -9,6 +9,7 @@ server has routed the Socket.IO path and checked the ``Host`` (on every path)
 before a request gets here. From there, in this order::
 
     <path>healthz (health_endpoint)  → the health endpoint, even with other_app
+    <path>metrics (metrics_endpoint) → the Prometheus metrics, even with other_app
     anything, when other_app is given → other_app, <path> included: an app
                                         mounted there owns its own index
     <path> (root_page)                → the root page
@@ -25,13 +26,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import orjson
 
 from .._config import Config
 from .._engineio.http import RequestBody
 from ..types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .._socketio.prometheus import PrometheusMetrics
 
 __all__ = ("Link", "Pages", "PagesHost", "Status")
 
@@ -70,6 +74,11 @@ class PagesHost(Protocol):
         """Whether the app serves, drains or is not running."""
         ...
 
+    @property
+    def metrics(self) -> PrometheusMetrics | None:
+        """The app's metrics (``None``: off)."""
+        ...
+
 
 class Pages:
     """The ASGI app serving the root page and the health endpoint, and passing
@@ -89,6 +98,11 @@ class Pages:
         page = None
         if config.health_endpoint is not None and path == config.path + config.health_endpoint:
             page = self._health
+        elif config.metrics_endpoint is not None and path == config.path + config.metrics_endpoint:
+            metrics = self._host.metrics
+            if metrics is not None and kind == "http":
+                await metrics.app(path)(scope, receive, send)
+                return
         elif self.other_app is not None:
             await self.other_app(scope, receive, send)
             return
@@ -135,6 +149,9 @@ def root_page(config: Config, links: list[Link]) -> str:
     if config.health_endpoint is not None:
         health = escape(config.path + config.health_endpoint)
         parts.append(f"<p>Health: <code>{health}</code></p>")
+    if config.metrics_endpoint is not None:
+        metrics = escape(config.path + config.metrics_endpoint)
+        parts.append(f"<p>Metrics: <code>{metrics}</code></p>")
     if links:
         parts.append("<ul>")
         parts.extend(

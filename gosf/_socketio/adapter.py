@@ -21,6 +21,7 @@ connected, and a session to queue packets on (:class:`gosf.Socket` is one).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
@@ -65,11 +66,13 @@ M_contra = TypeVar("M_contra", bound=Member, contravariant=True)
 
 
 class RoomObserver(Protocol[M_contra]):
-    """Who hears of joins and leaves (the server's observers)."""
+    """Who hears of joins, leaves and publishes (the server's observers)."""
 
     def joined(self, socket: M_contra, room: str) -> None: ...
 
     def left(self, socket: M_contra, room: str) -> None: ...
+
+    def published(self, namespace: str, duration: float, failed: bool) -> None: ...
 
 
 class Adapter(Generic[M]):
@@ -195,8 +198,20 @@ class Adapter(Generic[M]):
         self, parts: list[str | bytes], rooms: tuple[str, ...] | None, skip: str | None
     ) -> None:
         """Hand a broadcast (encoded ``parts``) to the other processes, through the broker."""
-        if self._publish is not None:
-            await self._publish(Broadcast(self.name, tuple(parts), rooms, skip))
+        if self._publish is None:
+            return
+        broadcast = Broadcast(self.name, tuple(parts), rooms, skip)
+        observer = self.observer
+        if observer is None:
+            await self._publish(broadcast)
+            return
+        started = time.perf_counter()
+        try:
+            await self._publish(broadcast)
+        except Exception:
+            observer.published(self.name, time.perf_counter() - started, True)
+            raise
+        observer.published(self.name, time.perf_counter() - started, False)
 
     def receive(self, broadcast: Broadcast) -> int:
         """Deliver a broadcast another process published; how many sockets got it."""

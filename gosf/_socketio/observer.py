@@ -3,7 +3,9 @@
 An observer is a :class:`Observer` whose methods the server calls as things
 happen: a socket connects or disconnects, joins or leaves a room, a packet
 comes in or goes out, a broadcast is queued, a client acknowledges an event,
-a handler ends. Admin dashboards, metrics and connection state recovery are
+a handler ends; below the sockets, an Engine.IO session opens, upgrades or
+closes, a broadcast is published to the broker, a request is forwarded to the
+process holding its session. Admin dashboards, metrics and connection state recovery are
 built on these calls; see docs/observing.md.
 
 How they are called, the rules:
@@ -57,6 +59,11 @@ class Observer:
         packet_received (an EVENT) · its handler runs · packet_sent (the ack) · handler_finished
         socket_disconnected · (its handlers are cancelled, then the disconnect handlers run)
         room_left (each room, its own included)
+
+    Its Engine.IO session's: ``session_opened`` before its first packet,
+    ``session_upgraded`` when it moves from long-polling to a websocket,
+    ``session_closed`` once its sockets have been told (after their
+    ``socket_disconnected``).
     """
 
     def socket_connected(self, socket: Socket) -> None:
@@ -119,6 +126,31 @@ class Observer:
         ``duration`` seconds, its ack written or queued; ``failed``: it raised.
         Not called for a handler cancelled because its client left."""
 
+    def session_opened(self, sid: str, transport: str) -> None:
+        """The Engine.IO session ``sid`` opened on ``transport`` (``"polling"`` or
+        ``"websocket"``), before its first packet is read."""
+
+    def session_upgraded(self, sid: str) -> None:
+        """The Engine.IO session ``sid`` moved from long-polling to a websocket."""
+
+    def session_closed(self, sid: str, reason: CloseReason) -> None:
+        """The Engine.IO session ``sid`` ended for ``reason`` (a client too slow to
+        read is ``CloseReason.SLOW_CLIENT``), after its sockets' ``socket_disconnected``."""
+
+    def broker_published(self, namespace: str, duration: float, failed: bool) -> None:
+        """A broadcast of ``namespace`` was handed to the broker for the other
+        processes in ``duration`` seconds; ``failed``: the broker raised (the
+        Redis broker does not: it counts what it drops itself, its
+        ``publish_failures``)."""
+
+    def request_forwarded(self, owner: str, method: str) -> None:
+        """A long-polling request (``method``: ``"GET"`` or ``"POST"``) for a
+        session of the process ``owner`` arrived here and is forwarded to it."""
+
+    def websocket_relayed(self, owner: str) -> None:
+        """A websocket upgrading a session of the process ``owner`` arrived here
+        and is relayed to it."""
+
 
 METHODS = (
     "socket_connected",
@@ -130,6 +162,12 @@ METHODS = (
     "broadcast_sent",
     "ack_received",
     "handler_finished",
+    "session_opened",
+    "session_upgraded",
+    "session_closed",
+    "broker_published",
+    "request_forwarded",
+    "websocket_relayed",
 )
 """The methods of :class:`Observer`, the events it hears of."""
 
@@ -152,9 +190,12 @@ class Observers:
     observers at all.
     """
 
-    __slots__ = ("_failures", "_listening", "observers")
+    __slots__ = ("_failures", "_listening", "changed", "observers")
 
-    def __init__(self) -> None:
+    def __init__(self, changed: Callable[[], None]) -> None:
+        self.changed = changed
+        """Called after each observer is added or removed: the server that reports
+        to these observers (replaced when another server takes them over)."""
         self.observers: tuple[Observer, ...] = ()
         """The registered observers, in order (replaced, never changed in place:
         a call going on meanwhile goes on with the ones it started with)."""
@@ -166,11 +207,11 @@ class Observers:
             log, "observer method %s raised %r; the server goes on (repeats at DEBUG)"
         )
 
-    def add(self, observer: Observer, changed: Callable[[], None]) -> Callable[[], None]:
+    def add(self, observer: Observer) -> Callable[[], None]:
         """Register ``observer``; return what removes it again (once: later calls
-        do nothing). ``changed()`` is called after each of the two."""
+        do nothing). :attr:`changed` is called after each of the two."""
         self._set((*self.observers, observer))
-        changed()
+        self.changed()
         registered = True
 
         def remove() -> None:
@@ -180,7 +221,7 @@ class Observers:
                 kept = list(self.observers)
                 kept.remove(observer)
                 self._set(tuple(kept))
-                changed()
+                self.changed()
 
         return remove
 
@@ -273,6 +314,24 @@ class Observers:
 
     def finished(self, socket: Socket, event: str, duration: float, failed: bool) -> None:
         self._call("handler_finished", socket, event, duration, failed)
+
+    def opened(self, sid: str, transport: str) -> None:
+        self._call("session_opened", sid, transport)
+
+    def upgraded(self, sid: str) -> None:
+        self._call("session_upgraded", sid)
+
+    def closed(self, sid: str, reason: CloseReason) -> None:
+        self._call("session_closed", sid, reason)
+
+    def published(self, namespace: str, duration: float, failed: bool) -> None:
+        self._call("broker_published", namespace, duration, failed)
+
+    def forwarded(self, owner: str, method: str) -> None:
+        self._call("request_forwarded", owner, method)
+
+    def relayed(self, owner: str) -> None:
+        self._call("websocket_relayed", owner)
 
 
 def size_of(parts: Iterable[str | bytes]) -> int:

@@ -81,8 +81,9 @@ class SocketIOServer:
         """The server's options, validated."""
         self.broker: Broker = broker if broker is not None else LocalBroker()
         """Carries broadcasts to the other processes of a cluster (local: none)."""
-        self._observers = Observers()
+        self._observers = Observers(self._observers_changed)
         self._observer: Observers | None = None  # the same while there are observers
+        self._forwarder: Forwarder | None = None  # while running
         self.namespaces: dict[str, Namespace] = {}
         """The namespaces by name (``"/"`` always)."""
         self._node = ClusterNode(self.broker, self.namespaces)
@@ -138,13 +139,23 @@ class SocketIOServer:
     def observe(self, observer: Observer) -> Callable[[], None]:
         """Tell ``observer`` what happens, from now on (see :class:`Observer`);
         returns what stops it. Several observers may be registered."""
-        return self._observers.add(observer, self._observers_changed)
+        return self._observers.add(observer)
+
+    def take_observers(self, other: SocketIOServer) -> None:
+        """Report to ``other``'s observers from now on, instead of this server's
+        (what :meth:`gosf.App.configure` does with the server it replaces): the
+        functions :meth:`observe` returned for them remove them from this one."""
+        self._observers = other._observers
+        self._observers.changed = self._observers_changed
+        self._observers_changed()
 
     def _observers_changed(self) -> None:
         observer = self._observers if self._observers.observers else None
         self._observer = self._slots.observer = self._node.observer = observer
         for ns in self.namespaces.values():
             ns.observe(observer)
+        if self._forwarder is not None:
+            self._forwarder.observer = observer
 
     def on_connect(self, handler: ConnectHandler, *, namespace: str = "/") -> ConnectHandler:
         """Register ``async def on_connect(socket, auth)``.
@@ -222,7 +233,8 @@ class SocketIOServer:
 
         The ASGI lifespan does this; use it directly when embedding or testing.
         """
-        forwarder = Forwarder(self.engine, self.broker.send_to)
+        forwarder = self._forwarder = Forwarder(self.engine, self.broker.send_to)
+        forwarder.observer = self._observer
         async with self._asgi.running(), anyio.create_task_group() as tg:
             await tg.start(forwarder.run)
             self.engine.forwarder = forwarder
@@ -234,7 +246,7 @@ class SocketIOServer:
             try:
                 yield self
             finally:
-                self.engine.forwarder = None
+                self.engine.forwarder = self._forwarder = None
                 tg.cancel_scope.cancel()
 
     # -- across processes (gosf._socketio.node) ----------------------------------------------
@@ -311,6 +323,10 @@ class SocketIOServer:
             self.engine.primitives.event(),
         )
         session.upper = conn
+        transport = session.machine.transport
+        log.debug("session %s opened (%s)", session.sid, transport)
+        if self._observer is not None:
+            self._observer.opened(session.sid, transport)
         session.task_group.start_soon(conn.connect_deadline, session, options.connect_timeout)
         if session.protocol < 4:
             # Socket.IO 4 (socket.io 2.x): the default namespace is joined
@@ -357,6 +373,9 @@ class SocketIOServer:
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
+                log.debug(
+                    "socket %s left %s (session %s)", socket.sid, packet.namespace, session.sid
+                )
                 socket._close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
                 self._slots.drop_queued(conn, socket)
         else:
@@ -369,15 +388,24 @@ class SocketIOServer:
         session.upper = None
         if conn is None:
             return
+        log.debug("session %s closed (%s): %s", session.sid, session.machine.transport, reason)
         sockets = list(conn.sockets.values())
         for socket in sockets:
             socket._close(reason)
+        if self._observer is not None:
+            self._observer.closed(session.sid, reason)
         if len(sockets) == 1:
             await sockets[0]._finish()
         elif sockets:
             async with anyio.create_task_group() as tg:
                 for socket in sockets:
                     tg.start_soon(socket._finish)
+
+    def on_upgrade(self, session: EngineSession[Connection]) -> None:
+        """The session moved from long-polling to a websocket."""
+        log.debug("session %s upgraded to websocket", session.sid)
+        if self._observer is not None:
+            self._observer.upgraded(session.sid)
 
     def on_beat(self, session: EngineSession[Connection]) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""
