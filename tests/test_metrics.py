@@ -17,10 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 import gosf
 import gosf.testing
 from gosf.brokers import Broadcast, LocalBroker
+from gosf.protocol.session import Session
 from gosf.testing import asgi_connector
 from gosf.types import ASGIApp
-from tests.harness import sessions_end
+from tests.harness import RawWebSocket, sessions_end, watch_attribute
 from tests.test_engineio_server import Polling, echo_works, running, upgraded
+from tests.test_forwarding import Hopping, http_client, pair
 
 pytestmark = pytest.mark.anyio
 
@@ -274,3 +276,40 @@ async def test_metrics_over_http_with_other_app(anyio_backend: str) -> None:
 
 def test_no_endpoint_no_metrics() -> None:
     assert gosf.App().metrics is None
+
+
+async def test_forwarded_requests_and_relayed_websockets(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transports = watch_attribute(monkeypatch, Session, "transport")
+    async with pair() as cluster, http_client() as http:
+        owner, other = cluster.hosts
+        at_owner, at_other = gosf.PrometheusMetrics(), gosf.PrometheusMetrics()
+        at_owner.attach(cluster.servers[0])
+        at_other.attach(cluster.servers[1])
+        client = Hopping(http, [other])
+        await client.handshake(owner)
+        await client.post("40")  # forwarded: a POST
+        (connect,) = await client.get()  # and a GET
+        assert connect.startswith("40{")
+        target = f"/socket.io/?EIO=4&transport=websocket&sid={client.sid}"
+        with anyio.fail_after(10):
+            async with RawWebSocket.connect(other, target) as ws:
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+                assert await client.get() == ["6"]  # the pending GET, forwarded too
+                await ws.send("5")
+                session = cluster.servers[0].engine.sessions[client.sid]
+                await transports.until(lambda: session.transport == "websocket")
+                await ws.send('421["echo","over the relay"]')
+                assert await ws.receive() == '431["over the relay"]'
+            await session.wait_finished()
+        edge = await scrape(at_other.app())
+        held = await scrape(at_owner.app())
+    assert value(edge, "gosf_forwarded_requests_total", method="POST") == 1
+    assert value(edge, "gosf_forwarded_requests_total", method="GET") == 2
+    assert value(edge, "gosf_relayed_websockets_total") == 1
+    assert value(edge, "gosf_engineio_sessions_opened_total", transport="polling") == 0
+    assert value(held, "gosf_forwarded_requests_total", method="GET") == 0
+    assert value(held, "gosf_engineio_upgrades_total") == 1  # the owner's session upgraded
+    assert value(held, "gosf_events_received_total", namespace="/", event="echo") == 1

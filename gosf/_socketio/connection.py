@@ -119,6 +119,9 @@ class Connection:
         if observer is not None:
             observer.sent(socket, packet, parts)
         socket._connected()
+        log.debug(
+            "socket %s joined %s (session %s, %s)", socket.sid, name, session.sid, session.transport
+        )
         if observer is not None:
             observer.connected(socket)
 
@@ -172,6 +175,7 @@ def refuse(
     else:
         data = exc.message if exc.data is None else exc.data
     packet = Packet(PacketType.CONNECT_ERROR, name, data)
+    log.debug("session %s: connection to %s refused: %s", session.sid, name, exc.message)
     parts = encode(packet, protocol)
     session.send_nowait(to_engine(parts))
     if observer is not None:

@@ -373,9 +373,6 @@ class SocketIOServer:
         elif kind is PacketType.DISCONNECT:
             if packet.namespace in conn.sockets:
                 socket = conn.sockets.pop(packet.namespace)
-                log.debug(
-                    "socket %s left %s (session %s)", socket.sid, packet.namespace, session.sid
-                )
                 socket._close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
                 self._slots.drop_queued(conn, socket)
         else:
