@@ -28,7 +28,7 @@ from ..protocol.session import CloseReason
 from ..protocol.socketio import Decoder, Packet, PacketType, encode
 from .adapter import to_engine
 from .namespace import Namespace
-from .observer import Observers, size_of
+from .observer import Observers
 from .socket import Socket
 
 __all__ = ("ENGINE_QUERY", "Connection", "auth_of")
@@ -141,7 +141,10 @@ class Connection:
     ) -> None:
         """Report a packet received, once its last part (of several, with
         attachments) is: its size counts them all."""
-        size = self.received_size + size_of((data,))
+        if isinstance(data, str) and not data.isascii():  # size_of's rule, inlined
+            size = self.received_size + len(data.encode())
+        else:
+            size = self.received_size + len(data)
         if packet is None:
             self.received_size = size
             return

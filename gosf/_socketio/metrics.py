@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..protocol.session import CloseReason
 from ..protocol.socketio import Packet, PacketType
@@ -50,7 +50,8 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 _EVENT, _BINARY_EVENT = PacketType.EVENT, PacketType.BINARY_EVENT
 
-Key = tuple[str, ...]
+Key = tuple[Any, ...]
+"""Label values: strings (a lookup may be made with a client's value, any JSON)."""
 
 
 class Histogram:
@@ -106,8 +107,8 @@ class ServerMetrics(Observer):
         self.disconnects: dict[Key, int] = {}  # (namespace, reason)
         self.events_in: dict[Key, int] = {}  # (namespace, event)
         self.events_out: dict[Key, int] = {}  # (namespace, event)
-        self.bytes_in: dict[Key, int] = {}  # (namespace,)
-        self.bytes_out: dict[Key, int] = {}  # (namespace,)
+        self.bytes_in: dict[str, int] = {}  # by namespace
+        self.bytes_out: dict[str, int] = {}  # by namespace
         self.broadcasts: dict[Key, int] = {}  # (namespace,)
         self.handler_seconds: dict[Key, Histogram] = {}  # (namespace, event)
         self.handler_failures: dict[Key, int] = {}  # (namespace, event)
@@ -176,28 +177,43 @@ class ServerMetrics(Observer):
     def socket_disconnected(self, socket: Socket, reason: CloseReason | DisconnectReason) -> None:
         _add(self.disconnects, (socket.namespace.name, str(reason)))
 
+    # The hot path's methods: a key already counted is a label already checked
+    # (counts are only ever kept under labels), so they look it up first and
+    # work a label out only for a key not seen yet.
+
     def packet_received(self, socket: Socket | None, packet: Packet, size: int) -> None:
         namespace = packet.namespace if socket is not None else self._namespace(packet.namespace)
-        _add(self.bytes_in, (namespace,), size)
+        sizes = self.bytes_in
+        sizes[namespace] = sizes.get(namespace, 0) + size
         kind = packet.type
         if kind is _EVENT or kind is _BINARY_EVENT:
-            data = packet.data
-            event = data[0] if isinstance(data, list) and data else None
-            _add(self.events_in, (namespace, self._event_in(namespace, event)))
+            event = packet.data[0]  # a str: the decoder checked it
+            key = (namespace, event)
+            counts = self.events_in
+            if key in counts:
+                counts[key] += 1
+            else:
+                _add(counts, (namespace, self._event_in(namespace, event)))
 
     def packet_sent(self, socket: Socket | None, packet: Packet, size: int) -> None:
         namespace = packet.namespace if socket is not None else self._namespace(packet.namespace)
-        _add(self.bytes_out, (namespace,), size)
+        sizes = self.bytes_out
+        sizes[namespace] = sizes.get(namespace, 0) + size
         kind = packet.type
         if kind is _EVENT or kind is _BINARY_EVENT:
-            _add(self.events_out, (namespace, self._event_out(namespace, packet.data[0])))
+            key = (namespace, packet.data[0])
+            counts = self.events_out
+            if key in counts:
+                counts[key] += 1
+            else:
+                _add(counts, (namespace, self._event_out(namespace, packet.data[0])))
 
     def broadcast_sent(
         self, packet: Packet, size: int, rooms: tuple[str, ...] | None, recipients: int
     ) -> None:
         namespace = self._namespace(packet.namespace)
         _add(self.broadcasts, (namespace,))
-        _add(self.bytes_out, (namespace,), size * recipients)
+        self.bytes_out[namespace] = self.bytes_out.get(namespace, 0) + size * recipients
         event = self._event_out(namespace, packet.data[0])
         _add(self.events_out, (namespace, event), recipients)
 
@@ -207,8 +223,15 @@ class ServerMetrics(Observer):
 
     def handler_finished(self, socket: Socket, event: str, duration: float, failed: bool) -> None:
         namespace = socket.namespace.name
-        key = (namespace, self._event_in(namespace, event))
-        _observe(self.handler_seconds, key, duration)
+        key = (namespace, event)
+        histogram = self.handler_seconds.get(key)
+        if histogram is None:
+            key = (namespace, self._event_in(namespace, event))
+            histogram = self.handler_seconds.get(key)
+            if histogram is None:
+                histogram = self.handler_seconds[key] = Histogram()
+        histogram.counts[bisect_left(histogram.bounds, duration)] += 1
+        histogram.sum += duration
         if failed:
             _add(self.handler_failures, key)
 

@@ -182,9 +182,11 @@ class _Collector:
             ev,
             m.events_out,
         )
-        yield counter("gosf_received_bytes", "Bytes of Socket.IO packets received", ns, m.bytes_in)
+        bytes_in = {(name,): count for name, count in m.bytes_in.items()}
+        bytes_out = {(name,): count for name, count in m.bytes_out.items()}
+        yield counter("gosf_received_bytes", "Bytes of Socket.IO packets received", ns, bytes_in)
         yield counter(
-            "gosf_sent_bytes", "Bytes of Socket.IO packets queued for clients", ns, m.bytes_out
+            "gosf_sent_bytes", "Bytes of Socket.IO packets queued for clients", ns, bytes_out
         )
         yield counter("gosf_broadcasts", "Broadcasts delivered in this process", ns, m.broadcasts)
         yield histogram(
