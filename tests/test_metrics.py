@@ -6,6 +6,7 @@ in memory, and over loopback for the polling → websocket upgrade."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import gosf
 import gosf.testing
+from gosf._application.pages import root_page
 from gosf.brokers import Broadcast, LocalBroker
 from gosf.protocol.session import Session
 from gosf.testing import asgi_connector
@@ -313,3 +315,16 @@ async def test_forwarded_requests_and_relayed_websockets(
     assert value(held, "gosf_forwarded_requests_total", method="GET") == 0
     assert value(held, "gosf_engineio_upgrades_total") == 1  # the owner's session upgraded
     assert value(held, "gosf_events_received_total", namespace="/", event="echo") == 1
+
+
+def test_without_the_extra_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'gosf\[metrics\]'"):
+        gosf.App(metrics_endpoint="metrics")
+    assert gosf.App().metrics is None  # nothing imported without the endpoint
+
+
+def test_the_root_page_names_the_metrics_endpoint() -> None:
+    page = root_page(gosf.Config(metrics_endpoint="metrics"), [])
+    assert "<p>Metrics: <code>/metrics</code></p>" in page
+    assert "Metrics" not in root_page(gosf.Config(), [])
