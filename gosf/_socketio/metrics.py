@@ -190,8 +190,9 @@ class ServerMetrics(Observer):
             event = packet.data[0]  # a str: the decoder checked it
             key = (namespace, event)
             counts = self.events_in
-            if key in counts:
-                counts[key] += 1
+            count = counts.get(key)
+            if count is not None:
+                counts[key] = count + 1
             else:
                 _add(counts, (namespace, self._event_in(namespace, event)))
 
@@ -203,8 +204,9 @@ class ServerMetrics(Observer):
         if kind is _EVENT or kind is _BINARY_EVENT:
             key = (namespace, packet.data[0])
             counts = self.events_out
-            if key in counts:
-                counts[key] += 1
+            count = counts.get(key)
+            if count is not None:
+                counts[key] = count + 1
             else:
                 _add(counts, (namespace, self._event_out(namespace, packet.data[0])))
 
