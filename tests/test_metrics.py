@@ -328,3 +328,35 @@ def test_the_root_page_names_the_metrics_endpoint() -> None:
     page = root_page(gosf.Config(metrics_endpoint="metrics"), [])
     assert "<p>Metrics: <code>/metrics</code></p>" in page
     assert "Metrics" not in root_page(gosf.Config(), [])
+
+
+async def test_a_slow_client_dropped_and_the_queues_depth(anyio_backend: str) -> None:
+    server = gosf.SocketIOServer(max_outbound_buffer=4)
+    metrics = gosf.PrometheusMetrics()
+    metrics.attach(server)
+
+    @server.on("shout")
+    async def shout(socket: gosf.Socket, count: int) -> int:
+        for i in range(count):
+            await server.emit("news", i)
+        return count
+
+    async with running(server) as (_, _, http):
+        slow, fast = Polling(http), Polling(http)
+        for client in (slow, fast):
+            await client.handshake()
+            await client.post("40")
+            await client.get()
+        await fast.post('421["shout",3]')  # `slow` never polls: 3 news wait for it
+        assert len(await fast.get()) == 4
+        samples = await scrape(metrics.app())
+        assert value(samples, "gosf_outbound_buffered_packets") == 3
+        assert value(samples, "gosf_outbound_buffered_packets_max") == 3
+        await fast.post('422["shout",3]')  # one more than its queue holds
+        assert len(await fast.get()) == 4
+        assert (await http.get(slow.url)).json()["code"] == 1  # dropped
+        samples = await scrape(metrics.app())
+    assert value(samples, "gosf_slow_client_disconnects_total") == 1
+    assert value(samples, "gosf_engineio_sessions_closed_total", reason="slow client") == 1
+    assert value(samples, "gosf_events_sent_total", namespace="/", event="news") == 6 + 4
+    assert value(samples, "gosf_broadcasts_total", namespace="/") == 6

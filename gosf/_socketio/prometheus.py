@@ -146,10 +146,12 @@ class _Collector:
         broker_failures = 0
         server = m.server
         if server is not None:
-            for namespace in server.namespaces.values():
+            # Copies first: a scrape may come from another thread (a registry
+            # served by prometheus_client's own HTTP server).
+            for namespace in list(server.namespaces.values()):
                 for transport in _TRANSPORTS:
                     connected[(namespace.name, transport)] = 0
-                for socket in namespace.adapter.sockets.values():
+                for socket in list(namespace.adapter.sockets.values()):
                     if socket.connected:
                         _bump(connected, (namespace.name, str(socket.transport)))
             for session in list(server.engine.sessions.values()):
