@@ -196,19 +196,26 @@ class ServerMetrics(Observer):
             else:
                 _add(counts, (namespace, self._event_in(namespace, event)))
 
-    def packet_sent(self, socket: Socket | None, packet: Packet, size: int) -> None:
-        namespace = packet.namespace if socket is not None else self._namespace(packet.namespace)
+    def packet_queued(
+        self,
+        socket: Socket | None,
+        namespace: str,
+        kind: PacketType,
+        event: str | None,
+        size: int,
+    ) -> None:
+        if socket is None:
+            namespace = self._namespace(namespace)
         sizes = self.bytes_out
         sizes[namespace] = sizes.get(namespace, 0) + size
-        kind = packet.type
-        if kind is _EVENT or kind is _BINARY_EVENT:
-            key = (namespace, packet.data[0])
+        if event is not None:
+            key = (namespace, event)
             counts = self.events_out
             count = counts.get(key)
             if count is not None:
                 counts[key] = count + 1
             else:
-                _add(counts, (namespace, self._event_out(namespace, packet.data[0])))
+                _add(counts, (namespace, self._event_out(namespace, event)))
 
     def broadcast_sent(
         self, packet: Packet, size: int, rooms: tuple[str, ...] | None, recipients: int

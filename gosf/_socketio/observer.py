@@ -123,6 +123,20 @@ class Observer:
         :meth:`broadcast_sent`, once each.
         """
 
+    def packet_queued(
+        self,
+        socket: Socket | None,
+        namespace: str,
+        kind: PacketType,
+        event: str | None,
+        size: int,
+    ) -> None:
+        """Each packet :meth:`packet_sent` reports, reported without the packet:
+        its ``namespace``, its ``kind``, an event's name (``None`` for other
+        kinds) and its ``size``. It costs less: the server builds an event's or
+        an ack's packet only for observers of :meth:`packet_sent`. For
+        observers that count; override one of the two."""
+
     def broadcast_sent(
         self, packet: Packet, size: int, rooms: tuple[str, ...] | None, recipients: int
     ) -> None:
@@ -177,6 +191,7 @@ METHODS = (
     "room_left",
     "packet_received",
     "packet_sent",
+    "packet_queued",
     "broadcast_sent",
     "ack_received",
     "handler_finished",
@@ -196,6 +211,10 @@ def overrides(observer: Observer, method: str) -> bool:
     return getattr(type(observer), method) is not getattr(Observer, method) or method in getattr(
         observer, "__dict__", ()
     )
+
+
+_Listeners = tuple[tuple["Observer", Callable[..., None]], ...]
+"""The observers of one method, each with the method bound."""
 
 
 class Observers:
@@ -218,9 +237,7 @@ class Observers:
         """The registered observers, in order (replaced, never changed in place:
         a call going on meanwhile goes on with the ones it started with)."""
         # Per method, the observers that override it, with the method bound.
-        self._listening: dict[str, tuple[tuple[Observer, Callable[..., None]], ...]] = (
-            dict.fromkeys(METHODS, ())
-        )
+        self._listening: dict[str, _Listeners] = dict.fromkeys(METHODS, ())
         self._failures = WarnOnce(
             log, "observer method %s raised %r; the server goes on (repeats at DEBUG)"
         )
@@ -291,8 +308,29 @@ class Observers:
                 self._failures(f"{type(observer).__qualname__}.packet_sent", exc)
 
     def sent(self, socket: Socket | None, packet: Packet, parts: list[str | bytes]) -> None:
-        if self._listening["packet_sent"]:
-            self._sent(socket, packet, size_of(parts))
+        listening = self._listening["packet_sent"]
+        queued = self._listening["packet_queued"]
+        if not listening and not queued:
+            return
+        size = size_of(parts)
+        if queued:
+            kind = packet.type
+            event = packet.data[0] if kind is _EVENT or kind is _BINARY_EVENT else None
+            self._queued(queued, socket, packet.namespace, kind, event, size)
+        if listening:
+            self._sent(socket, packet, size)
+
+    def _queued(self, queued: _Listeners, *args: Any) -> None:
+        for observer, bound in queued:
+            try:
+                bound(*args)
+            except Exception as exc:
+                self._failures(f"{type(observer).__qualname__}.packet_queued", exc)
+
+    # An event's or an ack's packet is built only for observers of packet_sent:
+    # building one costs more than what most observers do with it, so those
+    # that only count hear packet_queued instead. Every event and ack a socket
+    # queues comes here: size_of and the fan-out are inlined.
 
     def sent_event(
         self,
@@ -302,50 +340,48 @@ class Observers:
         ack_id: int | None,
         parts: list[str | bytes],
     ) -> None:
-        # Every event a socket emits comes here: _packet, _sent and size_of inlined.
         listening = self._listening["packet_sent"]
-        if not listening:
+        queued = self._listening["packet_queued"]
+        if not listening and not queued:
             return
-        packet: Packet = _new_packet(Packet)
         if len(parts) == 1:
             part = parts[0]
             size = len(part.encode()) if isinstance(part, str) and not part.isascii() else len(part)
-            _set_type(packet, _EVENT)
+            kind = _EVENT
         else:
             size = size_of(parts)
-            _set_type(packet, _BINARY_EVENT)
-        _set_namespace(packet, socket.namespace.name)
-        _set_data(packet, [event, *args])
-        _set_id(packet, ack_id)
-        for observer, bound in listening:
+            kind = _BINARY_EVENT
+        namespace = socket.namespace.name
+        for observer, bound in queued:
             try:
-                bound(socket, packet, size)
+                bound(socket, namespace, kind, event, size)
             except Exception as exc:
-                self._failures(f"{type(observer).__qualname__}.packet_sent", exc)
+                self._failures(f"{type(observer).__qualname__}.packet_queued", exc)
+        if listening:
+            self._sent(socket, _packet(kind, namespace, [event, *args], ack_id), size)
 
     def sent_ack(
         self, socket: Socket, ack_id: int, args: tuple[Any, ...], parts: list[str | bytes]
     ) -> None:
-        # Every handler's answer comes here: _packet, _sent and size_of inlined.
         listening = self._listening["packet_sent"]
-        if not listening:
+        queued = self._listening["packet_queued"]
+        if not listening and not queued:
             return
-        packet: Packet = _new_packet(Packet)
         if len(parts) == 1:
             part = parts[0]
             size = len(part.encode()) if isinstance(part, str) and not part.isascii() else len(part)
-            _set_type(packet, _ACK)
+            kind = _ACK
         else:
             size = size_of(parts)
-            _set_type(packet, _BINARY_ACK)
-        _set_namespace(packet, socket.namespace.name)
-        _set_data(packet, list(args))
-        _set_id(packet, ack_id)
-        for observer, bound in listening:
+            kind = _BINARY_ACK
+        namespace = socket.namespace.name
+        for observer, bound in queued:
             try:
-                bound(socket, packet, size)
+                bound(socket, namespace, kind, None, size)
             except Exception as exc:
-                self._failures(f"{type(observer).__qualname__}.packet_sent", exc)
+                self._failures(f"{type(observer).__qualname__}.packet_queued", exc)
+        if listening:
+            self._sent(socket, _packet(kind, namespace, list(args), ack_id), size)
 
     def broadcast(
         self,
