@@ -20,6 +20,7 @@ import gosf.testing
 from gosf._application.pages import root_page
 from gosf.brokers import Broadcast, LocalBroker
 from gosf.protocol.session import Session
+from gosf.protocol.socketio import Packet, PacketType
 from gosf.testing import asgi_connector
 from gosf.types import ASGIApp
 from tests.harness import RawWebSocket, sessions_end, watch_attribute
@@ -360,3 +361,37 @@ async def test_a_slow_client_dropped_and_the_queues_depth(anyio_backend: str) ->
     assert value(samples, "gosf_engineio_sessions_closed_total", reason="slow client") == 1
     assert value(samples, "gosf_events_sent_total", namespace="/", event="news") == 6 + 4
     assert value(samples, "gosf_broadcasts_total", namespace="/") == 6
+
+
+async def test_packet_queued_reports_what_packet_sent_does(anyio_backend: str) -> None:
+    app = echo_app()
+    sent: list[tuple[Any, ...]] = []
+    queued: list[tuple[Any, ...]] = []
+
+    class Both(gosf.Observer):
+        def packet_sent(self, socket: gosf.Socket | None, packet: Packet, size: int) -> None:
+            event = (
+                packet.data[0]
+                if packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT)
+                else None
+            )
+            sent.append((packet.namespace, packet.type, event, size))
+
+        def packet_queued(
+            self,
+            socket: gosf.Socket | None,
+            namespace: str,
+            kind: PacketType,
+            event: str | None,
+            size: int,
+        ) -> None:
+            queued.append((namespace, kind, event, size))
+
+    app.server.observe(Both())
+    async with gosf.testing.serve(app) as server, server.client() as client:
+        await client.request("echo", {"text": "héllo"})  # not ASCII: sizes in UTF-8
+        await client.send("nope", {})
+        await client.request("echo", {"text": "again"})
+    kinds = [entry[1] for entry in sent]
+    assert PacketType.CONNECT in kinds and PacketType.EVENT in kinds and PacketType.ACK in kinds
+    assert queued == sent
