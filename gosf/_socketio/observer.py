@@ -5,8 +5,8 @@ happen: a socket connects or disconnects, joins or leaves a room, a packet
 comes in or goes out, a broadcast is queued, a client acknowledges an event,
 a handler ends; below the sockets, an Engine.IO session opens, upgrades or
 closes, a broadcast is published to the broker, a request is forwarded to the
-process holding its session. Admin dashboards, metrics and connection state recovery are
-built on these calls; see docs/observing.md.
+process holding its session. Admin dashboards, metrics and connection state
+recovery are built on these calls; see docs/observing.md.
 
 How they are called, the rules:
 
@@ -19,7 +19,8 @@ How they are called, the rules:
   method at WARNING (its repeats at DEBUG).
 * With no observer registered the server's only cost is one test per packet.
   An event goes only to the observers that override its method, and sizes
-  and packets are built only for them (once for all of them).
+  and packets are built only for them (once for all of them); an observer
+  that only counts hears ``packet_queued``, for which no packet is built.
 
 Sizes are those of the encoded Socket.IO packet: its text part in UTF-8 plus
 its binary attachments, without Engine.IO's framing (the message type,
