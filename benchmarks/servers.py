@@ -34,7 +34,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-SERVERS = ("gosf", "gosf-app", "python-socketio", "bare")
+SERVERS = ("gosf", "gosf-app", "gosf-metrics", "gosf-app-metrics", "python-socketio", "bare")
 WORKER_CLASSES = ("asyncio", "trio", "uvicorn")
 """hypercorn's two workers, and uvicorn (asyncio)."""
 TYPED_SERVERS = ("gosf-app-body", "gosf-app-typed-in", "gosf-app-typed")
@@ -53,11 +53,17 @@ __all__ = (
 )
 
 
-def gosf_app() -> ASGIApp:
-    """gosf with an ``echo`` event whose ack is its argument."""
+def gosf_app(metrics: bool = False) -> ASGIApp:
+    """gosf with an ``echo`` event whose ack is its argument (``metrics``: counted
+    by ``gosf.PrometheusMetrics``, served at ``/metrics``)."""
     import gosf
 
-    server = gosf.SocketIOServer()
+    if metrics:
+        counted = gosf.PrometheusMetrics()
+        server = gosf.SocketIOServer(other_app=counted.app("/metrics"))
+        counted.attach(server)
+    else:
+        server = gosf.SocketIOServer()
 
     @server.on("echo")
     async def echo(socket: gosf.Socket, data: Any = None) -> Any:
@@ -66,13 +72,14 @@ def gosf_app() -> ASGIApp:
     return server.asgi
 
 
-def gosf_full_cycle_app() -> ASGIApp:
+def gosf_full_cycle_app(metrics: bool = False) -> ASGIApp:
     """gosf's GOSF layer: an ``echo`` controller, with a before-request and an
     after-response hook (the after-response hook waits until the response was
-    written, as the message-counter plugin would); ack + event per request."""
+    written, as the message-counter plugin would); ack + event per request.
+    ``metrics``: with ``metrics_endpoint`` (Prometheus metrics counted)."""
     import gosf
 
-    app = gosf.App()
+    app = gosf.App(metrics_endpoint="metrics" if metrics else None)
     counted = 0
 
     @app.listen("echo")
@@ -149,6 +156,10 @@ def build_app(server: str) -> ASGIApp:
         from .typed import body_app
 
         return body_app(server)
+    if server == "gosf-metrics":
+        return gosf_app(metrics=True)
+    if server == "gosf-app-metrics":
+        return gosf_full_cycle_app(metrics=True)
     if server == "python-socketio":
         return python_socketio_app()
     if server == "bare":

@@ -66,6 +66,7 @@ from ._socketio.dynamic import ParentNamespace
 from ._socketio.emitter import BlockingEmitter, Emitter
 from ._socketio.namespace import Namespace
 from ._socketio.observer import Observer
+from ._socketio.prometheus import PrometheusMetrics
 from ._socketio.queries import SocketInfo
 from ._socketio.server import SocketIOServer
 from ._socketio.serverside import ServerSideAcks
@@ -102,6 +103,7 @@ __all__ = (
     "Observer",
     "ParentNamespace",
     "Plugin",
+    "PrometheusMetrics",
     "Receive",
     "Request",
     "ServerNotRunning",

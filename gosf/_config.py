@@ -327,6 +327,11 @@ class Config(BaseModel):
     docs_path: str | None = "asyncapi"
     """Where, under ``path``, a page shows that document; ``None`` turns it off."""
 
+    metrics_endpoint: str | None = None
+    """Where, under ``path``, Prometheus scrapes the app's metrics (``"metrics"``;
+    needs ``gosf[metrics]``; docs/metrics.md). Answered even with
+    ``other_app``; ``None`` (the default) counts nothing."""
+
     shutdown_grace: float = Field(default=10.0, ge=0)
     """Seconds in-flight requests get to finish when the server stops."""
 

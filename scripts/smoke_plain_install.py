@@ -17,7 +17,7 @@ import anyio
 import gosf
 import gosf.testing
 
-TEST_ONLY = ("trio", "pytest", "socketio", "uvicorn", "sniffio")
+TEST_ONLY = ("trio", "pytest", "socketio", "uvicorn", "sniffio", "prometheus_client")
 
 
 async def main() -> None:

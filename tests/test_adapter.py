@@ -46,6 +46,9 @@ class Heard:
     def left(self, socket: Member, room: str) -> None:
         self.calls.append(("left", socket.sid, room))
 
+    def published(self, namespace: str, duration: float, failed: bool) -> None:
+        self.calls.append(("published", namespace, str(failed)))
+
 
 def attached(*sids: str) -> tuple[Adapter[Member], list[Member]]:
     adapter: Adapter[Member] = Adapter("/")

@@ -41,6 +41,9 @@ class Handler:
     def on_beat(self, session: EngineSession) -> None:
         pass
 
+    def on_upgrade(self, session: EngineSession) -> None:
+        pass
+
 
 @asynccontextmanager
 async def engine() -> AsyncIterator[tuple[EngineServer, Handler]]:

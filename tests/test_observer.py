@@ -401,7 +401,9 @@ async def test_an_observer_that_raises_leaves_the_client_served(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     failures = [m for m in warnings if m.startswith("observer method")]
     methods = {m.split()[2] for m in failures}
-    assert methods == {f"Raising.{method}" for method in METHODS}
+    # In memory, one process: no upgrade, nothing forwarded or relayed.
+    unheard = {"session_upgraded", "request_forwarded", "websocket_relayed"}
+    assert methods == {f"Raising.{method}" for method in METHODS if method not in unheard}
     assert len(failures) == len(methods)  # once each, the repeats at DEBUG
     assert any("broken packet_received" in m for m in failures)
 

@@ -38,6 +38,7 @@ from anyio.abc import TaskGroup
 from .. import brokers
 from .._config import Config
 from .._engineio.asgi import serve_lifespan
+from .._socketio.prometheus import PrometheusMetrics
 from .._socketio.server import SocketIOServer
 from ..admin import AdminUI, instrument_from_config
 from ..types import ASGIApp, Receive, Scope, Send
@@ -157,6 +158,9 @@ class App(Broadcasting, Documented):
         """The Socket.IO server underneath (rebuilt by :meth:`configure`)."""
         self.endpoints: dict[str, Controller] = self._cycle.endpoints
         """The routed endpoints: name to controller."""
+        self.metrics: PrometheusMetrics | None = None
+        """The app's Prometheus metrics, with ``metrics_endpoint`` in its config."""
+        self._configure_metrics()
         self.plugins: dict[str, Plugin] = {}
         """The registered plugins by name."""
         self.clients: dict[str, Client] = self._cycle.clients
@@ -198,7 +202,22 @@ class App(Broadcasting, Documented):
         if self._tg is not None:
             raise RuntimeError("configure the app before it starts")
         self.config = Config.from_mapping(config, **options)
+        replaced = self.server
         self.server = self._make_server()
+        # Observers registered on the app's server so far go on hearing it.
+        self.server.take_observers(replaced)
+        self._configure_metrics()
+
+    def _configure_metrics(self) -> None:
+        """Count for ``metrics_endpoint`` (the counts survive :meth:`configure`), or stop."""
+        if self.config.metrics_endpoint is None:
+            if self.metrics is not None:
+                self.metrics.detach()
+                self.metrics = None
+            return
+        if self.metrics is None:
+            self.metrics = PrometheusMetrics(self.endpoints)
+        self.metrics.attach(self.server)
 
     def __repr__(self) -> str:
         return f"<gosf.App endpoints={sorted(self.endpoints)} plugins={sorted(self.plugins)}>"

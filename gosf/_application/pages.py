@@ -1,4 +1,4 @@
-"""What a gosf app answers beside Socket.IO: a root page and a health endpoint.
+"""What a gosf app answers beside Socket.IO: a root page, a health endpoint, metrics.
 
 Opening the URL a server prints shows a small page saying gosf is running and
 where Socket.IO answers, instead of a bare 404; a load balancer asks the health
@@ -12,6 +12,7 @@ before a request gets here. From there, in this order::
     <path>asyncapi.json (asyncapi_path) → the AsyncAPI document (JSON; ``.yaml``:
                                         YAML when PyYAML is installed), even with other_app
     <path>asyncapi (docs_path)        → the page that shows it, even with other_app
+    <path>metrics (metrics_endpoint) → the Prometheus metrics, even with other_app
     anything, when other_app is given → other_app, <path> included: an app
                                         mounted there owns its own index
     <path> (root_page)                → the root page
@@ -29,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
@@ -38,6 +39,9 @@ from .._engineio.http import RequestBody
 from ..types import ASGIApp, Receive, Scope, Send
 from .asyncapi import to_json, to_yaml, yaml_available
 from .docspage import docs_page
+
+if TYPE_CHECKING:
+    from .._socketio.prometheus import PrometheusMetrics
 
 __all__ = ("Link", "Pages", "PagesHost", "Status")
 
@@ -84,6 +88,11 @@ class PagesHost(Protocol):
         """The app's AsyncAPI document."""
         ...
 
+    @property
+    def metrics(self) -> PrometheusMetrics | None:
+        """The app's metrics (``None``: off)."""
+        ...
+
 
 class Pages:
     """The ASGI app serving the root page and the health endpoint, and passing
@@ -103,6 +112,11 @@ class Pages:
         page: Page | None = None
         if config.health_endpoint is not None and path == config.path + config.health_endpoint:
             page = self._health
+        elif config.metrics_endpoint is not None and path == config.path + config.metrics_endpoint:
+            metrics = self._host.metrics
+            if metrics is not None and kind == "http":
+                await metrics.app(path)(scope, receive, send)
+                return
         elif path.startswith(config.path):
             page = self._described(config, path.removeprefix(config.path))
         if page is not None:
@@ -182,6 +196,9 @@ def root_page(config: Config, links: list[Link]) -> str:
     if config.health_endpoint is not None:
         health = escape(config.path + config.health_endpoint)
         parts.append(f"<p>Health: <code>{health}</code></p>")
+    if config.metrics_endpoint is not None:
+        metrics = escape(config.path + config.metrics_endpoint)
+        parts.append(f"<p>Metrics: <code>{metrics}</code></p>")
     if links:
         parts.append("<ul>")
         parts.extend(

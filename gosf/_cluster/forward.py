@@ -45,7 +45,7 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -86,6 +86,14 @@ class _Reply:
         self.body = b""
 
 
+class ForwardObserver(Protocol):
+    """What a forwarder reports to (the Socket.IO server's observers)."""
+
+    def forwarded(self, owner: str, method: str) -> None: ...
+
+    def relayed(self, owner: str) -> None: ...
+
+
 class Forwarder:
     """Forwards this process's polling requests and websocket upgrades for
     other processes' sessions, and serves theirs for its own sessions.
@@ -103,6 +111,8 @@ class Forwarder:
         self._edges: dict[int, EdgeRelay] = {}  # websockets relayed to their owner, by id
         self._owned: dict[tuple[str, int], OwnerRelay] = {}  # relayed to us, by edge and id
         self._tg: TaskGroup | None = None
+        self.observer: ForwardObserver | None = None
+        """Told of each request forwarded and each websocket relayed (none: nobody)."""
 
     @property
     def timeout(self) -> float:
@@ -133,6 +143,8 @@ class Forwarder:
         """
         options = self._engine.options
         method = scope["method"]
+        if self.observer is not None:
+            self.observer.forwarded(owner, method)
         body = b""
         content_type = None
         if method == "POST":
@@ -277,6 +289,8 @@ class Forwarder:
             RelayRefused: the owner refused the upgrade, is unreachable or did
                 not answer; the caller answers the handshake with it.
         """
+        if self.observer is not None:
+            self.observer.relayed(owner)
         rid = next(self._ids)
         reply = self._waiting[rid] = _Reply()
         me = self._engine.node_id

@@ -45,12 +45,17 @@ def install() -> bool:
     async def run(self: Any) -> None:
         try:
             await original(self)
-        except Exception:
+        except Exception as exc:
+            # A client's malformed request does this: one line, the trace at DEBUG.
+            cause: BaseException = exc
+            while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+                cause = cause.exceptions[0]
             log.warning(
-                "a connection failed inside hypercorn (see hypercorn issue 225); "
+                "a connection failed inside hypercorn (see hypercorn issue 225): %r; "
                 "dropped that connection, the server keeps serving",
-                exc_info=True,
+                cause,
             )
+            log.debug("the failure inside hypercorn", exc_info=True)
 
     setattr(run, _MARK, True)
     server_class.run = run

@@ -61,6 +61,9 @@ class EngineHandler(Protocol[U]):
         """A heartbeat of a live session (every pingInterval or so): a moment to
         let go of what only a busy client needs (tasks waiting for work)."""
 
+    def on_upgrade(self, session: EngineSession[U]) -> None:
+        """The session moved from long-polling to a websocket (for logs and observers)."""
+
 
 class SessionHost(DriverHost, Protocol):
     """What a session needs of the server that keeps it (``EngineServer``):
@@ -218,11 +221,14 @@ class EngineSession(SessionDriver[U]):
         Raises:
             RemoteProtocolError: not the probe dance; the upgrade is given up.
         """
+        upgrading = self.machine.transport is Transport.POLLING
         try:
             return self.machine.probe(packet, anyio.current_time())
         finally:
             if self.machine.transport is Transport.WEBSOCKET:
                 self._upgrade_scope = None  # upgraded: nothing to cancel any more
+                if upgrading:
+                    self._server.handler.on_upgrade(self)
             self._after()
 
     def probe_answered(self) -> None:

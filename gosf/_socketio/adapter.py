@@ -28,6 +28,7 @@ connected, and a session to queue packets on (:class:`gosf.Socket` is one).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
@@ -78,11 +79,13 @@ M_contra = TypeVar("M_contra", bound=Member, contravariant=True)
 
 
 class RoomObserver(Protocol[M_contra]):
-    """Who hears of joins and leaves (the server's observers)."""
+    """Who hears of joins, leaves and publishes (the server's observers)."""
 
     def joined(self, socket: M_contra, room: str) -> None: ...
 
     def left(self, socket: M_contra, room: str) -> None: ...
+
+    def published(self, namespace: str, duration: float, failed: bool) -> None: ...
 
 
 class Adapter(Generic[M]):
@@ -279,21 +282,32 @@ class Adapter(Generic[M]):
         volatile: bool = False,
     ) -> None:
         """Hand a broadcast (encoded ``parts``) to the other processes, through the broker."""
-        if self._publish is not None:
-            # The offset :meth:`broadcast` just gave it (no wait in between):
-            # every process logs it under that one (gosf._socketio.handover).
-            store = self.recovery
-            offset = None if store is None or volatile else store.position()
-            broadcast = Broadcast(
-                self.name,
-                tuple(parts),
-                rooms,
-                skip,
-                skip_rooms=skip_rooms,
-                volatile=volatile,
-                offset=offset,
-            )
+        if self._publish is None:
+            return
+        # The offset :meth:`broadcast` just gave it (no wait in between):
+        # every process logs it under that one (gosf._socketio.handover).
+        store = self.recovery
+        offset = None if store is None or volatile else store.position()
+        broadcast = Broadcast(
+            self.name,
+            tuple(parts),
+            rooms,
+            skip,
+            skip_rooms=skip_rooms,
+            volatile=volatile,
+            offset=offset,
+        )
+        observer = self.observer
+        if observer is None:
             await self._publish(broadcast)
+            return
+        started = time.perf_counter()
+        try:
+            await self._publish(broadcast)
+        except Exception:
+            observer.published(self.name, time.perf_counter() - started, True)
+            raise
+        observer.published(self.name, time.perf_counter() - started, False)
 
     def receive(self, broadcast: Broadcast) -> int:
         """Deliver a broadcast another process published; how many sockets got it."""

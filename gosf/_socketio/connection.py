@@ -30,7 +30,7 @@ from ..protocol.session import CloseReason
 from ..protocol.socketio import Packet, PacketType
 from .adapter import to_engine
 from .namespace import Namespace
-from .observer import Observers, size_of
+from .observer import Observers
 from .recovery import PID_LENGTH, ParkedSession, SessionStore, new_pid
 from .socket import Socket
 
@@ -174,6 +174,9 @@ class Connection:
             if missed:
                 session.send_nowait([p for packets in missed for p in packets])
         socket._connected()
+        log.debug(
+            "socket %s joined %s (session %s, %s)", socket.sid, name, session.sid, session.transport
+        )
         if observer is not None:
             observer.connected(socket)
 
@@ -193,7 +196,10 @@ class Connection:
     ) -> None:
         """Report a packet received, once its last part (of several, with
         attachments) is: its size counts them all."""
-        size = self.received_size + size_of((data,))
+        if isinstance(data, str) and not data.isascii():  # size_of's rule, inlined
+            size = self.received_size + len(data.encode())
+        else:
+            size = self.received_size + len(data)
         if packet is None:
             self.received_size = size
             return
@@ -228,6 +234,7 @@ def refuse(
     else:
         data = exc.message if exc.data is None else exc.data
     packet = Packet(PacketType.CONNECT_ERROR, name, data)
+    log.debug("session %s: connection to %s refused: %s", session.sid, name, exc.message)
     parts = parser.encode(packet, protocol)
     session.send_nowait(to_engine(parts))
     if observer is not None:

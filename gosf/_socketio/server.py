@@ -110,8 +110,9 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         """The codec of every client of this server (``gosf.protocol.parser``)."""
         self.broker: Broker = broker if broker is not None else LocalBroker()
         """Carries broadcasts to the other processes of a cluster (local: none)."""
-        self._observers = Observers()
+        self._observers = Observers(self._observers_changed)
         self._observer: Observers | None = None  # the same while there are observers
+        self._forwarder: Forwarder | None = None  # while running
         self.namespaces: dict[str, Namespace] = {}
         """The namespaces by name (``"/"`` always)."""
         self._node = ClusterNode(self.broker, self.namespaces)
@@ -175,13 +176,23 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
     def observe(self, observer: Observer) -> Callable[[], None]:
         """Tell ``observer`` what happens, from now on (see :class:`Observer`);
         returns what stops it. Several observers may be registered."""
-        return self._observers.add(observer, self._observers_changed)
+        return self._observers.add(observer)
+
+    def take_observers(self, other: SocketIOServer) -> None:
+        """Report to ``other``'s observers from now on, instead of this server's
+        (what :meth:`gosf.App.configure` does with the server it replaces): the
+        functions :meth:`observe` returned for them remove them from this one."""
+        self._observers = other._observers
+        self._observers.changed = self._observers_changed
+        self._observers_changed()
 
     def _observers_changed(self) -> None:
         observer = self._observers if self._observers.observers else None
         self._observer = self._slots.observer = self._node.observer = observer
         for ns in self.namespaces.values():
             ns.observe(observer)
+        if self._forwarder is not None:
+            self._forwarder.observer = observer
 
     async def emit(
         self,
@@ -249,7 +260,8 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
 
         The ASGI lifespan does this; use it directly when embedding or testing.
         """
-        forwarder = Forwarder(self.engine, self.broker.send_to)
+        forwarder = self._forwarder = Forwarder(self.engine, self.broker.send_to)
+        forwarder.observer = self._observer
         async with self._asgi.running(), anyio.create_task_group() as tg:
             await tg.start(forwarder.run)
             self.engine.forwarder = forwarder
@@ -270,7 +282,7 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
                 yield self
             finally:
                 node.forward = node.server_side.tasks = node.acks.tasks = None
-                self.engine.forwarder = None
+                self.engine.forwarder = self._forwarder = None
                 tg.cancel_scope.cancel()
 
     def _recovering(self, ns: Namespace) -> None:
@@ -308,6 +320,10 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
             self.parser,
         )
         session.upper = conn
+        transport = session.machine.transport
+        log.debug("session %s opened (%s)", session.sid, transport)
+        if self._observer is not None:
+            self._observer.opened(session.sid, transport)
         session.task_group.start_soon(conn.connect_deadline, session, options.connect_timeout)
         if session.protocol < 4:
             # Socket.IO 4 (socket.io 2.x): the default namespace is joined
@@ -384,11 +400,14 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         session.upper = None
         if conn is None:
             return
+        log.debug("session %s closed (%s): %s", session.sid, session.machine.transport, reason)
         sockets = list(conn.sockets.values())
         # Snapshots first: closing takes the sockets out of their rooms.
         parked = [_parked(socket) for socket in sockets] if reason in RECOVERABLE else []
         for socket in sockets:
             socket._close(reason)
+        if self._observer is not None:
+            self._observer.closed(session.sid, reason)
         if len(sockets) == 1:
             await sockets[0]._finish()
         elif sockets:
@@ -399,6 +418,12 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         # before a new one may take its sid.
         for store, kept in filter(None, parked):
             await store.park(kept)
+
+    def on_upgrade(self, session: EngineSession[Connection]) -> None:
+        """The session moved from long-polling to a websocket."""
+        log.debug("session %s upgraded to websocket", session.sid)
+        if self._observer is not None:
+            self._observer.upgraded(session.sid)
 
     def on_beat(self, session: EngineSession[Connection]) -> None:
         """A heartbeat: the client's idle handler workers end (the next event starts one)."""

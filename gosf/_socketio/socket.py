@@ -465,6 +465,9 @@ class Socket:
         if self.disconnect_reason is None:
             self.disconnect_reason = reason
         self.connected = False
+        log.debug(
+            "socket %s left %s (%s): %s", self.sid, self.namespace.name, self.transport, reason
+        )
         observer = self.namespace.observer
         if observer is not None:
             # Before anything is undone: observers still see its rooms and state.

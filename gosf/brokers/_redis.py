@@ -177,6 +177,8 @@ class RedisBroker:
         self._running = False
         self._seq = itertools.count(1)
         self._dropped = 0  # broadcasts not published since the last successful one
+        self.publish_failures = 0
+        """Broadcasts not published since the broker was made (metrics read it)."""
         self._failed_publishes = False
 
     def __repr__(self) -> str:
@@ -239,6 +241,7 @@ class RedisBroker:
 
     def _drop(self, reason: str) -> None:
         self._dropped += 1
+        self.publish_failures += 1
         if not self._failed_publishes:
             self._failed_publishes = True
             log.warning(

@@ -166,7 +166,7 @@ def test_observers_read_msgpack_broadcasts_of_other_processes() -> None:
         def broadcast_sent(self, packet: Any, size: int, rooms: Any, recipients: int) -> None:
             seen.append((packet.data, rooms, recipients))
 
-    observers = Observers()
-    observers.add(Recorder(), lambda: None)
+    observers = Observers(lambda: None)
+    observers.add(Recorder())
     observers.delivered(MSGPACK_PARSER.encode_event("/", "news", [b"\x01"]), ("red",), 2)
     assert seen == [(["news", b"\x01"], ("red",), 2)]
