@@ -30,7 +30,7 @@ from ..protocol.session import CloseReason
 from ..protocol.socketio import Packet, PacketType
 from .adapter import to_engine
 from .namespace import Namespace
-from .observer import Observers
+from .observers import Observers
 from .recovery import PID_LENGTH, ParkedSession, SessionStore, new_pid
 from .socket import Socket
 

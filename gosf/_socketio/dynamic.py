@@ -46,7 +46,7 @@ from .namespace import (
     check_catch_all,
     check_handler,
 )
-from .observer import Observers
+from .observers import Observers
 from .socket import Dispatcher, EventHandler, Socket
 
 __all__ = (

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..protocol.parser import JSON_PARSER, Parser
 from .adapter import Adapter, Publish
-from .observer import Observers
+from .observers import Observers
 from .socket import Dispatcher, EventHandler, Socket
 
 __all__ = (

@@ -42,7 +42,7 @@ from ..brokers import (
 from .acks import ACK_MESSAGE, Acks
 from .handover import hand_over
 from .namespace import Namespace
-from .observer import Observers
+from .observers import Observers
 from .queries import act, describe, select
 from .serverside import ServerSideEvents
 

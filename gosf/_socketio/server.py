@@ -49,7 +49,8 @@ from .dynamic import (
 from .handover import Handover
 from .namespace import Namespace
 from .node import ClusterNode
-from .observer import Observer, Observers
+from .observer import Observer
+from .observers import Observers
 from .recovery import (
     RECOVERABLE,
     SWEEP_INTERVAL,

@@ -34,7 +34,7 @@ from ..protocol.errors import LocalProtocolError
 from ..protocol.socketio import Packet
 from .connection import Connection
 from .namespace import EventHandler
-from .observer import Observers
+from .observers import Observers
 from .socket import Socket
 
 __all__ = ("MAX_QUEUED_EVENTS", "HandlerSlots", "Unencodable")

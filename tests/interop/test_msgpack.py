@@ -157,7 +157,7 @@ async def test_gosf_client_with_the_msgpack_parser() -> None:
 def test_observers_read_msgpack_broadcasts_of_other_processes() -> None:
     """A broadcast another process published is decoded for the observers with the
     parser it was encoded with (the JSON decoder refuses a lone binary part)."""
-    from gosf._socketio.observer import Observers
+    from gosf._socketio.observers import Observers
     from gosf.protocol.parser import MSGPACK_PARSER
 
     seen: list[tuple[Any, ...]] = []
