@@ -48,7 +48,7 @@ from ._application.message import (
 from ._application.microservice import Microservice
 from ._client.client import SocketIOClient
 from ._client.engineio import ClientDisconnectReason
-from ._config import AdminConfig, Config, Recovery, ServerOptions
+from ._config import AdminConfig, Config
 from ._engineio.session import CloseReason
 from ._errors import (
     ConnectionRefused,
@@ -61,6 +61,7 @@ from ._errors import (
     MicroserviceUnavailable,
     ServerNotRunning,
 )
+from ._options import Recovery, ServerOptions
 from ._socketio.acks import AckStream, BroadcastAcks
 from ._socketio.dynamic import ParentNamespace
 from ._socketio.emitter import BlockingEmitter, Emitter

@@ -11,11 +11,11 @@ import anyio
 import pytest
 from anyio.abc import TaskStatus
 
-from gosf._config import ServerOptions
 from gosf._engineio.driver import SessionDriver
 from gosf._engineio.server import EngineServer
 from gosf._engineio.session import EngineSession
 from gosf._engineio.wswriter import WebSocketWriter
+from gosf._options import ServerOptions
 from gosf.protocol.engineio import Packet
 from gosf.protocol.session import CloseReason
 from tests.harness import watch_attribute

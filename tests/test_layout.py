@@ -218,7 +218,14 @@ class Layer(NamedTuple):
 
 LAYERS = {
     "foundation": Layer(
-        ("gosf.types", "gosf._errors", "gosf._config", "gosf._backend", "gosf._logs")
+        (
+            "gosf.types",
+            "gosf._errors",
+            "gosf._options",
+            "gosf._config",
+            "gosf._backend",
+            "gosf._logs",
+        )
     ),
     "protocol": Layer(("gosf.protocol",)),
     "brokers": Layer(("gosf.brokers",), ("foundation",)),

@@ -36,7 +36,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from typing_extensions import TypeVar
 
-from .._config import ServerOptions
+from .._options import ServerOptions
 from ..protocol.engineio import Packet, encode_open
 from ..protocol.session import CloseReason, Session, SessionConfig, State, Transport
 from .event import Event, Primitives

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import anyio
 import orjson
 
-from .._config import ServerOptions
+from .._options import ServerOptions
 from ..types import ASGIApp, ASGIMessage, Receive, Scope, Send
 
 Headers = list[tuple[bytes, bytes]]

@@ -29,8 +29,8 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from .._config import ServerOptions
 from .._errors import ServerNotRunning
+from .._options import ServerOptions
 from ..protocol.session import CloseReason, SessionConfig
 from .event import ANYIO_PRIMITIVES, Primitives, Wakeup, choose_primitives
 from .http import EngineError, Receive, Scope, Send

@@ -48,7 +48,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from .._config import Recovery
+from .._options import Recovery
 from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.parser import JSON_PARSER, Parser
 from ..protocol.session import CloseReason

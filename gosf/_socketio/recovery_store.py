@@ -15,7 +15,7 @@ from itertools import islice
 
 import anyio
 
-from .._config import Recovery
+from .._options import Recovery
 from ..protocol.engineio import Packet as EnginePacket
 from ..protocol.engineio import message
 from ..protocol.parser import JSON_PARSER, Parser

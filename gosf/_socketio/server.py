@@ -23,12 +23,12 @@ from typing import Any, TypeVar
 import anyio
 
 from .._cluster.forward import Forwarder
-from .._config import ServerOptions
 from .._engineio.asgi import EngineASGI, serve_lifespan
 from .._engineio.http import query_params
 from .._engineio.server import EngineServer
 from .._engineio.session import EngineSession
 from .._logs import Throttled
+from .._options import ServerOptions
 from ..brokers import (
     Broker,
     LocalBroker,
