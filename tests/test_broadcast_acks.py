@@ -17,7 +17,8 @@ import pytest
 
 from gosf import SocketIOClient
 from gosf._client.asgi import asgi_connector
-from gosf._socketio.acks import BROADCAST_ACK_IDS, _decode_packet, decode_answer, encode_answer
+from gosf._socketio.acks import BROADCAST_ACK_IDS
+from gosf._socketio.acks_wire import decode_answer, decode_packet, encode_answer
 from gosf._socketio.server import SocketIOServer
 from gosf.brokers import (
     AckBroadcast,
@@ -424,7 +425,7 @@ def test_a_broadcast_of_another_process_may_carry_many_attachments() -> None:
     # any number, and a process must not drop a broadcast with acks for them.
     many = [bytes([n]) for n in range(12)]
     parts = JSON_PARSER.encode_event("/", "count", many, 7)
-    assert _decode_packet(JSON_PARSER, parts) == ["count", *many]
+    assert decode_packet(JSON_PARSER, parts) == ["count", *many]
 
 
 async def test_the_app_queries_its_own_namespace(anyio_backend: str) -> None:

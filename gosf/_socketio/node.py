@@ -39,7 +39,8 @@ from ..brokers import (
     SocketList,
     TakeSession,
 )
-from .acks import ACK_MESSAGE, Acks
+from .acks import Acks
+from .acks_wire import ACK_MESSAGE
 from .handover import hand_over
 from .namespace import Namespace
 from .observers import Observers
