@@ -44,6 +44,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -66,7 +67,7 @@ from .._engineio.websocket import serve_upgrade
 from .relay import EdgeRelay, OwnerRelay, SendTo
 from .wire import decode_forward, encode_forward
 
-__all__ = ("Forwarder",)
+__all__ = ("Forwarder", "ForwardingStatistics")
 
 log = logging.getLogger("gosf.engineio")
 
@@ -74,6 +75,27 @@ _REPLY_RETRY_FIRST = 0.05
 """Seconds before a reply that did not reach its asker is sent again (then doubled)."""
 _REPLY_RETRY_MAX = 0.5
 """The longest pause between two sendings of one reply."""
+
+
+@dataclass(frozen=True)
+class ForwardingStatistics:
+    """How much of one process's traffic took the way through the broker
+    (:meth:`Forwarder.statistics`): counts since it started.
+
+    Tests and benchmarks assert on these to know which way a client was
+    served (through its owner, or relayed) instead of guessing from timing.
+    """
+
+    requests_forwarded: int
+    """Polling requests this process sent on to their session's owner."""
+    requests_served: int
+    """Polling requests of other processes this process answered for its sessions."""
+    websockets_relayed: int
+    """Websocket upgrades this process accepted and relayed to their owner (as the edge)."""
+    relays_served: int
+    """Relayed websockets this process served for its own sessions (as the owner)."""
+    relays_open: int
+    """Relays running now, at either end."""
 
 
 class _Reply:
@@ -103,6 +125,20 @@ class Forwarder:
         self._edges: dict[int, EdgeRelay] = {}  # websockets relayed to their owner, by id
         self._owned: dict[tuple[str, int], OwnerRelay] = {}  # relayed to us, by edge and id
         self._tg: TaskGroup | None = None
+        self._forwarded = 0
+        self._served = 0
+        self._relayed = 0
+        self._relays_served = 0
+
+    def statistics(self) -> ForwardingStatistics:
+        """What went through the broker so far (see :class:`ForwardingStatistics`)."""
+        return ForwardingStatistics(
+            requests_forwarded=self._forwarded,
+            requests_served=self._served,
+            websockets_relayed=self._relayed,
+            relays_served=self._relays_served,
+            relays_open=len(self._edges) + len(self._owned),
+        )
 
     @property
     def timeout(self) -> float:
@@ -146,6 +182,7 @@ class Forwarder:
             head = {"k": method.lower(), "f": self._engine.node_id, "r": rid, "s": sid}
             if not await self._send_to(owner, encode_forward({**head, "c": content_type}, body)):
                 raise EngineError(EngineError.UNKNOWN_SID, detail="its process is not reachable")
+            self._forwarded += 1
             # A GET's client may leave while the owner long-polls for it.
             gone = partial(client_left, receive) if method == "GET" else anyio.sleep_forever
             answered = False
@@ -209,6 +246,7 @@ class Forwarder:
         if self._tg is None or key in self._serving:
             return  # not running, or a repeat
         cancelled = self._serving[key] = anyio.Event()
+        self._served += 1
         self._tg.start_soon(self._serve, key, head, body, cancelled)
 
     async def _serve(
@@ -296,6 +334,7 @@ class Forwarder:
             if reply.status != 101:
                 raise RelayRefused(reply.status, reply.body)
             await send({"type": "websocket.accept"})
+            self._relayed += 1
             await edge.run(receive, send, self._send_to, self.timeout)
         finally:
             self._waiting.pop(rid, None)
@@ -313,6 +352,7 @@ class Forwarder:
             tg.start_soon(self._reply, key, exc.status, b"application/json", exc.body())
             return
         relay = self._owned[key] = OwnerRelay(*key)
+        self._relays_served += 1
         serve = partial(
             serve_upgrade,
             session,
