@@ -32,6 +32,9 @@ pytestmark = pytest.mark.anyio
 
 
 def make_server(bus: MemoryBus, **options: Any) -> gosf.SocketIOServer:
+    # Most tests here are about the relay: a young session is handed over
+    # (tests/test_handover.py) only where a test asks for it.
+    options.setdefault("upgrade_handover", 0)
     server = gosf.SocketIOServer(broker=bus.broker(), **options)
 
     @server.on("echo")
