@@ -12,7 +12,12 @@ acknowledged ``echo`` round trip in flight. Four ways to reach the session:
 * ``websocket/direct``: the polling handshake, then the websocket upgrade on
   the owner;
 * ``websocket/relayed``: the upgrade on the other worker, which relays every
-  frame to and from the owner through Redis.
+  frame to and from the owner through Redis (the client upgrades once its
+  CONNECT was answered: too late for the session to move);
+* ``websocket/handed-over``: what a stock client does behind a round-robin
+  balancer whose websocket lands on the other worker: the CONNECT is POSTed
+  to the owner and the upgrade starts at once, on the other worker; the
+  young session moves there (``upgrade_handover``) and is served directly.
 
 A polling round trip is a POST of ``42<id>["echo",...]`` and GETs until the
 ack ``43<id>[...]`` is in; a websocket one is a frame each way. After a warm-up,
@@ -38,7 +43,13 @@ from .procs import Child, cpu_seconds, free_port, wait_listening
 
 __all__ = ("main",)
 
-MODES = ("polling/direct", "polling/forwarded", "websocket/direct", "websocket/relayed")
+MODES = (
+    "polling/direct",
+    "polling/forwarded",
+    "websocket/direct",
+    "websocket/relayed",
+    "websocket/handed-over",
+)
 
 
 # -- the load generator ---------------------------------------------------------------------
@@ -93,11 +104,30 @@ async def _polling_client(session: Any, handshake_port: int, request_port: int) 
 
 async def _websocket_client(session: Any, owner_port: int, upgrade_port: int) -> Any:
     """A client connected over polling, then upgraded on ``upgrade_port``: (ws, round trip)."""
+    sid = await _connect_polling(session, owner_port, owner_port)
+    return await _upgraded(upgrade_port, f"/socket.io/?EIO=4&transport=websocket&sid={sid}")
+
+
+async def _young_websocket_client(session: Any, owner_port: int, upgrade_port: int) -> Any:
+    """A stock client's way in: the handshake and the CONNECT (POST) on
+    ``owner_port``, the upgrade at once on ``upgrade_port``: (ws, round trip)."""
+    base = f"http://127.0.0.1:{owner_port}/socket.io/?EIO=4&transport=polling"
+    async with session.get(base) as response:
+        sid: str = json.loads((await response.text())[1:])["sid"]
+    async with session.post(f"{base}&sid={sid}", data=b"40", headers=_TEXT) as response:
+        await response.read()
+    path = f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+    ws, round_trip = await _upgraded(upgrade_port, path)
+    if not (await ws.recv()).startswith("40"):
+        raise RuntimeError("no CONNECT answer on the websocket")
+    return ws, round_trip
+
+
+async def _upgraded(port: int, path: str) -> Any:
+    """The probe and upgrade on a new websocket: (ws, round trip)."""
     from .wsclient import connect
 
-    sid = await _connect_polling(session, owner_port, owner_port)
-    path = f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
-    ws = await connect("127.0.0.1", upgrade_port, path)
+    ws = await connect("127.0.0.1", port, path)
     ws.send("2probe")
     if await ws.recv() != "3probe":
         raise RuntimeError("no probe answer")
@@ -132,6 +162,9 @@ async def _load(
             trip = await _polling_client(session, owner, owner)
         elif mode == "polling/forwarded":
             trip = await _polling_client(session, owner, other)
+        elif mode == "websocket/handed-over":
+            ws, trip = await _young_websocket_client(session, owner, other)
+            sockets.append(ws)
         else:
             ws, trip = await _websocket_client(
                 session, owner, owner if mode == "websocket/direct" else other
@@ -250,7 +283,7 @@ def run(worker_classes: list[str], clients: int, warmup: float, seconds: float) 
 
 def _format_row(row: dict[str, Any]) -> str:
     return (
-        f"{row['worker_class']:8} {row['mode']:18} {row['round_trips_per_s']:9,.0f}/s"
+        f"{row['worker_class']:8} {row['mode']:21} {row['round_trips_per_s']:9,.0f}/s"
         f"  p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms"
         f"  workers {row['worker_cores']:.2f} cores  redis {row['redis_cores']:.2f}"
     )

@@ -195,6 +195,12 @@ class Config(BaseModel):
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new connection has to complete its Socket.IO connect."""
 
+    upgrade_handover: float = Field(default=0.3, ge=0, le=5)
+    """Seconds a new long-polling client of a cluster waits for its websocket
+    upgrade before it connects, so that its session can move to whichever
+    process the websocket reaches (``0``: off; see "No sticky sessions" in
+    docs/deployment.md)."""
+
     parser: Literal["json", "msgpack"] = "json"
     """The Socket.IO codec of every client: JSON text packets, or ``msgpack``
     (npm ``socket.io-msgpack-parser``; needs ``gosf[msgpack]``)."""
@@ -319,6 +325,7 @@ class Config(BaseModel):
             write_timeout=self.write_timeout,
             max_concurrent_handlers=self.max_concurrent_requests,
             connect_timeout=self.connect_timeout,
+            upgrade_handover=self.upgrade_handover,
             recovery=self.recovery,
             parser=self.parser,
         )

@@ -119,6 +119,19 @@ class ServerOptions(BaseModel):
     connect_timeout: float = Field(default=45.0, gt=0)
     """Seconds a new Engine.IO session has to connect a namespace."""
 
+    upgrade_handover: float = Field(default=0.3, ge=0, le=5)
+    """Seconds a new long-polling session of a cluster (a broker other than
+    the local one) waits for its websocket upgrade before it opens.
+
+    Meanwhile its Socket.IO CONNECT is held: when the upgrade reaches another
+    process, the session moves there (same sid) and is served directly,
+    not relayed through the broker for its whole life. A client that does
+    not upgrade within this time connects then, and a later upgrade on
+    another process is relayed. ``0`` turns the hold off (every upgrade
+    that lands elsewhere is relayed). See "No sticky sessions" in
+    docs/deployment.md.
+    """
+
     recovery: Recovery | None = None
     """Connection state recovery; ``None`` (the default): off."""
 

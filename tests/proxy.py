@@ -42,22 +42,39 @@ async def _pipe(source: SocketStream, sink: SocketStream) -> None:
 
 
 @asynccontextmanager
-async def round_robin(backends: list[str]) -> AsyncIterator[RoundRobin]:
-    """Balance connections over ``backends`` (``host:port`` each); yields the balancer."""
+async def round_robin(
+    backends: list[str], *, websockets_to: str | None = None
+) -> AsyncIterator[RoundRobin]:
+    """Balance connections over ``backends`` (``host:port`` each); yields the balancer.
+
+    ``websockets_to``: send every websocket request (its request line says
+    ``transport=websocket``) to this backend instead, the others in turn: an
+    upgrade that surely lands away from a session made elsewhere.
+    """
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     balancer = RoundRobin(f"127.0.0.1:{port}", dict.fromkeys(backends, 0))
     turns = itertools.cycle(backends)
 
     async def serve(client: SocketStream) -> None:
-        backend = next(turns)
-        balancer.connections[backend] += 1
-        address, backend_port = backend.rsplit(":", 1)
+        first = b""
         async with client:
+            if websockets_to is not None:
+                with anyio.move_on_after(10):
+                    try:
+                        first = await client.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                        return
+            websocket = b"transport=websocket" in first.partition(b"\r\n")[0]
+            backend = websockets_to if websocket and websockets_to else next(turns)
+            balancer.connections[backend] = balancer.connections.get(backend, 0) + 1
+            address, backend_port = backend.rsplit(":", 1)
             try:
                 upstream = await anyio.connect_tcp(address, int(backend_port))
             except OSError:
                 return
+            if first:
+                await upstream.send(first)
             async with upstream, anyio.create_task_group() as tg:
                 tg.start_soon(_pipe, client, upstream)
                 await _pipe(upstream, client)

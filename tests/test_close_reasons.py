@@ -48,6 +48,7 @@ OLD_WORDS: dict[Reason, str] = {
     gosf.CloseReason.SERVER_SHUTTING_DOWN: "server shutting down",
     gosf.CloseReason.CONNECT_TIMEOUT: "connect timeout",
     gosf.CloseReason.RELAY_OVERFLOW: "relay overflow",
+    gosf.CloseReason.HANDED_OVER: "handed over",
     gosf.DisconnectReason.CLIENT_NAMESPACE_DISCONNECT: "client namespace disconnect",
     gosf.DisconnectReason.SERVER_NAMESPACE_DISCONNECT: "server namespace disconnect",
 }

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 import gosf
-from gosf._cluster.forward import Forwarder
+from gosf._cluster.forward import Forwarder, ForwardingStatistics
 from gosf._cluster.relay import WINDOW
 from gosf._cluster.wire import decode_forward, encode_forward
 from gosf._engineio.server import owner_of
@@ -32,6 +32,9 @@ pytestmark = pytest.mark.anyio
 
 
 def make_server(bus: MemoryBus, **options: Any) -> gosf.SocketIOServer:
+    # Most tests here are about the relay: a young session is handed over
+    # (tests/test_handover.py) only where a test asks for it.
+    options.setdefault("upgrade_handover", 0)
     server = gosf.SocketIOServer(broker=bus.broker(), **options)
 
     @server.on("echo")
@@ -44,6 +47,13 @@ def make_server(bus: MemoryBus, **options: Any) -> gosf.SocketIOServer:
         await socket.emit("news", text)
 
     return server
+
+
+def forwarding(server: gosf.SocketIOServer) -> ForwardingStatistics:
+    """What went through ``server``'s forwarder so far."""
+    forwarder = server.engine.forwarder
+    assert isinstance(forwarder, Forwarder)
+    return forwarder.statistics()
 
 
 class Pair:
@@ -163,6 +173,11 @@ async def test_every_request_on_the_other_process(anyio_backend: str) -> None:
         with anyio.fail_after(5):
             assert await client.get() == ['42["news","soon"]']
         assert cluster.servers[1].engine.sessions == {}
+        # Every request but the handshake went through the broker, none relayed.
+        owned, asked = forwarding(cluster.servers[0]), forwarding(cluster.servers[1])
+        assert asked.requests_forwarded == owned.requests_served == 6
+        assert (asked.requests_served, owned.requests_forwarded) == (0, 0)
+        assert asked.websockets_relayed == owned.relays_served == 0
 
 
 async def test_requests_alternating_between_processes(anyio_backend: str) -> None:
@@ -288,6 +303,10 @@ async def test_an_upgrade_on_the_other_process_is_relayed_to_the_owner(
                 await ws.send("5")
                 session = session_server.engine.sessions[client.sid]
                 await transports.until(lambda: session.transport == "websocket")
+                edge, owned = forwarding(cluster.servers[1]), forwarding(session_server)
+                assert (edge.websockets_relayed, edge.relays_open) == (1, 1)
+                assert (owned.relays_served, owned.relays_open) == (1, 1)
+                assert (edge.relays_served, owned.websockets_relayed) == (0, 0)
                 await ws.send('421["echo","over the relay"]')
                 assert await ws.receive() == '431["over the relay"]'
                 await ws.send('42["later","pushed"]')

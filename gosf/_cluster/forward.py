@@ -44,6 +44,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
@@ -63,17 +64,47 @@ from .._engineio.polling import (
 from .._engineio.server import UPGRADE_TIMEOUT, EngineServer, RelayRefused, session_for_upgrade
 from .._engineio.session import EngineSession
 from .._engineio.websocket import serve_upgrade
+from .adopt import hand_over, serve_adoption
 from .relay import EdgeRelay, OwnerRelay, SendTo
 from .wire import decode_forward, encode_forward
 
-__all__ = ("Forwarder",)
+__all__ = ("Forwarder", "ForwardingStatistics")
 
 log = logging.getLogger("gosf.engineio")
+
+_HANDS_OVER = b"hands over"
+"""The body of an owner's 101 to an edge that adopts: it answers every relayed "5"."""
 
 _REPLY_RETRY_FIRST = 0.05
 """Seconds before a reply that did not reach its asker is sent again (then doubled)."""
 _REPLY_RETRY_MAX = 0.5
 """The longest pause between two sendings of one reply."""
+
+
+@dataclass(frozen=True)
+class ForwardingStatistics:
+    """How much of one process's traffic took the way through the broker
+    (:meth:`Forwarder.statistics`): counts since it started.
+
+    Tests and benchmarks assert on these to know which way a client was
+    served (through its owner, or relayed) instead of guessing from timing.
+    """
+
+    requests_forwarded: int
+    """Polling requests this process sent on to their session's owner."""
+    requests_served: int
+    """Polling requests of other processes this process answered for its sessions."""
+    websockets_relayed: int
+    """Websocket upgrades this process accepted and relayed to their owner (as
+    the edge), those whose session it then adopted included."""
+    relays_served: int
+    """Relayed websockets this process served for its own sessions (as the owner)."""
+    relays_open: int
+    """Relays running now, at either end."""
+    sessions_handed_over: int
+    """Held sessions of this process handed over to the process their websocket reached."""
+    sessions_adopted: int
+    """Sessions of other processes handed over to this one, served here since."""
 
 
 class _Reply:
@@ -113,6 +144,24 @@ class Forwarder:
         self._tg: TaskGroup | None = None
         self.observer: ForwardObserver | None = None
         """Told of each request forwarded and each websocket relayed (none: nobody)."""
+        self._forwarded = 0
+        self._served = 0
+        self._relayed = 0
+        self._relays_served = 0
+        self._handed_over = 0
+        self._adopted = 0
+
+    def statistics(self) -> ForwardingStatistics:
+        """What went through the broker so far (see :class:`ForwardingStatistics`)."""
+        return ForwardingStatistics(
+            requests_forwarded=self._forwarded,
+            requests_served=self._served,
+            websockets_relayed=self._relayed,
+            relays_served=self._relays_served,
+            relays_open=len(self._edges) + len(self._owned),
+            sessions_handed_over=self._handed_over,
+            sessions_adopted=self._adopted,
+        )
 
     @property
     def timeout(self) -> float:
@@ -158,6 +207,7 @@ class Forwarder:
             head = {"k": method.lower(), "f": self._engine.node_id, "r": rid, "s": sid}
             if not await self._send_to(owner, encode_forward({**head, "c": content_type}, body)):
                 raise EngineError(EngineError.UNKNOWN_SID, detail="its process is not reachable")
+            self._forwarded += 1
             # A GET's client may leave while the owner long-polls for it.
             gone = partial(client_left, receive) if method == "GET" else anyio.sleep_forever
             answered = False
@@ -188,7 +238,7 @@ class Forwarder:
             log.warning("dropped a forwarding message it cannot decode: %s", exc)
             return
         kind, rid = head["k"], head["r"]
-        if kind in ("ws-out", "ws-close", "ws-credit"):
+        if kind in ("ws-out", "ws-close", "ws-credit", "ws-keep", "ws-adopt"):
             edge = self._edges.get(rid)
             if edge is not None:
                 edge.from_owner(head, body)
@@ -221,6 +271,7 @@ class Forwarder:
         if self._tg is None or key in self._serving:
             return  # not running, or a repeat
         cancelled = self._serving[key] = anyio.Event()
+        self._served += 1
         self._tg.start_soon(self._serve, key, head, body, cancelled)
 
     async def _serve(
@@ -281,9 +332,13 @@ class Forwarder:
     # -- websocket upgrades -------------------------------------------------------------
 
     async def relay_websocket(
-        self, receive: Receive, send: Send, *, owner: str, sid: str, b64: bool
+        self, scope: Scope, receive: Receive, send: Send, *, owner: str, sid: str, b64: bool
     ) -> None:
         """Relay this (not yet accepted) websocket upgrade of ``owner``'s session ``sid``.
+
+        When this process can take sessions over (``upgrade_handover``) and
+        the owner hands this one over after the upgrade (it was still held),
+        it is served here from then on, no longer relayed.
 
         Raises:
             RelayRefused: the owner refused the upgrade, is unreachable or did
@@ -293,11 +348,13 @@ class Forwarder:
             self.observer.relayed(owner)
         rid = next(self._ids)
         reply = self._waiting[rid] = _Reply()
-        me = self._engine.node_id
-        edge = EdgeRelay(rid, owner, me, self._engine.options.max_outbound_buffer)
+        engine = self._engine
+        me = engine.node_id
+        adopts = engine.holds_new_sessions and engine.config.hold > 0
+        edge = EdgeRelay(rid, owner, me, engine.options.max_outbound_buffer, adopts=adopts)
         self._edges[rid] = edge
         try:
-            opening = {"k": "ws-open", "f": me, "r": rid, "s": sid, "b": b64}
+            opening = {"k": "ws-open", "f": me, "r": rid, "s": sid, "b": b64, "h": int(adopts)}
             if not await self._send_to(owner, encode_forward(opening)):
                 error = EngineError(EngineError.UNKNOWN_SID, detail="its process is not reachable")
                 raise RelayRefused(error.status, error.body())
@@ -309,11 +366,18 @@ class Forwarder:
                 raise RelayRefused(error.status, error.body())
             if reply.status != 101:
                 raise RelayRefused(reply.status, reply.body)
+            # An owner that will say, after the "5", whether it hands over
+            # answers so; with one that will not, the relay never pauses.
+            edge.adopts = adopts and reply.body == _HANDS_OVER
             await send({"type": "websocket.accept"})
+            self._relayed += 1
             await edge.run(receive, send, self._send_to, self.timeout)
         finally:
             self._waiting.pop(rid, None)
             del self._edges[rid]
+        if edge.adoption is not None:
+            self._adopted += 1
+            await serve_adoption(self._engine, scope, receive, send, sid, b64, edge.adoption)
 
     def _open_relay(self, head: dict[str, Any]) -> None:
         """An edge asks to relay the upgrade of one of our sessions (never blocks)."""
@@ -327,21 +391,31 @@ class Forwarder:
             tg.start_soon(self._reply, key, exc.status, b"application/json", exc.body())
             return
         relay = self._owned[key] = OwnerRelay(*key)
+        self._relays_served += 1
         serve = partial(
             serve_upgrade,
             session,
             b64=bool(head.get("b")),
             max_payload=self._engine.options.max_payload,
+            hand_over=partial(self._hand_over, key) if head.get("h") else None,
         )
 
         async def run() -> None:
             try:
-                await self._reply(key, 101, b"text/plain", b"")
+                answer = _HANDS_OVER if head.get("h") else b""
+                await self._reply(key, 101, b"text/plain", answer)
                 await relay.serve(session, serve, self._send_to)
             finally:
                 del self._owned[key]
 
         tg.start_soon(run)
+
+    async def _hand_over(self, key: tuple[str, int], session: EngineSession) -> bool:
+        """The relayed websocket from ``key``'s edge has upgraded ``session``:
+        hand it over if it is still held (see :func:`.adopt.hand_over`)."""
+        handed = await hand_over(self._send_to, key, session)
+        self._handed_over += handed
+        return handed
 
     async def _tell(self, node: str, data: bytes) -> None:
         await self._send_to(node, data)

@@ -8,16 +8,29 @@ through the broker. The owner serves the relayed websocket with the very
 code that serves its own websockets (probe, upgrade, heartbeats, the
 session's outbox), fed through ASGI-like ``receive``/``send`` callables.
 
+A young session may move instead (see :mod:`.adopt`): an edge that can
+adopt sessions says so when it opens the relay (``h``); once the client's
+``5`` has gone through, it reads nothing more from the client until the
+owner says ``ws-keep`` (the relay goes on) or ``ws-adopt`` (the session is
+the edge's now), at most ``UPGRADE_TIMEOUT`` seconds; then it closes the
+client's websocket.
+
 Messages (see :mod:`._forward` for the framing; ``r`` is the relay id the
 edge chose, ``f`` the edge's node id, ``t`` 1 for a text frame, 0 for binary)::
 
-    edge → owner   {"k": "ws-open", "f", "r", "s": sid, "b": b64}  answered by a "reply":
+    edge → owner   {"k": "ws-open", "f", "r", "s": sid, "b": b64, "h": 1 if it adopts}
+                                                 answered by a "reply":
                                                  status 101 (go on) or an error to refuse with
                    {"k": "ws-in", "f", "r", "t"}  body: a frame from the client
                    {"k": "ws-gone", "f", "r"}     the client went away (or the edge gave up)
     owner → edge   {"k": "ws-out", "r", "t"}      body: a frame for the client
                    {"k": "ws-close", "r", "code"} close the client's websocket
                    {"k": "ws-credit", "r", "n"}   the owner took n more frames
+                   {"k": "ws-keep", "r"}          after the "5": the relay goes on
+                   {"k": "ws-adopt", "r", "p": protocol, "n": how many kept messages}
+                                                  body: the kept messages (as MESSAGE
+                                                  packets) then the queued packets, one
+                                                  Engine.IO v4 payload
 
 Bounds: the edge forwards at most ``WINDOW`` client frames the owner has not
 taken yet, then stops reading the client's websocket (backpressure reaches
@@ -39,8 +52,10 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._engineio.http import ASGIMessage, Receive, Send
+from .._engineio.server import UPGRADE_TIMEOUT
 from .._engineio.session import EngineSession
 from ..protocol.session import CloseReason
+from .adopt import Adoption
 from .wire import encode_forward
 
 __all__ = ("WINDOW", "EdgeRelay", "OwnerRelay", "SendTo")
@@ -56,6 +71,9 @@ _CLOSE_INTERNAL = 1011
 SendTo = Callable[[str, bytes], Awaitable[bool]]
 """``send_to(node_id, data)``: a broker's direct message; whether ``node_id`` got it."""
 
+_UPGRADE = "5"
+"""The client's UPGRADE packet as a websocket frame (both protocols)."""
+
 
 def _frame_message(body: bytes, text: bool) -> ASGIMessage:
     if text:
@@ -66,10 +84,18 @@ def _frame_message(body: bytes, text: bool) -> ASGIMessage:
 class EdgeRelay:
     """The edge's end: the client's websocket, piped to the owner."""
 
-    def __init__(self, rid: int, owner: str, edge_id: str, buffer: int) -> None:
+    def __init__(
+        self, rid: int, owner: str, edge_id: str, buffer: int, *, adopts: bool = False
+    ) -> None:
         self.rid = rid
         self.owner = owner
         self.edge_id = edge_id
+        self.adopts = adopts
+        """It asked the owner to hand a held session over after the ``5``."""
+        self.adoption: Adoption | None = None
+        """The session the owner handed over: this process serves it now."""
+        self.decided = anyio.Event()  # the owner's word after the "5"
+        self._kept = False
         self.credits = WINDOW
         self.credit_event = anyio.Event()
         self.out_send: MemoryObjectSendStream[tuple[str, bytes, int]]
@@ -80,6 +106,10 @@ class EdgeRelay:
     def from_owner(self, head: dict[str, Any], body: bytes) -> None:
         """A message of the owner (never blocks)."""
         kind = head["k"]
+        if kind == "ws-keep":
+            self._kept = True
+            self.decided.set()
+            return
         if kind == "ws-credit":
             n = head.get("n")
             if isinstance(n, int) and n > 0:
@@ -88,6 +118,15 @@ class EdgeRelay:
             return
         if kind == "ws-out":
             item = ("frame", body, 1 if head.get("t") else 0)
+        elif kind == "ws-adopt":
+            # Behind the frames the owner sent before it: the client gets them first.
+            try:
+                self.adoption = Adoption.decode(head, body)
+            except ValueError as exc:
+                log.warning("relay %s: a handover that does not decode: %s", self.rid, exc)
+                item = ("close", b"", _CLOSE_INTERNAL)
+            else:
+                item = ("adopt", b"", 0)
         else:  # ws-close
             code = head.get("code")
             item = ("close", b"", code if isinstance(code, int) else 1000)
@@ -114,6 +153,10 @@ class EdgeRelay:
             nonlocal closed_by_owner
             async with self.out_receive:
                 async for kind, body, value in self.out_receive:
+                    if kind == "adopt":
+                        closed_by_owner = True  # the session is this process's now
+                        self.decided.set()
+                        return
                     if kind == "close":
                         closed_by_owner = True
                         await _close(send, value)
@@ -149,6 +192,18 @@ class EdgeRelay:
                     log.info("relay %s: the owner %s is gone", self.rid, self.owner)
                     await _close(send, _CLOSE_INTERNAL)
                     return
+                if self.adopts and text == _UPGRADE:
+                    # The upgrade is done: nothing more goes to the owner
+                    # until it says whether it hands the session over.
+                    self.adopts = False
+                    with anyio.move_on_after(min(stall, UPGRADE_TIMEOUT)):
+                        await self.decided.wait()
+                    if not self.decided.is_set():
+                        log.info("relay %s: the owner %s did not say", self.rid, self.owner)
+                        await _close(send, _CLOSE_INTERNAL)
+                        return
+                    if not self._kept:
+                        return  # adopted (pump_out ends too), or closed
 
         async with anyio.create_task_group() as tg:
 

@@ -20,7 +20,7 @@ VERSION = 1
 
 ASKER_KINDS = frozenset({"get", "post", "cancel", "ws-open", "ws-in", "ws-gone"})
 """Kinds a process sends to the owner of a session (they name the sender: ``"f"``)."""
-KINDS = ASKER_KINDS | {"reply", "ws-out", "ws-close", "ws-credit"}
+KINDS = ASKER_KINDS | {"reply", "ws-out", "ws-close", "ws-credit", "ws-keep", "ws-adopt"}
 
 
 def encode_forward(head: dict[str, Any], body: bytes = b"") -> bytes:

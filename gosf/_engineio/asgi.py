@@ -264,7 +264,7 @@ async def _relay_websocket(
         return
     owner, forwarder = remote
     try:
-        await forwarder.relay_websocket(receive, send, owner=owner, sid=sid, b64=b64)
+        await forwarder.relay_websocket(scope, receive, send, owner=owner, sid=sid, b64=b64)
     except RelayRefused as refused:
         await _refuse_websocket(scope, send, refused.status, refused.body)
 

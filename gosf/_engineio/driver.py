@@ -82,6 +82,8 @@ class SessionDriver(abc.ABC, Generic[U]):
     _predecessor: anyio.CancelScope | None = None  # the polling task's, while its handlers finish
     _predecessor_done: Event | None = None  # set when they have
     _upgrade_scope: anyio.CancelScope | None = None  # the upgrading websocket's reading
+    # A held session being opened (see open_held()): messages that came meanwhile.
+    _backlog: list[str | bytes] | None = None
 
     def __init__(
         self,
@@ -92,6 +94,7 @@ class SessionDriver(abc.ABC, Generic[U]):
         transport: str,
         b64: bool,
         scope: Mapping[str, Any],
+        held: bool = False,
     ) -> None:
         self.sid = sid
         self.machine = Session(
@@ -100,6 +103,7 @@ class SessionDriver(abc.ABC, Generic[U]):
             transport=Transport(transport),
             config=server.config,
             now=anyio.current_time(),
+            held=held,
         )
         """The session's rules and state (sans-IO)."""
         self.b64 = b64
@@ -183,6 +187,10 @@ class SessionDriver(abc.ABC, Generic[U]):
     async def _tell_closed(self, reason: CloseReason) -> None:
         """Tell the layer above that the session has closed (``EngineHandler.on_close``)."""
 
+    @abc.abstractmethod
+    async def open_held(self) -> None:
+        """End the session's held opening here: the layer above is told of it."""
+
     # -- carrying out what the machine decided --------------------------------------
 
     def _after(self) -> None:
@@ -253,6 +261,9 @@ class SessionDriver(abc.ABC, Generic[U]):
         async def until_closed_or_taken_over() -> None:
             task_status.started()
             while not self.closed and not self.taken_over:
+                if self.machine.release_due:  # its hold ended: it opens here
+                    await self.open_held()
+                    continue
                 await self.wait_changed()
 
         await self.host(until_closed_or_taken_over)

@@ -90,6 +90,7 @@ def session_config(options: ServerOptions) -> SessionConfig:
         max_poll_packets=MAX_PACKETS_PER_POLL,
         write_timeout=options.stall_timeout,
         linger=min(options.ping_timeout, LINGER),
+        hold=options.upgrade_handover,
     )
 
 
@@ -111,7 +112,7 @@ class RequestForwarder(Protocol):
     ) -> None: ...
 
     async def relay_websocket(
-        self, receive: Receive, send: Send, *, owner: str, sid: str, b64: bool
+        self, scope: Scope, receive: Receive, send: Send, *, owner: str, sid: str, b64: bool
     ) -> None: ...
 
 
@@ -156,6 +157,10 @@ class EngineServer:
         :meth:`serve` starts, for every session, socket and writer of this server."""
         self.forwarder: RequestForwarder | None = None
         """Forwards polling requests for other processes' sessions (none: refused)."""
+        self.holds_new_sessions = False
+        """New long-polling sessions begin held, to be handed over to the
+        process their websocket reaches (``upgrade_handover``; set by the
+        Socket.IO server when its broker joins other processes)."""
         self.sessions: dict[str, EngineSession] = {}
         self.stopping = False
         self.accepting = True
@@ -269,18 +274,37 @@ class EngineServer:
         self.sessions.pop(sid, None)
 
     def new_session(
-        self, *, protocol: int, transport: str, b64: bool, scope: Mapping[str, Any]
+        self,
+        *,
+        protocol: int,
+        transport: str,
+        b64: bool,
+        scope: Mapping[str, Any],
+        sid: str | None = None,
     ) -> EngineSession:
         """Create and register a session; the caller runs it (:meth:`EngineSession.host`).
 
+        ``sid``: a session another process made and handed over (it keeps its
+        sid); by default a new one.
+
         Raises:
             ServerNotRunning: the server's task group is not open.
+            ValueError: this process has a session ``sid`` already.
         """
         if self._tg is None or not self.accepting:
             raise ServerNotRunning(ServerNotRunning.__doc__)
-        sid = f"{self.node_id}.{secrets.token_urlsafe(15)}"
+        if sid is None:
+            sid = f"{self.node_id}.{secrets.token_urlsafe(15)}"
+        elif sid in self.sessions:
+            raise ValueError(f"session {sid} is here already")
+        held = (
+            self.holds_new_sessions
+            and transport == "polling"
+            and protocol >= 4
+            and self.config.hold > 0
+        )
         session = EngineSession(
-            self, sid, protocol=protocol, transport=transport, b64=b64, scope=scope
+            self, sid, protocol=protocol, transport=transport, b64=b64, scope=scope, held=held
         )
         self.sessions[sid] = session
         return session
@@ -301,6 +325,8 @@ class EngineServer:
 
     async def start_session(self, session: EngineSession) -> None:
         """What every new session gets once its task group runs: its heartbeat
-        schedule, and the layer above's ``on_open``."""
+        schedule, and the layer above's ``on_open`` (a held one's: when its
+        hold ends, see :meth:`EngineSession.open_held`)."""
         self.schedule_beat(session, session.machine.deadline)
-        await self.handler.on_open(session)
+        if not session.machine.held:
+            await self.handler.on_open(session)

@@ -140,10 +140,41 @@ class EngineSession(SessionDriver[U]):
         except RemoteProtocolError:
             self._after()
             raise
-        if data is not None:
-            await self._server.handler.on_message(self, data)
-        else:
+        if data is None:
             self._after()
+        elif self._backlog is None:
+            await self._server.handler.on_message(self, data)
+        elif len(self._backlog) < self.max_buffer:
+            self._backlog.append(data)  # behind the kept ones (see open_held())
+        else:
+            self.bad_input(CloseReason.PROTOCOL_ERROR)
+
+    async def open_held(self) -> None:
+        """End a held opening here (the machine's rules: held opening), once
+        its hold has ended or a websocket of this process takes it over: the
+        layer above is told of the session, then handed the messages kept
+        back, and those that came meanwhile, in order. Nothing if it is not
+        held (any more)."""
+        machine = self.machine
+        if not machine.held:
+            return
+        backlog = self._backlog = machine.release()
+        try:
+            handler = self._server.handler
+            await handler.on_open(self)
+            while backlog:
+                await handler.on_message(self, backlog.pop(0))
+        finally:
+            self._backlog = None
+
+    def hand_over(self) -> tuple[list[str | bytes], list[Packet]] | None:
+        """Give this held session up to the process that will carry it on
+        (see :meth:`Session.hand_over`): the messages kept back and the
+        packets queued, or ``None`` when it stays. Given, it ends here
+        without the layer above, which never saw it, being told."""
+        taken = self.machine.hand_over()
+        self._after()
+        return taken
 
     def bad_input(self, reason: CloseReason = CloseReason.PARSE_ERROR) -> None:
         """The carrying transport got something that does not decode (or is too large)."""

@@ -18,7 +18,7 @@ the frames.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 
 from ..protocol.engineio import TYPE_DIGITS, Packet, decode_ws, encode_ws
 from ..protocol.errors import PayloadTooLarge, RemoteProtocolError
@@ -29,7 +29,7 @@ from .server import EngineServer
 from .session import EngineSession
 from .wswriter import WebSocketWriter
 
-__all__ = ("open_websocket_session", "serve_upgrade")
+__all__ = ("open_websocket_session", "serve_adopted", "serve_upgrade")
 
 log = logging.getLogger("gosf.engineio")
 
@@ -63,6 +63,35 @@ def open_websocket_session(
     return born.host(reader.read, after_flush=reader.close)
 
 
+async def serve_adopted(
+    engine: EngineServer,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    sid: str,
+    protocol: int,
+    b64: bool,
+    messages: Sequence[str | bytes],
+    queued: Sequence[Packet],
+) -> None:
+    """Serve, on this websocket (accepted, its upgrade done), the session
+    ``sid`` that the process which made it handed over while it was held:
+    the layer above is told of it here, then handed ``messages`` (what the
+    client sent meanwhile); ``queued`` goes to the client first.
+
+    Raises:
+        ServerNotRunning: the server is not running.
+        ValueError: this process has a session ``sid`` already.
+    """
+    adopted = engine.new_session(
+        protocol=protocol, transport="websocket", b64=b64, scope=scope, sid=sid
+    )
+    reader = _Reader(adopted, receive, send, engine.options.max_payload)
+    reader.adopted = (list(messages), list(queued))
+    await adopted.host(reader.read, after_flush=reader.close)
+
+
 async def serve_upgrade(
     session: EngineSession,
     receive: Receive,
@@ -71,10 +100,14 @@ async def serve_upgrade(
     b64: bool,
     max_payload: int,
     connect: bool = False,
+    hand_over: Callable[[EngineSession], Awaitable[bool]] | None = None,
 ) -> None:
     """Accept a websocket that upgrades ``session`` (polling until now) and serve it.
 
     ``connect``: receive the ASGI ``websocket.connect`` message first.
+    ``hand_over``: the websocket is relayed from another process, which can
+    carry the session on itself; called once the upgrade is done, it says
+    whether the session went there (then this call ends).
     """
     if connect and not await websocket_connected(receive):
         return
@@ -87,6 +120,8 @@ async def serve_upgrade(
         await _close(send, _CLOSE_POLICY)
         return
     if await _upgrade(session, receive, send, max_payload):
+        if hand_over is not None and await hand_over(session):
+            return
         session.b64 = b64  # from now on frames follow this transport's capability
         # The session's life moves into this call, as if it had begun here.
         reader = _Reader(session, receive, send, max_payload)
@@ -140,7 +175,16 @@ class _Reader:
     accepts and opens first.
     """
 
-    __slots__ = ("born", "client_gone", "code", "max_payload", "receive", "send", "session")
+    __slots__ = (
+        "adopted",
+        "born",
+        "client_gone",
+        "code",
+        "max_payload",
+        "receive",
+        "send",
+        "session",
+    )
 
     def __init__(
         self,
@@ -158,6 +202,8 @@ class _Reader:
         self.born = born
         self.code = _CLOSE_NORMAL
         self.client_gone = False
+        self.adopted: tuple[list[str | bytes], list[Packet]] | None = None
+        """A session handed over by another process: what it kept back and queued."""
 
     def send_frame(self, packet: Packet) -> Awaitable[None]:
         """Write one packet: the ASGI ``send``'s awaitable, returned as it is."""
@@ -181,6 +227,10 @@ class _Reader:
         session.attach_websocket(writer)
         on_message = session.handler.on_message
         machine = session.machine
+        if self.adopted is not None:
+            await self._adopt(self.adopted)
+        elif machine.held:
+            await session.open_held()  # upgraded while held: it opens here
         # This task serves this client only: after each message it writes
         # what it queued (the CONNECT answer, say), so a writer task started
         # meanwhile finds nothing to do and ends. (It does not set
@@ -228,6 +278,17 @@ class _Reader:
             {"type": "websocket.send", "text": encode_ws(session.open_packet(), session.protocol)}
         )
         return True
+
+    async def _adopt(self, adopted: tuple[list[str | bytes], list[Packet]]) -> None:
+        """Open a session handed over by another process, as if it began here."""
+        session = self.session
+        messages, queued = adopted
+        self.adopted = None
+        if queued:
+            session.send_nowait(queued)
+        await session.server.start_session(session)
+        for data in messages:
+            await session.handler.on_message(session, data)
 
     def abort(self) -> None:
         """Drop the websocket's TCP connection at once (see ``_abort``)."""

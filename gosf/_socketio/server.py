@@ -266,6 +266,7 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         async with self._asgi.running(), anyio.create_task_group() as tg:
             await tg.start(forwarder.run)
             self.engine.forwarder = forwarder
+            self.engine.holds_new_sessions = not isinstance(self.broker, LocalBroker)
             node = self._node
             node.forward, node.server_side.tasks = forwarder.inbox, tg
             node.acks.tasks = tg

@@ -72,6 +72,9 @@ class CloseReason(enum.StrEnum):
     RELAY_OVERFLOW = "relay overflow"
     """The process relaying this session's websocket sent more frames than its
     window allows (a cluster)."""
+    HANDED_OVER = "handed over"
+    """A held session moved to the process its websocket reached (a cluster):
+    it goes on there, with the same sid; the layer above never saw it here."""
 
 
 class PollVerdict(enum.Enum):
@@ -113,3 +116,5 @@ class SessionConfig:
     """How long packets may wait for the client with nothing written."""
     linger: float = 5.0
     """How long a gracefully closed session waits for its client to take the CLOSE."""
+    hold: float = 0.0
+    """How long a session begun held keeps its messages back (see ``Session``'s rules)."""

@@ -61,8 +61,21 @@ The rules the reference server (``socketio/engine.io``, ``lib/socket.ts``,
   being written, and, over long-polling, a GET is waiting for its answer.
   The reference: engine.io's ``transport.writable`` as socket.io reads it.
 * A pending GET of a session that ended is released: with a NOOP when the
-  client closed it, else with a CLOSE. A GET pending when a websocket takes
-  over gets a NOOP.
+  client closed it or it was handed over, else with a CLOSE. A GET pending
+  when a websocket takes over gets a NOOP.
+* Held opening (a cluster without sticky sessions): a long-polling session
+  may begin *held*. Until ``hold`` seconds have passed, the MESSAGE packets
+  it receives are kept in order (at most ``MAX_HELD``, and ``max_buffer``:
+  one more is a protocol error), not handed up, and the layer above is not told the
+  session exists, so that nothing of it is anywhere but here. The hold ends
+  at that deadline (:attr:`Session.release_due`; the driver then takes the
+  kept messages with :meth:`Session.release` and hands them up), or when a
+  websocket of this process takes the session over (the driver releases it
+  first), or when the session is handed over to the process that another
+  websocket reached (:meth:`Session.hand_over`, allowed while it is still
+  held): the kept messages and the outbound queue go with it, and here the
+  session is CLOSED with ``HANDED_OVER``, its sid free for that process.
+  The reference: ``@socket.io/cluster-engine``'s delayed connection.
 """
 
 from __future__ import annotations
@@ -96,6 +109,10 @@ _NO_PROBE = 0
 _PROBED = 1  # the client's "2probe" came; the "3probe" is to be written
 _PROBE_ANSWERED = 2  # it was written: the client pauses polling
 
+MAX_HELD = 64
+"""Most messages a held session keeps back. A stock client sends one CONNECT
+per namespace before it is connected (its emits wait client-side)."""
+
 _PING = Packet(PacketType.PING)
 _PONG_PROBE = Packet(PacketType.PONG, "probe")
 _NOOP = Packet(PacketType.NOOP)
@@ -115,6 +132,8 @@ class Session:
 
     __slots__ = (
         "_get_held_due",
+        "_held",
+        "_hold_due",
         "_in_flight",
         "_linger_due",
         "_ping_due",
@@ -132,6 +151,7 @@ class Session:
         "get_pending",
         "post_pending",
         "protocol",
+        "release_due",
         "sent",
         "settled",
         "sid",
@@ -140,7 +160,14 @@ class Session:
     )
 
     def __init__(
-        self, sid: str, *, protocol: int, transport: Transport, config: SessionConfig, now: float
+        self,
+        sid: str,
+        *,
+        protocol: int,
+        transport: Transport,
+        config: SessionConfig,
+        now: float,
+        held: bool = False,
     ) -> None:
         if protocol not in (3, 4):
             raise LocalProtocolError(f"unsupported Engine.IO protocol {protocol!r}")
@@ -175,6 +202,16 @@ class Session:
         self._upgrade_due = math.inf
         self._linger_due = math.inf
         self._get_held_due = math.inf  # a GET that came after the probe
+        # A held opening (see the rules): the messages kept back, until when.
+        self._held: list[str | bytes] | None = None
+        self._hold_due = math.inf
+        self.release_due = False
+        """The hold has ended: the driver takes the kept messages (:meth:`release`)."""
+        if held:
+            if transport is not Transport.POLLING or config.hold <= 0:
+                raise LocalProtocolError("only a long-polling session with a hold begins held")
+            self._held = []
+            self._hold_due = now + config.hold
         if protocol >= 4:
             self._ping_due = now + config.ping_interval
         else:
@@ -201,6 +238,11 @@ class Session:
         return self.transport is Transport.WEBSOCKET or self.get_pending
 
     @property
+    def held(self) -> bool:
+        """The session's messages are kept back (see the rules: held opening)."""
+        return self._held is not None
+
+    @property
     def queued(self) -> int:
         """Packets waiting for the carrying transport."""
         return len(self._queue)
@@ -211,7 +253,12 @@ class Session:
         if self.state is State.CLOSED:
             return math.inf
         return min(
-            self._ping_due, self._pong_due, self._upgrade_due, self._linger_due, self._get_held_due
+            self._ping_due,
+            self._pong_due,
+            self._upgrade_due,
+            self._linger_due,
+            self._get_held_due,
+            self._hold_due,
         )
 
     # -- time --------------------------------------------------------------------
@@ -238,6 +285,9 @@ class Session:
             self._abort_upgrade()
         if now >= self._get_held_due:
             self._get_held_due = math.inf  # poll_answer() now releases it
+        if now >= self._hold_due:
+            self._hold_due = math.inf
+            self.release_due = True
         if now >= self._ping_due:
             if self._stalled(now):
                 return
@@ -290,7 +340,14 @@ class Session:
                 self._end(CloseReason.CLIENT_CLOSE)
             return None
         if kind is PacketType.MESSAGE:
-            return packet.data
+            held = self._held
+            if held is None:
+                return packet.data
+            if len(held) >= min(self.config.max_buffer, MAX_HELD):
+                self._end(CloseReason.PROTOCOL_ERROR)
+                raise RemoteProtocolError("too many messages before the session opened")
+            held.append(packet.data)
+            return None
         if kind is PacketType.PONG and self.protocol >= 4:
             if self._pong_due < math.inf:  # a late or unasked-for pong changes nothing
                 self._pong_due = math.inf
@@ -370,7 +427,8 @@ class Session:
         if self.state is State.CLOSED:
             # Ended while the GET waited: the client's own CLOSE (over a POST)
             # gets its GET back empty, anything else tells it the session is over.
-            return [_NOOP] if self.close_reason is CloseReason.CLIENT_CLOSE else [_CLOSE]
+            gone_on = self.close_reason in (CloseReason.CLIENT_CLOSE, CloseReason.HANDED_OVER)
+            return [_NOOP] if gone_on else [_CLOSE]
         held = self._get_held_due < math.inf
         if self.transport is not Transport.POLLING:
             # Sent after its "5", which was read first: refused as the reference
@@ -456,6 +514,29 @@ class Session:
         self._probe = _NO_PROBE
         self._upgrade_due = math.inf
 
+    # -- a held opening (see the rules) -----------------------------------------------
+
+    def release(self) -> list[str | bytes]:
+        """End the hold: the messages kept back, in order, for the layer above
+        (told of the session first). Nothing when the session was not held."""
+        held, self._held = self._held or [], None
+        self._hold_due = math.inf
+        self.release_due = False
+        return held
+
+    def hand_over(self) -> tuple[list[str | bytes], list[Packet]] | None:
+        """Give the held session up to the process that will carry it on: the
+        messages kept back and the packets queued for the client, or ``None``
+        when it may not go (no longer held, or closed). Given, it is CLOSED
+        here with ``HANDED_OVER``."""
+        if self._held is None or self.release_due or self.state is State.CLOSED:
+            return None
+        held, queued = self._held, self._queue
+        self._held, self._queue = None, []
+        self.settled += len(queued)  # they leave with the session
+        self._end(CloseReason.HANDED_OVER)
+        return held, queued
+
     # -- outbound --------------------------------------------------------------------
 
     def send(self, packets: Sequence[Packet]) -> bool:
@@ -538,4 +619,5 @@ class Session:
         self._probe = _NO_PROBE
         self._in_flight = 0
         self._ping_due = self._pong_due = self._upgrade_due = math.inf
-        self._linger_due = self._get_held_due = math.inf
+        self._linger_due = self._get_held_due = self._hold_due = math.inf
+        self._held, self.release_due = None, False  # nothing kept is handed up any more

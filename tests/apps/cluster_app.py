@@ -29,6 +29,8 @@ with ``GOSF_BROKER=redis://127.0.0.1:PORT/0``. Endpoints (the request's
   with ``heard <text> in <its pid>``;
 * ``server-side-ping``: ``app.server.server_side_emit_with_ack("ping", text)``:
   ``body.answers`` (each other worker's ``[pid, text]``) and ``body.missing``;
+* ``forwarding``: this worker's ``Forwarder.statistics()`` (requests forwarded,
+  websockets relayed, sessions handed over and adopted) as the body;
 * ``broker-state``: wait (at most ``body.timeout`` seconds) until this worker's
   Redis broker is subscribed (``body.connected`` true) or not (false); answers
   ``body.connected`` as it is then.
@@ -211,3 +213,15 @@ async def local_count(client: gosf.Client, request: gosf.Request) -> gosf.Messag
                 _Left.event = anyio.Event()
             await _Left.event.wait()
     return gosf.Message.success(body={"count": len(members())})
+
+
+@app.listen("forwarding")
+async def forwarding(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+    """This worker's forwarding statistics (how its clients were reached), as the body."""
+    from dataclasses import asdict
+
+    from gosf._cluster.forward import Forwarder
+
+    forwarder = app.server.engine.forwarder
+    assert isinstance(forwarder, Forwarder)
+    return gosf.Message.success(body=asdict(forwarder.statistics()))

@@ -706,3 +706,44 @@ def test_hypercorn_workers_need_no_sticky_sessions(
         assert served.alive()
     finally:
         stop_server(served.process)
+
+
+async def forwarding(url: str) -> dict[str, int]:
+    """The forwarding statistics of the worker at ``url`` (asked directly)."""
+    async with peers(url, "stats") as (peer,):
+        answer = await peer.call("forwarding")
+    return dict(answer["body"])
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the balancer runs beside node
+async def test_npm_clients_upgrading_on_the_other_worker_move_there(cluster: Cluster) -> None:
+    """socket.io-client v4, default transports: every session is made on the
+    first worker, every websocket reaches the second; each session moves to
+    the second (upgrade_handover) and is served there, not relayed."""
+    room = unique("room")
+    first, second = cluster.first, cluster.second
+    before = await forwarding(first.url), await forwarding(second.url)
+    async with round_robin([host_of(first)], websockets_to=host_of(second)) as balancer:
+        url = f"http://{balancer.host}"
+        scenario = partial(
+            run_scenario, "cluster_clients.cjs", "v4", url, "polling,websocket", room
+        )
+        seen: list[dict[str, Any]] = (await anyio.to_thread.run_sync(scenario))["clients"]
+    after = await forwarding(first.url), await forwarding(second.url)
+    moved = len(seen)
+    async with peers(second.url, "second") as (peer,):
+        second_pid = await pid(peer)
+    for client in seen:
+        assert client["transport"] == "websocket", client
+        assert client["pids"] == [second_pid], client  # served by the second worker
+        assert client["calls"] == 10 and client["told"] == ["hello room"], client
+        assert client["disconnects"] == 0, client
+
+    def grew(side: int, key: str) -> int:
+        return after[side][key] - before[side][key]
+
+    assert grew(0, "sessions_handed_over") == moved
+    assert grew(1, "sessions_adopted") == grew(1, "websockets_relayed") == moved
+    assert grew(0, "relays_served") == moved  # for the probe only
+    assert after[0]["relays_open"] == after[1]["relays_open"] == 0
+    assert cluster.alive()

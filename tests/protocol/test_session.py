@@ -718,3 +718,94 @@ def test_an_upgrading_closing_or_closed_session_is_not_writable() -> None:
     assert not session.writable  # closing
     session.bad_input()
     assert not session.writable  # closed
+
+
+# -- a held opening (a cluster without sticky sessions) --------------------------------
+
+HOLDING = replace(CONFIG, hold=0.3)
+
+
+def held() -> Session:
+    return Session(
+        "n.s", protocol=4, transport=Transport.POLLING, config=HOLDING, now=0.0, held=True
+    )
+
+
+def test_rule_a_held_session_keeps_its_messages_until_the_hold_ends() -> None:
+    session = held()
+    assert session.held and session.deadline == 0.3
+    assert session.receive(msg("0"), 0.1) is None  # the CONNECT: kept, not handed up
+    assert session.receive(msg(b"\x01"), 0.1) is None
+    assert session.receive(NOOP, 0.1) is None
+    session.tick(0.2)
+    assert not session.release_due
+    session.tick(0.3)
+    assert session.release_due and session.held
+    assert session.release() == ["0", b"\x01"]
+    assert not session.held and not session.release_due
+    assert session.receive(msg("2"), 0.4) == "2"  # handed up from now on
+    assert session.release() == []
+
+
+def test_a_held_session_released_by_its_own_websocket() -> None:
+    session = held()
+    session.receive(msg("0"), 0.0)
+    upgraded(session)
+    assert session.held  # the driver releases it as its websocket takes over
+    assert session.release() == ["0"]
+    assert session.hand_over() is None
+
+
+def test_a_held_session_handed_over_leaves_nothing_behind() -> None:
+    session = held()
+    session.receive(msg("0"), 0.0)
+    assert session.get_request(0.0) is PollVerdict.SERVE
+    session.send([msg("queued")])
+    assert session.poll_answer(0.0) == [msg("queued")]  # taken, in flight
+    session.send([msg("later")])
+    upgraded(session)
+    assert session.hand_over() == (["0"], [msg("later")])
+    assert session.closed and session.close_reason is CloseReason.HANDED_OVER
+    assert session.deadline == math.inf
+    assert session.hand_over() is None  # once
+    assert not session.held and session.release() == []
+
+
+def test_a_pending_get_of_a_handed_over_session_gets_a_noop() -> None:
+    session = held()
+    assert session.get_request(0.0) is PollVerdict.SERVE
+    assert session.hand_over() == ([], [])
+    assert session.poll_answer(0.0) == [NOOP]
+
+
+def test_a_session_whose_hold_ended_is_not_handed_over() -> None:
+    session = held()
+    session.tick(0.3)
+    assert session.hand_over() is None  # the driver is opening it here
+    assert not session.closed
+
+
+def test_a_held_session_that_closes_keeps_nothing_back() -> None:
+    session = held()
+    session.receive(msg("0"), 0.0)
+    session.receive(CLOSE, 0.1)
+    assert session.closed and not session.held
+    assert session.release() == [] and session.hand_over() is None
+
+
+def test_a_held_session_bounds_what_it_keeps() -> None:
+    session = held()
+    for n in range(HOLDING.max_buffer):
+        session.receive(msg(str(n)), 0.0)
+    with pytest.raises(RemoteProtocolError):
+        session.receive(msg("one too many"), 0.0)
+    assert session.close_reason is CloseReason.PROTOCOL_ERROR
+
+
+def test_only_a_polling_session_with_a_hold_begins_held() -> None:
+    with pytest.raises(LocalProtocolError):
+        Session("n.s", protocol=4, transport=Transport.POLLING, config=CONFIG, now=0.0, held=True)
+    with pytest.raises(LocalProtocolError):
+        Session(
+            "n.s", protocol=4, transport=Transport.WEBSOCKET, config=HOLDING, now=0.0, held=True
+        )
