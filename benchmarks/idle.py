@@ -60,8 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = ("gosf", "bare")
 WORKERS = ("asyncio", "trio", "uvicorn", "granian")
 """hypercorn's two workers, uvicorn, and granian (a reference row, when installed)."""
-FD_MARGIN = 256
-"""Open files a process needs besides its connections (listeners, pipes, modules)."""
+FD_MARGIN = 100
+"""Open files a process needs besides its connections (listener, event loop, pipes)."""
 REPORT_TIMEOUT = 30.0
 """How long a client process may take to report, beyond a millisecond per client."""
 
@@ -246,7 +246,18 @@ class Run:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.fds = args.clients + args.warmup + FD_MARGIN
+        # The children inherit the hard limit this process can get: where it
+        # is too low for --clients (the machine's, not the benchmark's, limit),
+        # the run takes as many clients as one server process may hold.
+        wanted = args.clients + FD_MARGIN
+        _, hard = raise_fd_limit(wanted)
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            self.capped_from: int | None = args.clients
+            args.clients = hard - FD_MARGIN
+            print(f"RLIMIT_NOFILE's hard limit is {hard}: {args.clients} clients", flush=True)
+        else:
+            self.capped_from = None
+        self.fds = max(args.clients, args.warmup) + FD_MARGIN
 
     def _clients(self, port: int, protocol: str, count: int, n: int) -> Child:
         argv = [sys.executable, "-m", "benchmarks.idle", "clients", "--port", str(port)]
@@ -448,7 +459,13 @@ def run(args: argparse.Namespace) -> int:
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         document = {
             "settings": settings,
-            "machine": {"cpus": os.cpu_count(), "nr_open": _nr_open(), **versions()},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "nr_open": _nr_open(),
+                "nofile_hard_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+                "clients_asked": bench.capped_from or args.clients,
+                **versions(),
+            },
             "results": results,
             "ratios_gosf_to_bare": ratios,
         }
