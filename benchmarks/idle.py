@@ -25,7 +25,9 @@ flight per client process.
 Each server and client process raises its open-file limit (``RLIMIT_NOFILE``)
 to what it needs: the soft limit up to the hard one, and the hard one too
 where the process may (as root, up to ``fs.nr_open``); the run records the
-limits the server got.
+limits the server got. Where the hard limit cannot rise (without
+``CAP_SYS_RESOURCE``), one server process holds at most that many files, so
+the run takes ``--clients`` down to it, and says so.
 
 ``--tracemalloc`` runs the server under ``tracemalloc`` and adds, per
 hypercorn or uvicorn row, the allocations still held per idle client, by
@@ -308,7 +310,7 @@ class Run:
                 gens = self._connect(port, protocol, args.clients, args.procs)
                 for gen in gens:
                     held.callback(_finish, gen)
-                timeout = REPORT_TIMEOUT + args.clients / 1000 * 5
+                timeout = REPORT_TIMEOUT + args.clients / 1000 * 20  # 50 connects/s at least
                 reports = _read_reports(gens, timeout)
                 cpu_after = machine_cpu()
                 time.sleep(args.settle)
