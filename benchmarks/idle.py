@@ -64,6 +64,9 @@ WORKERS = ("asyncio", "trio", "uvicorn", "granian")
 """hypercorn's two workers, uvicorn, and granian (a reference row, when installed)."""
 FD_MARGIN = 100
 """Open files a process needs besides its connections (listener, event loop, pipes)."""
+TRACE_FRAMES = 24
+"""Frames kept per allocation under ``--tracemalloc``: deep enough to reach the
+line of gosf (or of the ASGI server) that made a library allocate."""
 REPORT_TIMEOUT = 30.0
 """How long a client process may take to report, beyond a millisecond per client."""
 
@@ -124,7 +127,7 @@ def _dump_on_signal(folder: Path) -> None:
         tracemalloc.take_snapshot().dump(str(partial))
         partial.rename(folder / f"snap-{taken}")
 
-    tracemalloc.start()
+    tracemalloc.start(TRACE_FRAMES)
     signal.signal(signal.SIGUSR1, dump)
 
 
@@ -296,7 +299,7 @@ class Run:
                 argv += ["--trace", str(folder)]
             server = Child(f"{app} on {worker}", argv, cwd=ROOT)
             stack.callback(_stop_session, server)
-            wait_listening(port, server, timeout=30)
+            wait_listening(port, server, timeout=60)  # a loaded machine starts slowly
             with contextlib.ExitStack() as warm:
                 gens = self._connect(port, protocol, args.warmup, 1)
                 for gen in gens:
@@ -386,21 +389,41 @@ def _finish(clients: Child) -> None:
 
 
 def held_per_client(before: Path, after: Path, clients: int, top: int) -> list[dict[str, Any]]:
-    """The ``top`` source lines whose allocations grew most, in bytes per client."""
+    """What the server holds per client: bytes per client by the line that
+    asked for them, the ``top`` largest first.
+
+    An allocation counts for the innermost line of gosf on its stack (so an
+    ``asyncio.Event`` made by gosf counts for gosf's line, not for asyncio's),
+    else for the innermost line outside the standard library (the ASGI
+    server's), else for the line that allocated.
+    """
     import tracemalloc
+    from collections import Counter
 
     first = tracemalloc.Snapshot.load(str(before))
     second = tracemalloc.Snapshot.load(str(after))
     skip = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<unknown>")]
     first, second = first.filter_traces(skip), second.filter_traces(skip)
-    stats = second.compare_to(first, "lineno")
-    total = sum(s.size_diff for s in stats)
-    rows = [{"where": "all", "bytes_per_client": round(total / clients)}]
-    for stat in stats[:top]:
-        frame = stat.traceback[0]
-        where = f"{_short(frame.filename)}:{frame.lineno}"
-        rows.append({"where": where, "bytes_per_client": round(stat.size_diff / clients)})
+    held: Counter[str] = Counter()
+    for stat in second.compare_to(first, "traceback"):
+        held[_owner(stat.traceback)] += stat.size_diff
+    rows = [{"where": "all", "bytes_per_client": round(sum(held.values()) / clients)}]
+    for where, size in held.most_common(top):
+        rows.append({"where": where, "bytes_per_client": round(size / clients)})
     return rows
+
+
+def _owner(traceback: Any) -> str:
+    frames = list(reversed(traceback))  # the innermost first
+    gosf = str(ROOT / "gosf")
+    for wanted in (
+        lambda name: name.startswith(gosf),
+        lambda name: "site-packages/" in name and "/benchmarks/" not in name,
+    ):
+        for frame in frames:
+            if wanted(frame.filename):
+                return f"{_short(frame.filename)}:{frame.lineno}"
+    return f"{_short(frames[0].filename)}:{frames[0].lineno}"
 
 
 def _short(filename: str) -> str:
