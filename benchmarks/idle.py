@@ -31,7 +31,8 @@ the run takes ``--clients`` down to it, and says so.
 
 ``--tracemalloc`` runs the server under ``tracemalloc`` and adds, per
 hypercorn or uvicorn row, the allocations still held per idle client, by
-source line (the snapshot is slow: use it with a few thousand clients).
+source line, and the asyncio tasks the clients added (the snapshot is slow:
+use it with a few hundred clients).
 
 Every wait is bounded, and every child process is stopped on the way out.
 """
@@ -123,12 +124,24 @@ def _dump_on_signal(folder: Path) -> None:
     def dump(signum: int, frame: Any) -> None:
         nonlocal taken
         taken += 1
+        (folder / f"tasks-{taken}.json").write_text(json.dumps(_asyncio_tasks()))
         partial = folder / f"snap-{taken}.partial"
         tracemalloc.take_snapshot().dump(str(partial))
         partial.rename(folder / f"snap-{taken}")
 
     tracemalloc.start(TRACE_FRAMES)
     signal.signal(signal.SIGUSR1, dump)
+
+
+def _asyncio_tasks() -> dict[str, int]:
+    """The asyncio tasks alive, by coroutine (empty under trio)."""
+    from collections import Counter
+
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:  # no asyncio loop running: trio
+        return {}
+    return dict(Counter(getattr(t.get_coro(), "__qualname__", "?") for t in tasks))
 
 
 def _serve_granian(app: str, port: int, backpressure: int) -> None:
@@ -324,6 +337,7 @@ class Run:
                     result["tracemalloc"] = held_per_client(
                         snap_before, snap_after, result["connected"], args.top
                     )
+                    result["tasks_added"] = _tasks_added(folder)
             result["limits"] = _limits(server.pid)
         return result
 
@@ -356,6 +370,13 @@ class Run:
         if not connected:
             result["error"] = f"no client connected: {failure}"
         return result
+
+
+def _tasks_added(folder: Path) -> dict[str, int]:
+    """asyncio tasks alive after the clients connected less those before, by coroutine."""
+    before, after = (json.loads((folder / f"tasks-{n}.json").read_text()) for n in (1, 2))
+    added = {name: count - before.get(name, 0) for name, count in after.items()}
+    return {name: count for name, count in added.items() if count}
 
 
 def _limits(pid: int) -> dict[str, str]:
@@ -392,10 +413,11 @@ def held_per_client(before: Path, after: Path, clients: int, top: int) -> list[d
     """What the server holds per client: bytes per client by the line that
     asked for them, the ``top`` largest first.
 
-    An allocation counts for the innermost line of gosf on its stack (so an
-    ``asyncio.Event`` made by gosf counts for gosf's line, not for asyncio's),
-    else for the innermost line outside the standard library (the ASGI
-    server's), else for the line that allocated.
+    An allocation counts for the innermost line on its stack that is
+    neither the standard library's nor anyio's: an ``asyncio.Event`` or an
+    anyio task group made by gosf counts for gosf's line, what the ASGI
+    server allocates when gosf calls its ``send`` for the server's line (as
+    it does for the bare app).
     """
     import tracemalloc
     from collections import Counter
@@ -415,15 +437,18 @@ def held_per_client(before: Path, after: Path, clients: int, top: int) -> list[d
 
 def _owner(traceback: Any) -> str:
     frames = list(reversed(traceback))  # the innermost first
-    gosf = str(ROOT / "gosf")
-    for wanted in (
-        lambda name: name.startswith(gosf),
-        lambda name: "site-packages/" in name and "/benchmarks/" not in name,
-    ):
-        for frame in frames:
-            if wanted(frame.filename):
-                return f"{_short(frame.filename)}:{frame.lineno}"
+    for frame in frames:
+        name = frame.filename
+        if name.startswith(str(ROOT)) or (
+            "site-packages/" in name and not any(lib in name for lib in _TRANSPARENT)
+        ):
+            return f"{_short(name)}:{frame.lineno}"
     return f"{_short(frames[0].filename)}:{frames[0].lineno}"
+
+
+_TRANSPARENT = ("site-packages/anyio/", "site-packages/sniffio/")
+"""Libraries whose allocations count for their caller, as the standard
+library's do: an anyio task group opened by gosf is gosf's."""
 
 
 def _short(filename: str) -> str:

@@ -34,6 +34,7 @@ def test_the_tracemalloc_switch_adds_what_the_server_holds_per_client(tmp_path: 
     (result,) = json.loads(out.read_text())["results"]
     where = [row["where"] for row in result["tracemalloc"]]
     assert where[0] == "all" and len(where) == 4
+    assert "tasks_added" in result  # asyncio: the tasks the clients added, by coroutine
 
 
 def test_the_open_file_limit_is_raised_no_further_than_allowed() -> None:
