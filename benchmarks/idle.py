@@ -147,6 +147,7 @@ def _asyncio_tasks() -> dict[str, int]:
 def _serve_granian(app: str, port: int, backpressure: int) -> None:
     from granian import Granian  # type: ignore[import-not-found,unused-ignore]
     from granian.constants import Interfaces, Loops  # type: ignore[import-not-found,unused-ignore]
+    from granian.log import LogLevels  # type: ignore[import-not-found,unused-ignore]
 
     Granian(
         f"benchmarks.servers:{'gosf_app' if app == 'gosf' else 'bare_app'}",
@@ -159,7 +160,7 @@ def _serve_granian(app: str, port: int, backpressure: int) -> None:
         backlog=2048,
         # granian counts a websocket as a request in flight: let every client in.
         backpressure=backpressure,
-        log_level="warning",
+        log_level=LogLevels.warning,
     ).serve()
 
 

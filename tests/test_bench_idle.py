@@ -6,6 +6,8 @@ import json
 import resource
 from pathlib import Path
 
+import pytest
+
 from benchmarks.idle import main, raise_fd_limit
 
 
@@ -45,3 +47,13 @@ def test_the_open_file_limit_is_raised_no_further_than_allowed() -> None:
         assert new_soft >= soft + 1 or new_soft == new_hard == hard
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_granian_gives_a_reference_row_when_installed(tmp_path: Path) -> None:
+    pytest.importorskip("granian")
+    out = tmp_path / "idle.json"
+    argv = ["--clients", "4", "--procs", "2", "--warmup", "1", "--settle", "0.2"]
+    assert main([*argv, "--workers", "granian", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert {(r["worker"], r["app"]) for r in results} == {("granian", "gosf"), ("granian", "bare")}
+    assert all(r["connected"] == 4 for r in results)
