@@ -68,13 +68,15 @@ def _request(protocol: str, request_id: int) -> tuple[str, str]:
 # -- the raw client (default): callbacks, no task per message ---------------------------
 
 
-async def _open_raw(port: int, protocol: str) -> WebSocket:
-    """A connected client; for Socket.IO, connected to the ``/`` namespace.
+async def _open_raw(port: int, protocol: str, source: str | None = None) -> WebSocket:
+    """A connected client (from the local address ``source`` when given); for
+    Socket.IO, connected to the ``/`` namespace.
 
     Raises:
         ConnectionError: the server refused the connection or the namespace.
     """
-    ws = await connect(HOST, port, SOCKETIO_PATH if protocol == "socketio" else BARE_PATH)
+    path = SOCKETIO_PATH if protocol == "socketio" else BARE_PATH
+    ws = await connect(HOST, port, path, source=source)
     if protocol == "socketio":
         try:
             opening = await ws.recv()

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import random
+import socket
 import struct
 from collections import deque
 from collections.abc import Callable
@@ -184,15 +185,40 @@ class WebSocket(asyncio.Protocol):
             self._transport.close()
 
 
-async def connect(host: str, port: int, path: str) -> WebSocket:
-    """Open ``ws://host:port/path`` (no extensions, no subprotocol).
+async def _bound_socket(source: str, host: str, port: int) -> socket.socket:
+    """A TCP socket from ``source`` (any free port) connected to ``host:port``.
+
+    ``IP_BIND_ADDRESS_NO_PORT`` leaves the choice of the port to connect(),
+    which may reuse a port held by a connection to another address; a plain
+    bind() to port 0 could not, and would run out of ports sooner.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24), 1)
+        sock.bind((source, 0))
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def connect(host: str, port: int, path: str, *, source: str | None = None) -> WebSocket:
+    """Open ``ws://host:port/path`` (no extensions, no subprotocol), from the
+    local address ``source`` when given (so that many clients can share the
+    loopback's ports: each source address has its own range).
 
     Raises:
         HandshakeError: the server answered without upgrading.
         OSError: the TCP connection failed.
     """
     loop = asyncio.get_running_loop()
-    _, ws = await loop.create_connection(WebSocket, host, port)
+    if source is None:
+        _, ws = await loop.create_connection(WebSocket, host, port)
+    else:
+        sock = await _bound_socket(source, host, port)
+        _, ws = await loop.create_connection(WebSocket, sock=sock)
     key = base64.b64encode(os.urandom(16))
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
