@@ -32,8 +32,12 @@ broadcast, whatever the number of recipients).
 Configurations: gosf with its Redis broker under hypercorn's asyncio and trio
 workers; the same app in 1 worker with every client on it and no Redis
 (``LocalBroker``); python-socketio with ``AsyncRedisManager`` over 2 asyncio
-workers (it cannot run under trio); and, under uvicorn (asyncio only), gosf
-and python-socketio in 1 worker each. Each configuration: one warm-up round,
+workers (it cannot run under trio); under uvicorn (asyncio only), gosf
+and python-socketio in 1 worker each; gosf in 1 granian worker (counted: the
+worker process its supervisor started); and Node's socket.io 4.8 in 1 process
+(``node-socketio/node/1w``, :mod:`benchmarks.nodejs`). A setup whose server
+is not installed (granian; node or ``benchmarks/node/node_modules``) is n/a,
+saying why. Each configuration: one warm-up round,
 then for each window ``--rounds`` measured rounds (median reported). A round
 during which other processes of the machine used more than
 ``--max-other-cpu`` of a core is retaken (``--retries``), in the first
@@ -67,17 +71,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from . import report
+from . import nodejs, report
 from .broadcast_servers import CHANNEL
 from .procs import (
     Child,
     cpu_seconds,
     free_port,
     machine_cpu,
+    spawned_worker,
     stop_on_sigterm,
     wait_listening,
 )
-from .run import wait_quiet
+from .run import unavailable, wait_quiet
 
 __all__ = ("CONFIGS", "main")
 
@@ -95,8 +100,10 @@ SUBSCRIBE_TIMEOUT = 15.0
 class Config:
     """One benchmarked setup."""
 
-    server: str  # an app of benchmarks.broadcast_servers
-    worker: str  # a worker class of benchmarks.servers: hypercorn's asyncio or trio, or uvicorn
+    server: str  # an app of benchmarks.broadcast_servers, or node-socketio (Node's)
+    # A worker class of benchmarks.servers (hypercorn's asyncio or trio, uvicorn,
+    # granian), or node for Node's own server.
+    worker: str
     workers: int
     redis: bool
     recovery: bool = False  # gosf only: connection state recovery on (its log, offsets)
@@ -118,6 +125,8 @@ CONFIGS = {
         Config("python-socketio", "asyncio", 2, True),
         Config("gosf", "uvicorn", 1, False),
         Config("python-socketio", "uvicorn", 1, False),
+        Config("gosf", "granian", 1, False),
+        Config("node-socketio", "node", 1, False),
         # The cost of connection state recovery: the same as the first two, with it on.
         Config("gosf", "asyncio", 2, True, recovery=True),
         Config("gosf", "trio", 2, True, recovery=True),
@@ -247,8 +256,11 @@ class Bench:
         for name in self.args.configs:
             config = CONFIGS[name]
             print(f"[{name}] {self.args.clients} clients, {self.args.broadcasts} broadcasts")
-            if config.redis and redis is None:
-                result: dict[str, Any] = {"skipped": "redis-server is not installed"}
+            missing = unavailable(config.worker)
+            if missing:
+                result: dict[str, Any] = {"skipped": missing}
+            elif config.redis and redis is None:
+                result = {"skipped": "redis-server is not installed"}
             elif (
                 config.redis
                 and config.server == "python-socketio"
@@ -280,10 +292,13 @@ class Bench:
             servers: list[Child] = []
             logs: list[IO[str]] = []
             for index, port in enumerate(ports):
-                argv = [sys.executable, "-m", "benchmarks.broadcast_servers"]
-                argv += ["--server", config.server, "--worker-class", config.worker]
-                argv += ["--port", str(port)] + (["--broker", broker] if broker else [])
-                argv += ["--recovery"] if config.recovery else []
+                if config.worker == "node":
+                    argv = nodejs.argv(config.server, port)
+                else:
+                    argv = [sys.executable, "-m", "benchmarks.broadcast_servers"]
+                    argv += ["--server", config.server, "--worker-class", config.worker]
+                    argv += ["--port", str(port)] + (["--broker", broker] if broker else [])
+                    argv += ["--recovery"] if config.recovery else []
                 log = stack.enter_context(tempfile.TemporaryFile("w+"))
                 name = f"worker {index + 1} ({config.name})"
                 child = Child(name, argv, cpu=self.server_cpu, cwd=ROOT, stderr=log)
@@ -291,6 +306,11 @@ class Bench:
                 logs.append(log)
             for port, child in zip(ports, servers, strict=True):
                 wait_listening(port, child)
+            # The processes that serve: granian's worker, the others themselves.
+            serving = [
+                spawned_worker(child) if config.worker == "granian" else child.pid
+                for child in servers
+            ]
             gens: list[Lines] = []
             offset = 0
             for index, count in enumerate(_split(args.clients, args.loadgens)):
@@ -310,7 +330,7 @@ class Bench:
                 )
                 gens.append(Lines(stack.enter_context(child)))
             try:
-                result = self.measure(config, servers, gens, redis)
+                result = self.measure(config, serving, gens, redis)
             finally:
                 # Close the clients first (end of stdin: they close their connections),
                 # then the workers stop.
@@ -328,7 +348,7 @@ class Bench:
     def measure(
         self,
         config: Config,
-        servers: list[Child],
+        serving: list[int],
         gens: list[Lines],
         redis: tuple[Child, int] | None,
     ) -> dict[str, Any]:
@@ -338,7 +358,7 @@ class Bench:
         for answer in ready:
             for pid, count in answer["by_pid"].items():
                 by_pid[pid] = by_pid.get(pid, 0) + count
-        worker_pids = {str(child.pid) for child in servers}
+        worker_pids = {str(pid) for pid in serving}
         expected = _split(args.clients, config.workers)
         if set(by_pid) != worker_pids or sorted(by_pid.values()) != sorted(expected):
             raise RuntimeError(f"clients not spread as asked: {by_pid} over {worker_pids}")
@@ -368,7 +388,7 @@ class Bench:
             "windows": {},
         }
         pids = {
-            "servers": [child.pid for child in servers],
+            "servers": serving,
             "loadgens": [gen.child.pid for gen in gens],
             "redis": [redis[0].pid] if redis else [],
         }
@@ -560,7 +580,7 @@ def format_tables(results: dict[str, Any]) -> str:
     configs: dict[str, Any] = results["configs"]
     windows = [str(w) for w in results["settings"]["windows"]]
     rows = []
-    for worker in ("asyncio", "trio", "uvicorn"):
+    for worker in ("asyncio", "trio", "uvicorn", "granian"):
         for window in windows:
             values = [
                 s["deliveries_per_s"] if s else None
@@ -573,14 +593,18 @@ def format_tables(results: dict[str, Any]) -> str:
             ]
             if not any(values):
                 continue
+            node = _summary(configs, "node-socketio/node/1w", window)
+            node_value = node["deliveries_per_s"] if node else None
             rows.append(
                 [
                     worker,
                     window,
                     *(report._fmt_num(v) for v in values),
+                    report._fmt_num(node_value),
                     report._fmt_ratio(report.ratio(values[0], values[1])),
                     report._fmt_ratio(report.ratio(values[0], values[2])),
                     report._fmt_ratio(report.ratio(values[1], values[3])),
+                    report._fmt_ratio(report.ratio(values[1], node_value)),
                 ]
             )
     header = [
@@ -590,9 +614,11 @@ def format_tables(results: dict[str, Any]) -> str:
         "gosf, 1 worker",
         "python-socketio, 2 workers + Redis",
         "python-socketio, 1 worker",
+        "Node socket.io, 1 process",
         "gosf 2w / gosf 1w",
         "gosf 2w / python-socketio 2w",
         "gosf 1w / python-socketio 1w",
+        "gosf 1w / Node socket.io",
     ]
     detail = []
     for name, result in configs.items():
@@ -721,7 +747,11 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: every child process was stopped", file=sys.stderr)
         return 130
     results = {
-        "environment": {**report.environment(), "source": bench.source},
+        "environment": {
+            **report.environment(),
+            "source": bench.source,
+            "node": nodejs.versions(),
+        },
         "settings": {
             **{k: v for k, v in vars(args).items() if k not in ("json", "redis_server")},
             "pinned": bench.server_cpu is not None,

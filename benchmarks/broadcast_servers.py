@@ -27,6 +27,11 @@ The apps:
 ``--recovery`` turns gosf's connection state recovery on (each broadcast is
 logged, and carries its offset): the benchmark's ``+recovery`` setups.
 
+Under ``--worker-class granian`` granian's worker process builds the app
+(:func:`app_from_env`) from the settings this process leaves it in the
+environment. Node's socket.io serves the same events from
+``benchmarks/node/socketio_server.cjs`` (:mod:`benchmarks.nodejs`).
+
 Serve one worker with::
 
     python -m benchmarks.broadcast_servers --server gosf --worker-class trio \\
@@ -36,17 +41,20 @@ Serve one worker with::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from typing import Any
 
-from .servers import WORKER_CLASSES, ASGIApp, serve_app, supports
+from .servers import WORKER_CLASSES, ASGIApp, serve_app, serve_granian, supports
 
-__all__ = ("CHANNEL", "PAYLOAD", "SERVERS", "build_app", "main")
+__all__ = ("CHANNEL", "PAYLOAD", "SERVERS", "app_from_env", "build_app", "main")
 
 SERVERS = ("gosf", "python-socketio", "bare")
 PAYLOAD = {"text": "hello"}
 CHANNEL = {"gosf": "gosf", "python-socketio": "socketio"}
 """The Redis pub/sub channel each app's workers subscribe to (each library's default)."""
+SETTINGS_ENV = "GOSF_BENCH_BROADCAST"
+"""The environment variable holding, as JSON, what :func:`app_from_env` builds."""
 
 
 def gosf_app(
@@ -241,9 +249,18 @@ def build_app(
     raise ValueError(f"unknown server {server!r}")
 
 
+def app_from_env() -> ASGIApp:
+    """The app that :data:`SETTINGS_ENV` describes: granian's worker process builds
+    it (granian imports its app by name, in a process of its own)."""
+    settings = json.loads(os.environ[SETTINGS_ENV])
+    return build_app(
+        settings["server"], settings["broker"], settings["ping_interval"], settings["recovery"]
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``--server NAME --worker-class W --port N [--broker URL]``
-    (W: asyncio, trio or uvicorn)."""
+    (W: asyncio, trio, uvicorn or granian)."""
     parser = argparse.ArgumentParser(description="Serve one worker of a broadcast benchmark app.")
     parser.add_argument("--server", choices=SERVERS, required=True)
     parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="asyncio")
@@ -254,6 +271,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not supports(args.server, args.worker_class):
         raise SystemExit(f"{args.server} cannot run under the {args.worker_class} worker")
+    if args.worker_class == "granian":
+        settings = {
+            "server": args.server,
+            "broker": args.broker,
+            "ping_interval": args.ping_interval,
+            "recovery": args.recovery,
+        }
+        os.environ[SETTINGS_ENV] = json.dumps(settings)  # granian's worker inherits it
+        serve_granian("benchmarks.broadcast_servers:app_from_env", args.port)
+        return
     app = build_app(args.server, args.broker, args.ping_interval, args.recovery)
     serve_app(app, args.worker_class, args.port)
 

@@ -55,7 +55,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .procs import Child, free_port, machine_cpu, rss_kib, stop_on_sigterm, wait_listening
+from .procs import (
+    Child,
+    free_port,
+    machine_cpu,
+    rss_kib,
+    stop_on_sigterm,
+    tree_rss_kib,
+    wait_listening,
+)
+from .servers import granian_version
 
 __all__ = ("WORKERS", "main", "raise_fd_limit", "tree_rss_kib")
 
@@ -85,30 +94,6 @@ def raise_fd_limit(wanted: int) -> tuple[int, int]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
         soft = new_soft
     return soft, hard
-
-
-def tree_rss_kib(pid: int) -> int:
-    """RSS in KiB of ``pid`` and every process below it."""
-    total = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        with contextlib.suppress(OSError, RuntimeError):
-            total += rss_kib(current)
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    pending.extend(int(child) for child in children.read().split())
-    return total
-
-
-def granian_version() -> str | None:
-    """granian's version, ``None`` when it is not installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("granian")
-    except PackageNotFoundError:
-        return None
 
 
 # -- the server process -------------------------------------------------------------------
@@ -145,23 +130,11 @@ def _asyncio_tasks() -> dict[str, int]:
 
 
 def _serve_granian(app: str, port: int, backpressure: int) -> None:
-    from granian import Granian  # type: ignore[import-not-found,unused-ignore]
-    from granian.constants import Interfaces, Loops  # type: ignore[import-not-found,unused-ignore]
-    from granian.log import LogLevels  # type: ignore[import-not-found,unused-ignore]
+    from .servers import serve_granian
 
-    Granian(
-        f"benchmarks.servers:{'gosf_app' if app == 'gosf' else 'bare_app'}",
-        address="127.0.0.1",
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=1,
-        loop=Loops.asyncio,  # as hypercorn's asyncio worker: the loop is not what is compared
-        factory=app == "gosf",
-        backlog=2048,
-        # granian counts a websocket as a request in flight: let every client in.
-        backpressure=backpressure,
-        log_level=LogLevels.warning,
-    ).serve()
+    # The app's factory by name: granian's worker process imports it.
+    target = "gosf_app" if app == "gosf" else "bare_app"
+    serve_granian(f"benchmarks.servers:{target}", port, backpressure, factory=app == "gosf")
 
 
 def serve(app: str, worker: str, port: int, fds: int, trace: Path | None) -> None:

@@ -17,10 +17,13 @@ from typing import IO, Any, NoReturn
 __all__ = (
     "Child",
     "cpu_seconds",
+    "descendants",
     "free_port",
     "machine_cpu",
     "rss_kib",
+    "spawned_worker",
     "stop_on_sigterm",
+    "tree_rss_kib",
     "wait_listening",
 )
 
@@ -34,6 +37,61 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...), nearest first."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop(0)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue  # it exited meanwhile
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    below = [int(child) for child in children.read().split()]
+            except OSError:
+                continue
+            found.extend(below)
+            pending.extend(below)
+    return found
+
+
+def tree_rss_kib(pid: int) -> int:
+    """RSS in KiB of ``pid`` and every process below it."""
+    total = 0
+    for current in [pid, *descendants(pid)]:
+        try:
+            total += rss_kib(current)
+        except (OSError, RuntimeError):
+            pass  # it exited meanwhile
+    return total
+
+
+def spawned_worker(child: Child, timeout: float = 20.0) -> int:
+    """The process that serves for ``child`` when ``child`` is a supervisor that
+    forks one worker process (granian): its first descendant that is not
+    :mod:`multiprocessing`'s resource tracker.
+
+    Raises:
+        RuntimeError: ``child`` exited, or no worker appeared within ``timeout`` s.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {child.proc.returncode}")
+        for pid in descendants(child.pid):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if b"resource_tracker" not in cmdline.read():
+                        return pid
+            except OSError:
+                continue
+        time.sleep(0.05)
+    raise RuntimeError(f"{child.name} started no worker process within {timeout} s")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -139,6 +197,12 @@ class Child:
                     proc.wait(self.grace)
                 except subprocess.TimeoutExpired:
                     return None
+        # The child led a session of its own: what it started and left behind
+        # (a supervisor's worker) goes with it.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass  # nothing was left
         for stream in (proc.stdout, proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()

@@ -14,7 +14,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ("environment", "format_tables", "ratio", "summarise")
+__all__ = (
+    "environment",
+    "format_servers_table",
+    "format_tables",
+    "ratio",
+    "server_label",
+    "summarise",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +39,7 @@ LIBRARIES = (
     "uvicorn",
     "uvloop",
     "httptools",
+    "granian",
 )
 
 
@@ -142,6 +150,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 NAMES = ("gosf", "gosf-app", "python-socketio", "bare")
+NODE_COLUMNS = {"gosf": "node-socketio", "bare": "node-ws"}
+"""Where the ``node`` row puts Node's servers: socket.io in the ``gosf`` column
+(the Socket.IO server), its bare ``ws`` echo in the ``bare`` column."""
 RATIOS = (
     ("gosf", "python-socketio"),
     ("gosf", "bare"),
@@ -158,6 +169,68 @@ def _compare(worker: str, label: str, values: list[float | None], digits: int = 
     return [worker, label, *(_fmt_num(v, digits) for v in values), *ratios]
 
 
+def _by_column(worker: str, by_server: dict[str, Any]) -> list[Any]:
+    """A worker's entries (by server name) in :data:`NAMES` order; for ``node``,
+    Node's servers in their columns (:data:`NODE_COLUMNS`), the rest ``None``."""
+    if worker == "node":
+        return [by_server.get(NODE_COLUMNS[n]) if n in NODE_COLUMNS else None for n in NAMES]
+    return [by_server.get(name) for name in NAMES]
+
+
+def server_label(worker: str, environment: dict[str, Any]) -> str:
+    """How the issue's table names a worker class: the server, and what it runs on."""
+    libraries = environment.get("libraries", {})
+    if worker == "uvicorn":
+        stack = environment.get("uvicorn_stack") or {}
+        parts = ", ".join(stack.get(k, "?") for k in ("loop", "http", "ws"))
+        return f"uvicorn ({parts})" if stack else "uvicorn"
+    if worker in ("asyncio", "trio"):
+        return f"hypercorn, {worker} worker"
+    if worker == "granian":
+        return f"granian {libraries.get('granian') or ''} (asyncio)".replace("  ", " ")
+    if worker == "node":
+        node = environment.get("node") or {}
+        return (
+            f"Node {node.get('node') or '?'}: socket.io {node.get('socket.io') or '?'} "
+            f"/ bare ws {node.get('ws') or '?'}"
+        )
+    return worker
+
+
+def format_servers_table(results: dict[str, Any]) -> str:
+    """The issue's table: per ASGI server (rows), round trips/s of gosf's
+    ``SocketIOServer``, python-socketio and the bare ASGI websocket echo, with
+    gosf's ratios to the others and to Node's socket.io; Node's own row below
+    (socket.io in the gosf column, its bare ``ws`` echo in the bare column)."""
+    summary: dict[str, dict[str, dict[str, Any]]] = results["summary"]
+    environment: dict[str, Any] = results.get("environment", {})
+    header = [
+        "server",
+        "clients",
+        "gosf SocketIOServer",
+        "python-socketio",
+        "bare websocket echo",
+        "gosf/bare",
+        "gosf/python-socketio",
+        "gosf/Node socket.io",
+    ]
+    rows: list[list[str]] = []
+    for worker, by_clients in summary.items():
+        for clients, cell in by_clients.items():
+            gosf, _, psio, bare = (c["rps"] if c else None for c in _by_column(worker, cell))
+            node_cell = summary.get("node", {}).get(clients, {}).get("node-socketio")
+            node = node_cell["rps"] if node_cell and worker != "node" else None
+            rows.append(
+                [
+                    server_label(worker, environment),
+                    clients,
+                    *(_fmt_num(v) for v in (gosf, psio, bare)),
+                    *(_fmt_ratio(ratio(gosf, other)) for other in (bare, psio, node)),
+                ]
+            )
+    return _table(header, rows)
+
+
 def _latency(cell: dict[str, Any] | None) -> str:
     if cell is None:
         return "n/a"
@@ -172,7 +245,7 @@ def format_tables(results: dict[str, Any]) -> str:
     latency: list[list[str]] = []
     for worker, by_clients in summary.items():
         for clients, cell in by_clients.items():
-            cells = [cell.get(name) for name in NAMES]
+            cells = _by_column(worker, cell)
             throughput.append(_compare(worker, clients, [c["rps"] if c else None for c in cells]))
             per_cpu = [c["rps_per_server_cpu"] if c else None for c in cells]
             efficiency.append(_compare(worker, clients, per_cpu))
@@ -181,7 +254,7 @@ def format_tables(results: dict[str, Any]) -> str:
         f"{worker}/{clients}/{name}: {cell[name]['contaminated']}"
         for worker, by_clients in summary.items()
         for clients, cell in by_clients.items()
-        for name in NAMES
+        for name in cell
         if cell.get(name) and cell[name]["contaminated"]
     ]
     memory: dict[str, dict[str, dict[str, Any] | None]] = results["memory"]
@@ -189,11 +262,17 @@ def format_tables(results: dict[str, Any]) -> str:
     rows = [
         _compare(worker, idle, [m["kib_per_connection"] if m else None for m in per], 1)
         for worker, by_server in memory.items()
-        for per in [[by_server.get(name) for name in NAMES]]
+        for per in [_by_column(worker, by_server)]
     ]
+    skipped: dict[str, str] = results.get("skipped", {})
     return "\n".join(
         [
-            "Acknowledged round trips per second (median of the runs):\n",
+            "Acknowledged round trips per second by server (median of the runs):\n",
+            format_servers_table(results),
+            "\nLeft out: "
+            + ("; ".join(f"{worker}: {why}" for worker, why in skipped.items()) or "nothing"),
+            "\nAcknowledged round trips per second, every app (median of the runs; the node "
+            "row: Node socket.io in the gosf column, its bare ws echo in the bare column):\n",
             _table(COMPARED, throughput),
             "\nRuns that other processes disturbed even after retakes (worker/clients/server: "
             "count): " + (", ".join(noisy) or "none"),

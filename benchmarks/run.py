@@ -1,8 +1,10 @@
 """The benchmark driver: ``python -m benchmarks.run [--quick] [--json PATH]``.
 
-For each worker class (hypercorn's asyncio and trio, and uvicorn) it starts
-one server process per app (gosf, gosf-app, python-socketio, bare;
-python-socketio not under trio), then:
+For each worker class (hypercorn's asyncio and trio, uvicorn, and granian)
+it starts one server process per app (gosf, gosf-app, python-socketio, bare;
+python-socketio not under trio), and for ``node`` Node's socket.io and its
+bare ``ws`` echo (``node-socketio``, ``node-ws``: :mod:`benchmarks.nodejs`),
+then:
 
 1. memory: on each fresh server, a short warm-up load, then the server's RSS
    before and after ``--idle-clients`` idle connections (Socket.IO connect
@@ -12,8 +14,12 @@ python-socketio not under trio), then:
    order rotated, so drift on a shared machine spreads over all servers.
 
 The server runs pinned to CPU 0 and the load generator to CPU 1 (``--no-pin``
-to let the scheduler place them). Every child is stopped on the way out,
-Ctrl-C and errors included. The tables go to stdout, everything to ``--json``.
+to let the scheduler place them); granian's worker process, which its
+supervisor starts, inherits the supervisor's CPU, and is the process whose CPU
+is counted (its RSS: the whole tree's). A worker class whose server is not
+installed (granian; node or ``benchmarks/node/node_modules``) is left out,
+saying why. Every child is stopped on the way out, Ctrl-C and errors
+included. The tables go to stdout, everything to ``--json``.
 """
 
 from __future__ import annotations
@@ -27,21 +33,61 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import report
-from .procs import Child, free_port, machine_cpu, rss_kib, stop_on_sigterm, wait_listening
-from .servers import SERVERS, WORKER_CLASSES, supports
+from . import nodejs, report
+from .procs import (
+    Child,
+    free_port,
+    machine_cpu,
+    spawned_worker,
+    stop_on_sigterm,
+    tree_rss_kib,
+    wait_listening,
+)
+from .servers import SERVERS, WORKER_CLASSES, granian_version, supports, uvicorn_stack
 
 __all__ = ("main",)
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CPU, LOADGEN_CPU = 0, 1
+WORKERS = (*WORKER_CLASSES, "node")
+"""The ASGI servers' worker classes, and Node (its own servers, no ASGI)."""
+NODE_SERVERS = tuple(nodejs.SCRIPTS)
+APPS = (*SERVERS, *NODE_SERVERS)
 
 
 def _protocol(server: str) -> str:
-    return "bare" if server == "bare" else "socketio"
+    return "bare" if server in ("bare", "node-ws") else "socketio"
+
+
+def runs_under(server: str, worker: str) -> bool:
+    """Whether ``server`` runs under ``worker``: the Node servers under ``node``
+    only, the ASGI apps under every other worker class that supports them."""
+    if worker == "node":
+        return server in NODE_SERVERS
+    return server not in NODE_SERVERS and supports(server, worker)
+
+
+def unavailable(worker: str) -> str | None:
+    """Why ``worker``'s server is not installed here, ``None`` when it is."""
+    if worker == "granian" and granian_version() is None:
+        return "granian is not installed: no granian row"
+    if worker == "node":
+        return nodejs.missing()
+    return None
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A running server: its process, its port, and the process that serves
+    (granian's worker; for the others the process itself)."""
+
+    child: Child
+    port: int
+    pid: int
 
 
 def wait_quiet(max_busy: float, timeout: float) -> bool:
@@ -81,23 +127,28 @@ class Bench:
         self.source = report.source_state(ROOT)  # what is measured, taken before the first server
         self.runs: list[dict[str, Any]] = []
         self.memory: dict[str, dict[str, dict[str, Any] | None]] = {}
+        self.skipped: dict[str, str] = {}
 
     def _loadgen(self, *extra: str) -> list[str]:
         return [sys.executable, "-m", "benchmarks.loadgen", *extra]
 
     @contextlib.contextmanager
-    def server(self, name: str, worker: str) -> Iterator[tuple[Child, int]]:
-        """A running server process and its port."""
+    def server(self, name: str, worker: str) -> Iterator[Serving]:
+        """A running server process, its port and the process that serves."""
         port = free_port()
-        argv = [sys.executable, "-m", "benchmarks.servers", "--server", name]
-        argv += ["--worker-class", worker, "--port", str(port)]
+        if worker == "node":
+            argv = nodejs.argv(name, port)
+        else:
+            argv = [sys.executable, "-m", "benchmarks.servers", "--server", name]
+            argv += ["--worker-class", worker, "--port", str(port)]
         with Child(f"{name} ({worker})", argv, cpu=self.server_cpu, cwd=ROOT) as child:
             wait_listening(port, child)
-            yield child, port
+            pid = spawned_worker(child) if worker == "granian" else child.pid
+            yield Serving(child, port, pid)
 
-    def load(self, server: Child, port: int, protocol: str, clients: int, seconds: float) -> Any:
+    def load(self, server: Serving, protocol: str, clients: int, seconds: float) -> Any:
         """One load generator run; its JSON result, or ``{"error": ...}``."""
-        argv = self._loadgen("--port", str(port), "--protocol", protocol)
+        argv = self._loadgen("--port", str(server.port), "--protocol", protocol)
         argv += ["--clients", str(clients), "--seconds", str(seconds)]
         argv += ["--warmup", str(self.args.warmup), "--server-pid", str(server.pid)]
         argv += ["--client", self.args.client]
@@ -112,13 +163,14 @@ class Bench:
                 return {"error": (err.strip().splitlines() or ["no output"])[-1]}
             return json.loads(lines[-1])
 
-    def idle_memory(self, server: Child, port: int, protocol: str) -> dict[str, Any]:
+    def idle_memory(self, server: Serving, protocol: str) -> dict[str, Any]:
         """KiB of server RSS per idle connection, on a server warmed up by a short load."""
-        self.load(server, port, protocol, 10, 0.5)
+        self.load(server, protocol, 10, 0.5)
         time.sleep(0.5)
-        before = rss_kib(server.pid)
+        before = tree_rss_kib(server.child.pid)
         count = self.args.idle_clients
-        argv = self._loadgen("--port", str(port), "--protocol", protocol, "--idle", str(count))
+        argv = self._loadgen("--port", str(server.port), "--protocol", protocol)
+        argv += ["--idle", str(count)]
         argv += ["--hold", "120"]
         with Child(
             "idle loadgen", argv, cpu=self.loadgen_cpu, cwd=ROOT, stdin=-1, stdout=-1, stderr=-1
@@ -128,7 +180,7 @@ class Bench:
             if not line:
                 return {"error": "idle connections did not come up within 60 s"}
             time.sleep(1.0)  # let the server settle: handshakes done, buffers freed
-            after = rss_kib(server.pid)
+            after = tree_rss_kib(server.child.pid)
         time.sleep(0.5)
         return {
             "connections": json.loads(line)["connected"],
@@ -137,18 +189,17 @@ class Bench:
             "kib_per_connection": round((after - before) / count, 2),
         }
 
-    def measure(self, server: tuple[Child, int], name: str, clients: int) -> Any:
+    def measure(self, server: Serving, name: str, clients: int) -> Any:
         """One load run, retaken while other processes used more than ``--max-other-cpu``.
 
         The machine may be shared: a run during which something else used a
         noticeable share of the CPU is set aside (kept under ``discarded``)
         and taken again, at most ``--retries`` times.
         """
-        child, port = server
         discarded: list[dict[str, Any]] = []
         for attempt in range(self.args.retries + 1):
             wait_quiet(self.args.max_other_cpu, self.args.quiet_wait)
-            result = self.load(child, port, _protocol(name), clients, self.args.seconds)
+            result = self.load(server, _protocol(name), clients, self.args.seconds)
             if result.get("other_cpu", 0.0) <= self.args.max_other_cpu:
                 break
             if attempt == self.args.retries:
@@ -161,13 +212,18 @@ class Bench:
 
     def worker(self, worker: str) -> None:
         """Every measurement under one worker class."""
-        names = [s for s in self.args.servers if supports(s, worker)]
-        self.memory[worker] = {s: None for s in self.args.servers}
+        names = [s for s in self.args.servers if runs_under(s, worker)]
+        reason = unavailable(worker) if names else f"none of the servers asked runs under {worker}"
+        if reason:
+            print(f"[{worker}] {reason}")
+            self.skipped[worker] = reason
+            return
+        self.memory[worker] = {s: None for s in names}
         with contextlib.ExitStack() as stack:
             running = {name: stack.enter_context(self.server(name, worker)) for name in names}
-            for name, (child, port) in running.items():
+            for name, serving in running.items():
                 print(f"[{worker}] {name}: memory of {self.args.idle_clients} idle connections")
-                self.memory[worker][name] = self.idle_memory(child, port, _protocol(name))
+                self.memory[worker][name] = self.idle_memory(serving, _protocol(name))
             for clients in self.args.clients:
                 for repeat in range(self.args.repeat):
                     shift = repeat % len(names)
@@ -184,19 +240,25 @@ class Bench:
             summary[worker] = {}
             for clients in self.args.clients:
                 cell: dict[str, Any] = {}
-                for name in self.args.servers:
+                for name in self.memory[worker]:
                     key = (worker, name, clients)
                     runs = [r for r in self.runs if (r["worker"], r["server"], r["clients"]) == key]
                     cell[name] = report.summarise(runs)
                 summary[worker][str(clients)] = cell
         return {
-            "environment": {**report.environment(), "source": self.source},
+            "environment": {
+                **report.environment(),
+                "source": self.source,
+                "uvicorn_stack": uvicorn_stack(),
+                "node": nodejs.versions(),
+            },
             "settings": {
                 **{k: v for k, v in vars(self.args).items() if k != "json"},
                 "pinned": self.server_cpu is not None,
             },
             "summary": summary,
             "memory": self.memory,
+            "skipped": self.skipped,
             "runs": self.runs,
         }
 
@@ -209,8 +271,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 50, 500])
     parser.add_argument("--idle-clients", type=int, default=500)
-    parser.add_argument("--workers", nargs="+", choices=WORKER_CLASSES, default=WORKER_CLASSES)
-    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=SERVERS)
+    parser.add_argument(
+        "--workers",
+        nargs="+",
+        choices=WORKERS,
+        default=WORKERS,
+        help="ASGI servers' worker classes, and node (its socket.io and ws servers)",
+    )
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        choices=APPS,
+        default=APPS,
+        help="apps (each runs under the workers that support it; node-*: under node only)",
+    )
     parser.add_argument("--client", choices=("raw", "websockets"), default="raw")
     parser.add_argument(
         "--max-other-cpu",

@@ -11,10 +11,12 @@ be compared:
 * ``bare``: no Socket.IO at all; a websocket echo written against ASGI
   directly, the ceiling any Socket.IO server on the same ASGI server can reach.
 
-The worker classes: hypercorn's ``asyncio`` and ``trio`` workers, and
+The worker classes: hypercorn's ``asyncio`` and ``trio`` workers,
 ``uvicorn`` (asyncio only; with uvloop, httptools and websockets when they
 are installed, as ``uvicorn[standard]`` brings them, else asyncio, h11 and
-wsproto: the run records which).
+wsproto: the run records which), and ``granian`` (asyncio, when installed:
+one worker process under granian's supervisor, which imports the app by name,
+:func:`app_from_env`).
 
 Serve one with::
 
@@ -35,8 +37,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SERVERS = ("gosf", "gosf-app", "gosf-metrics", "gosf-app-metrics", "python-socketio", "bare")
-WORKER_CLASSES = ("asyncio", "trio", "uvicorn")
-"""hypercorn's two workers, and uvicorn (asyncio)."""
+WORKER_CLASSES = ("asyncio", "trio", "uvicorn", "granian")
+"""hypercorn's two workers, uvicorn (asyncio) and granian (asyncio)."""
+APP_ENV = "GOSF_BENCH_APP"
+"""The environment variable that names the app granian's worker builds (:func:`app_from_env`)."""
+GRANIAN_BACKLOG = 2048
+"""As hypercorn's and uvicorn's backlog: 500 clients connect at once."""
 TYPED_SERVERS = ("gosf-app-body", "gosf-app-typed-in", "gosf-app-typed")
 """The GOSF cycle echoing a body: untyped, with a request body model, with request
 and response body models (``benchmarks.typed``)."""
@@ -45,9 +51,11 @@ __all__ = (
     "SERVERS",
     "TYPED_SERVERS",
     "WORKER_CLASSES",
+    "app_from_env",
     "build_app",
     "main",
     "serve_app",
+    "serve_granian",
     "supports",
     "uvicorn_stack",
 )
@@ -167,6 +175,52 @@ def build_app(server: str) -> ASGIApp:
     raise ValueError(f"unknown server {server!r}")
 
 
+def app_from_env() -> ASGIApp:
+    """The app named by :data:`APP_ENV`: granian's worker process builds it
+    (granian imports its app by name, in a process of its own)."""
+    import os
+
+    return build_app(os.environ[APP_ENV])
+
+
+def granian_version() -> str | None:
+    """granian's version, ``None`` when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("granian")
+    except PackageNotFoundError:
+        return None
+
+
+def serve_granian(
+    target: str, port: int, backpressure: int = GRANIAN_BACKLOG, factory: bool = True
+) -> None:
+    """Serve the ASGI app ``target`` (``module:name``; with ``factory``, a function
+    that returns the app) with granian on 127.0.0.1:``port``, in one worker
+    process, until SIGTERM or SIGINT.
+
+    ``backpressure``: the requests granian lets in at once per worker, where a
+    websocket counts as a request for its whole life.
+    """
+    from granian import Granian  # type: ignore[import-not-found,unused-ignore]
+    from granian.constants import Interfaces, Loops  # type: ignore[import-not-found,unused-ignore]
+    from granian.log import LogLevels  # type: ignore[import-not-found,unused-ignore]
+
+    Granian(
+        target,
+        address="127.0.0.1",
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        loop=Loops.asyncio,  # as hypercorn's asyncio worker: the loop is not what is compared
+        factory=factory,
+        backlog=GRANIAN_BACKLOG,
+        backpressure=backpressure,
+        log_level=LogLevels.warning,
+    ).serve()
+
+
 def _config(port: int) -> Any:
     from hypercorn.config import Config
 
@@ -182,6 +236,12 @@ def serve(server: str, worker_class: str, port: int) -> None:
     """Serve ``server`` on 127.0.0.1:``port`` until SIGTERM or SIGINT."""
     if not supports(server, worker_class):
         raise SystemExit(f"{server} cannot run under the {worker_class} worker")
+    if worker_class == "granian":
+        import os
+
+        os.environ[APP_ENV] = server  # granian's worker process inherits it
+        serve_granian("benchmarks.servers:app_from_env", port)
+        return
     serve_app(build_app(server), worker_class, port)
 
 
@@ -222,7 +282,14 @@ def _serve_uvicorn(app: Any, port: int) -> None:
 def serve_app(asgi: ASGIApp, worker_class: str, port: int) -> None:
     """Serve ``asgi`` with ``worker_class`` (hypercorn's ``asyncio`` or
     ``trio`` worker, or ``uvicorn``) on 127.0.0.1:``port`` until SIGTERM or
-    SIGINT."""
+    SIGINT.
+
+    Raises:
+        ValueError: ``worker_class`` is granian, which imports its app by name
+            (:func:`serve_granian`) rather than taking it built.
+    """
+    if worker_class == "granian":
+        raise ValueError("granian serves an app by its import name: use serve_granian")
     # hypercorn's own ASGI types are TypedDicts; the apps use plain mappings.
     app: Any = asgi
     if worker_class == "uvicorn":
@@ -255,7 +322,7 @@ def serve_app(asgi: ASGIApp, worker_class: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``--server NAME --worker-class asyncio|trio|uvicorn --port N``."""
+    """Command line: ``--server NAME --worker-class asyncio|trio|uvicorn|granian --port N``."""
     parser = argparse.ArgumentParser(description="Serve one benchmarked app.")
     parser.add_argument("--server", choices=SERVERS + TYPED_SERVERS, required=True)
     parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="asyncio")

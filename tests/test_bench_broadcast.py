@@ -6,8 +6,11 @@ asyncio and the trio worker, in a child process, and checks what the clients
 saw: the split over the workers, every broadcast at every client, no
 duplicates, no broadcast to the sender, no connection lost. Never speed: the
 numbers of a quick run on a shared machine mean nothing. That test skips,
-loudly, where redis-server is not installed; the one after it checks, in
-process, that the load generator's counting tells repeats from deliveries.
+loudly, where redis-server is not installed. The same checks run for the
+single-process setups of granian and Node's socket.io (skipped where granian,
+or node and ``benchmarks/node/node_modules``, are missing); the last test
+checks, in process, that the load generator's counting tells repeats from
+deliveries.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from benchmarks import nodejs
+from benchmarks.servers import granian_version
 from tests.redis_fixtures import MISSING
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +37,9 @@ TIMEOUT = 120.0
 needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason=MISSING)
 
 
-def run_quick(out: Path) -> subprocess.CompletedProcess[str]:
+def run_quick(out: Path, configs: tuple[str, ...] = CONFIGS) -> subprocess.CompletedProcess[str]:
     """The quick benchmark, stopped (with its children) if it overruns :data:`TIMEOUT`."""
-    argv = [sys.executable, "-m", "benchmarks.broadcast", "--quick", "--configs", *CONFIGS]
+    argv = [sys.executable, "-m", "benchmarks.broadcast", "--quick", "--configs", *configs]
     # Never retake a round because of other load: this test is about behaviour only.
     argv += ["--windows", "1", "16", "--max-other-cpu", "100", "--json", str(out)]
     proc = subprocess.Popen(
@@ -79,6 +85,40 @@ def test_every_client_gets_every_broadcast_once(tmp_path: Path) -> None:
                 assert one["sender_got_news"] == 0  # broadcasts skip the sender
                 assert one["closed"] == 0
                 assert one["deliveries_per_s"] > 0
+
+
+def assert_every_broadcast_reached_everyone_once(result: dict[str, Any]) -> None:
+    """One worker, 100 clients and the sender: every round complete, nothing lost."""
+    assert "error" not in result, result["error"]
+    assert list(result["clients_by_worker"].values()) == [100]
+    (entry,) = result["census"]
+    assert entry["sockets"] == 101  # the sender too
+    for by_window in result["windows"].values():
+        for one in by_window["rounds"]:
+            k = one["broadcasts"]
+            assert one["complete"], one
+            assert (one["acked"], one["deliveries"]) == (k, 100 * k)
+            assert one["lost"] == one["duplicates"] == one["stale"] == one["unexpected"] == 0
+            assert one["sender_got_news"] == 0 and one["closed"] == 0
+
+
+@pytest.mark.skipif(granian_version() is None, reason="granian is not installed")
+def test_granian_delivers_every_broadcast_once(tmp_path: Path) -> None:
+    out = tmp_path / "broadcast.json"
+    done = run_quick(out, ("gosf/granian/1w",))
+    assert done.returncode == 0, done.stdout
+    result = json.loads(out.read_text())["configs"]["gosf/granian/1w"]
+    assert_every_broadcast_reached_everyone_once(result)
+
+
+@pytest.mark.skipif(nodejs.missing() is not None, reason=nodejs.missing() or "")
+def test_node_socketio_delivers_every_broadcast_once(tmp_path: Path) -> None:
+    out = tmp_path / "broadcast.json"
+    done = run_quick(out, ("node-socketio/node/1w",))
+    assert done.returncode == 0, done.stdout
+    results = json.loads(out.read_text())
+    assert results["environment"]["node"]["socket.io"].startswith("4.8.")
+    assert_every_broadcast_reached_everyone_once(results["configs"]["node-socketio/node/1w"])
 
 
 def test_a_receiver_counts_repeats_and_strays_apart() -> None:
