@@ -46,6 +46,20 @@ def test_success_and_failure_helpers() -> None:
     assert ok.success is False
 
 
+def test_success_and_failure_build_the_class_they_are_asked_on() -> None:
+    # Each class's builder is made once and kept: a subclass's builds the
+    # subclass, the base class's still builds a Message.
+    class Tagged(Message):
+        tag: str = "t"
+
+    assert Message.success("a") == Message(success=True, text="a")
+    built = Tagged.success("b", {"n": 1})
+    assert type(built) is Tagged and built.success and built.tag == "t"
+    assert type(Tagged.failure("c")) is Tagged and not Tagged.failure("c").success
+    assert type(Message.success("d")) is Message and type(Message.failure()) is Message
+    assert Message.success("e").success is True and Message.failure("e").success is False
+
+
 def test_without_meta_is_a_copy() -> None:
     message = Message(success=True, meta={"secret": 1}, body={"x": 1})
     stripped = message.without_meta()

@@ -45,10 +45,19 @@ class _Factory:
 
     def __init__(self, success: bool) -> None:
         self._success = success
+        # Each class's builder, made at its first use rather than at every
+        # ``Message.success`` (a function object each time).
+        self._makers: dict[type[Message], _Make] = {}
 
     def __get__(self, obj: Message | None, owner: type[Message]) -> Any:
         if obj is not None:
             return obj.__dict__["success"]
+        make = self._makers.get(owner)
+        if make is None:
+            make = self._makers[owner] = self._maker(owner)
+        return make
+
+    def _maker(self, owner: type[Message]) -> _Make:
         success = self._success
 
         def make(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
