@@ -141,7 +141,9 @@ class Message(BaseModel):
             kind = "null" if payload is None else type(payload).__name__
             raise MessageError(f"expected a message object, got {kind}")
         try:
-            return cls.model_validate(payload)
+            # The model's validator itself: model_validate adds only the
+            # handling of options this call does not pass.
+            return cls.__pydantic_validator__.validate_python(payload)  # type: ignore[no-any-return]
         except _ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "message"
