@@ -60,8 +60,18 @@ class _Factory:
     def _maker(self, owner: type[Message]) -> _Make:
         success = self._success
 
-        def make(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
-            return owner(success=success, text=text or "", body=dict(body or {}))
+        if owner is not Message:  # a subclass: built by its own class, whatever it adds
+
+            def make(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
+                return owner(success=success, text=text or "", body=dict(body or {}))
+
+        else:
+
+            def make(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
+                # What Message(...) runs, without BaseModel.__init__'s frame
+                # and keyword arguments around it.
+                fields = {"success": success, "text": text or "", "body": dict(body or {})}
+                return Message.__pydantic_validator__.validate_python(fields)  # type: ignore[no-any-return]
 
         make.__doc__ = f"A Message with success={success}, the given text and body."
         return make
