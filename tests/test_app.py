@@ -309,6 +309,28 @@ async def test_plain_hook_returning_an_awaitable_is_awaited(anyio_backend: str) 
     assert order == ["awaited"]
 
 
+async def test_response_with_bytes_arrives_as_event_and_ack(anyio_backend: str) -> None:
+    # The response is encoded once for both packets; bytes take the
+    # attachments' way for each of them.
+    app = gosf.App()
+
+    @app.listen("blob")
+    async def blob(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        return gosf.Message.success("b", {"data": b"\x00\xff", "n": [1, b"x"]})
+
+    async with serving(app) as server, connect(server) as client:
+        ack = await client.call("blob", {"id": 3})
+        event = await client.next_event("blob")
+    expected = {
+        "id": 3,
+        "success": True,
+        "text": "b",
+        "body": {"data": b"\x00\xff", "n": [1, b"x"]},
+    }
+    assert ack == [expected]
+    assert event == [expected]
+
+
 async def test_rooms_persist_across_requests_and_leave_all(anyio_backend: str) -> None:
     app = gosf.App()
 

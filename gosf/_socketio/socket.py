@@ -364,15 +364,14 @@ class Socket:
                 itself, before anything is queued).
         """
         ns = self.namespace
-        parts = ns.parser.encode_event(ns.name, event, (data,))
+        parts, ack_parts = ns.parser.encode_event_and_ack(ns.name, event, data, ack_id)
         packets = self._event_packets(parts)
-        if ack_id is not None:
-            ack_parts = ns.parser.encode_ack(ns.name, ack_id, (data,))
+        if ack_parts is not None:
             packets = [*packets, *to_engine(ack_parts)]  # not +=: the log holds the event's list
         observer = ns.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, (data,), None, parts)
-            if ack_id is not None:
+            if ack_id is not None and ack_parts is not None:
                 observer.sent_ack(self, ack_id, (data,), ack_parts)
         return self._send(packets)
 
