@@ -375,13 +375,16 @@ class Socket:
                 observer.sent_ack(self, ack_id, (data,), ack_parts)
         return self._send(packets)
 
-    async def flush(self) -> None:
+    def flush(self) -> Coroutine[Any, Any, None]:
         """Wait until everything queued for this client so far has been written out.
 
-        Returns early when the client disconnects.
+        Returns early when the client disconnects. Await it (a plain method
+        returning :meth:`EngineSession.flush`'s coroutine, as :meth:`ack` is:
+        a fast path, see "Fast paths" in docs/performance.md).
         """
         if self.connected:
-            await self.session.flush()
+            return self.session.flush()
+        return _nothing_to_flush()
 
     def _send(self, packets: list[EnginePacket]) -> Coroutine[Any, Any, object]:
         # Returns the coroutine of EngineSession.send itself: one await level
@@ -518,3 +521,7 @@ class Socket:
         early, self._early = self._early, None
         for packets in early or ():
             self.session.send_nowait(packets)
+
+
+async def _nothing_to_flush() -> None:
+    """What :meth:`Socket.flush` waits for on a socket not connected (yet, or any more)."""
