@@ -227,11 +227,10 @@ def encode_ack(namespace: str, ack_id: int, args: Sequence[Any]) -> list[str | b
     if namespace != "/":
         _check_namespace(namespace)
     _check_id(ack_id)
-    data = list(args)
     try:
-        json = orjson.dumps(data).decode()
+        json = orjson.dumps(args).decode()  # a tuple or a list: orjson writes an array
     except TypeError:  # binary attachments (or an error, which _encode_args reports)
-        return _encode_args(PacketType.ACK, namespace, data, ack_id)
+        return _encode_args(PacketType.ACK, namespace, list(args), ack_id)
     return [f"3{ack_id}{json}" if namespace == "/" else f"3{namespace},{ack_id}{json}"]
 
 

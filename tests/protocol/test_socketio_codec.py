@@ -564,6 +564,21 @@ def test_the_attachment_bound_is_per_packet() -> None:
         assert packet is not None and packet.data == ["up", b"x" * 1000]
 
 
+def test_encode_ack_takes_any_sequence_of_args() -> None:
+    """orjson writes a list or a tuple itself; other sequences (and a tuple
+    subclass it refuses) go the slower way, to the same text."""
+    from collections import deque
+    from typing import NamedTuple
+
+    class Pair(NamedTuple):
+        a: int
+        b: bytes
+
+    assert encode_ack("/", 1, deque([1, "x"])) == ['31[1,"x"]']
+    assert encode_ack("/", 1, Pair(1, b"z")) == encode_ack("/", 1, [1, b"z"])
+    assert encode_ack("/", 1, Pair(1, b"z"))[0].startswith("61-1[1,")
+
+
 # -- GOSF's response, as an event and as the ack (the fast path) -----------------------------
 
 
