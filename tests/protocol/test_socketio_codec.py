@@ -576,7 +576,8 @@ def test_encode_ack_takes_any_sequence_of_args() -> None:
 
     assert encode_ack("/", 1, deque([1, "x"])) == ['31[1,"x"]']
     assert encode_ack("/", 1, Pair(1, b"z")) == encode_ack("/", 1, [1, b"z"])
-    assert encode_ack("/", 1, Pair(1, b"z"))[0].startswith("61-1[1,")
+    text = encode_ack("/", 1, Pair(1, b"z"))[0]
+    assert isinstance(text, str) and text.startswith("61-1[1,")
 
 
 # -- GOSF's response, as an event and as the ack (the fast path) -----------------------------
