@@ -48,8 +48,8 @@ def test_success_and_failure_helpers() -> None:
 
 
 def test_success_and_failure_build_the_class_they_are_asked_on() -> None:
-    # Each class's builder is made once and kept: a subclass's builds the
-    # subclass, the base class's still builds a Message.
+    # Message's builder is made once and kept: a subclass's builds the
+    # subclass, Message's still builds a Message.
     class Tagged(Message):
         tag: str = "t"
 

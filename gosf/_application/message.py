@@ -45,17 +45,17 @@ class _Factory:
 
     def __init__(self, success: bool) -> None:
         self._success = success
-        # Each class's builder, made at its first use rather than at every
-        # ``Message.success`` (a function object each time).
-        self._makers: dict[type[Message], _Make] = {}
+        # Message's own builder, made once rather than at every
+        # ``Message.success`` (a function object each time); a subclass's
+        # is made at each look-up, so that no class is kept alive here.
+        self._make_message = self._maker(Message)
 
     def __get__(self, obj: Message | None, owner: type[Message]) -> Any:
         if obj is not None:
             return obj.__dict__["success"]
-        make = self._makers.get(owner)
-        if make is None:
-            make = self._makers[owner] = self._maker(owner)
-        return make
+        if owner is Message:
+            return self._make_message
+        return self._maker(owner)
 
     def _maker(self, owner: type[Message]) -> _Make:
         success = self._success
