@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import gosf
@@ -260,6 +261,74 @@ async def test_async_hooks_run_in_sequence(anyio_backend: str) -> None:
     async with serving(app) as server, connect(server) as client:
         await client.call("echo", {})
     assert order == ["slow", "fast"]
+
+
+async def test_hooks_added_and_removed_while_serving_take_effect(anyio_backend: str) -> None:
+    # The cycle skips a hook with no callbacks by looking at the live lists:
+    # one added (or removed) between two requests counts at the next.
+    app = echo_app()
+    seen: list[str] = []
+
+    def before(client: gosf.Client, request: gosf.Request) -> None:
+        seen.append(f"before {request.message.text}")
+
+    after_ran = anyio.Event()
+
+    async def after(client: gosf.Client, request: gosf.Request, response: gosf.Message) -> None:
+        seen.append(f"after {response.text}")
+        after_ran.set()
+
+    async with serving(app) as server, connect(server) as client:
+        await client.call("echo", {"text": "one"})
+        app.hooks.add("on_before_request", before)
+        app.hooks.add("on_after_response", after)
+        await client.call("echo", {"text": "two"})
+        with anyio.fail_after(5):
+            await after_ran.wait()  # on_after_response runs once the response is written
+        app.hooks.remove("on_before_request", before)
+        app.hooks.remove("on_after_response", after)
+        await client.call("echo", {"text": "three"})
+    assert seen == ["before two", "after two"]
+
+
+async def test_plain_hook_returning_an_awaitable_is_awaited(anyio_backend: str) -> None:
+    # A plain function may hand back a coroutine (a lambda, a partial of an
+    # async function): it is awaited; only its None result skips the check.
+    app = echo_app()
+    order: list[str] = []
+
+    async def note(text: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        order.append(text)
+
+    app.on_before_request(lambda client, request: note("awaited"))
+    app.on_after_request(lambda client, request, response: None)
+    async with serving(app) as server, connect(server) as client:
+        ack = await client.call("echo", {"text": "hi"})
+    assert ack == [{"success": True, "text": "hi"}]
+    assert order == ["awaited"]
+
+
+async def test_response_with_bytes_arrives_as_event_and_ack(anyio_backend: str) -> None:
+    # The response is encoded once for both packets; bytes take the
+    # attachments' way for each of them.
+    app = gosf.App()
+
+    @app.listen("blob")
+    async def blob(client: gosf.Client, request: gosf.Request) -> gosf.Message:
+        return gosf.Message.success("b", {"data": b"\x00\xff", "n": [1, b"x"]})
+
+    async with serving(app) as server, connect(server) as client:
+        ack = await client.call("blob", {"id": 3})
+        event = await client.next_event("blob")
+    expected = {
+        "id": 3,
+        "success": True,
+        "text": "b",
+        "body": {"data": b"\x00\xff", "n": [1, b"x"]},
+    }
+    assert ack == [expected]
+    assert event == [expected]
 
 
 async def test_rooms_persist_across_requests_and_leave_all(anyio_backend: str) -> None:

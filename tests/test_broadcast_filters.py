@@ -92,3 +92,31 @@ async def test_an_app_broadcast_leaves_out_skip_rooms(anyio_backend: str) -> Non
                 assert (await c.next_event("heard")).text == "from the app"
                 await b.request("join", {"text": "x"})  # a round trip
                 assert b.events("heard") == []
+
+
+async def test_flush_waits_for_the_writes_and_returns_once_disconnected(anyio_backend: str) -> None:
+    server = make_server()
+    flushed: list[str] = []
+    gone = anyio.Event()
+
+    @server.on("flush")
+    async def flush(socket: gosf.Socket) -> bool:
+        await socket.emit("note", "before the flush")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(socket.flush)  # still a coroutine function's worth
+        await socket.flush()
+        flushed.append("connected")
+        return True
+
+    @server.on_disconnect
+    async def disconnected(socket: gosf.Socket, reason: str) -> None:
+        await socket.flush()  # not connected any more: nothing to wait for
+        flushed.append("disconnected")
+        gone.set()
+
+    with anyio.fail_after(10):
+        async with peers(server, 1) as (a,):
+            assert await a.call("flush") is True
+            assert a.notes == ["before the flush"]
+        await gone.wait()
+    assert flushed == ["connected", "disconnected"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pydantic
 import pytest
@@ -44,6 +45,35 @@ def test_success_and_failure_helpers() -> None:
     assert gosf.new_failure_message(body={"e": 1}) == Message.failure(None, {"e": 1})
     ok.success = False  # the field is still a plain boolean on instances
     assert ok.success is False
+
+
+def test_success_and_failure_build_the_class_they_are_asked_on() -> None:
+    # Message's builder is made once and kept: a subclass's builds the
+    # subclass, Message's still builds a Message.
+    class Tagged(Message):
+        tag: str = "t"
+
+    assert Message.success("a") == Message(success=True, text="a")
+    built = Tagged.success("b", {"n": 1})
+    assert type(built) is Tagged and built.success and built.tag == "t"
+    assert type(Tagged.failure("c")) is Tagged and not Tagged.failure("c").success
+    assert type(Message.success("d")) is Message and type(Message.failure()) is Message
+    assert Message.success("e").success is True and Message.failure("e").success is False
+
+
+def test_success_of_a_subclass_with_its_own_init_runs_it() -> None:
+    built: list[str] = []
+
+    class Counted(Message):
+        def __init__(self, **fields: Any) -> None:
+            built.append(fields.get("text", ""))
+            super().__init__(**fields)
+
+    made = Counted.success("x", {"n": 1})
+    assert type(made) is Counted and made.body == {"n": 1}
+    assert built == ["x"]
+    with pytest.raises(pydantic.ValidationError):
+        Message.success(7)  # type: ignore[arg-type]  # validated as before: text is a str
 
 
 def test_without_meta_is_a_copy() -> None:

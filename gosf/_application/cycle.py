@@ -179,10 +179,12 @@ class RequestCycle:
             endpoint, message, client, ack_id is not None, tuple(args[1:]), body=body
         )
         hooks = self.hooks
+        registered = hooks.registered  # a hook without callbacks is skipped, not run
         response: Message | None = None
         returned: object
         try:
-            await hooks.run("on_before_request", client, request)
+            if registered["on_before_request"]:
+                await hooks.run("on_before_request", client, request)
             if endpoint in self._threaded:
                 returned = await anyio.to_thread.run_sync(controller, client, request)
                 if not socket.connected:
@@ -199,7 +201,8 @@ class RequestCycle:
                 else:
                     raise _NotAMessage(endpoint, returned)
                 response = _with_request_ids(response, message)
-            await hooks.run("on_after_request", client, request, response)
+            if registered["on_after_request"]:
+                await hooks.run("on_after_request", client, request, response)
         except (_NotAMessage, ResponseError) as exc:
             # The controller's mistake, the same at every call: the line says
             # what to return instead; a traceback would point into gosf.
@@ -212,7 +215,8 @@ class RequestCycle:
             if ack_id is not None:
                 await socket.ack(ack_id)
             return
-        await hooks.run("on_before_response", client, request, response)
+        if registered["on_before_response"]:
+            await hooks.run("on_before_response", client, request, response)
         wire = self._host.to_wire(response, client)
         try:
             await socket.emit_and_ack(endpoint, wire, ack_id)  # GOSF: as an event and as the ack
@@ -223,7 +227,7 @@ class RequestCycle:
             self._host.server.log_unencodable("response", endpoint, socket.sid, exc, INTERNAL_ERROR)
             response = _with_request_ids(Message.failure(INTERNAL_ERROR), message)
             await socket.emit_and_ack(endpoint, self._host.to_wire(response, client), ack_id)
-        if hooks.has("on_after_response"):
+        if registered["on_after_response"]:
             await socket.flush()  # "after the response was sent" means written out
             await hooks.run("on_after_response", client, request, response)
 

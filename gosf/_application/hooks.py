@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from .client import Client, Request
@@ -188,9 +188,16 @@ class Hooks:
         except KeyError:
             raise ValueError(f"no hook named {name!r}; hooks are {', '.join(HOOK_NAMES)}") from None
 
+    @property
+    def registered(self) -> Mapping[str, Sequence[Callable[..., Any]]]:
+        """Each hook's callbacks, by name (every hook has an entry): a hook with
+        none costs the request cycle a look-up here instead of a call to :meth:`run`."""
+        return self._callbacks
+
     async def run(self, name: str, *args: Any) -> None:
         """Call every callback of ``name`` with ``args``, in order, awaiting each."""
         for callback in self._callbacks[name]:
             result = callback(*args)
-            if inspect.isawaitable(result):
+            # A plain function's None is no awaitable: no isinstance chain for it.
+            if result is not None and inspect.isawaitable(result):
                 await result

@@ -45,14 +45,33 @@ class _Factory:
 
     def __init__(self, success: bool) -> None:
         self._success = success
+        # Message's own builder, made once rather than at every
+        # ``Message.success`` (a function object each time); a subclass's
+        # is made at each look-up, so that no class is kept alive here.
+        self._make_message = self._maker(Message)
 
     def __get__(self, obj: Message | None, owner: type[Message]) -> Any:
         if obj is not None:
             return obj.__dict__["success"]
+        if owner is Message:
+            return self._make_message
+        return self._maker(owner)
+
+    def _maker(self, owner: type[Message]) -> _Make:
         success = self._success
 
-        def make(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
-            return owner(success=success, text=text or "", body=dict(body or {}))
+        if owner is not Message:  # a subclass: built by its own class, whatever it adds
+
+            def make(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
+                return owner(success=success, text=text or "", body=dict(body or {}))
+
+        else:
+
+            def make(text: str | None = None, body: Mapping[str, Any] | None = None) -> Message:
+                # What Message(...) runs, without BaseModel.__init__'s frame
+                # and keyword arguments around it.
+                fields = {"success": success, "text": text or "", "body": dict(body or {})}
+                return Message.__pydantic_validator__.validate_python(fields)  # type: ignore[no-any-return]
 
         make.__doc__ = f"A Message with success={success}, the given text and body."
         return make
@@ -132,7 +151,9 @@ class Message(BaseModel):
             kind = "null" if payload is None else type(payload).__name__
             raise MessageError(f"expected a message object, got {kind}")
         try:
-            return cls.model_validate(payload)
+            # The model's validator itself: model_validate adds only the
+            # handling of options this call does not pass.
+            return cls.__pydantic_validator__.validate_python(payload)  # type: ignore[no-any-return]
         except _ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "message"

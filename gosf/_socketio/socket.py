@@ -364,25 +364,27 @@ class Socket:
                 itself, before anything is queued).
         """
         ns = self.namespace
-        parts = ns.parser.encode_event(ns.name, event, (data,))
+        parts, ack_parts = ns.parser.encode_event_and_ack(ns.name, event, data, ack_id)
         packets = self._event_packets(parts)
-        if ack_id is not None:
-            ack_parts = ns.parser.encode_ack(ns.name, ack_id, (data,))
+        if ack_parts is not None:
             packets = [*packets, *to_engine(ack_parts)]  # not +=: the log holds the event's list
         observer = ns.observer
         if observer is not None and not self._closed:
             observer.sent_event(self, event, (data,), None, parts)
-            if ack_id is not None:
+            if ack_id is not None and ack_parts is not None:
                 observer.sent_ack(self, ack_id, (data,), ack_parts)
         return self._send(packets)
 
-    async def flush(self) -> None:
+    def flush(self) -> Coroutine[Any, Any, None]:
         """Wait until everything queued for this client so far has been written out.
 
-        Returns early when the client disconnects.
+        Returns early when the client disconnects. Await it (a plain method
+        returning :meth:`EngineSession.flush`'s coroutine, as :meth:`ack` is:
+        a fast path, see "Fast paths" in docs/performance.md).
         """
         if self.connected:
-            await self.session.flush()
+            return self.session.flush()
+        return _nothing_to_flush()
 
     def _send(self, packets: list[EnginePacket]) -> Coroutine[Any, Any, object]:
         # Returns the coroutine of EngineSession.send itself: one await level
@@ -519,3 +521,7 @@ class Socket:
         early, self._early = self._early, None
         for packets in early or ():
             self.session.send_nowait(packets)
+
+
+async def _nothing_to_flush() -> None:
+    """What :meth:`Socket.flush` waits for on a socket not connected (yet, or any more)."""

@@ -557,6 +557,8 @@ class Session:
         when ``None``) to write now; the driver then says how that went:
         :meth:`written`, or :meth:`put_back` for those it did not write."""
         queue = self._queue
+        if not queue:  # how a writer learns it is done: nothing to swap or count
+            return []
         if limit is None or limit >= len(queue):
             taken, self._queue = queue, []
         else:
@@ -568,8 +570,9 @@ class Session:
         """``count`` of the packets taken have been written (all when ``None``),
         or have failed to be with a client that went away: either way they are
         settled. A closing session with nothing left to write is now closed."""
-        done = self._in_flight if count is None else min(count, self._in_flight)
-        self._in_flight -= done
+        in_flight = self._in_flight
+        done = in_flight if count is None or count > in_flight else count
+        self._in_flight = in_flight - done
         self.settled += done
         self._writes += 1
         if self.state is State.CLOSING and not self._queue and not self._in_flight:

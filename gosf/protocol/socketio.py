@@ -31,7 +31,15 @@ import orjson
 
 from .errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolError
 
-__all__ = ("Decoder", "Packet", "PacketType", "encode", "encode_ack", "encode_event")
+__all__ = (
+    "Decoder",
+    "Packet",
+    "PacketType",
+    "encode",
+    "encode_ack",
+    "encode_event",
+    "encode_event_and_ack",
+)
 
 
 class PacketType(enum.IntEnum):
@@ -219,12 +227,41 @@ def encode_ack(namespace: str, ack_id: int, args: Sequence[Any]) -> list[str | b
     if namespace != "/":
         _check_namespace(namespace)
     _check_id(ack_id)
-    data = list(args)
+    try:
+        json = orjson.dumps(args).decode()  # a tuple or a list: orjson writes an array
+    except TypeError:  # binary attachments (or an error, which _encode_args reports)
+        return _encode_args(PacketType.ACK, namespace, list(args), ack_id)
+    return [f"3{ack_id}{json}" if namespace == "/" else f"3{namespace},{ack_id}{json}"]
+
+
+def encode_event_and_ack(
+    namespace: str, event: str, data: Any, ack_id: int | None
+) -> tuple[list[str | bytes], list[str | bytes] | None]:
+    """Encode ``data`` as an EVENT named ``event`` and, when ``ack_id`` is given,
+    as the ACK ``ack_id`` (GOSF sends each response both ways): the same output
+    as ``encode_event(namespace, event, (data,))`` and ``encode_ack(namespace,
+    ack_id, (data,))``, with ``data`` serialised once (a fast path: see "Fast
+    paths" in docs/performance.md).
+
+    Raises :class:`LocalProtocolError` as those two do.
+    """
+    if not isinstance(event, str):
+        raise LocalProtocolError(f"event name must be a str, not {type(event).__name__}")
+    if namespace != "/":
+        _check_namespace(namespace)
+    if ack_id is not None:
+        _check_id(ack_id)
     try:
         json = orjson.dumps(data).decode()
-    except TypeError:  # binary attachments (or an error, which _encode_args reports)
-        return _encode_args(PacketType.ACK, namespace, data, ack_id)
-    return [f"3{ack_id}{json}" if namespace == "/" else f"3{namespace},{ack_id}{json}"]
+    except TypeError:  # binary attachments (or an error): each encoded on its own
+        ack = None if ack_id is None else encode_ack(namespace, ack_id, (data,))
+        return encode_event(namespace, event, (data,)), ack
+    # orjson writes [a,b] as "[" + a + "," + b + "]": the two texts share data's.
+    prefix = "" if namespace == "/" else f"{namespace},"
+    event_text = f"2{prefix}[{orjson.dumps(event).decode()},{json}]"
+    if ack_id is None:
+        return [event_text], None
+    return [event_text], [f"3{prefix}{ack_id}[{json}]"]
 
 
 # -- decoding -------------------------------------------------------------------------------

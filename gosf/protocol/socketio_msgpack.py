@@ -37,7 +37,7 @@ from typing import Any, Final
 from .errors import LocalProtocolError, RemoteProtocolError
 from .socketio import _MAX_ID, _RESERVED_EVENTS, Packet, PacketType, _check_id, _check_namespace
 
-__all__ = ("MsgpackDecoder", "encode", "encode_ack", "encode_event")
+__all__ = ("MsgpackDecoder", "encode", "encode_ack", "encode_event", "encode_event_and_ack")
 
 _BINARY: Final = (bytes, bytearray, memoryview)
 # notepack.io writes undefined as the fixext 1 of type 0 holding 0x00.
@@ -142,6 +142,19 @@ def encode_ack(namespace: str, ack_id: int, args: Sequence[Any]) -> list[str | b
         _check_namespace(namespace)
     _check_id(ack_id)
     return _pack({"type": 3, "nsp": namespace, "data": list(args), "id": ack_id})
+
+
+def encode_event_and_ack(
+    namespace: str, event: str, data: Any, ack_id: int | None
+) -> tuple[list[str | bytes], list[str | bytes] | None]:
+    """``data`` as an EVENT ``event`` and, when ``ack_id`` is given, as that ACK
+    (each packet packs its data itself).
+
+    Raises:
+        LocalProtocolError: as :func:`encode_event` and :func:`encode_ack`.
+    """
+    parts = encode_event(namespace, event, (data,))
+    return parts, None if ack_id is None else encode_ack(namespace, ack_id, (data,))
 
 
 # -- decoding -------------------------------------------------------------------------------

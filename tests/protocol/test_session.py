@@ -254,6 +254,22 @@ def test_packets_put_back_go_first_again() -> None:
     assert session.settled == session.sent == 4
 
 
+def test_a_writer_that_empties_the_queue_takes_nothing_more() -> None:
+    session = websocket()
+    session.send([msg("a"), msg("b")])
+    taken = session.take()
+    empty = session.take()  # how a writer learns it is done
+    assert empty == [] and empty is not session.take()  # never the queue itself
+    empty.append(msg("not queued"))
+    session.written(5)  # more than were in flight: only those settle
+    assert (session.queued, session.settled, session.sent) == (0, 2, 2)
+    assert taken == [msg("a"), msg("b")]
+    session.send([msg("c")])
+    assert session.take() == [msg("c")]
+    session.written(1)
+    assert session.settled == session.sent == 3 and session.writable
+
+
 def test_a_get_carries_at_most_max_poll_packets() -> None:
     session = polling(config=replace(CONFIG, max_poll_packets=2))
     session.send([msg("a"), msg("b"), msg("c")])

@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 from socketio import packet as sio_packet  # type: ignore[import-untyped, unused-ignore]
 
 from gosf.protocol.errors import LocalProtocolError, PayloadTooLarge, RemoteProtocolError
-from gosf.protocol.socketio import Decoder, Packet, PacketType, encode, encode_ack, encode_event
+from gosf.protocol.socketio import (
+    Decoder,
+    Packet,
+    PacketType,
+    encode,
+    encode_ack,
+    encode_event,
+    encode_event_and_ack,
+)
 
 T = PacketType
 PH0 = '{"_placeholder":true,"num":0}'
@@ -554,3 +562,80 @@ def test_the_attachment_bound_is_per_packet() -> None:
         assert decoder.feed('51-["up",{"_placeholder":true,"num":0}]') is None
         packet = decoder.feed(b"x" * 1000)
         assert packet is not None and packet.data == ["up", b"x" * 1000]
+
+
+def test_encode_ack_takes_any_sequence_of_args() -> None:
+    """orjson writes a list or a tuple itself; other sequences (and a tuple
+    subclass it refuses) go the slower way, to the same text."""
+    from collections import deque
+    from typing import NamedTuple
+
+    class Pair(NamedTuple):
+        a: int
+        b: bytes
+
+    assert encode_ack("/", 1, deque([1, "x"])) == ['31[1,"x"]']
+    assert encode_ack("/", 1, Pair(1, b"z")) == encode_ack("/", 1, [1, b"z"])
+    text = encode_ack("/", 1, Pair(1, b"z"))[0]
+    assert isinstance(text, str) and text.startswith("61-1[1,")
+
+
+# -- GOSF's response, as an event and as the ack (the fast path) -----------------------------
+
+
+def _both(namespace: str, event: str, data: Any, ack_id: int | None) -> tuple[Any, Any]:
+    """What encode_event and encode_ack give, or the error each raises."""
+
+    def outcome(encode_one: Any) -> Any:
+        try:
+            return encode_one()
+        except LocalProtocolError as exc:
+            return type(exc)
+
+    event_parts = outcome(lambda: encode_event(namespace, event, (data,)))
+    ack_parts = None if ack_id is None else outcome(lambda: encode_ack(namespace, ack_id, (data,)))
+    return event_parts, ack_parts
+
+
+@settings(max_examples=300, deadline=None)
+@given(namespaces, event_names, bin_values, st.none() | ack_ids)
+def test_event_and_ack_encode_as_the_two_shortcuts(
+    namespace: str, event: str, data: Any, ack_id: int | None
+) -> None:
+    """Serialised once, the same texts as encode_event and encode_ack; with
+    bytes, the same attachments (it falls back to the two)."""
+    assert encode_event_and_ack(namespace, event, data, ack_id) == _both(
+        namespace, event, data, ack_id
+    )
+
+
+@pytest.mark.parametrize(
+    ("namespace", "event", "data", "ack_id"),
+    [
+        ("/", 'say "hi", \\ \n\u2028 é', {"text": "a,b"}, 7),  # a name JSON must escape
+        ("/chat", "echo", {"blob": b"\x00\x01", "n": [1, b"x"]}, 3),  # attachments
+        ("/", "echo", None, 0),
+        ("/", "echo", [1, {"a": []}], None),
+    ],
+)
+def test_event_and_ack_edges(namespace: str, event: str, data: Any, ack_id: int | None) -> None:
+    assert encode_event_and_ack(namespace, event, data, ack_id) == _both(
+        namespace, event, data, ack_id
+    )
+
+
+@pytest.mark.parametrize(
+    ("namespace", "event", "data", "ack_id"),
+    [
+        ("/", "echo", {1, 2}, 1),  # JSON cannot carry a set
+        ("/", 3, {}, 1),  # not a name
+        ("chat", "echo", {}, 1),  # not a namespace
+        ("/", "echo", {}, -1),  # not an ack id
+        ("/", "echo", {}, 2**53),
+    ],
+)
+def test_event_and_ack_refuse_what_the_shortcuts_refuse(
+    namespace: str, event: Any, data: Any, ack_id: int
+) -> None:
+    with pytest.raises(LocalProtocolError):
+        encode_event_and_ack(namespace, event, data, ack_id)

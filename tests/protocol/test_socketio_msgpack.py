@@ -15,7 +15,13 @@ from gosf.protocol.errors import LocalProtocolError, RemoteProtocolError
 from gosf.protocol.parser import JSON_PARSER, MSGPACK_PARSER, parser_named
 from gosf.protocol.socketio import Packet, PacketType
 from gosf.protocol.socketio_msgpack import MsgpackDecoder, encode, encode_ack, encode_event
-from tests.protocol.test_socketio_codec import v5_packets
+from tests.protocol.test_socketio_codec import (
+    ack_ids,
+    bin_values,
+    event_names,
+    namespaces,
+    v5_packets,
+)
 
 T = PacketType
 
@@ -158,3 +164,54 @@ def test_parser_named() -> None:
         parser_named("yaml")  # type: ignore[arg-type]
     assert JSON_PARSER.decoder(5, max_attachment_bytes=None).pending_attachments == 0
     assert MSGPACK_PARSER.decoder(5, max_attachment_bytes=None).pending_attachments == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(namespaces, event_names, bin_values, st.none() | ack_ids)
+def test_event_and_ack_encode_as_the_two_shortcuts(
+    namespace: str, event: str, data: Any, ack_id: int | None
+) -> None:
+    expected_ack = None if ack_id is None else encode_ack(namespace, ack_id, (data,))
+    assert MSGPACK_PARSER.encode_event_and_ack(namespace, event, data, ack_id) == (
+        encode_event(namespace, event, (data,)),
+        expected_ack,
+    )
+
+
+class _OwnParser:
+    """A parser of one's own with only the older methods (no encode_event_and_ack)."""
+
+    name = "own"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def encode(self, packet: Packet, protocol: int = 5) -> list[str | bytes]:
+        return JSON_PARSER.encode(packet, protocol)
+
+    def encode_event(
+        self, namespace: str, event: str, args: Any, ack_id: int | None = None
+    ) -> list[str | bytes]:
+        self.calls.append("event")
+        return JSON_PARSER.encode_event(namespace, event, args, ack_id)
+
+    def encode_ack(self, namespace: str, ack_id: int, args: Any) -> list[str | bytes]:
+        self.calls.append("ack")
+        return JSON_PARSER.encode_ack(namespace, ack_id, args)
+
+    def decoder(self, protocol: int, *, max_attachment_bytes: int | None) -> Any:
+        return JSON_PARSER.decoder(protocol, max_attachment_bytes=max_attachment_bytes)
+
+
+def test_a_parser_without_event_and_ack_gets_one_from_its_encoders() -> None:
+    own = _OwnParser()
+    parser = parser_named(own)  # type: ignore[arg-type]  # it lacks encode_event_and_ack
+    assert parser.name == "own"
+    assert parser.encode_event_and_ack("/", "echo", {"a": 1}, 4) == (
+        ['2["echo",{"a":1}]'],
+        ['34[{"a":1}]'],
+    )
+    assert parser.encode_event_and_ack("/", "echo", 1, None) == (['2["echo",1]'], None)
+    assert own.calls == ["event", "ack", "event"]
+    assert parser.encode_ack("/", 1, ()) == ["31[]"]
+    assert parser.decoder(5, max_attachment_bytes=None).pending_attachments == 0
