@@ -1,0 +1,69 @@
+"""What a connect leaves behind and how its request is read, after the cuts of
+issue 14's connect-cost slice (see "Connects with many clients already held"
+in docs/performance.md).
+
+* A handshake's query is read the same way whether it is split by hand (no
+  escapes: every Engine.IO client's own) or by ``parse_qsl`` (escapes).
+
+Over real loopback HTTP and websockets, under asyncio and trio.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+
+import gosf
+from gosf._engineio.http import query_params
+from tests.test_engineio_server import running
+
+pytestmark = pytest.mark.anyio
+
+QUERIES = (
+    "",
+    "EIO=4&transport=websocket",
+    "EIO=4&transport=polling&t=OqRz1b&sid=abc-_DEF",
+    "a",
+    "a=",
+    "=x",
+    "a=b=c",
+    "&&a=1&&",
+    "a=1&a=2",
+    "token=a%2Bb&name=J+Doe",
+    "x=%E2%82%AC&y=%zz",
+    "caf\u00e9=cr\u00e8me",
+)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_query_reads_as_parse_qsl_reads_it(query: str) -> None:
+    raw = query.encode("latin-1")
+    expected = dict(parse_qsl(query, keep_blank_values=True))
+    assert query_params({"query_string": raw}) == expected
+
+
+async def test_escaped_and_plain_handshake_queries_both_connect(anyio_backend: str) -> None:
+    async with running() as (_, _, http):
+        for target in (
+            "/socket.io/?EIO=4&transport=polling&&t=x",
+            "/socket.io/?EIO=%34&transport=polling&t=a+b",
+        ):
+            response = await http.get(target)
+            assert response.status_code == 200, (target, response.text)
+            assert response.content.startswith(b"0{")
+
+
+async def test_a_socketio_2_client_gets_its_escaped_query_as_auth(anyio_backend: str) -> None:
+    server = gosf.SocketIOServer()
+    auths: list[dict[str, Any]] = []
+
+    @server.on_connect
+    async def connected(socket: gosf.Socket, auth: dict[str, Any]) -> None:
+        auths.append(dict(auth))
+
+    async with running(server) as (_, _, http):
+        response = await http.get("/socket.io/?EIO=3&transport=polling&token=a%2Bb&who=J+Doe&n=")
+        assert response.status_code == 200
+    assert auths == [{"token": "a+b", "who": "J Doe", "n": ""}]
