@@ -4,6 +4,8 @@ in docs/performance.md).
 
 * A handshake's query is read the same way whether it is split by hand (no
   escapes: every Engine.IO client's own) or by ``parse_qsl`` (escapes).
+* An idle connected client holds no containers it has not used yet: its
+  socket has no handler workers until its first event.
 
 Over real loopback HTTP and websockets, under asyncio and trio.
 """
@@ -13,11 +15,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 import pytest
 
 import gosf
 from gosf._engineio.http import query_params
-from tests.test_engineio_server import running
+from tests.test_engineio_server import echo_works, running, socketio_ws
 
 pytestmark = pytest.mark.anyio
 
@@ -67,3 +70,14 @@ async def test_a_socketio_2_client_gets_its_escaped_query_as_auth(anyio_backend:
         response = await http.get("/socket.io/?EIO=3&transport=polling&token=a%2Bb&who=J+Doe&n=")
         assert response.status_code == 200
     assert auths == [{"token": "a+b", "who": "J Doe", "n": ""}]
+
+
+async def test_an_idle_client_has_no_workers_until_its_first_event(anyio_backend: str) -> None:
+    async with running() as (server, host, _):
+        async with socketio_ws(host) as ws:
+            (socket,) = server.namespaces["/"].sockets.values()
+            assert not socket.has_workers
+            with anyio.fail_after(5):
+                await echo_works(ws)
+            assert socket.has_workers
+            assert socket.workers.running == 1

@@ -203,8 +203,8 @@ class Socket:
         """Whether this socket took back a session that dropped (its sid, rooms,
         state and the events it missed): see ``gosf.Recovery``."""
         self._since = ""  # the recovery log's position when it connected
-        self.workers = Workers(session)
-        """Where its handlers run (started by the server's handler slots)."""
+        # Made with its first event (see ``workers``): an idle client holds none.
+        self._workers: Workers | None = None
         self._next_ack_id = 0
         self._acks: dict[int, _AckWaiter] | None = None  # calls waiting for their ack
         self._sinks: dict[int, AckSink] | None = None  # broadcasts waiting for its ack
@@ -514,6 +514,21 @@ class Socket:
                 await self.namespace._socket_closed(self)
             if hooks.cancelled_caught:
                 log.warning("%s: disconnect handlers cut off after %s s", self, grace)
+
+    @property
+    def workers(self) -> Workers:
+        """Where its handlers run (started by the server's handler slots);
+        made when first asked for."""
+        workers = self._workers
+        if workers is None:
+            workers = self._workers = Workers(self.session)
+        return workers
+
+    @property
+    def has_workers(self) -> bool:
+        """Whether :attr:`workers` has been made (a client that sent no event
+        has none)."""
+        return self._workers is not None
 
     def _connected(self) -> None:
         """Mark connected and release what handlers emitted before the CONNECT went out."""
