@@ -5,7 +5,8 @@ in docs/performance.md).
 * A handshake's query is read the same way whether it is split by hand (no
   escapes: every Engine.IO client's own) or by ``parse_qsl`` (escapes).
 * An idle connected client holds no containers it has not used yet: its
-  socket has no handler workers until its first event.
+  socket has no handler workers until its first event, its packet decoder
+  no attachment list until a binary packet.
 
 Over real loopback HTTP and websockets, under asyncio and trio.
 """
@@ -81,3 +82,23 @@ async def test_an_idle_client_has_no_workers_until_its_first_event(anyio_backend
                 await echo_works(ws)
             assert socket.has_workers
             assert socket.workers.running == 1
+
+
+async def test_an_idle_decoder_holds_no_attachment_list(anyio_backend: str) -> None:
+    async with running() as (server, host, _):
+        async with socketio_ws(host) as ws:
+            (session,) = server.engine.sessions.values()
+            assert session.upper is not None
+            decoder = session.upper.decoder
+            assert decoder._attachments is None
+            # A binary event still reassembles, and the decoder lets go after.
+            await ws.send('451-7["echo",{"_placeholder":true,"num":0}]')
+            await ws.send(b"\x00\x01")
+            with anyio.fail_after(5):
+                reply = await ws.receive()
+                while reply == "2":
+                    await ws.send("3")
+                    reply = await ws.receive()
+                assert reply == '461-7[{"_placeholder":true,"num":0}]'
+                assert await ws.receive() == b"\x00\x01"
+            assert decoder._attachments is None
