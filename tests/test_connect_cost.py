@@ -84,6 +84,28 @@ async def test_an_idle_client_has_no_workers_until_its_first_event(anyio_backend
             assert socket.workers.running == 1
 
 
+async def test_a_client_that_leaves_without_an_event_never_had_workers(
+    anyio_backend: str,
+) -> None:
+    server = gosf.SocketIOServer()
+    gone: list[gosf.Socket] = []
+    disconnected = anyio.Event()
+
+    @server.on_disconnect
+    async def left(socket: gosf.Socket, reason: str) -> None:
+        gone.append(socket)
+        disconnected.set()
+
+    async with running(server) as (_, host, _):
+        async with socketio_ws(host) as ws:
+            await ws.send("41")
+        with anyio.fail_after(5):
+            await disconnected.wait()
+    (socket,) = gone
+    assert not socket.has_workers
+    assert socket.workers.closed  # made now, it refuses jobs as the closed socket does
+
+
 async def test_an_idle_decoder_holds_no_attachment_list(anyio_backend: str) -> None:
     async with running() as (server, host, _):
         async with socketio_ws(host) as ws:

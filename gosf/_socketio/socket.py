@@ -474,7 +474,8 @@ class Socket:
         if observer is not None:
             # Before anything is undone: observers still see its rooms and state.
             observer.disconnected(self, self.disconnect_reason)
-        self.workers.cancel()
+        if self._workers is not None:
+            self._workers.cancel()
         for waiter in self._acks.values() if self._acks else ():
             waiter.error = Disconnected(self.sid)
             waiter.done.set()
@@ -499,15 +500,17 @@ class Socket:
         (the socket is closed).
         """
         grace = DISCONNECT_GRACE  # read at each call: tests shorten it
+        workers = self._workers
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(grace) as waiting:
-                await self.workers.drain()
-            if waiting.cancelled_caught:
+                if workers is not None:
+                    await workers.drain()
+            if workers is not None and waiting.cancelled_caught:
                 log.warning(
                     "%s: %d handler(s) still running %s s after the disconnect "
                     "(a worker thread cannot be cancelled); closing without them",
                     self,
-                    self.workers.running,
+                    workers.running,
                     grace,
                 )
             with anyio.move_on_after(grace) as hooks:
@@ -522,6 +525,8 @@ class Socket:
         workers = self._workers
         if workers is None:
             workers = self._workers = Workers(self.session)
+            if self._closed:
+                workers.cancel()  # refuses the jobs of a closed socket
         return workers
 
     @property
