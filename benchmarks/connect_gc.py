@@ -1,7 +1,8 @@
 """What a connect costs the server as a function of the clients it already holds.
 
 For ``--clients`` N (several may be given): a fresh gosf server process
-(:mod:`benchmarks.servers`, hypercorn's ``--worker-class``), N idle raw
+(:mod:`benchmarks.servers`: ``--worker-class`` hypercorn's asyncio or trio
+worker, or uvicorn), N idle raw
 clients (:mod:`benchmarks.loadgen`'s), then ``--connects`` more connects one
 after the other, for which the server counts its CPU time and its garbage
 collections (``gc.callbacks``, per generation), and reports the objects the
