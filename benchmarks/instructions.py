@@ -22,7 +22,10 @@ and requests), driven from this process. ``--broadcasts K`` counts
 instructions per delivery of a broadcast instead: the gosf and the bare app
 of ``benchmarks.broadcast_servers`` with ``--receivers`` clients and one
 sender, which asks for ``K`` broadcasts one at a time (the next once every
-receiver has the previous one and the sender its ack). Needs ``valgrind`` (Debian package
+receiver has the previous one and the sender its ack). ``--connects N``
+counts instructions per connect instead: ``N`` raw clients connect one after
+the other (websocket, and for gosf the Socket.IO CONNECT answered) and stay
+connected until the count is taken. Needs ``valgrind`` (Debian package
 ``valgrind``); every child is stopped on the way out.
 """
 
@@ -50,6 +53,7 @@ __all__ = ("main", "parse_totals")
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP_PER_CLIENT = 5
 WARMUP_BROADCASTS = 5
+WARMUP_CONNECTS = 10
 QUIET_PING_INTERVAL = 3600.0
 NEWS = '42["news",'
 """How a broadcast reaches a receiver: ``42["news",<n>,{"text":"hello"}]``."""
@@ -198,6 +202,21 @@ async def _measure_broadcasts(pid: int, port: int, receiving: int, broadcasts: i
     return broadcasts * receiving
 
 
+async def _measure_connects(pid: int, port: int, protocol: str, connects: int) -> int:
+    """Instructions the server ``pid`` executed for ``connects`` connects, one at a time."""
+    conns = [await _open_raw(port, protocol) for _ in range(WARMUP_CONNECTS)]
+    try:
+        _control("-z", str(pid))
+        _control("-i", "on", str(pid))
+        for _ in range(connects):
+            conns.append(await asyncio.wait_for(_open_raw(port, protocol), RUN_TIMEOUT))
+        _control("-i", "off", str(pid))
+    finally:
+        for ws in conns:
+            ws.close()
+    return connects
+
+
 def _count(
     name: str,
     module: str,
@@ -251,6 +270,23 @@ def measure(server: str, worker: str, clients: int, round_trips: int) -> dict[st
     }
 
 
+def measure_connects(server: str, worker: str, connects: int) -> dict[str, Any]:
+    """Run ``server`` under callgrind and count per connect; the result as a dict."""
+    protocol = "bare" if server == "bare" else "socketio"
+
+    def run(pid: int, port: int) -> int:
+        return asyncio.run(_measure_connects(pid, port, protocol, connects))
+
+    instructions, done = _count(f"{server} connects", "benchmarks.servers", server, worker, run)
+    return {
+        "server": f"{server}-connect",
+        "worker": worker,
+        "connects": done,
+        "instructions": instructions,
+        "per_connect": round(instructions / done),
+    }
+
+
 def measure_broadcasts(server: str, worker: str, receiving: int, broadcasts: int) -> dict[str, Any]:
     """Run ``server``'s broadcast app (gosf or bare) under callgrind and count
     per delivery; the result as a dict."""
@@ -297,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         "--broadcasts", type=int, metavar="K", help="count per delivery of K broadcasts instead"
     )
     parser.add_argument("--receivers", type=int, default=200, help="clients a broadcast reaches")
+    parser.add_argument(
+        "--connects", type=int, metavar="N", help="count per connect of N connects instead"
+    )
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
     for tool in ("valgrind", "callgrind_control"):
@@ -305,6 +344,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     stop_on_sigterm()
     results = []
+    if args.connects:
+        for worker in args.workers:
+            for server in args.servers:
+                if not supports(server, worker):
+                    continue
+                result = measure_connects(server, worker, args.connects)
+                print(f"[{worker}] {server}: {result['per_connect']:,} instructions per connect")
+                results.append(result)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     if args.broadcasts:
         for worker in args.workers:
             for server in ("gosf", "bare"):

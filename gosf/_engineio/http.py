@@ -120,9 +120,23 @@ class RequestBody:
 
 
 def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
-    """The query string as a dict (last value wins), decoded leniently."""
+    """The query string as a dict (last value wins), decoded leniently.
+
+    A query with nothing escaped (no ``%``, no ``+``), as every Engine.IO
+    client's own is, is split by hand: ``parse_qsl`` gives the same pairs
+    with many more calls, on every handshake and connect (a fast path: see
+    "Fast paths" in docs/performance.md).
+    """
     raw: bytes = scope.get("query_string", b"")
-    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    query: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            query[name] = value
+    return query
 
 
 def header(scope: Mapping[str, Any], name: bytes) -> str | None:

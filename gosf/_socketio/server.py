@@ -432,7 +432,8 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         conn = session.upper
         if conn is not None:
             for socket in conn.sockets.values():
-                socket.workers.retire_idle()
+                if socket.has_workers:
+                    socket.workers.retire_idle()
 
     # -- stopping -------------------------------------------------------------------
 

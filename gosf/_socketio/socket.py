@@ -203,8 +203,8 @@ class Socket:
         """Whether this socket took back a session that dropped (its sid, rooms,
         state and the events it missed): see ``gosf.Recovery``."""
         self._since = ""  # the recovery log's position when it connected
-        self.workers = Workers(session)
-        """Where its handlers run (started by the server's handler slots)."""
+        # Made with its first event (see ``workers``): an idle client holds none.
+        self._workers: Workers | None = None
         self._next_ack_id = 0
         self._acks: dict[int, _AckWaiter] | None = None  # calls waiting for their ack
         self._sinks: dict[int, AckSink] | None = None  # broadcasts waiting for its ack
@@ -474,7 +474,8 @@ class Socket:
         if observer is not None:
             # Before anything is undone: observers still see its rooms and state.
             observer.disconnected(self, self.disconnect_reason)
-        self.workers.cancel()
+        if self._workers is not None:
+            self._workers.cancel()
         for waiter in self._acks.values() if self._acks else ():
             waiter.error = Disconnected(self.sid)
             waiter.done.set()
@@ -499,21 +500,40 @@ class Socket:
         (the socket is closed).
         """
         grace = DISCONNECT_GRACE  # read at each call: tests shorten it
+        workers = self._workers
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(grace) as waiting:
-                await self.workers.drain()
-            if waiting.cancelled_caught:
+                if workers is not None:
+                    await workers.drain()
+            if workers is not None and waiting.cancelled_caught:
                 log.warning(
                     "%s: %d handler(s) still running %s s after the disconnect "
                     "(a worker thread cannot be cancelled); closing without them",
                     self,
-                    self.workers.running,
+                    workers.running,
                     grace,
                 )
             with anyio.move_on_after(grace) as hooks:
                 await self.namespace._socket_closed(self)
             if hooks.cancelled_caught:
                 log.warning("%s: disconnect handlers cut off after %s s", self, grace)
+
+    @property
+    def workers(self) -> Workers:
+        """Where its handlers run (started by the server's handler slots);
+        made when first asked for."""
+        workers = self._workers
+        if workers is None:
+            workers = self._workers = Workers(self.session)
+            if self._closed:
+                workers.cancel()  # refuses the jobs of a closed socket
+        return workers
+
+    @property
+    def has_workers(self) -> bool:
+        """Whether :attr:`workers` has been made (a client that sent no event
+        has none)."""
+        return self._workers is not None
 
     def _connected(self) -> None:
         """Mark connected and release what handlers emitted before the CONNECT went out."""

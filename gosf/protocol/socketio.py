@@ -319,13 +319,16 @@ class Decoder:
         self._max_attachment_bytes = max_attachment_bytes
         self._pending: Packet | None = None
         self._expected = 0
-        self._attachments: list[bytes] = []
+        # The pending packet's attachments so far: a list only while a packet
+        # is pending (an idle connection holds none).
+        self._attachments: list[bytes] | None = None
         self._held = 0  # bytes of the pending packet's attachments so far
 
     @property
     def pending_attachments(self) -> int:
         """How many binary messages the decoder still waits for (0 when it expects text)."""
-        return self._expected - len(self._attachments) if self._pending is not None else 0
+        attachments = self._attachments
+        return self._expected - len(attachments) if attachments is not None else 0
 
     def feed(self, data: str | bytes) -> Packet | None:
         """Decode one Engine.IO message: a complete Packet, or None while attachments are due.
@@ -350,7 +353,8 @@ class Decoder:
                 return packet
             self._pending, self._expected, self._attachments, self._held = packet, count, [], 0
         elif isinstance(data, _BINARY):
-            if self._pending is None:
+            attachments = self._attachments
+            if attachments is None:
                 raise RemoteProtocolError("got a binary message but no attachment is expected")
             self._held += len(data)
             limit = self._max_attachment_bytes
@@ -358,13 +362,13 @@ class Decoder:
                 raise PayloadTooLarge(
                     f"attachments of {self._held} bytes or more exceed maxPayload={limit}"
                 )
-            self._attachments.append(data if type(data) is bytes else bytes(data))
+            attachments.append(data if type(data) is bytes else bytes(data))
         else:
             raise TypeError(f"expected str or bytes, not {type(data).__name__}")
         packet, attachments = self._pending, self._attachments
-        if packet is None or len(attachments) < self._expected:
+        if packet is None or attachments is None or len(attachments) < self._expected:
             return None
-        self._pending, self._expected, self._attachments, self._held = None, 0, [], 0
+        self._pending, self._expected, self._attachments, self._held = None, 0, None, 0
         _fill_placeholders(packet.data, attachments)
         return packet
 
