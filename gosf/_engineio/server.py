@@ -23,7 +23,7 @@ import logging
 import math
 import secrets
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -268,6 +268,18 @@ class EngineServer:
         with anyio.CancelScope(deadline=deadline):
             for session in sessions:
                 await session.wait_finished()
+
+    def start_soon(self, func: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``func()`` in a task of the server's task group (a session's
+        tasks are held in one: see ``SessionDriver.start_soon``).
+
+        Raises:
+            RuntimeError: the server is not running (or is stopping).
+        """
+        tg = self._tg
+        if tg is None:
+            raise RuntimeError("server is not running")
+        tg.start_soon(func)
 
     def forget(self, sid: str) -> None:
         """The session ``sid`` has ended: requests for it are now refused."""

@@ -220,10 +220,10 @@ class _Reader:
         session, receive, max_payload = self.session, self.receive, self.max_payload
         if self.born and not await self._open():
             return
-        # Closing the session cancels the task group, this reading with it.
-        writer = WebSocketWriter(
-            session, self.send_frame, session.task_group.cancel_scope, self.abort
-        )
+        # Closing the session cancels this reading (the scope its host runs it under).
+        reading = session.reading
+        assert reading is not None
+        writer = WebSocketWriter(session, self.send_frame, reading, self.abort)
         session.attach_websocket(writer)
         on_message = session.handler.on_message
         machine = session.machine

@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import anyio
-from anyio.abc import TaskGroup
 
 from ..protocol.engineio import Packet
 from ..protocol.session import Session
@@ -52,8 +51,7 @@ class Written(Protocol):
     @property
     def closed(self) -> bool: ...
 
-    @property
-    def task_group(self) -> TaskGroup: ...
+    def start_soon(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None: ...
 
     def transport_closed(self, *, failed: bool = False) -> None: ...
 
@@ -114,12 +112,11 @@ class WebSocketWriter:
         if session.closed or not session.machine.queued:
             return
         try:
-            tg = session.task_group
+            session.start_soon(self._run)
         except RuntimeError:  # not running (any more)
             return
         self.has_task = True
         self._retire = not linger
-        tg.start_soon(self._run)
 
     def retire(self) -> None:
         """A heartbeat: a writer task alive now ends once the queue is empty."""
