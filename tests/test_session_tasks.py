@@ -41,7 +41,7 @@ async def test_an_idle_websocket_client_holds_no_task_group(
                 assert session._tasks is None
                 assert session.reading is not None  # the reading's own cancel scope
                 await ws.send('421["wait"]')
-                await held.until(lambda: session._tasks is not None)  # the handler's worker
+                await held.until(lambda: session._tasks_held is not None)  # the handler's worker
                 release.set()
                 reply = await ws.receive()
                 while reply == "2":

@@ -400,23 +400,54 @@ class SessionDriver(abc.ABC, Generic[U]):
         last write still blocked after ``ping_timeout`` has its connection
         aborted (see :meth:`WebSocketWriter.abort`).
         """
-        if take_over and not self._take_over():
+        reading = self.begin_hosting(take_over=take_over)
+        if reading is None:
             if after_flush is not None:
                 await after_flush()
             return
-        reading = anyio.CancelScope()
+        finished = False
         try:
             with reading:
-                self.reading = reading
                 await body()
-            if self.taken_over and not take_over:
-                return  # the websocket hosts the session from now on
-            await self._end_tasks()  # the handlers (and the writer) end with the session
-            writer = self.writer
-            if writer is not None:
-                # A graceful close's last packets, bounded: a client that
-                # stopped reading must not hold the session's end forever.
-                await writer.within(self._server.options.ping_timeout, writer.flush)
+            finished = True
+        finally:
+            await self.end_hosting(reading, after_flush, take_over=take_over, finished=finished)
+
+    # host() in two halves, for a websocket's reader that hosts its session in
+    # its own frame (no suspended frame of host() per idle client: a fast
+    # path, see "Fast paths" in docs/performance.md):
+    #     reading = session.begin_hosting(); finished = False
+    #     try: (with reading: read; finished = True)
+    #     finally: await session.end_hosting(reading, ..., finished=finished)
+
+    def begin_hosting(self, *, take_over: bool = False) -> anyio.CancelScope | None:
+        """The start of :meth:`host`: the cancel scope to read under, or
+        ``None`` when a take-over finds the session closed (or taken)."""
+        if take_over and not self._take_over():
+            return None
+        reading = self.reading = anyio.CancelScope()
+        return reading
+
+    async def end_hosting(
+        self,
+        reading: anyio.CancelScope,
+        after_flush: Callable[[], Awaitable[None]] | None,
+        *,
+        take_over: bool,
+        finished: bool,
+    ) -> None:
+        """The end of :meth:`host`, once its body has returned (``finished``)
+        or raised: the session's tasks end, its last packets are written,
+        and it winds up; or, handed over to its websocket, nothing more here."""
+        handed_over = self.taken_over and not take_over
+        try:
+            if finished and not handed_over:
+                await self._end_tasks()  # the handlers (and the writer) end with the session
+                writer = self.writer
+                if writer is not None:
+                    # A graceful close's last packets, bounded: a client that
+                    # stopped reading must not hold the session's end forever.
+                    await writer.within(self._server.options.ping_timeout, writer.flush)
         finally:
             if self.reading is reading:
                 self.reading = None

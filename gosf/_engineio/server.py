@@ -336,7 +336,7 @@ class EngineServer:
         return session
 
     async def start_session(self, session: EngineSession) -> None:
-        """What every new session gets once its task group runs: its heartbeat
+        """What every new session gets once its host runs: its heartbeat
         schedule, and the layer above's ``on_open`` (a held one's: when its
         hold ends, see :meth:`EngineSession.open_held`)."""
         self.schedule_beat(session, session.machine.deadline)

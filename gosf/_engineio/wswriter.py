@@ -133,8 +133,14 @@ class WebSocketWriter:
                     # flush(): one coroutine level less on every resumption
                     # of a write (a fast path: see "Fast paths" in
                     # docs/performance.md).
-                    await (self.flush() if self.writing else self.write_queued())
-                    wrote = True
+                    if self.writing:
+                        # Another writer (the reader, a handler) empties the
+                        # queue: this task, started for nothing, ends after
+                        # it instead of waiting for traffic until the beat.
+                        await self.flush()
+                    else:
+                        await self.write_queued()
+                        wrote = True
                 elif not wrote or self._retire:
                     return  # no await between this check and the flag below
                 else:
@@ -235,7 +241,7 @@ class WebSocketWriter:
 
     async def cut_off(self, seconds: float) -> None:
         """A graceful close found a write in flight: it gets ``seconds`` to
-        end (the session's task group waits for this), then the connection
+        end (the session's end waits for this), then the connection
         is aborted."""
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + seconds
