@@ -82,6 +82,26 @@ class DriverHost(Protocol):
         """
 
 
+class _Tasks:
+    """A session's tasks, while it has some (see :meth:`SessionDriver.start_soon`):
+    one object, made when the first starts and dropped with the last, so that
+    an idle session holds none of it."""
+
+    __slots__ = ("group", "held", "idle", "pending", "running")
+
+    def __init__(self, held: Event) -> None:
+        self.group: TaskGroup | None = None
+        """Their task group, open while one of them runs."""
+        self.pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []
+        """Started while no group takes them: for the next one."""
+        self.running = 0
+        """Started in the group and not ended."""
+        self.idle: Event | None = None
+        """Set when the last one ends."""
+        self.held = held
+        """Set when the task holding their groups ends."""
+
+
 U = TypeVar("U", default=Any)
 """What the layer above keeps on each session (Socket.IO: its ``Connection``)."""
 
@@ -96,14 +116,7 @@ class SessionDriver(abc.ABC, Generic[U]):
     (see :meth:`host`): the task hosting it changed."""
     _predecessor_done: Event | None = None  # set when the polling task has ended
     _upgrade_scope: anyio.CancelScope | None = None  # the upgrading websocket's reading
-    # The session's tasks (see start_soon()): class defaults, so that a
-    # session that never had any holds none of this.
-    _tasks: TaskGroup | None = None  # their group, while it is open
-    _tasks_pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] | None = None
-    _tasks_running = 0  # started and not ended
-    _tasks_idle: Event | None = None  # set when the last one ends
-    _tasks_held: Event | None = None  # while a task holds their group: set when it ends
-    _tasks_refused = False  # the session's host has ended them: no new ones
+    _tasks_refused = False  # the session's host has ended its tasks: no new ones
     # A held session being opened (see open_held()): messages that came meanwhile.
     _backlog: list[str | bytes] | None = None
 
@@ -142,6 +155,8 @@ class SessionDriver(abc.ABC, Generic[U]):
         self._ended = False  # _on_end() has run
         self.beat_due = math.inf
         """When the server's schedule calls :meth:`beat` next (``EngineServer.schedule_beat``)."""
+        # The session's tasks while it has some (see start_soon()).
+        self._tasks: _Tasks | None = None
         self.reading: anyio.CancelScope | None = None
         """The cancel scope of the task hosting the session (its reading, for
         a websocket), while it runs (see :meth:`host`)."""
@@ -186,34 +201,33 @@ class SessionDriver(abc.ABC, Generic[U]):
         Raises:
             RuntimeError: the session is not running (any more), or the server is stopping.
         """
-        tasks = self._tasks
-        if tasks is not None:
-            self._tasks_running += 1
-            tasks.start_soon(self._task, func, args)
-            return
         if self._tasks_refused:
             raise RuntimeError("session is not running")
-        pending = self._tasks_pending
-        if pending is None:
-            pending = self._tasks_pending = []
-        pending.append((func, args))
-        if self._tasks_held is None:  # else the task holding the group starts it
-            server = self._server
-            try:
-                server.start_soon(self._hold_tasks)
-            except RuntimeError:
-                self._tasks_pending = None
-                raise
-            self._tasks_held = server.primitives.event()
+        tasks = self._tasks
+        if tasks is not None:
+            group = tasks.group
+            if group is not None:
+                tasks.running += 1
+                group.start_soon(self._task, tasks, func, args)
+            else:  # the task holding the group starts it (in the next one)
+                tasks.pending.append((func, args))
+            return
+        server = self._server
+        server.start_soon(self._hold_tasks)
+        self._tasks = tasks = _Tasks(server.primitives.event())
+        tasks.pending.append((func, args))
 
-    async def _task(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+    @staticmethod
+    async def _task(
+        tasks: _Tasks, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
+    ) -> None:
         """One of the session's tasks: counted, so that its group closes with the last."""
         try:
             await func(*args)
         finally:
-            self._tasks_running -= 1
-            if not self._tasks_running:
-                idle, self._tasks_idle = self._tasks_idle, None
+            tasks.running -= 1
+            if not tasks.running:
+                idle, tasks.idle = tasks.idle, None
                 if idle is not None:
                     idle.set()
 
@@ -227,32 +241,32 @@ class SessionDriver(abc.ABC, Generic[U]):
         session holds no group, and this task is the only one that holds
         one of the session's.
         """
+        tasks = self._tasks
+        assert tasks is not None
         primitives = self._server.primitives
         try:
-            while self._tasks_pending:
-                async with anyio.create_task_group() as tasks:
-                    pending, self._tasks_pending = self._tasks_pending, None
-                    self._tasks = tasks
+            while tasks.pending:
+                async with anyio.create_task_group() as group:
+                    pending, tasks.pending = tasks.pending, []
+                    tasks.group = group
                     if self._tasks_refused:  # the session ended before they began
-                        tasks.cancel_scope.cancel()
-                    for func, args in pending:
-                        self.start_soon(func, *args)
+                        group.cancel_scope.cancel()
+                    for func, args in pending:  # accepted before any refusal
+                        tasks.running += 1
+                        group.start_soon(self._task, tasks, func, args)
                     try:
-                        while self._tasks_running:
-                            idle = self._tasks_idle = primitives.event()
+                        while tasks.running:
+                            idle = tasks.idle = primitives.event()
                             await idle.wait()
                     finally:
                         # No await between the last task's end and this: a
                         # task started from now on is pending, for the next group.
-                        self._tasks = None
-                        self._tasks_idle = None
+                        tasks.group = None
+                        tasks.idle = None
         finally:
-            # Cancelled (the server stops), a task still pending never starts.
-            self._tasks_pending = None
-            self._tasks_running = 0  # what never started, in a cancelled group
-            held, self._tasks_held = self._tasks_held, None
-            assert held is not None
-            held.set()
+            tasks.pending.clear()  # cancelled (the server stops): they never start
+            self._tasks = None  # no await since the last check: nothing is pending
+            tasks.held.set()
 
     async def _end_tasks(self) -> None:
         """The session's end: cancel its tasks, refuse new ones, and wait for
@@ -260,13 +274,13 @@ class SessionDriver(abc.ABC, Generic[U]):
         a task may shield itself)."""
         self._tasks_refused = True
         tasks = self._tasks
-        if tasks is not None:
-            tasks.cancel_scope.cancel()
-        held = self._tasks_held
-        if held is not None:
-            with anyio.CancelScope(shield=True) as waiting:
-                waiting.deadline = anyio.current_time() + SHUTDOWN_WAIT
-                await held.wait()
+        if tasks is None:
+            return
+        if tasks.group is not None:
+            tasks.group.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True) as waiting:
+            waiting.deadline = anyio.current_time() + SHUTDOWN_WAIT
+            await tasks.held.wait()
 
     def open_packet(self) -> Packet:
         options = self._server.options
