@@ -85,6 +85,7 @@ def reading(session: EngineSession) -> Callable[[], Awaitable[None]]:
         pass
 
     async def body() -> None:
+        assert session.reading is not None
         writer = WebSocketWriter(session, send_frame, session.reading)
         session.attach_websocket(writer)
         await anyio.sleep_forever()

@@ -37,7 +37,7 @@ from __future__ import annotations
 import abc
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Generic, Protocol
 
 import anyio
@@ -74,7 +74,7 @@ class DriverHost(Protocol):
     def forget(self, sid: str) -> None:
         """The session ``sid`` has ended: it is no longer reachable."""
 
-    def start_soon(self, func: Callable[[], Awaitable[Any]]) -> None:
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Run ``func()`` in a task of the server's task group.
 
         Raises:

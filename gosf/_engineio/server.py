@@ -23,7 +23,7 @@ import logging
 import math
 import secrets
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -269,7 +269,7 @@ class EngineServer:
             for session in sessions:
                 await session.wait_finished()
 
-    def start_soon(self, func: Callable[[], Awaitable[Any]]) -> None:
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Run ``func()`` in a task of the server's task group (a session's
         tasks are held in one: see ``SessionDriver.start_soon``).
 
