@@ -17,7 +17,7 @@ what every session has:
   above starts for the client: handlers, the connect deadline; the writer's
   task, a blocked write's cut-off) are started with
   :meth:`SessionDriver.start_soon`, in a task group opened on demand in a task
-  of the server's task group (:meth:`SessionDriver._hold_tasks`); that task
+  of the server's task group (``tasks.py``); that task
   and its group end when the last of them does, and the next one opens them
   again. So an idle client holds no task group and no task of gosf's. The
   session owns them all the same: when it closes, its host cancels them,
@@ -41,13 +41,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Generic, Protocol
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 from typing_extensions import TypeVar
 
 from .._options import ServerOptions
 from ..protocol.engineio import Packet, encode_open
 from ..protocol.session import CloseReason, Session, SessionConfig, State, Transport
 from .event import Event, Primitives
+from .tasks import SessionTasks
 from .wswriter import WebSocketWriter
 
 __all__ = ("SHUTDOWN_WAIT", "DriverHost", "SessionDriver")
@@ -80,26 +81,6 @@ class DriverHost(Protocol):
         Raises:
             RuntimeError: the server is not running (or is stopping).
         """
-
-
-class _Tasks:
-    """A session's tasks, while it has some (see :meth:`SessionDriver.start_soon`):
-    one object, made when the first starts and dropped with the last, so that
-    an idle session holds none of it."""
-
-    __slots__ = ("group", "held", "idle", "pending", "running")
-
-    def __init__(self, held: Event) -> None:
-        self.group: TaskGroup | None = None
-        """Their task group, open while one of them runs."""
-        self.pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []
-        """Started while no group takes them: for the next one."""
-        self.running = 0
-        """Started in the group and not ended."""
-        self.idle: Event | None = None
-        """Set when the last one ends."""
-        self.held = held
-        """Set when the task holding their groups ends."""
 
 
 U = TypeVar("U", default=Any)
@@ -156,7 +137,7 @@ class SessionDriver(abc.ABC, Generic[U]):
         self.beat_due = math.inf
         """When the server's schedule calls :meth:`beat` next (``EngineServer.schedule_beat``)."""
         # The session's tasks while it has some (see start_soon()).
-        self._tasks: _Tasks | None = None
+        self._tasks: SessionTasks | None = None
         self.reading: anyio.CancelScope | None = None
         """The cancel scope of the task hosting the session (its reading, for
         a websocket), while it runs (see :meth:`host`)."""
@@ -196,7 +177,7 @@ class SessionDriver(abc.ABC, Generic[U]):
 
         The session's task group is opened on demand, in a task of the
         server's task group, and closed when its last task ends (see
-        :meth:`_hold_tasks`).
+        ``_engineio/tasks.py``).
 
         Raises:
             RuntimeError: the session is not running (any more), or the server is stopping.
@@ -204,83 +185,31 @@ class SessionDriver(abc.ABC, Generic[U]):
         if self._tasks_refused:
             raise RuntimeError("session is not running")
         tasks = self._tasks
-        if tasks is not None:
-            group = tasks.group
-            if group is not None:
-                tasks.running += 1
-                group.start_soon(self._task, tasks, func, args)
-            else:  # the task holding the group starts it (in the next one)
-                tasks.pending.append((func, args))
-            return
-        server = self._server
-        server.start_soon(self._hold_tasks)
-        self._tasks = tasks = _Tasks(server.primitives.event())
-        tasks.pending.append((func, args))
-
-    @staticmethod
-    async def _task(
-        tasks: _Tasks, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
-    ) -> None:
-        """One of the session's tasks: counted, so that its group closes with the last."""
-        try:
-            await func(*args)
-        finally:
-            tasks.running -= 1
-            if not tasks.running:
-                idle, tasks.idle = tasks.idle, None
-                if idle is not None:
-                    idle.set()
+        if tasks is None:
+            server = self._server
+            server.start_soon(self._hold_tasks)
+            self._tasks = tasks = SessionTasks(server.primitives.event())
+        tasks.start(func, args)
 
     async def _hold_tasks(self) -> None:
-        """Hold the session's task group while it has tasks (a task of the
-        server's group, started by :meth:`start_soon`).
-
-        The group stays open while a task runs in it. When the last one
-        ends, it takes no more (a task started from then on is pending) and
-        closes; a task pending by then opens another one, here. So an idle
-        session holds no group, and this task is the only one that holds
-        one of the session's.
-        """
+        """The task of the server's group that holds the session's task group
+        while it has tasks (:meth:`SessionTasks.hold`): an idle session holds
+        neither."""
         tasks = self._tasks
         assert tasks is not None
-        primitives = self._server.primitives
         try:
-            while tasks.pending:
-                async with anyio.create_task_group() as group:
-                    pending, tasks.pending = tasks.pending, []
-                    tasks.group = group
-                    if self._tasks_refused:  # the session ended before they began
-                        group.cancel_scope.cancel()
-                    for func, args in pending:  # accepted before any refusal
-                        tasks.running += 1
-                        group.start_soon(self._task, tasks, func, args)
-                    try:
-                        while tasks.running:
-                            idle = tasks.idle = primitives.event()
-                            await idle.wait()
-                    finally:
-                        # No await between the last task's end and this: a
-                        # task started from now on is pending, for the next group.
-                        tasks.group = None
-                        tasks.idle = None
+            await tasks.hold(self._server.primitives)
         finally:
-            tasks.pending.clear()  # cancelled (the server stops): they never start
-            self._tasks = None  # no await since the last check: nothing is pending
+            self._tasks = None  # no await since its last check: nothing is pending
             tasks.held.set()
 
     async def _end_tasks(self) -> None:
         """The session's end: cancel its tasks, refuse new ones, and wait for
-        them to end (shielded, and for at most ``SHUTDOWN_WAIT`` seconds:
-        a task may shield itself)."""
+        them (bounded by ``SHUTDOWN_WAIT``: a task may shield itself)."""
         self._tasks_refused = True
         tasks = self._tasks
-        if tasks is None:
-            return
-        if tasks.group is not None:
-            tasks.group.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True) as waiting:
-            waiting.deadline = anyio.current_time() + SHUTDOWN_WAIT
-            await tasks.held.wait()
+        if tasks is not None:
+            await tasks.end(SHUTDOWN_WAIT)
 
     def open_packet(self) -> Packet:
         options = self._server.options
