@@ -11,14 +11,12 @@ import anyio
 import pytest
 from anyio.abc import TaskStatus
 
-from gosf._engineio.driver import SessionDriver
 from gosf._engineio.server import EngineServer
 from gosf._engineio.session import EngineSession
 from gosf._engineio.wswriter import WebSocketWriter
 from gosf._options import ServerOptions
 from gosf.protocol.engineio import Packet
 from gosf.protocol.session import CloseReason
-from tests.harness import watch_attribute
 
 pytestmark = pytest.mark.anyio
 
@@ -87,7 +85,8 @@ def reading(session: EngineSession) -> Callable[[], Awaitable[None]]:
         pass
 
     async def body() -> None:
-        writer = WebSocketWriter(session, send_frame, session.task_group.cancel_scope)
+        assert session.reading is not None
+        writer = WebSocketWriter(session, send_frame, session.reading)
         session.attach_websocket(writer)
         await anyio.sleep_forever()
 
@@ -118,12 +117,12 @@ async def test_a_polling_task_cancelled_as_it_is_taken_over_still_hands_over(
             assert handler.closed == ["client closed"]
 
 
-async def test_handlers_of_the_polling_task_are_cancelled_when_the_session_closes(
-    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+async def test_tasks_started_while_polling_outlive_the_hand_over_and_end_with_the_session(
+    anyio_backend: str,
 ) -> None:
-    # The polling task keeps its handlers once it has handed the session
-    # over: it records its task group's scope as the predecessor's.
-    handed_over = watch_attribute(monkeypatch, SessionDriver, "_predecessor")
+    # The session's tasks are held in a group of their own, not in the task
+    # hosting it: the polling task ends at the hand-over, they go on, and
+    # closing the session cancels them; the session ends after them.
     with anyio.fail_after(5):
         async with engine() as (server, handler):
             session = polling_session(server)
@@ -136,11 +135,12 @@ async def test_handlers_of_the_polling_task_are_cancelled_when_the_session_close
                     cancelled.set()
 
             async with anyio.create_task_group() as tg:
-                await tg.start(polling_task, session)
-                session.task_group.start_soon(handler_task)  # started before the upgrade
+                polling_ended = anyio.Event()
+                await tg.start(polling_task, session, polling_ended)
+                session.start_soon(handler_task)  # started before the upgrade
                 tg.start_soon(lambda: session.host(reading(session), take_over=True))
-                await handed_over.until(lambda: session._predecessor is not None)
-                assert not cancelled.is_set()  # it outlives the hand-over
+                await polling_ended.wait()  # the polling task has handed over
+                assert not cancelled.is_set()  # its task outlives the hand-over
                 session.close(CloseReason.CLIENT_CLOSE)
                 await cancelled.wait()
             await session.wait_finished()

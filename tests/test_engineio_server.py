@@ -637,8 +637,8 @@ async def test_the_websocket_takes_an_upgraded_session_over(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # After the upgrade the session lives in the websocket's ASGI call: the
-    # polling task ends once a handler it started has finished (its ack goes
-    # out over the websocket), and new handlers run in the websocket's call.
+    # polling task ends at once, a handler started while polling goes on in
+    # the session's own task group (its ack goes out over the websocket).
     transports = watch_attribute(monkeypatch, Session, "transport")
     server = make_server()
     release = anyio.Event()
@@ -658,10 +658,10 @@ async def test_the_websocket_takes_an_upgraded_session_over(
                 await transports.until(lambda: session.transport == "websocket")
                 await echo_works(ws)  # a new handler, in the websocket's call
                 done = session._predecessor_done
-                assert done is not None and not done.is_set()  # "wait" still runs there
+                assert done is not None
+                await done.wait()  # the polling task has ended; "wait" still runs
                 release.set()
                 assert await ws.receive() == '431["released"]'
-                await done.wait()
                 await echo_works(ws)
 
 

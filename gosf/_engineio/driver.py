@@ -11,14 +11,22 @@ what every session has:
   deadline, waking whoever waits. :class:`~gosf._engineio.session.EngineSession`
   (what the transports and the layer above call) calls it after each machine
   call that may change the machine's state.
-* The session's life (:meth:`SessionDriver.host`): a task group holding
-  whatever the layer above starts for the client (its handlers); closing the
-  session cancels that group, writes the last packets, then tells the layer
-  above (``on_close``) under a shield. A session that began with
-  long-polling is hosted by a task of its own in the server's task group
-  (:meth:`SessionDriver.run`) until its websocket takes it over; one that
-  began on a websocket is hosted by that websocket's ASGI call, which also
-  reads it: an idle websocket client costs no task of gosf's.
+* The session's life (:meth:`SessionDriver.host`): the task that hosts it
+  holds a cancel scope around its reading (closing the session cancels it),
+  and nothing more while the session needs no task. Its tasks (what the layer
+  above starts for the client: handlers, the connect deadline; the writer's
+  task, a blocked write's cut-off) are started with
+  :meth:`SessionDriver.start_soon`, in a task group opened on demand in a task
+  of the server's task group (``tasks.py``); that task
+  and its group end when the last of them does, and the next one opens them
+  again. So an idle client holds no task group and no task of gosf's. The
+  session owns them all the same: when it closes, its host cancels them,
+  refuses new ones and waits for them (bounded), writes the last packets,
+  then tells the layer above (``on_close``) under a shield. A session that
+  began with long-polling is hosted by a task of its own in the server's task
+  group (:meth:`SessionDriver.run`) until its websocket takes it over (its
+  tasks go on where they are, in their own group); one that began on a
+  websocket is hosted by that websocket's ASGI call, which also reads it.
 * One event for every wait (a GET for packets, a sender for room, a flush,
   the polling task for its end): :meth:`SessionDriver.wait_changed`, replaced
   each time it fires, so an idle session holds none.
@@ -29,17 +37,18 @@ from __future__ import annotations
 import abc
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Generic, Protocol
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 from typing_extensions import TypeVar
 
 from .._options import ServerOptions
 from ..protocol.engineio import Packet, encode_open
 from ..protocol.session import CloseReason, Session, SessionConfig, State, Transport
 from .event import Event, Primitives
+from .tasks import SessionTasks
 from .wswriter import WebSocketWriter
 
 __all__ = ("SHUTDOWN_WAIT", "DriverHost", "SessionDriver")
@@ -66,6 +75,13 @@ class DriverHost(Protocol):
     def forget(self, sid: str) -> None:
         """The session ``sid`` has ended: it is no longer reachable."""
 
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run ``func()`` in a task of the server's task group.
+
+        Raises:
+            RuntimeError: the server is not running (or is stopping).
+        """
+
 
 U = TypeVar("U", default=Any)
 """What the layer above keeps on each session (Socket.IO: its ``Connection``)."""
@@ -78,10 +94,10 @@ class SessionDriver(abc.ABC, Generic[U]):
     # defaults, set only on sessions that upgrade (no room taken in the others).
     taken_over = False
     """The session began with long-polling and its websocket took it over
-    (see :meth:`host`): its task group changed."""
-    _predecessor: anyio.CancelScope | None = None  # the polling task's, while its handlers finish
-    _predecessor_done: Event | None = None  # set when they have
+    (see :meth:`host`): the task hosting it changed."""
+    _predecessor_done: Event | None = None  # set when the polling task has ended
     _upgrade_scope: anyio.CancelScope | None = None  # the upgrading websocket's reading
+    _tasks_refused = False  # the session's host has ended its tasks: no new ones
     # A held session being opened (see open_held()): messages that came meanwhile.
     _backlog: list[str | bytes] | None = None
 
@@ -120,7 +136,11 @@ class SessionDriver(abc.ABC, Generic[U]):
         self._ended = False  # _on_end() has run
         self.beat_due = math.inf
         """When the server's schedule calls :meth:`beat` next (``EngineServer.schedule_beat``)."""
-        self._tg: TaskGroup | None = None
+        # The session's tasks while it has some (see start_soon()).
+        self._tasks: SessionTasks | None = None
+        self.reading: anyio.CancelScope | None = None
+        """The cancel scope of the task hosting the session (its reading, for
+        a websocket), while it runs (see :meth:`host`)."""
 
     # -- what the layers around read ------------------------------------------------
 
@@ -151,12 +171,45 @@ class SessionDriver(abc.ABC, Generic[U]):
         """The most packets the outbound queue holds."""
         return self.machine.config.max_buffer
 
-    @property
-    def task_group(self) -> TaskGroup:
-        """The task group owned by this session (for the layer above)."""
-        if self._tg is None:
+    def start_soon(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``func(*args)`` in a task of this session (for the layer above
+        and the writer): cancelled when the session closes, which waits for it.
+
+        The session's task group is opened on demand, in a task of the
+        server's task group, and closed when its last task ends (see
+        ``_engineio/tasks.py``).
+
+        Raises:
+            RuntimeError: the session is not running (any more), or the server is stopping.
+        """
+        if self._tasks_refused:
             raise RuntimeError("session is not running")
-        return self._tg
+        tasks = self._tasks
+        if tasks is None:
+            server = self._server
+            server.start_soon(self._hold_tasks)
+            self._tasks = tasks = SessionTasks(server.primitives.event())
+        tasks.start(func, args)
+
+    async def _hold_tasks(self) -> None:
+        """The task of the server's group that holds the session's task group
+        while it has tasks (:meth:`SessionTasks.hold`): an idle session holds
+        neither."""
+        tasks = self._tasks
+        assert tasks is not None
+        try:
+            await tasks.hold(self._server.primitives)
+        finally:
+            self._tasks = None  # no await since its last check: nothing is pending
+            tasks.held.set()
+
+    async def _end_tasks(self) -> None:
+        """The session's end: cancel its tasks, refuse new ones, and wait for
+        them (bounded by ``SHUTDOWN_WAIT``: a task may shield itself)."""
+        self._tasks_refused = True
+        tasks = self._tasks
+        if tasks is not None:
+            await tasks.end(SHUTDOWN_WAIT)
 
     def open_packet(self) -> Packet:
         options = self._server.options
@@ -220,18 +273,16 @@ class SessionDriver(abc.ABC, Generic[U]):
         """The session closes (gracefully or not): stop reading, end its tasks."""
         if self.close_reason is CloseReason.SLOW_CLIENT:
             log.warning("session %s: disconnecting slow client", self.sid)
-        if self._predecessor is not None:
-            self._predecessor.cancel()  # the handlers left in the polling task
         writer = self.writer
         if writer is None:
             return
         writer.reader.cancel()  # nothing more is accepted
-        if writer.writing and self.machine.state is not _CLOSED and self._tg is not None:
+        if writer.writing and self.machine.state is not _CLOSED:
             # A graceful close found a write in flight, maybe to a client that
             # reads nothing: it gets ping_timeout, then the connection goes.
             try:
-                self._tg.start_soon(writer.cut_off, self._server.options.ping_timeout)
-            except RuntimeError:  # the task group has ended: so has the write
+                self.start_soon(writer.cut_off, self._server.options.ping_timeout)
+            except RuntimeError:  # the session's tasks have ended: the host bounds the write
                 pass
 
     def wake(self) -> None:
@@ -255,7 +306,7 @@ class SessionDriver(abc.ABC, Generic[U]):
         """The task of a session that began with long-polling: live until closed,
         or until its websocket takes the session over after an upgrade.
 
-        The upper layer's tasks run in its task group (see :meth:`host`).
+        The session's tasks run in a group of their own (see :meth:`start_soon`).
         """
 
         async def until_closed_or_taken_over() -> None:
@@ -275,55 +326,81 @@ class SessionDriver(abc.ABC, Generic[U]):
         after_flush: Callable[[], Awaitable[None]] | None = None,
         take_over: bool = False,
     ) -> None:
-        """Run the session's life in the calling task: ``body`` inside its task group.
+        """Run the session's life in the calling task: ``body`` under its cancel scope.
 
         A session that began with long-polling lives in a task of its own
         (:meth:`run`) until it upgrades; then its websocket's ASGI call takes
-        it over (``take_over``): handlers start in the new task group from
-        then on, those already running finish in the polling task, which
-        then ends. A session that began on a websocket lives in that
-        websocket's ASGI call from the start. So an idle websocket client has
-        no task of gosf's, whichever way it came. ``body`` (the websocket's
-        reading) returns or is cancelled when the session closes; then the
-        handlers are cancelled, the last queued packets written (a graceful
-        close), ``after_flush`` called, and the layer above told
-        (``on_close``) under a shield. None of it waits on the client's
-        network for long: a last write still blocked after ``ping_timeout``
-        has its connection aborted (see :meth:`WebSocketWriter.abort`).
+        it over (``take_over``) and the polling task ends. A session that
+        began on a websocket lives in that websocket's ASGI call from the
+        start. So an idle websocket client has no task of gosf's, whichever
+        way it came, and the session's tasks, while it has some, run in their
+        own group (:meth:`start_soon`), whichever task hosts it. ``body``
+        (the websocket's reading, under :attr:`reading`) returns or is
+        cancelled when the session closes; then its tasks are cancelled and
+        waited for, the last queued packets written (a graceful close),
+        ``after_flush`` called, and the layer above told (``on_close``)
+        under a shield. None of it waits on the client's network for long: a
+        last write still blocked after ``ping_timeout`` has its connection
+        aborted (see :meth:`WebSocketWriter.abort`).
         """
-        if take_over and not self._take_over():
+        reading = self.begin_hosting(take_over=take_over)
+        if reading is None:
             if after_flush is not None:
                 await after_flush()
             return
-        tg = anyio.create_task_group()
+        finished = False
         try:
-            async with tg:
-                self._tg = tg
+            with reading:
                 await body()
-                if self.taken_over and not take_over:
-                    # The websocket hosts the session from now on: the
-                    # handlers started here finish here (cancelled when the
-                    # session closes), then this task ends.
-                    self._predecessor = tg.cancel_scope
-                    if self.closed:
-                        tg.cancel_scope.cancel()
-                else:
-                    tg.cancel_scope.cancel()  # the handlers (and the writer) end with the session
-            writer = self.writer
-            if writer is not None and (not self.taken_over or take_over):
-                # A graceful close's last packets, bounded: a client that
-                # stopped reading must not hold the session's end forever.
-                await writer.within(self._server.options.ping_timeout, writer.flush)
+            finished = True
         finally:
-            if self._tg is tg:
-                self._tg = None
+            await self.end_hosting(reading, after_flush, take_over=take_over, finished=finished)
+
+    # host() in two halves, for a websocket's reader that hosts its session in
+    # its own frame (no suspended frame of host() per idle client: a fast
+    # path, see "Fast paths" in docs/performance.md):
+    #     reading = session.begin_hosting(); finished = False
+    #     try: (with reading: read; finished = True)
+    #     finally: await session.end_hosting(reading, ..., finished=finished)
+
+    def begin_hosting(self, *, take_over: bool = False) -> anyio.CancelScope | None:
+        """The start of :meth:`host`: the cancel scope to read under, or
+        ``None`` when a take-over finds the session closed (or taken)."""
+        if take_over and not self._take_over():
+            return None
+        reading = self.reading = anyio.CancelScope()
+        return reading
+
+    async def end_hosting(
+        self,
+        reading: anyio.CancelScope,
+        after_flush: Callable[[], Awaitable[None]] | None,
+        *,
+        take_over: bool,
+        finished: bool,
+    ) -> None:
+        """The end of :meth:`host`, once its body has returned (``finished``)
+        or raised: the session's tasks end, its last packets are written,
+        and it winds up; or, handed over to its websocket, nothing more here."""
+        handed_over = self.taken_over and not take_over
+        try:
+            if finished and not handed_over:
+                await self._end_tasks()  # the handlers (and the writer) end with the session
+                writer = self.writer
+                if writer is not None:
+                    # A graceful close's last packets, bounded: a client that
+                    # stopped reading must not hold the session's end forever.
+                    await writer.within(self._server.options.ping_timeout, writer.flush)
+        finally:
+            if self.reading is reading:
+                self.reading = None
             if self.taken_over and not take_over:
                 # Handed over (also when cancelled meanwhile): the session's
                 # host winds it up, once this is set.
-                self._predecessor = None
                 assert self._predecessor_done is not None
                 self._predecessor_done.set()
             else:
+                await self._end_tasks()  # cancelled from outside: not done yet
                 await self._wind_up(after_flush)
 
     def _take_over(self) -> bool:
@@ -334,11 +411,10 @@ class SessionDriver(abc.ABC, Generic[U]):
         self.taken_over = True
         self._predecessor_done = self._server.primitives.event()
         self.wake()  # the polling task's body returns
-        self._tell_beat()  # idle handler workers end: the polling task ends sooner
         return True
 
     async def _wind_up(self, after_flush: Callable[[], Awaitable[None]] | None) -> None:
-        """The end of the session's life, once its task group is done (see :meth:`host`)."""
+        """The end of the session's life, once its tasks are done (see :meth:`host`)."""
         reason = self.close_reason
         if reason is None:  # cancelled from outside
             reason = CloseReason.SERVER_SHUTTING_DOWN
@@ -346,8 +422,8 @@ class SessionDriver(abc.ABC, Generic[U]):
         server = self._server
         with anyio.CancelScope(shield=True):
             if self._predecessor_done is not None:
-                # The handlers left in the polling task (cancelled by close();
-                # bounded all the same: they may shield themselves).
+                # The polling task, which ends once its body has seen the
+                # take-over (bounded all the same).
                 with anyio.move_on_after(SHUTDOWN_WAIT):
                     await self._predecessor_done.wait()
             try:

@@ -23,7 +23,7 @@ import logging
 import math
 import secrets
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -269,6 +269,18 @@ class EngineServer:
             for session in sessions:
                 await session.wait_finished()
 
+    def start_soon(self, func: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run ``func()`` in a task of the server's task group (a session's
+        tasks are held in one: see ``SessionDriver.start_soon``).
+
+        Raises:
+            RuntimeError: the server is not running (or is stopping).
+        """
+        tg = self._tg
+        if tg is None:
+            raise RuntimeError("server is not running")
+        tg.start_soon(func)
+
     def forget(self, sid: str) -> None:
         """The session ``sid`` has ended: requests for it are now refused."""
         self.sessions.pop(sid, None)
@@ -324,7 +336,7 @@ class EngineServer:
         return session
 
     async def start_session(self, session: EngineSession) -> None:
-        """What every new session gets once its task group runs: its heartbeat
+        """What every new session gets once its host runs: its heartbeat
         schedule, and the layer above's ``on_open`` (a held one's: when its
         hold ends, see :meth:`EngineSession.open_held`)."""
         self.schedule_beat(session, session.machine.deadline)

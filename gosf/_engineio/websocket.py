@@ -1,9 +1,10 @@
 """The websocket transport: new sessions, and the polling → websocket upgrade.
 
 A websocket connection is served by one ASGI call, which reads: it feeds the
-session. A session born on the websocket lives in that call (its task group
-is opened there); an upgraded one moves into it from the task it had while
-polling (see ``EngineSession.host``). Writes go through the session's
+session. A session born on the websocket lives in that call (under its
+cancel scope; its tasks run in a group of their own, opened while it has
+some); an upgraded one moves into it from the task it had while polling
+(see ``EngineSession.host``). Writes go through the session's
 :class:`~gosf._engineio.wswriter.WebSocketWriter`. When the session
 closes, its last packets are written (a graceful close ends with a CLOSE
 packet), then the websocket is closed; a client that reads none of it within
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+
+import anyio
 
 from ..protocol.engineio import TYPE_DIGITS, Packet, decode_ws, encode_ws
 from ..protocol.errors import PayloadTooLarge, RemoteProtocolError
@@ -50,17 +53,17 @@ def open_websocket_session(
     """What serves a websocket that opens a new session, to be awaited
     (the ``websocket.connect`` message not yet received).
 
-    The session lives in this ASGI call: its task group is opened there and
-    that task reads (no task of gosf's per idle client). A plain function,
-    so that the call holds no suspended frame of it (a fast path: see "Fast
-    paths" in docs/performance.md).
+    The session lives in this ASGI call, which reads it under the session's
+    cancel scope (no task of gosf's, nor task group, per idle client). A
+    plain function, so that the call holds no suspended frame of it (a fast
+    path: see "Fast paths" in docs/performance.md).
 
     Raises:
         ServerNotRunning: the server is not running.
     """
     born = engine.new_session(protocol=protocol, transport="websocket", b64=b64, scope=scope)
     reader = _Reader(born, receive, send, engine.options.max_payload, born=True)
-    return born.host(reader.read, after_flush=reader.close)
+    return reader.serve()
 
 
 async def serve_adopted(
@@ -89,7 +92,7 @@ async def serve_adopted(
     )
     reader = _Reader(adopted, receive, send, engine.options.max_payload)
     reader.adopted = (list(messages), list(queued))
-    await adopted.host(reader.read, after_flush=reader.close)
+    await reader.serve()
 
 
 async def serve_upgrade(
@@ -125,7 +128,7 @@ async def serve_upgrade(
         session.b64 = b64  # from now on frames follow this transport's capability
         # The session's life moves into this call, as if it had begun here.
         reader = _Reader(session, receive, send, max_payload)
-        await session.host(reader.read, after_flush=reader.close, take_over=True)
+        await reader.serve(take_over=True)
 
 
 async def _read_frame(receive: Receive, max_payload: int) -> str | bytes | None:
@@ -215,54 +218,81 @@ class _Reader:
             return self.send({"type": "websocket.send", "text": frame})
         return self.send({"type": "websocket.send", "bytes": frame})
 
-    async def read(self) -> None:
-        """Feed the session until the client goes, sends bad input or the session closes."""
-        session, receive, max_payload = self.session, self.receive, self.max_payload
-        if self.born and not await self._open():
+    async def serve(self, *, take_over: bool = False) -> None:
+        """Host the session and feed it until the client goes, sends bad
+        input or the session closes; then the session ends and the websocket
+        is closed (``EngineSession.host``, in its two halves, around the
+        reading in this frame: an idle client holds one suspended frame of
+        gosf's, this one). ``take_over``: the session began with long-polling."""
+        session = self.session
+        reading = session.begin_hosting(take_over=take_over)
+        if reading is None:  # closed, or taken, before it could move here
+            await self.close()
             return
-        # Closing the session cancels the task group, this reading with it.
-        writer = WebSocketWriter(
-            session, self.send_frame, session.task_group.cancel_scope, self.abort
-        )
-        session.attach_websocket(writer)
-        on_message = session.handler.on_message
-        machine = session.machine
+        finished = False
+        try:
+            with reading:  # closing the session cancels this reading
+                if not self.born or await self._open():
+                    await self._begin_reading(reading)
+                    receive, max_payload = self.receive, self.max_payload
+                    on_message = session.handler.on_message
+                    machine = session.machine
+                    writer = session.writer
+                    assert writer is not None
+                    try:
+                        while not session.closed:
+                            message = await receive()
+                            if message["type"] != "websocket.receive":
+                                self.client_gone = True
+                                session.transport_closed()
+                                break
+                            frame: str | bytes | None = message.get("text")
+                            if frame is None:
+                                frame = message.get("bytes") or b""
+                            if len(frame) > max_payload:
+                                raise PayloadTooLarge(
+                                    f"message of {len(frame)} bytes exceeds maxPayload"
+                                )
+                            if type(frame) is str and frame[:1] == "4":
+                                # The fast path, a text MESSAGE (both protocols)
+                                # on an open session: straight to the layer
+                                # above, which is what the machine's receive()
+                                # would decide.
+                                await on_message(session, frame[1:])
+                            else:
+                                await session.receive(decode_ws(frame, session.protocol))
+                            if machine.queued and not writer.writing:
+                                await writer.write_queued()  # a writer busy meanwhile drains it all
+                    except RemoteProtocolError as exc:
+                        self._bad_input(exc)
+            finished = True
+        finally:
+            await session.end_hosting(reading, self.close, take_over=take_over, finished=finished)
+
+    async def _begin_reading(self, reading: anyio.CancelScope) -> None:
+        """Attach the websocket to the session, and open an upgraded held
+        session or an adopted one.
+
+        This task serves this client only: after each message it writes what
+        it queued (the CONNECT answer, say), so a writer task started
+        meanwhile finds nothing to do and ends. (It does not set
+        current_session: what it sends through send() is queued, which costs
+        one writer task, where setting the context variable would add to
+        every idle client's memory.)
+        """
+        session = self.session
+        session.attach_websocket(WebSocketWriter(session, self.send_frame, reading, self.abort))
         if self.adopted is not None:
             await self._adopt(self.adopted)
-        elif machine.held:
+        elif session.machine.held:
             await session.open_held()  # upgraded while held: it opens here
-        # This task serves this client only: after each message it writes
-        # what it queued (the CONNECT answer, say), so a writer task started
-        # meanwhile finds nothing to do and ends. (It does not set
-        # current_session: what it sends through send() is queued, which
-        # costs one writer task, where setting the context variable would
-        # add to every idle client's memory.)
-        try:
-            while not session.closed:
-                message = await receive()
-                if message["type"] != "websocket.receive":
-                    self.client_gone = True
-                    session.transport_closed()
-                    return
-                frame: str | bytes | None = message.get("text")
-                if frame is None:
-                    frame = message.get("bytes") or b""
-                if len(frame) > max_payload:
-                    raise PayloadTooLarge(f"message of {len(frame)} bytes exceeds maxPayload")
-                if type(frame) is str and frame[:1] == "4":
-                    # The fast path, a text MESSAGE (both protocols) on an open
-                    # session: straight to the layer above, which is what the
-                    # machine's receive() would decide.
-                    await on_message(session, frame[1:])
-                else:
-                    await session.receive(decode_ws(frame, session.protocol))
-                if machine.queued and not writer.writing:
-                    await writer.write_queued()  # a writer busy meanwhile drains it all
-        except RemoteProtocolError as exc:
-            log.info("session %s: closing on bad input: %s", session.sid, exc)
-            too_big = isinstance(exc, PayloadTooLarge)
-            self.code = _CLOSE_TOO_BIG if too_big else _CLOSE_POLICY
-            session.bad_input(CloseReason.PAYLOAD_TOO_LARGE if too_big else CloseReason.PARSE_ERROR)
+
+    def _bad_input(self, exc: RemoteProtocolError) -> None:
+        session = self.session
+        log.info("session %s: closing on bad input: %s", session.sid, exc)
+        too_big = isinstance(exc, PayloadTooLarge)
+        self.code = _CLOSE_TOO_BIG if too_big else _CLOSE_POLICY
+        session.bad_input(CloseReason.PAYLOAD_TOO_LARGE if too_big else CloseReason.PARSE_ERROR)
 
     async def _open(self) -> bool:
         """Accept the websocket of a session born on it and send the OPEN

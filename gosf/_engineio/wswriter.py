@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import anyio
-from anyio.abc import TaskGroup
 
 from ..protocol.engineio import Packet
 from ..protocol.session import Session
@@ -52,8 +51,7 @@ class Written(Protocol):
     @property
     def closed(self) -> bool: ...
 
-    @property
-    def task_group(self) -> TaskGroup: ...
+    def start_soon(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None: ...
 
     def transport_closed(self, *, failed: bool = False) -> None: ...
 
@@ -114,12 +112,11 @@ class WebSocketWriter:
         if session.closed or not session.machine.queued:
             return
         try:
-            tg = session.task_group
+            session.start_soon(self._run)
         except RuntimeError:  # not running (any more)
             return
         self.has_task = True
         self._retire = not linger
-        tg.start_soon(self._run)
 
     def retire(self) -> None:
         """A heartbeat: a writer task alive now ends once the queue is empty."""
@@ -136,8 +133,14 @@ class WebSocketWriter:
                     # flush(): one coroutine level less on every resumption
                     # of a write (a fast path: see "Fast paths" in
                     # docs/performance.md).
-                    await (self.flush() if self.writing else self.write_queued())
-                    wrote = True
+                    if self.writing:
+                        # Another writer (the reader, a handler) empties the
+                        # queue: this task, started for nothing, ends after
+                        # it instead of waiting for traffic until the beat.
+                        await self.flush()
+                    else:
+                        await self.write_queued()
+                        wrote = True
                 elif not wrote or self._retire:
                     return  # no await between this check and the flag below
                 else:
@@ -238,7 +241,7 @@ class WebSocketWriter:
 
     async def cut_off(self, seconds: float) -> None:
         """A graceful close found a write in flight: it gets ``seconds`` to
-        end (the session's task group waits for this), then the connection
+        end (the session's end waits for this), then the connection
         is aborted."""
         with anyio.CancelScope(shield=True) as scope:
             scope.deadline = anyio.current_time() + seconds

@@ -326,7 +326,7 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         log.debug("session %s opened (%s)", session.sid, transport)
         if self._observer is not None:
             self._observer.opened(session.sid, transport)
-        session.task_group.start_soon(conn.connect_deadline, session, options.connect_timeout)
+        session.start_soon(conn.connect_deadline, session, options.connect_timeout)
         if session.protocol < 4:
             # Socket.IO 4 (socket.io 2.x): the default namespace is joined
             # implicitly, with the handshake's query as its auth.

@@ -484,7 +484,7 @@ class Socket:
             sink(self.sid, None)
         if not self.session.closed:
             try:
-                self.session.task_group.start_soon(self._finish)
+                self.session.start_soon(self._finish)
             except RuntimeError:  # the session is ending: the server finishes the socket
                 pass
 

@@ -69,7 +69,7 @@ class Workers:
             worker.primitives.wake(worker.wake)
             return
         session = self.session
-        session.task_group.start_soon(self._run, func, args, session.taken_over)
+        session.start_soon(self._run, func, args, session.taken_over)
         self.running += 1
 
     def retire_idle(self) -> None:
