@@ -147,3 +147,38 @@ async def test_a_task_started_after_the_group_closed_opens_another(
             await ran.wait()
             session.close(CloseReason.CLIENT_CLOSE, discard=True)
             await session.wait_finished()
+
+
+async def test_a_failing_task_ends_its_session_not_the_server(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A session's tasks run in a task of the server's task group: one that
+    # raises (a bug, not a handler's error, which the layer above catches)
+    # ends its own session, is logged, and the server serves the others.
+    server = make_server()
+    failed = anyio.Event()
+    broken: list[SessionDriver] = []
+
+    @server.on("break")
+    async def break_session(socket: gosf.Socket) -> None:
+        async def bug() -> None:
+            failed.set()
+            raise RuntimeError("a bug in a session task")
+
+        broken.append(socket.session)
+        socket.session.start_soon(bug)
+
+    async with running(server) as (_, host, _):
+        async with socketio_ws(host) as other, socketio_ws(host) as ws:
+            with anyio.fail_after(5):
+                await ws.send('42["break"]')
+                await failed.wait()
+                (session,) = broken
+                await session.wait_finished()
+                assert session.close_reason is CloseReason.SERVER_DISCONNECT
+                closing = await ws.receive()
+                while closing != Closed(1000):
+                    closing = await ws.receive()  # DISCONNECT and CLOSE first
+                await echo_works(other)
+                assert len(server.engine.sessions) == 1
+    assert "a bug in a session task" in caplog.text

@@ -22,7 +22,9 @@ what every session has:
   again. So an idle client holds no task group and no task of gosf's. The
   session owns them all the same: when it closes, its host cancels them,
   refuses new ones and waits for them (bounded), writes the last packets,
-  then tells the layer above (``on_close``) under a shield. A session that
+  then tells the layer above (``on_close``) under a shield. A task that
+  raises (a bug: the layer above catches its handlers' errors) closes its
+  session and is logged; it never reaches the server's task group. A session that
   began with long-polling is hosted by a task of its own in the server's task
   group (:meth:`SessionDriver.run`) until its websocket takes it over (its
   tasks go on where they are, in their own group); one that began on a
@@ -199,6 +201,12 @@ class SessionDriver(abc.ABC, Generic[U]):
         assert tasks is not None
         try:
             await tasks.hold(self._server.primitives)
+        except Exception:
+            # A task that raises is a bug (the layer above catches its
+            # handlers' errors): it ends this session, whose other tasks its
+            # group has cancelled, never the server whose group holds this task.
+            log.exception("session %s: a task failed; closing the session", self.sid)
+            self.close(CloseReason.SERVER_DISCONNECT)
         finally:
             self._tasks = None  # no await since its last check: nothing is pending
             tasks.held.set()
