@@ -293,6 +293,15 @@ class SessionDriver(abc.ABC, Generic[U]):
             except RuntimeError:  # the session's tasks have ended: the host bounds the write
                 pass
 
+    def beat_by(self, due: float) -> None:
+        """Have the server's schedule call :meth:`beat` (and so the layer
+        above's ``on_beat``) at ``due`` (anyio's clock) at the latest: a
+        deadline of the layer above's, kept without a task of its own. A
+        beat may come sooner (the machine's own deadlines); the layer above
+        asks again then, until its deadline has passed."""
+        if due < self.beat_due:
+            self._schedule(due)
+
     def wake(self) -> None:
         """Wake whoever waits on :meth:`wait_changed`."""
         changed = self._changed

@@ -285,19 +285,25 @@ class EngineSession(SessionDriver[U]):
         for volatile packets: :attr:`gosf.protocol.session.Session.writable`)."""
         return self.machine.writable
 
-    def send_nowait(self, packets: list[Packet], *, linger: bool = True) -> bool:
+    def send_nowait(
+        self, packets: list[Packet], *, linger: bool = True, in_message: bool = False
+    ) -> bool:
         """Queue ``packets`` without waiting.
 
         A full queue means the client does not read: it is disconnected as a
         slow consumer and ``False`` is returned, as it is for a closed session.
         ``linger`` false: a writer started for these packets ends once they
-        are written (see :meth:`WebSocketWriter.kick`).
+        are written (see :meth:`WebSocketWriter.kick`). ``in_message``: the
+        caller handles the message the websocket's reader gave it and returns
+        to the reader without waiting (the CONNECT answer): when the reader
+        is indeed in that message, it writes them itself, and no writer task
+        is started.
         """
         if not self.machine.send(packets):
             self._after()
             return False
         writer = self.writer
-        if writer is not None:
+        if writer is not None and not (in_message and writer.in_message):
             writer.kick(linger=linger)
         self.wake()
         return True

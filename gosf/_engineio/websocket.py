@@ -240,6 +240,8 @@ class _Reader:
                     writer = session.writer
                     assert writer is not None
                     try:
+                        if machine.queued and not writer.writing:
+                            await writer.write_queued()  # what opening it queued
                         while not session.closed:
                             message = await receive()
                             if message["type"] != "websocket.receive":
@@ -253,14 +255,18 @@ class _Reader:
                                 raise PayloadTooLarge(
                                     f"message of {len(frame)} bytes exceeds maxPayload"
                                 )
-                            if type(frame) is str and frame[:1] == "4":
-                                # The fast path, a text MESSAGE (both protocols)
-                                # on an open session: straight to the layer
-                                # above, which is what the machine's receive()
-                                # would decide.
-                                await on_message(session, frame[1:])
-                            else:
-                                await session.receive(decode_ws(frame, session.protocol))
+                            writer.in_message = True
+                            try:
+                                if type(frame) is str and frame[:1] == "4":
+                                    # The fast path, a text MESSAGE (both
+                                    # protocols) on an open session: straight to
+                                    # the layer above, which is what the
+                                    # machine's receive() would decide.
+                                    await on_message(session, frame[1:])
+                                else:
+                                    await session.receive(decode_ws(frame, session.protocol))
+                            finally:
+                                writer.in_message = False
                             if machine.queued and not writer.writing:
                                 await writer.write_queued()  # a writer busy meanwhile drains it all
                     except RemoteProtocolError as exc:

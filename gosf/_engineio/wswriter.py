@@ -69,6 +69,7 @@ class WebSocketWriter:
         "_retire",
         "failed",
         "has_task",
+        "in_message",
         "reader",
         "send_frame",
         "session",
@@ -97,6 +98,9 @@ class WebSocketWriter:
         through it, not even a close frame."""
         self.has_task = False
         """A writer task is alive (see :meth:`kick`)."""
+        self.in_message = False
+        """The reading task is handing a message to the layer above; it writes
+        what is queued before it reads the next (see ``EngineSession.send_nowait``)."""
         self._retire = False  # it should end once the queue is empty
         self._idle: Event | None = None  # set when the current writing stops
 

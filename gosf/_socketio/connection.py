@@ -48,7 +48,7 @@ ENGINE_QUERY = ("EIO", "transport", "sid", "t", "b64", "j")
 
 class Connection:
     __slots__ = (
-        "connected",
+        "connect_due",
         "decoder",
         "free_slots",
         "parser",
@@ -63,10 +63,11 @@ class Connection:
         protocol: int,
         max_handlers: int,
         max_payload: int,
-        connected: Event,
+        connect_due: float,
         parser: Parser = JSON_PARSER,
     ) -> None:
-        """``connected``: an unset event of the server's kind (see ``_engineio/event.py``);
+        """``connect_due``: when the session closes unless it has joined a
+        namespace by then (anyio's clock; see :meth:`check_connect_due`);
         ``parser``: the server's codec."""
         self.parser = parser
         # One packet's attachments together are bounded as one message is.
@@ -79,8 +80,8 @@ class Connection:
         # waits for room in it.
         self.queue: deque[tuple[Socket, Packet]] | None = None
         self.queue_room: Event | None = None
-        # Set, then dropped, once a namespace is connected (the deadline's wait ends).
-        self.connected: Event | None = connected
+        # Dropped once a namespace is connected.
+        self.connect_due: float | None = connect_due
         # Bytes of the packet being decoded so far (its text and attachments), for observers.
         self.received_size = 0
 
@@ -139,9 +140,7 @@ class Connection:
             socket.leave_all()
             return
         self.sockets[name] = socket
-        if self.connected is not None:
-            self.connected.set()
-            self.connected = None
+        self.connect_due = None
         if parked is not None and store is not None:
             # Read again: the handlers may have waited, and what was logged
             # meanwhile is missed too, but for what they sent this socket
@@ -165,14 +164,16 @@ class Connection:
                 reply["pid"] = socket.pid
         packet = Packet(PacketType.CONNECT, name, reply if protocol == 5 else None)
         parts = self.parser.encode(packet, protocol)
-        session.send_nowait(to_engine(parts))
+        # Here and below: the reader that gave us the CONNECT writes these
+        # when this returns (no await from here on), not a writer task.
+        session.send_nowait(to_engine(parts), in_message=True)
         if observer is not None:
             observer.sent(socket, packet, parts)
         if store is not None:
             # Nothing since the replay was read has been logged (no await between).
             socket._since = store.position()
             if missed:
-                session.send_nowait([p for packets in missed for p in packets])
+                session.send_nowait([p for packets in missed for p in packets], in_message=True)
         socket._connected()
         log.debug(
             "socket %s joined %s (session %s, %s)", socket.sid, name, session.sid, session.transport
@@ -206,15 +207,20 @@ class Connection:
         self.received_size = 0
         observer.received(self.sockets.get(packet.namespace), packet, size)
 
-    async def connect_deadline(self, session: EngineSession, timeout: float) -> None:  # noqa: ASYNC109
-        """Close the session unless it joins a namespace within ``timeout`` seconds."""
-        connected = self.connected
-        if connected is None:
+    def check_connect_due(self, session: EngineSession) -> None:
+        """Close the session if it has joined no namespace by its connect
+        deadline; else have it beat again by then (``EngineSession.beat_by``).
+
+        Called when the session opens and at each of its heartbeats: the
+        deadline takes no task, so a connect starts none.
+        """
+        due = self.connect_due
+        if due is None:
             return
-        with anyio.move_on_after(timeout):
-            await connected.wait()
-            return  # the task ends as soon as a namespace is connected
-        session.close(CloseReason.CONNECT_TIMEOUT)
+        if anyio.current_time() >= due:
+            session.close(CloseReason.CONNECT_TIMEOUT)
+        else:
+            session.beat_by(due)
 
 
 def refuse(

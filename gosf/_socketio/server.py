@@ -318,7 +318,7 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
             5 if session.protocol >= 4 else 4,
             options.max_concurrent_handlers,
             options.max_payload,
-            self.engine.primitives.event(),
+            anyio.current_time() + options.connect_timeout,
             self.parser,
         )
         session.upper = conn
@@ -326,7 +326,7 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
         log.debug("session %s opened (%s)", session.sid, transport)
         if self._observer is not None:
             self._observer.opened(session.sid, transport)
-        session.start_soon(conn.connect_deadline, session, options.connect_timeout)
+        conn.check_connect_due(session)
         if session.protocol < 4:
             # Socket.IO 4 (socket.io 2.x): the default namespace is joined
             # implicitly, with the handshake's query as its auth.
@@ -428,9 +428,11 @@ class SocketIOServer(HandlerRegistration, ClusterMethods):
             self._observer.upgraded(session.sid)
 
     def on_beat(self, session: EngineSession[Connection]) -> None:
-        """A heartbeat: the client's idle handler workers end (the next event starts one)."""
+        """A heartbeat: the client's idle handler workers end (the next event
+        starts one), and a client that joined no namespace in time is closed."""
         conn = session.upper
         if conn is not None:
+            conn.check_connect_due(session)
             for socket in conn.sockets.values():
                 if socket.has_workers:
                     socket.workers.retire_idle()

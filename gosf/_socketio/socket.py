@@ -536,11 +536,13 @@ class Socket:
         return self._workers is not None
 
     def _connected(self) -> None:
-        """Mark connected and release what handlers emitted before the CONNECT went out."""
+        """Mark connected and release what handlers emitted before the CONNECT
+        went out (queued behind it, as it is, for the reader to write:
+        ``EngineSession.send_nowait``'s ``in_message``)."""
         self.connected = True
         early, self._early = self._early, None
         for packets in early or ():
-            self.session.send_nowait(packets)
+            self.session.send_nowait(packets, in_message=True)
 
 
 async def _nothing_to_flush() -> None:
