@@ -14,8 +14,8 @@ what every session has:
 * The session's life (:meth:`SessionDriver.host`): the task that hosts it
   holds a cancel scope around its reading (closing the session cancels it),
   and nothing more while the session needs no task. Its tasks (what the layer
-  above starts for the client: handlers, the connect deadline; the writer's
-  task, a blocked write's cut-off) are started with
+  above starts for the client: its handlers; the writer's task, a blocked
+  write's cut-off) are started with
   :meth:`SessionDriver.start_soon`, in a task group opened on demand in a task
   of the server's task group (``tasks.py``); that task
   and its group end when the last of them does, and the next one opens them

@@ -1,7 +1,7 @@
 """A session's tasks: a task group opened only while the session has some.
 
-What the layer above starts for a client (its handler workers, the connect
-deadline) and what the writer needs (a writer task, a blocked write's
+What the layer above starts for a client (its handler workers) and what
+the writer needs (a writer task, a blocked write's
 cut-off) run in the session's task group. An idle client runs none, so it
 holds none: :class:`SessionTasks` is made with the session's first task
 (``SessionDriver.start_soon``, ``driver.py``) and dropped with its last, and
