@@ -69,7 +69,7 @@ class Workers:
             worker.primitives.wake(worker.wake)
             return
         session = self.session
-        session.start_soon(self._run, func, args, session.taken_over)
+        session.start_soon(self._run, func, args)
         self.running += 1
 
     def retire_idle(self) -> None:
@@ -91,7 +91,7 @@ class Workers:
                 self._drained = anyio.Event()
             await self._drained.wait()
 
-    async def _run(self, func: Job, args: tuple[Any, ...], taken_over: bool) -> None:
+    async def _run(self, func: Job, args: tuple[Any, ...]) -> None:
         session = self.session
         current_session.set(session)  # this task serves this client only
         primitives = session.server.primitives
@@ -108,8 +108,6 @@ class Workers:
                     scope.cancel()
                 while job is not None:
                     await job[0](*job[1])
-                    if session.taken_over is not taken_over:
-                        break  # the session moved to a websocket's call: this task group ends
                     me.job, me.wake = None, primitives.wakeup()
                     idle = self._idle
                     if idle is None:
