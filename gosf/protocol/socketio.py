@@ -194,6 +194,16 @@ def encode(packet: Packet, protocol: int = 5) -> list[str | bytes]:
     return [_text(ptype, None, namespace, None, "" if data is None else _dumps(data))]
 
 
+def _check_event(namespace: str, event: str, ack_id: int | None) -> None:
+    """What an EVENT's encoders check first (:class:`LocalProtocolError` if wrong)."""
+    if not isinstance(event, str):
+        raise LocalProtocolError(f"event name must be a str, not {type(event).__name__}")
+    if namespace != "/":
+        _check_namespace(namespace)
+    if ack_id is not None:
+        _check_id(ack_id)
+
+
 def encode_event(
     namespace: str, event: str, args: Sequence[Any], ack_id: int | None = None
 ) -> list[str | bytes]:
@@ -202,12 +212,7 @@ def encode_event(
     Raises :class:`LocalProtocolError` for a bad namespace, event name or ack id, or
     arguments that are not JSON-serialisable.
     """
-    if not isinstance(event, str):
-        raise LocalProtocolError(f"event name must be a str, not {type(event).__name__}")
-    if namespace != "/":
-        _check_namespace(namespace)
-    if ack_id is not None:
-        _check_id(ack_id)
+    _check_event(namespace, event, ack_id)
     data = [event, *args]
     try:
         json = orjson.dumps(data).decode()
@@ -245,12 +250,7 @@ def encode_event_and_ack(
 
     Raises :class:`LocalProtocolError` as those two do.
     """
-    if not isinstance(event, str):
-        raise LocalProtocolError(f"event name must be a str, not {type(event).__name__}")
-    if namespace != "/":
-        _check_namespace(namespace)
-    if ack_id is not None:
-        _check_id(ack_id)
+    _check_event(namespace, event, ack_id)
     try:
         json = orjson.dumps(data).decode()
     except TypeError:  # binary attachments (or an error): each encoded on its own
