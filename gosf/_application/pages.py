@@ -119,13 +119,14 @@ class Pages:
                 return
         elif path.startswith(config.path):
             page = self._described(config, path.removeprefix(config.path))
-        if page is not None:
-            pass
-        elif self.other_app is not None:
-            await self.other_app(scope, receive, send)
-            return
-        elif config.root_page and path in (config.path, config.path.rstrip("/")):
-            page = self._root
+        if page is None:
+            # Not one of gosf's own pages: the app it was given comes first,
+            # then the root page.
+            if self.other_app is not None:
+                await self.other_app(scope, receive, send)
+                return
+            if config.root_page and path in (config.path, config.path.rstrip("/")):
+                page = self._root
         if kind == "http":
             if page is None:
                 await _answer(scope, receive, send, 404, b"Not Found")
